@@ -1,0 +1,35 @@
+# Two commands a newcomer needs: `make test` and `make demo`. Both create the virtual
+# environment on first use and update it when pyproject.toml changes.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])" 2>/dev/null)
+
+.PHONY: test demo docs bench emulator clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test,docs,parquet]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(BIN)/python scripts/demo.py
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
+
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+emulator: $(STAMP)
+	$(BIN)/salesforce-suite-emulator
+
+clean:
+	rm -rf $(VENV) site .demo build *.egg-info

@@ -1,0 +1,152 @@
+"""Provider metadata read by Airflow through the ``apache_airflow_provider`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_PKG = "airflow_provider_salesforce_suite"
+_INTEGRATION = "Salesforce"
+
+# Modules per kind. Each API issue adds its modules here when it lands, never before:
+# a listed module must exist and import cheaply.
+_HOOK_MODULES = [f"{_PKG}.hooks.base", f"{_PKG}.hooks.rest"]
+_OPERATOR_MODULES: list[str] = []
+_SENSOR_MODULES: list[str] = []
+_TRIGGER_MODULES: list[str] = []
+
+
+def _text(label: str, description: str | None = None, default: Any = None) -> dict[str, Any]:
+    field: dict[str, Any] = {"label": label, "schema": {"type": ["string", "null"]}}
+    if default is not None:
+        field["schema"]["default"] = default
+    if description:
+        field["description"] = description
+    return field
+
+
+def _secret(label: str, description: str | None = None, *, multiline: bool = False) -> dict[str, Any]:
+    # "password" is what makes Airflow mask the field in the UI and treat it as sensitive.
+    field = _text(label, description)
+    field["schema"]["format"] = "password"
+    if multiline:
+        field["description"] = (description or "") + " (PEM text; or use the file path field)"
+    return field
+
+
+def _typed(label: str, type_: str, description: str, default: Any = None) -> dict[str, Any]:
+    field: dict[str, Any] = {"label": label, "schema": {"type": [type_, "null"]}, "description": description}
+    if default is not None:
+        field["schema"]["default"] = default
+    return field
+
+
+# Transport settings shared by every Salesforce-token connection type.
+_TRANSPORT_FIELDS: dict[str, dict[str, Any]] = {
+    "api_version": _text("API version", "Salesforce API version, e.g. 64.0", "64.0"),
+    "proxies": _text("Proxies", 'JSON object, e.g. {"https": "http://proxy:3128"}'),
+    "verify": _typed("Verify TLS", "boolean", "Verify the server's TLS certificate", True),
+    "ca_bundle": _text("CA bundle path", "PEM file of CAs to trust (a private CA or the emulator's cert)"),
+    "timeout": _typed("Read timeout (s)", "number", "Seconds to wait for a response", 120),
+    "connect_timeout": _typed("Connect timeout (s)", "number", "Seconds to wait for a connection", 10),
+}
+
+_OAUTH_FIELDS: dict[str, dict[str, Any]] = {
+    "auth_type": {
+        "label": "Auth type",
+        "schema": {
+            "type": ["string", "null"],
+            "default": "password",
+            "enum": ["password", "jwt", "client_credentials", "refresh_token", "session", "soap_login"],
+        },
+        "description": "OAuth flow: password (username-password), jwt (JWT bearer), client_credentials, "
+        "refresh_token, session (session id + instance URL), soap_login (legacy, removed in API 65.0)",
+    },
+    "consumer_key": _text("Consumer key", "Connected App consumer key (client id)"),
+    "consumer_secret": _secret("Consumer secret"),
+    "private_key": _secret("Private key", "RSA private key for JWT bearer", multiline=True),
+    "private_key_file": _text("Private key file", "Path to the RSA private key PEM for JWT bearer"),
+    "security_token": _secret("Security token", "Appended to the password for the password flow"),
+    "refresh_token": _secret("Refresh token"),
+    "session_id": _secret("Session id", "An existing session id (auth type 'session')"),
+    "instance_url": _text("Instance URL", "Instance URL for auth type 'session'"),
+}
+
+_SALESFORCE_BEHAVIOUR = {
+    "hidden-fields": ["port", "schema"],
+    "relabeling": {"host": "Instance / login URL", "login": "Username", "password": "Password"},
+    "placeholders": {
+        "host": "login, test, https://mydomain.my.salesforce.com or https://127.0.0.1:8555",
+        "login": "user@example.com",
+    },
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider description Airflow's ProvidersManager reads."""
+    return {
+        "package-name": "airflow-provider-salesforce-suite",
+        "name": "Salesforce Suite",
+        "description": "The whole Salesforce suite for Airflow: REST, SOAP, Bulk 1.0/2.0, Streaming, "
+        "CRM Analytics, Pardot (Account Engagement) and Desk, with a local Salesforce emulator.",
+        "integrations": [
+            {
+                "integration-name": _INTEGRATION,
+                "external-doc-url": "https://developer.salesforce.com/docs/apis",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [{"integration-name": _INTEGRATION, "python-modules": _HOOK_MODULES}],
+        **({"operators": [{"integration-name": _INTEGRATION, "python-modules": _OPERATOR_MODULES}]} if _OPERATOR_MODULES else {}),
+        **({"sensors": [{"integration-name": _INTEGRATION, "python-modules": _SENSOR_MODULES}]} if _SENSOR_MODULES else {}),
+        **({"triggers": [{"integration-name": _INTEGRATION, "python-modules": _TRIGGER_MODULES}]} if _TRIGGER_MODULES else {}),
+        "connection-types": [
+            {
+                "hook-class-name": f"{_PKG}.hooks.base.SalesforceBaseHook",
+                "hook-name": "Salesforce Suite",
+                "connection-type": "salesforce_suite",
+                "conn-fields": {**_OAUTH_FIELDS, **_TRANSPORT_FIELDS},
+                "ui-field-behaviour": _SALESFORCE_BEHAVIOUR,
+            },
+            {
+                "hook-class-name": f"{_PKG}.hooks.pardot.PardotHook",
+                "hook-name": "Salesforce Pardot (Account Engagement)",
+                "connection-type": "salesforce_pardot",
+                "conn-fields": {
+                    **_OAUTH_FIELDS,
+                    "business_unit_id": _text("Business Unit ID", "Pardot Business Unit ID (0Uv...)"),
+                    "pardot_host": _text(
+                        "Pardot host",
+                        "https://pi.pardot.com (production), https://pi.demo.pardot.com (demo) or the emulator URL",
+                        "https://pi.pardot.com",
+                    ),
+                    "pardot_api_version": _text("Pardot API version", "5 (default) or 4", "5"),
+                    **_TRANSPORT_FIELDS,
+                },
+                "ui-field-behaviour": _SALESFORCE_BEHAVIOUR,
+            },
+            {
+                "hook-class-name": f"{_PKG}.hooks.desk.DeskHook",
+                "hook-name": "Salesforce Desk",
+                "connection-type": "salesforce_desk",
+                "conn-fields": {
+                    "auth_type": {
+                        "label": "Auth type",
+                        "schema": {"type": ["string", "null"], "default": "basic", "enum": ["basic", "oauth1"]},
+                        "description": "basic (email + password) or oauth1 (OAuth 1.0a)",
+                    },
+                    "consumer_key": _text("OAuth consumer key"),
+                    "consumer_secret": _secret("OAuth consumer secret"),
+                    "access_token": _secret("OAuth token"),
+                    "access_token_secret": _secret("OAuth token secret"),
+                    "verify": _TRANSPORT_FIELDS["verify"],
+                    "ca_bundle": _TRANSPORT_FIELDS["ca_bundle"],
+                    "timeout": _TRANSPORT_FIELDS["timeout"],
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["port", "schema"],
+                    "relabeling": {"host": "Site URL", "login": "Email", "password": "Password"},
+                    "placeholders": {"host": "https://yoursite.desk.com", "login": "agent@example.com"},
+                },
+            },
+        ],
+    }

@@ -1,0 +1,29 @@
+"""Runs one benchmark case in this fresh process and prints its measurements as JSON."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import resource
+import sys
+import time
+
+from bench.runner import BenchEnv
+
+
+def main() -> None:
+    spec = json.loads(sys.stdin.read())
+    case = importlib.import_module(f"bench.{spec['module']}").CASES[spec["index"]]
+    env = BenchEnv(**spec["env"])
+    params = dict(case.params)
+    if case.setup is not None:
+        params["prepared"] = case.setup(env)
+    started = time.perf_counter()
+    metrics = case.run(env, **params) or {}
+    wall = time.perf_counter() - started
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(json.dumps({"wall": wall, "peak_rss_mb": peak_rss_mb, "metrics": metrics}))
+
+
+if __name__ == "__main__":
+    main()
