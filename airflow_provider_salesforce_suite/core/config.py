@@ -1,0 +1,293 @@
+"""Parse and validate a ``salesforce_suite`` Airflow Connection once, before any network call."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from airflow_provider_salesforce_suite.core.errors import SalesforceConfigError
+from airflow_provider_salesforce_suite.core.secrets import mask
+
+DEFAULT_API_VERSION = "64.0"
+CONN_TYPE = "salesforce_suite"
+EXTRA_PREFIX = f"extra__{CONN_TYPE}__"
+
+PRODUCTION_LOGIN_URL = "https://login.salesforce.com"
+SANDBOX_LOGIN_URL = "https://test.salesforce.com"
+_HOST_ALIASES = {"login": PRODUCTION_LOGIN_URL, "prod": PRODUCTION_LOGIN_URL, "test": SANDBOX_LOGIN_URL,
+                 "sandbox": SANDBOX_LOGIN_URL}
+
+AUTH_TYPES = ("password", "jwt", "client_credentials", "refresh_token", "session", "soap_login")
+_API_VERSION_RE = re.compile(r"^\d{1,3}\.\d$")
+_SECRET_FIELDS = ("password", "security_token", "consumer_secret", "private_key", "refresh_token", "session_id")
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _extras(conn: Any) -> dict[str, Any]:
+    """Connection extras with the UI prefix stripped; a non-blank plain key wins over a prefixed one."""
+    raw = getattr(conn, "extra_dejson", None) or {}
+    merged: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key.startswith(EXTRA_PREFIX) and not _blank(value):
+            merged.setdefault(key[len(EXTRA_PREFIX):], value)
+    for key, value in raw.items():
+        if not key.startswith(EXTRA_PREFIX) and not _blank(value):
+            merged[key] = value
+    return merged
+
+
+def normalize_url(value: str, field_name: str) -> str:
+    """``login``/``test`` aliases, a bare domain, or an https URL -> ``https://host[:port]``."""
+    value = value.strip()
+    if value.lower() in _HOST_ALIASES:
+        return _HOST_ALIASES[value.lower()]
+    if "://" not in value:
+        value = "https://" + value
+    parts = urlsplit(value)
+    if not parts.hostname:
+        raise SalesforceConfigError(f"{field_name} {value!r} is not a URL")
+    if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in _LOOPBACK):
+        raise SalesforceConfigError(f"{field_name} must be an https URL, got scheme {parts.scheme!r}")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _as_bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "1", "yes", "on"}:
+        return True
+    if isinstance(value, str) and value.strip().lower() in {"false", "0", "no", "off"}:
+        return False
+    raise SalesforceConfigError(f"{name} must be a boolean, got {value!r}")
+
+
+def _as_number(value: Any, name: str, *, integer: bool = False, minimum: float = 0.0,
+               exclusive: bool = True, maximum: float | None = None) -> Any:
+    try:
+        number = int(value) if integer else float(value)
+        if integer and float(value) != number:
+            raise ValueError
+    except (TypeError, ValueError):
+        kind = "an integer" if integer else "a number"
+        raise SalesforceConfigError(f"{name} must be {kind}, got {value!r}") from None
+    too_small = number <= minimum if exclusive else number < minimum
+    if too_small or (maximum is not None and number > maximum):
+        bound = f"> {minimum}" if exclusive else f">= {minimum}"
+        if maximum is not None:
+            bound += f" and <= {maximum}"
+        raise SalesforceConfigError(f"{name} must be {bound}, got {value!r}")
+    return number
+
+
+def _as_proxies(value: Any) -> dict[str, str] | None:
+    if _blank(value):
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise SalesforceConfigError("proxies must be a JSON object like {\"https\": \"http://proxy:3128\"}") from None
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise SalesforceConfigError("proxies must map URL schemes to proxy URLs (strings)")
+    return dict(value)
+
+
+@dataclass(frozen=True, repr=False)
+class SalesforceConnectionConfig:
+    """Everything needed to authenticate to and talk with one Salesforce org.
+
+    Build it with :meth:`from_connection`; the constructor validates too.
+
+    :param conn_id: Airflow connection id (part of the token cache key).
+    :param auth_type: one of :data:`AUTH_TYPES`.
+    :param login_url: OAuth / SOAP login endpoint base (``https://login.salesforce.com``, My Domain ...).
+    :param username: Salesforce username (connection login).
+    :param password: Salesforce password (connection password).
+    :param security_token: appended to the password for password and SOAP login flows.
+    :param consumer_key: connected app client id.
+    :param consumer_secret: connected app client secret.
+    :param private_key: PEM private key for the JWT bearer flow (inline, or read from ``private_key_file``).
+    :param private_key_file: path the private key was read from.
+    :param refresh_token: OAuth refresh token for the refresh token flow.
+    :param session_id: existing session id / access token for the ``session`` flow.
+    :param instance_url: instance URL for the ``session`` flow (others take it from the token response).
+    :param api_version: REST API version like ``"64.0"``.
+    :param proxies: requests-style ``{"https": "http://proxy:3128"}``.
+    :param verify: verify TLS certificates.
+    :param ca_bundle: CA bundle path used for verification.
+    :param timeout: read timeout in seconds.
+    :param connect_timeout: connect timeout in seconds.
+    :param limit_warning_threshold: share of the daily API limit above which a warning is logged.
+    :param max_retries: retries of a transient failure after the first attempt.
+    :param retry_max_seconds: upper bound on the total time spent retrying one call.
+    """
+
+    conn_id: str
+    auth_type: str = "password"
+    login_url: str = PRODUCTION_LOGIN_URL
+    username: str | None = None
+    password: str | None = None
+    security_token: str | None = None
+    consumer_key: str | None = None
+    consumer_secret: str | None = None
+    private_key: str | None = None
+    private_key_file: str | None = None
+    refresh_token: str | None = None
+    session_id: str | None = None
+    instance_url: str | None = None
+    api_version: str = DEFAULT_API_VERSION
+    proxies: dict[str, str] | None = field(default=None, hash=False)
+    verify: bool = True
+    ca_bundle: str | None = None
+    timeout: float = 120.0
+    connect_timeout: float = 10.0
+    limit_warning_threshold: float = 0.8
+    max_retries: int = 4
+    retry_max_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        self._validate()
+        for name in _SECRET_FIELDS:
+            mask(getattr(self, name), None)
+
+    @classmethod
+    def from_connection(cls, conn: Any, *, api_version: str | None = None) -> SalesforceConnectionConfig:
+        """Build the config from an Airflow ``Connection``.
+
+        :param conn: the Airflow connection (``host``, ``login``, ``password``, ``extra``).
+        :param api_version: overrides the connection's ``api_version`` extra.
+        """
+        extras = _extras(conn)
+        auth_type = str(extras.get("auth_type", "password")).strip().lower()
+        if auth_type not in AUTH_TYPES:
+            raise SalesforceConfigError(
+                f"unknown auth_type {auth_type!r}; valid auth types: {', '.join(AUTH_TYPES)}"
+            )
+        host = getattr(conn, "host", None)
+        instance_url = extras.get("instance_url")
+        if auth_type == "session" and _blank(instance_url) and not _blank(host):
+            instance_url = host
+        login_url = normalize_url(host, "host") if not _blank(host) else PRODUCTION_LOGIN_URL
+
+        private_key = extras.get("private_key")
+        private_key_file = extras.get("private_key_file")
+        if not _blank(private_key) and not _blank(private_key_file):
+            raise SalesforceConfigError(
+                "extras 'private_key' and 'private_key_file' are contradictory: give only one"
+            )
+        if not _blank(private_key_file):
+            path = os.path.expanduser(str(private_key_file))
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    private_key = fh.read()
+            except OSError as exc:
+                raise SalesforceConfigError(f"private_key_file {path!r} cannot be read: {exc.strerror}") from None
+        elif isinstance(private_key, str):
+            private_key = private_key.replace("\\n", "\n")  # PEMs pasted into one-line UI fields
+
+        ca_bundle = extras.get("ca_bundle")
+        if not _blank(ca_bundle) and not os.path.isfile(os.path.expanduser(str(ca_bundle))):
+            raise SalesforceConfigError(f"ca_bundle {ca_bundle!r} is not a file")
+
+        def opt(name: str) -> str | None:
+            value = extras.get(name)
+            return None if _blank(value) else str(value)
+
+        password = getattr(conn, "password", None)
+        return cls(
+            conn_id=str(getattr(conn, "conn_id", None) or ""),
+            auth_type=auth_type,
+            login_url=login_url,
+            username=None if _blank(getattr(conn, "login", None)) else conn.login,
+            password=None if _blank(password) else password,
+            security_token=opt("security_token"),
+            consumer_key=opt("consumer_key"),
+            consumer_secret=opt("consumer_secret"),
+            private_key=None if _blank(private_key) else private_key,
+            private_key_file=None if _blank(private_key_file) else str(private_key_file),
+            refresh_token=opt("refresh_token"),
+            session_id=opt("session_id"),
+            instance_url=None if _blank(instance_url) else normalize_url(str(instance_url), "instance_url"),
+            api_version=str(api_version or extras.get("api_version") or DEFAULT_API_VERSION).strip(),
+            proxies=_as_proxies(extras.get("proxies")),
+            verify=_as_bool(extras.get("verify", True), "verify"),
+            ca_bundle=None if _blank(ca_bundle) else os.path.expanduser(str(ca_bundle)),
+            timeout=_as_number(extras.get("timeout", 120), "timeout"),
+            connect_timeout=_as_number(extras.get("connect_timeout", 10), "connect_timeout"),
+            limit_warning_threshold=_as_number(
+                extras.get("limit_warning_threshold", 0.8), "limit_warning_threshold", maximum=1.0
+            ),
+            max_retries=_as_number(extras.get("max_retries", 4), "max_retries", integer=True, exclusive=False),
+            retry_max_seconds=_as_number(extras.get("retry_max_seconds", 60), "retry_max_seconds"),
+        )
+
+    def _validate(self) -> None:
+        t = self.auth_type
+        if t not in AUTH_TYPES:
+            raise SalesforceConfigError(f"unknown auth_type {t!r}; valid auth types: {', '.join(AUTH_TYPES)}")
+        if not _API_VERSION_RE.match(self.api_version or ""):
+            raise SalesforceConfigError(f"api_version must look like \"64.0\", got {self.api_version!r}")
+
+        def need(*names: str, hint: str = "") -> None:
+            for name in names:
+                if _blank(getattr(self, name)):
+                    label = {"username": "username (connection login)",
+                             "password": "password (connection password)"}.get(name, name)
+                    raise SalesforceConfigError(f"auth_type {t!r} needs {label}{hint}")
+
+        if t == "password":
+            need("consumer_key", "consumer_secret", "username", "password")
+        elif t == "jwt":
+            need("consumer_key", "username")
+            if _blank(self.private_key):
+                raise SalesforceConfigError(
+                    "auth_type 'jwt' needs a private key (extra 'private_key' or 'private_key_file')"
+                )
+            if "PRIVATE KEY-----" not in self.private_key:
+                raise SalesforceConfigError("private_key must be a PEM encoded private key")
+        elif t == "client_credentials":
+            need("consumer_key", "consumer_secret")
+        elif t == "refresh_token":
+            need("consumer_key", "refresh_token")
+        elif t == "session":
+            if _blank(self.session_id) or _blank(self.instance_url):
+                raise SalesforceConfigError("auth_type 'session' needs session_id and instance_url (or host)")
+        elif t == "soap_login":
+            need("username", "password")
+
+    @property
+    def requests_verify(self) -> bool | str:
+        """``verify`` value for requests: the CA bundle path, or the boolean."""
+        return self.ca_bundle if (self.verify and self.ca_bundle) else self.verify
+
+    def fingerprint(self) -> str:
+        """Stable digest of every field (secrets included, never shown) for cache keys."""
+        payload = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in _SECRET_FIELDS:
+                if value is not None:
+                    shown.append(f"{f.name}='***'")
+            elif f.name == "proxies" and value:
+                # proxy URLs may embed credentials (http://user:pass@proxy)
+                safe = {k: re.sub(r"//[^@/]*@", "//***@", v) for k, v in value.items()}
+                shown.append(f"proxies={safe!r}")
+            elif value is not None:
+                shown.append(f"{f.name}={value!r}")
+        return f"SalesforceConnectionConfig({', '.join(shown)})"
+
+    __str__ = __repr__

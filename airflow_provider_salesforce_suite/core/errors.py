@@ -1,0 +1,272 @@
+"""One exception hierarchy for the whole provider, and the parser that builds it from responses.
+
+``error_from_response`` understands Salesforce's REST error list ``[{"message","errorCode","fields"}]``
+and the OAuth dict ``{"error","error_description"}``, and degrades to a short sanitized snippet for
+HTML, empty or otherwise unparseable bodies. Other wire formats (Bulk 1.0 / SOAP XML) plug in with
+:func:`register_body_parser` without touching this module.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Mapping
+from urllib.parse import urlsplit
+
+from airflow_provider_salesforce_suite.core.secrets import redact_text
+
+if TYPE_CHECKING:
+    import requests
+
+SNIPPET_CHARS = 200
+
+
+class SalesforceSuiteError(Exception):
+    """Root of every exception this provider raises."""
+
+
+class SalesforceConfigError(SalesforceSuiteError, ValueError):
+    """The Airflow connection is incomplete or contradictory (raised before any network call)."""
+
+
+class SalesforceTransportError(SalesforceSuiteError):
+    """Connection error or timeout that persisted after the allowed retries."""
+
+
+class SalesforceAuthError(SalesforceSuiteError):
+    """An authentication flow failed (OAuth token endpoint, SOAP login, or no way to re-authenticate).
+
+    :param message: human readable summary (never contains a secret).
+    :param error: OAuth ``error`` (e.g. ``invalid_grant``) or SOAP fault code.
+    :param error_description: OAuth ``error_description`` or SOAP fault string.
+    :param status: HTTP status of the failed call, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error: str | None = None,
+        error_description: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(redact_text(message))
+        self.error = error
+        self.error_description = redact_text(error_description) if error_description else None
+        self.status = status
+
+
+class SalesforceApiError(SalesforceSuiteError):
+    """A Salesforce API call answered with a non-2xx status.
+
+    :param status: HTTP status.
+    :param error_code: Salesforce ``errorCode`` (``NOT_FOUND``, ``INVALID_FIELD`` ...) or OAuth ``error``.
+    :param message: Salesforce's message (sanitized).
+    :param fields: field names the error is about.
+    :param method: HTTP method of the call.
+    :param path: URL path of the call, without query string or host.
+    :param errors: every error element of the response (Salesforce may return several).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        error_code: str | None,
+        message: str,
+        *,
+        fields: list[str] | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        errors: list[ErrorDetail] | None = None,
+    ) -> None:
+        self.status = status
+        self.error_code = error_code
+        self.message = redact_text(message)
+        self.fields = list(fields or [])
+        self.method = method.upper() if method else None
+        self.path = safe_path(path) if path else None
+        self.errors = list(errors or [])
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        where = f" {self.method or ''} {self.path or ''}".rstrip()
+        code = f" {self.error_code}" if self.error_code else ""
+        fields = f" (fields: {', '.join(self.fields)})" if self.fields else ""
+        return f"Salesforce HTTP {self.status}{code}{fields}:{where}: {self.message}"
+
+
+class SalesforceSessionExpiredError(SalesforceApiError):
+    """INVALID_SESSION_ID that survived one re-authentication, or a session that cannot be renewed."""
+
+
+class SalesforceNotFoundError(SalesforceApiError):
+    """HTTP 404: the resource or record does not exist."""
+
+
+class SalesforceMultipleChoicesError(SalesforceApiError):
+    """HTTP 300: e.g. an upsert external id matching several records."""
+
+
+class SalesforceRequestLimitError(SalesforceApiError):
+    """REQUEST_LIMIT_EXCEEDED: daily API limit or (after retries) concurrency limit."""
+
+
+class SalesforceServerError(SalesforceApiError):
+    """HTTP 5xx that persisted after the allowed retries."""
+
+
+class SalesforceMalformedQueryError(SalesforceApiError):
+    """The SOQL/SOSL query could not be parsed or references unknown fields/objects."""
+
+
+_QUERY_CODES = frozenset({"MALFORMED_QUERY", "MALFORMED_SEARCH", "INVALID_QUERY_FILTER_OPERATOR", "INVALID_QUERY_LOCATOR"})
+_SESSION_CODES = frozenset({"INVALID_SESSION_ID", "InvalidSessionId"})
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    """One error element parsed from a response body, whatever its wire format."""
+
+    error_code: str | None
+    message: str
+    fields: list[str] = field(default_factory=list)
+
+
+#: A body parser gets (body, content_type) and returns the errors it understood, or None to pass.
+BodyParser = Callable[[bytes, str], "list[ErrorDetail] | None"]
+
+
+def _parse_json_body(body: bytes, content_type: str) -> list[ErrorDetail] | None:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        return None
+    details = []
+    for item in data:
+        if not isinstance(item, dict):
+            continue
+        if "errorCode" in item or "message" in item:
+            details.append(
+                ErrorDetail(
+                    error_code=item.get("errorCode"),
+                    message=str(item.get("message", "")),
+                    fields=[str(f) for f in item.get("fields") or []],
+                )
+            )
+        elif "error" in item:  # OAuth style
+            details.append(
+                ErrorDetail(error_code=str(item["error"]), message=str(item.get("error_description", "")))
+            )
+    return details or None
+
+
+# Extension point: later wire formats (Bulk 1.0 / SOAP XML) register here; first match wins.
+_BODY_PARSERS: list[BodyParser] = [_parse_json_body]
+
+
+def register_body_parser(parser: BodyParser, *, first: bool = True) -> None:
+    """Add a body parser (e.g. for Bulk 1.0 ``<error><exceptionCode>`` or SOAP faults)."""
+    if parser in _BODY_PARSERS:
+        return
+    _BODY_PARSERS.insert(0 if first else len(_BODY_PARSERS), parser)
+
+
+def parse_error_body(body: bytes | None, content_type: str = "") -> list[ErrorDetail]:
+    """Errors understood in ``body`` by the registered parsers; empty when none applies."""
+    if not body:
+        return []
+    for parser in _BODY_PARSERS:
+        parsed = parser(body, content_type or "")
+        if parsed:
+            return parsed
+    return []
+
+
+def safe_path(path_or_url: str) -> str:
+    """Path of a URL without host, query string or fragment (they may carry SOQL or secrets)."""
+    return urlsplit(path_or_url).path or "/"
+
+
+def snippet(body: bytes | None, limit: int = SNIPPET_CHARS) -> str:
+    """A short, single-line, tag-free and secret-free excerpt of a body, for error messages."""
+    if not body:
+        return "<empty body>"
+    text = body.decode("utf-8", errors="replace")
+    text = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", text)
+    title = re.search(r"(?is)<title>(.*?)</title>", text)
+    text = re.sub(r"(?s)<[^>]*>", " ", text)
+    if title:
+        text = title.group(1) + " " + text
+    text = " ".join(html.unescape(text).split())
+    text = redact_text(text)
+    return text[:limit] + ("..." if len(text) > limit else "") if text else "<no text in body>"
+
+
+def _error_class(status: int, error_code: str | None, message: str) -> type[SalesforceApiError]:
+    if error_code in _SESSION_CODES or (status == 401 and error_code is None):
+        return SalesforceSessionExpiredError
+    if error_code == "REQUEST_LIMIT_EXCEEDED":
+        return SalesforceRequestLimitError
+    if error_code in _QUERY_CODES:
+        return SalesforceMalformedQueryError
+    if status == 300:
+        return SalesforceMultipleChoicesError
+    if status == 404:
+        return SalesforceNotFoundError
+    if status >= 500:
+        return SalesforceServerError
+    if status == 401:
+        return SalesforceSessionExpiredError
+    return SalesforceApiError
+
+
+def error_from_response(
+    status: int,
+    headers: Mapping[str, str] | None,
+    body: bytes | None,
+    method: str | None = None,
+    path: str | None = None,
+) -> SalesforceApiError:
+    """Build the exception for a non-2xx response.
+
+    :param status: HTTP status.
+    :param headers: response headers (``Content-Type`` helps the parsers).
+    :param body: raw response body.
+    :param method: HTTP method of the request.
+    :param path: URL or path of the request; only the path is kept.
+    """
+    content_type = ""
+    if headers:
+        content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    details = parse_error_body(body, content_type)
+    if details:
+        first = details[0]
+        message = first.message or "(no message)"
+        if len(details) > 1:
+            message += f" (+{len(details) - 1} more error(s))"
+        cls = _error_class(status, first.error_code, message)
+        return cls(
+            status, first.error_code, message, fields=first.fields, method=method, path=path, errors=details
+        )
+    message = f"unparseable response body: {snippet(body)}"
+    return _error_class(status, None, message)(status, None, message, method=method, path=path)
+
+
+def raise_for_status(response: requests.Response) -> requests.Response:
+    """Return ``response`` if 2xx, otherwise raise the matching :class:`SalesforceApiError`."""
+    if 200 <= response.status_code < 300:
+        return response
+    request = response.request
+    raise error_from_response(
+        response.status_code,
+        response.headers,
+        response.content,
+        method=request.method if request is not None else None,
+        path=request.url if request is not None else response.url,
+    )

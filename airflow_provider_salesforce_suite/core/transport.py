@@ -1,0 +1,363 @@
+"""HTTP transport: timeouts, TLS, proxies, auth header, one re-auth on expiry, retries, limit info.
+
+:class:`SalesforceSession` (requests) and :class:`AsyncSalesforceSession` (aiohttp) make the same
+decisions by calling the same pure functions (:func:`auth_headers`, :func:`needs_reauth`,
+:func:`~airflow_provider_salesforce_suite.core.retry.classify_transient`) and the same tenacity policy.
+Both RETURN responses (so simple-salesforce's own status handling works on top); callers turn non-2xx
+into exceptions with :func:`~airflow_provider_salesforce_suite.core.errors.raise_for_status`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json as jsonlib
+import logging
+import re
+from typing import TYPE_CHECKING, Any, Mapping
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.structures import CaseInsensitiveDict
+
+from airflow_provider_salesforce_suite.core.auth import SalesforceAuthenticator, Token
+from airflow_provider_salesforce_suite.core.errors import (
+    SalesforceSessionExpiredError,
+    SalesforceTransportError,
+    error_from_response,
+    safe_path,
+)
+from airflow_provider_salesforce_suite.core.limits import LIMIT_INFO_HEADER, ApiUsage, LimitWatcher, parse_limit_info
+from airflow_provider_salesforce_suite.core.retry import (
+    RetryableFault,
+    RetryPolicy,
+    async_retrying,
+    classify_transient,
+    classify_transient_exception,
+    parse_retry_after,
+    sync_retrying,
+)
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from airflow_provider_salesforce_suite.core.config import SalesforceConnectionConfig
+
+log = logging.getLogger(__name__)
+
+BULK_V1_PREFIX = "/services/async/"
+_BULK_INVALID_SESSION = re.compile(rb"<exceptionCode>\s*InvalidSessionId\s*</exceptionCode>")
+# Hosts that may receive the token besides the instance and login hosts.
+SALESFORCE_DOMAINS = (".salesforce.com", ".force.com", ".pardot.com", ".cloudforce.com", ".salesforce-setup.com")
+
+
+# -- pure decisions shared by the sync and async sessions ------------------------------------------
+def needs_reauth(status: int, headers: Mapping[str, str] | None, body: bytes | None) -> bool:
+    """Whether the response says the token is no longer valid.
+
+    REST answers 401 (INVALID_SESSION_ID); Bulk 1.0 answers 400 with ``InvalidSessionId`` in XML.
+    """
+    if status == 401:
+        return True
+    return status == 400 and bool(body) and bool(_BULK_INVALID_SESSION.search(body))
+
+
+def should_authenticate(url: str, token: Token, login_url: str) -> bool:
+    """Only Salesforce hosts get the token: never leak it to a foreign absolute URL."""
+    host = (urlsplit(url).hostname or "").lower()
+    own = {urlsplit(token.instance_url).hostname, urlsplit(login_url).hostname}
+    return host in own or host.endswith(SALESFORCE_DOMAINS)
+
+
+def auth_headers(url: str, token: Token, headers: Mapping[str, str] | None) -> CaseInsensitiveDict:
+    """Caller headers with the current token injected, replacing any stale one the caller set."""
+    merged = CaseInsensitiveDict(headers or {})
+    if urlsplit(url).path.startswith(BULK_V1_PREFIX):
+        merged.pop("Authorization", None)
+        merged["X-SFDC-Session"] = token.access_token
+    else:
+        merged.pop("X-SFDC-Session", None)
+        merged["Authorization"] = f"Bearer {token.access_token}"
+    return merged
+
+
+def absolute_url(path_or_url: str, token: Token) -> str:
+    """``/services/...`` paths resolve against the token's instance URL; absolute URLs pass through."""
+    if "://" in path_or_url:
+        return path_or_url
+    return urljoin(token.instance_url + "/", path_or_url.lstrip("/"))
+
+
+def _connect_failed(exc: BaseException) -> bool:
+    """True if the request never reached the server (so even a POST may be retried)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return type(reason).__name__ in {"NewConnectionError", "ConnectTimeoutError"}
+
+
+def _transport_error(method: str, url: str, exc: BaseException | None) -> SalesforceTransportError:
+    kind = type(exc).__name__ if exc is not None else "error"
+    return SalesforceTransportError(f"{method.upper()} {safe_path(url)} failed: {kind} (after retries, if any)")
+
+
+# -- requests --------------------------------------------------------------------------------------
+class SalesforceSession(requests.Session):
+    """A requests session that authenticates, re-authenticates once, retries and records API usage.
+
+    :param config: the validated connection config.
+    :param authenticator: token source; one per config is made when omitted.
+    """
+
+    def __init__(self, config: SalesforceConnectionConfig, authenticator: SalesforceAuthenticator | None = None):
+        super().__init__()
+        self.config = config
+        self.authenticator = authenticator or SalesforceAuthenticator(config)
+        self.policy = RetryPolicy.from_config(config)
+        self.verify = config.requests_verify
+        if config.proxies:
+            self.proxies.update(config.proxies)
+        self.api_usage: ApiUsage | None = None
+        self._limits = LimitWatcher(config.limit_warning_threshold, config.conn_id)
+
+    @property
+    def token(self) -> Token:
+        """The current token (fetched on first use)."""
+        return self.authenticator.get_token()
+
+    def request(  # type: ignore[override]
+        self, method: str, url: str, *, idempotent: bool | None = None, **kwargs: Any
+    ) -> requests.Response:
+        """Send with auth, one re-auth on an expired session, and transient-fault retries.
+
+        :param method: HTTP method.
+        :param url: absolute URL or a path like ``/services/data/v64.0/limits``.
+        :param idempotent: override whether the call may be replayed after an ambiguous failure.
+        :param kwargs: anything :meth:`requests.Session.request` takes. Bodies must be replayable
+            (bytes, str, dict, ``json=``), since a retry or re-auth sends them again.
+        """
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = (self.config.connect_timeout, self.config.timeout)
+        if kwargs.get("verify") is None:
+            # Explicit per request: requests lets REQUESTS_CA_BUNDLE override session.verify otherwise.
+            kwargs["verify"] = self.verify
+        token = self.authenticator.get_token()
+        response = self._send(method, url, token, idempotent, kwargs)
+        if needs_reauth(response.status_code, response.headers, self._error_body(response)) and \
+                should_authenticate(absolute_url(url, token), token, self.config.login_url):
+            if not self.authenticator.can_reauthenticate:
+                raise SalesforceSessionExpiredError(
+                    response.status_code, "INVALID_SESSION_ID",
+                    "the session id is expired or invalid, and auth_type 'session' cannot re-authenticate: "
+                    "give the connection a fresh session_id or use an OAuth auth_type",
+                    method=method, path=absolute_url(url, token),
+                )
+            response.close()
+            fresh = self.authenticator.reauthenticate(token)
+            # A second rejection is returned as is (the caller raises it): never a loop.
+            response = self._send(method, url, fresh, idempotent, kwargs)
+        self._record_usage(response.headers.get(LIMIT_INFO_HEADER))
+        return response
+
+    @staticmethod
+    def _error_body(response: requests.Response) -> bytes:
+        # Only error bodies are read here, so streamed successful downloads stay unread.
+        return response.content if response.status_code >= 400 else b""
+
+    def _send(self, method: str, url: str, token: Token, idempotent: bool | None,
+              kwargs: dict[str, Any]) -> requests.Response:
+        full_url = absolute_url(url, token)
+        call = dict(kwargs)
+        if should_authenticate(full_url, token, self.config.login_url):
+            call["headers"] = auth_headers(full_url, token, kwargs.get("headers"))
+        send = super().request
+
+        def attempt() -> requests.Response:
+            try:
+                response = send(method, full_url, **call)
+            except requests.exceptions.SSLError as exc:  # a certificate problem does not heal by retrying
+                raise _transport_error(method, full_url, exc) from None
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                reason = classify_transient_exception(
+                    exc, connect_failed=_connect_failed(exc), method=method, idempotent=idempotent
+                )
+                if reason is None:
+                    raise _transport_error(method, full_url, exc) from None
+                raise RetryableFault(reason) from exc
+            reason = classify_transient(
+                response.status_code, response.headers, self._error_body(response),
+                method=method, idempotent=idempotent,
+            )
+            if reason:
+                raise RetryableFault(reason, retry_after=parse_retry_after(response.headers), result=response)
+            return response
+
+        try:
+            return sync_retrying(self.policy)(attempt)
+        except RetryableFault as fault:
+            if fault.result is not None:
+                return fault.result
+            raise _transport_error(method, full_url, fault.__cause__) from None
+
+    def _record_usage(self, header: str | None) -> None:
+        usage = parse_limit_info(header)
+        if usage is not None:
+            self.api_usage = usage
+            self._limits.observe(usage)
+
+
+# -- aiohttp ---------------------------------------------------------------------------------------
+class AsyncResponse:
+    """A fully read aiohttp response.
+
+    :param status: HTTP status.
+    :param headers: response headers (case-insensitive).
+    :param body: raw body.
+    :param method: request method.
+    :param url: request URL.
+    """
+
+    def __init__(self, status: int, headers: Mapping[str, str], body: bytes, method: str, url: str) -> None:
+        self.status = status
+        self.headers = CaseInsensitiveDict(headers)
+        self.body = body
+        self.method = method
+        self.url = url
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def json(self) -> Any:
+        return jsonlib.loads(self.body) if self.body else None
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def raise_for_status(self) -> AsyncResponse:
+        """Return self if 2xx, otherwise raise the matching ``SalesforceApiError``."""
+        if not self.ok:
+            raise error_from_response(self.status, self.headers, self.body, self.method, self.url)
+        return self
+
+
+class AsyncSalesforceSession:
+    """The aiohttp twin of :class:`SalesforceSession`, for triggers.
+
+    :param config: the validated connection config.
+    :param authenticator: token source (shared with the sync session, so one token cache).
+    """
+
+    def __init__(self, config: SalesforceConnectionConfig, authenticator: SalesforceAuthenticator | None = None):
+        self.config = config
+        self.authenticator = authenticator or SalesforceAuthenticator(config)
+        self.policy = RetryPolicy.from_config(config)
+        self.api_usage: ApiUsage | None = None
+        self._limits = LimitWatcher(config.limit_warning_threshold, config.conn_id)
+        self._client: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _ssl(self) -> Any:
+        import ssl
+
+        if not self.config.verify:
+            return False
+        return ssl.create_default_context(cafile=self.config.ca_bundle) if self.config.ca_bundle else True
+
+    async def _session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
+        loop = asyncio.get_running_loop()
+        # aiohttp sessions belong to one event loop; triggers may run on a new one.
+        if self._client is None or self._client.closed or self._loop is not loop:
+            timeout = aiohttp.ClientTimeout(
+                sock_connect=self.config.connect_timeout, sock_read=self.config.timeout
+            )
+            self._client = aiohttp.ClientSession(
+                timeout=timeout, connector=aiohttp.TCPConnector(ssl=self._ssl())
+            )
+            self._loop = loop
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None and not self._client.closed:
+            await self._client.close()
+        self._client = None
+
+    async def __aenter__(self) -> AsyncSalesforceSession:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> AsyncResponse:
+        """Send like :meth:`SalesforceSession.request`; the body is read before returning."""
+        call = {"params": params, "json": json, "data": data}
+        token = await self.authenticator.aget_token()
+        response = await self._send(method, url, token, headers, idempotent, call)
+        if needs_reauth(response.status, response.headers, response.body) and \
+                should_authenticate(absolute_url(url, token), token, self.config.login_url):
+            if not self.authenticator.can_reauthenticate:
+                raise SalesforceSessionExpiredError(
+                    response.status, "INVALID_SESSION_ID",
+                    "the session id is expired or invalid, and auth_type 'session' cannot re-authenticate: "
+                    "give the connection a fresh session_id or use an OAuth auth_type",
+                    method=method, path=absolute_url(url, token),
+                )
+            fresh = await self.authenticator.areauthenticate(token)
+            response = await self._send(method, url, fresh, headers, idempotent, call)
+        usage = parse_limit_info(response.headers.get(LIMIT_INFO_HEADER))
+        if usage is not None:
+            self.api_usage = usage
+            self._limits.observe(usage)
+        return response
+
+    async def _send(self, method: str, url: str, token: Token, headers: Mapping[str, str] | None,
+                    idempotent: bool | None, call: dict[str, Any]) -> AsyncResponse:
+        import aiohttp
+
+        full_url = absolute_url(url, token)
+        send_headers = dict(auth_headers(full_url, token, headers)) if \
+            should_authenticate(full_url, token, self.config.login_url) else dict(headers or {})
+        proxy = (self.config.proxies or {}).get(urlsplit(full_url).scheme)
+        client = await self._session()
+
+        async def attempt() -> AsyncResponse:
+            try:
+                async with client.request(
+                    method, full_url, headers=send_headers, proxy=proxy, **call
+                ) as raw:
+                    response = AsyncResponse(raw.status, raw.headers, await raw.read(), method, full_url)
+            except aiohttp.ClientSSLError as exc:
+                raise _transport_error(method, full_url, exc) from None
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError) as exc:
+                connect_failed = isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError))
+                reason = classify_transient_exception(
+                    exc, connect_failed=connect_failed, method=method, idempotent=idempotent
+                )
+                if reason is None:
+                    raise _transport_error(method, full_url, exc) from None
+                raise RetryableFault(reason) from exc
+            reason = classify_transient(
+                response.status, response.headers, response.body, method=method, idempotent=idempotent
+            )
+            if reason:
+                raise RetryableFault(reason, retry_after=parse_retry_after(response.headers), result=response)
+            return response
+
+        try:
+            return await async_retrying(self.policy)(attempt)
+        except RetryableFault as fault:
+            if fault.result is not None:
+                return fault.result
+            raise _transport_error(method, full_url, fault.__cause__) from None
