@@ -1,0 +1,96 @@
+"""Control API handlers: reset, session expiry, fault rules, stats, refresh tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ..config import DEFAULT_CONSUMER_KEY, DEFAULT_USERNAME
+from ..errors import SalesforceApiError
+from ..web import json_response, read_json, state_of
+
+
+async def _optional_json(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise SalesforceApiError("INVALID_REQUEST", "expected a JSON object")
+    return body
+
+
+async def health(request: web.Request) -> web.Response:
+    """``GET /__emulator__/health``: readiness probe."""
+    return json_response({"status": "ok"})
+
+
+async def reset(request: web.Request) -> web.Response:
+    """``POST /__emulator__/reset``: wipe data, faults, stats and API counters.
+
+    Optional body ``{"data": bool, "faults": bool, "stats": bool, "sessions": bool}``
+    (sessions are kept by default so clients' cached tokens stay valid).
+    """
+    body = await _optional_json(request)
+    options = {k: bool(body[k]) for k in ("data", "faults", "stats", "sessions", "api_usage") if k in body}
+    state_of(request).reset(**options)
+    return json_response({"reset": True})
+
+
+async def expire_sessions(request: web.Request) -> web.Response:
+    """``POST /__emulator__/sessions/expire``: every access token is now invalid."""
+    return json_response({"expired": state_of(request).sessions.expire_all()})
+
+
+async def add_fault(request: web.Request) -> web.Response:
+    """``POST /__emulator__/faults``: add a fault rule (see :class:`~..faults.FaultRule`)."""
+    body = await _optional_json(request)
+    try:
+        rule = state_of(request).faults.add(body)
+    except (TypeError, ValueError) as exc:
+        raise SalesforceApiError("INVALID_FAULT", str(exc)) from None
+    return json_response(rule.to_json(), status=201)
+
+
+async def list_faults(request: web.Request) -> web.Response:
+    """``GET /__emulator__/faults``: the active rules."""
+    return json_response([rule.to_json() for rule in state_of(request).faults.rules()])
+
+
+async def clear_faults(request: web.Request) -> web.Response:
+    """``DELETE /__emulator__/faults``: remove every rule."""
+    state_of(request).faults.clear()
+    return web.Response(status=204)
+
+
+async def stats(request: web.Request) -> web.Response:
+    """``GET /__emulator__/stats``: request and auth counters."""
+    state = state_of(request)
+    body = state.stats.snapshot()
+    body["api_usage"] = state.api_usage.used()
+    body["live_sessions"] = len(state.sessions)
+    return json_response(body)
+
+
+async def reset_stats(request: web.Request) -> web.Response:
+    """``DELETE /__emulator__/stats``: zero the counters."""
+    state_of(request).stats.reset()
+    return web.Response(status=204)
+
+
+async def refresh_token(request: web.Request) -> web.Response:
+    """``POST /__emulator__/refresh-tokens {"username", "client_id"}``: mint a refresh token,
+    standing in for the browser-based authorization flow."""
+    body = await _optional_json(request)
+    state = state_of(request)
+    username = body.get("username", DEFAULT_USERNAME)
+    client_id = body.get("client_id", DEFAULT_CONSUMER_KEY)
+    user = state.user(username)
+    if user is None:
+        raise SalesforceApiError("NOT_FOUND", f"no user {username!r}", status=404)
+    if state.connected_app(client_id) is None:
+        raise SalesforceApiError("NOT_FOUND", f"no connected app with consumer key {client_id!r}", status=404)
+    refresh = state.sessions.issue_refresh_token(user.username, client_id)
+    return json_response(
+        {"refresh_token": refresh.token, "username": user.username, "client_id": client_id}, status=201
+    )

@@ -1,0 +1,199 @@
+"""The emulator's aiohttp application: routes of every API plus the cross-cutting middlewares.
+
+Middlewares, outermost first:
+
+1. ``errors``  - turns :class:`SalesforceApiError`, aiohttp's 404/405 and unexpected exceptions
+   into the wire format of the API surface the path belongs to (one renderer per surface,
+   chosen in :func:`render_error` only), and counts the request in the stats.
+2. ``faults``  - injected latency, errors and dropped connections (admin-configured).
+3. ``auth``    - resolves the session with the surface's authenticator.
+4. ``limits``  - counts the request toward the daily API limit, refuses it past the limit and
+   remembers the ``Sforce-Limit-Info`` value (added to success *and* error responses by an
+   ``on_response_prepare`` hook).
+
+Each API package exposes ``routes(app, state)``, which adds its routes and registers its
+:class:`~.web.ApiSurface`; adding an API (SOAP, Bulk ...) is one more entry in ``_API_PACKAGES``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from .admin import routes as admin_routes
+from .errors import SalesforceApiError
+from .limits import ApiUsage
+from .oauth import routes as oauth_routes
+from .rest import routes as rest_routes
+from .rest.render import render_rest_error
+from .state import EmulatorState
+from .web import LIMIT_INFO, SESSION, STATE_KEY, SURFACES_KEY, ApiSurface, state_of, surface_for
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: Every API package's ``routes(app, state)``; later: soap, bulk, streaming, analytics, pardot, desk.
+_API_PACKAGES: tuple[Callable[[web.Application, EmulatorState], None], ...] = (
+    oauth_routes.routes,
+    rest_routes.routes,
+    admin_routes.routes,
+)
+
+#: request[DROPPED] marks a request whose connection a fault closed.
+DROPPED = "emulator_dropped"
+#: Bodies can be large (Bulk API uploads); Salesforce accepts up to 150 MB.
+MAX_BODY_BYTES = 150 * 1024 * 1024
+
+
+def build_app(state: EmulatorState) -> web.Application:
+    """The emulator application over ``state``.
+
+    :param state: the emulator state (store, config, sessions, faults, counters).
+    """
+    app = web.Application(
+        middlewares=[errors_middleware, faults_middleware, auth_middleware, limits_middleware],
+        client_max_size=MAX_BODY_BYTES,
+    )
+    app[STATE_KEY] = state
+    app[SURFACES_KEY] = []
+    for register in _API_PACKAGES:
+        register(app, state)
+    app.on_response_prepare.append(_add_limit_info)
+    return app
+
+
+def render_error(request: web.Request, error: SalesforceApiError) -> web.StreamResponse:
+    """Render ``error`` in the wire format of the surface the request's path belongs to.
+
+    The one place a renderer is chosen; paths outside every surface get the REST format.
+
+    :param request: the request.
+    :param error: the error.
+    """
+    surface = surface_for(request.app, request.path)
+    renderer = surface.render_error if surface is not None else render_rest_error
+    return renderer(request, error)
+
+
+def _http_error(request: web.Request, exc: web.HTTPException) -> SalesforceApiError:
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = ",".join(sorted(exc.allowed_methods))
+        return SalesforceApiError(
+            "METHOD_NOT_ALLOWED",
+            f"HTTP Method '{request.method}' not allowed. Allowed are {allowed}",
+            status=405,
+        )
+    if exc.status == 404:
+        return SalesforceApiError("NOT_FOUND", "The requested resource does not exist", status=404)
+    if exc.status == 413:
+        return SalesforceApiError("REQUEST_ENTITY_TOO_LARGE", "Request entity too large", status=413)
+    return SalesforceApiError("UNKNOWN_EXCEPTION", exc.reason, status=exc.status)
+
+
+def _unknown_exception() -> SalesforceApiError:
+    # Salesforce hides the cause behind an ErrorId; the traceback goes to our log only.
+    error_id = f"{secrets.randbelow(10**9):09d}-{secrets.randbelow(10**5):05d} ({-secrets.randbelow(10**9)})"
+    return SalesforceApiError(
+        "UNKNOWN_EXCEPTION",
+        f"An unexpected error occurred. Please include this ErrorId if you contact support: {error_id}",
+        status=500,
+    )
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Render every failure in the surface's wire format; count the request in the stats."""
+    response: web.StreamResponse | None = None
+    try:
+        response = await handler(request)
+    except SalesforceApiError as exc:
+        response = render_error(request, exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:  # redirects and the like pass through
+            raise
+        response = render_error(request, _http_error(request, exc))
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        log.exception("unexpected error handling %s %s", request.method, request.path)
+        response = render_error(request, _unknown_exception())
+    finally:
+        _record(request, response)
+    return response
+
+
+def _record(request: web.Request, response: web.StreamResponse | None) -> None:
+    surface = surface_for(request.app, request.path)
+    if surface is not None and surface.name == "admin":
+        return  # the control API is not what tests count
+    status = None if request.get(DROPPED) or response is None else response.status
+    prefix = surface.prefix if surface is not None else "/"
+    state_of(request).stats.record_request(request.method, request.path, prefix, status)
+
+
+@web.middleware
+async def faults_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Apply the first fault rule that hits this request."""
+    surface = surface_for(request.app, request.path)
+    if surface is None or not surface.faultable:
+        return await handler(request)
+    state = state_of(request)
+    rule = state.faults.pick(request.method, request.path)
+    if rule is None:
+        return await handler(request)
+    state.stats.record_fault()
+    if rule.latency_ms:
+        await asyncio.sleep(rule.latency_ms / 1000)
+    if rule.drop_connection:
+        request[DROPPED] = True
+        if request.transport is not None:
+            # abort(): no TLS close_notify, no response - what a load balancer reset looks like.
+            request.transport.abort()
+        return web.Response(status=499)
+    if not rule.fails:
+        return await handler(request)
+    response = render_error(
+        request, SalesforceApiError(rule.error_code or "UNKNOWN_EXCEPTION", rule.message or "", status=rule.status or 500)
+    )
+    if rule.retry_after is not None:
+        response.headers["Retry-After"] = str(rule.retry_after)
+    return response
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Resolve the session for surfaces that need one (raises INVALID_SESSION_ID)."""
+    surface = surface_for(request.app, request.path)
+    if surface is not None and surface.needs_session(request.path):
+        request[SESSION] = await surface.authenticate(request)  # type: ignore[misc]
+    return await handler(request)
+
+
+@web.middleware
+async def limits_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count an authenticated API request; refuse it past the daily limit."""
+    surface: ApiSurface | None = surface_for(request.app, request.path)
+    session = request.get(SESSION)
+    if surface is None or not surface.counts_api_usage or session is None:
+        return await handler(request)
+    state = state_of(request)
+    org_max = state.config.daily_api_limit
+    app = state.connected_app(session.consumer_key)
+    if state.api_usage.used() >= org_max:
+        request[LIMIT_INFO] = ApiUsage.header(state.api_usage.used(), org_max, None)
+        raise SalesforceApiError("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", status=403)
+    org_used, app_used = state.api_usage.count(app.name if app else None)
+    app_info = (app.name, app_used, state.app_limit(app)) if app else None
+    request[LIMIT_INFO] = ApiUsage.header(org_used, org_max, app_info)
+    return await handler(request)
+
+
+async def _add_limit_info(request: web.Request, response: web.StreamResponse) -> None:
+    value = request.get(LIMIT_INFO)
+    if value:
+        response.headers["Sforce-Limit-Info"] = value

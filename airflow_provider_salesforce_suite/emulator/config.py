@@ -1,0 +1,182 @@
+"""Emulator configuration: well-known development credentials, users, connected apps, limits.
+
+Everything has a default so ``salesforce-suite-emulator`` works with no configuration; a JSON
+file (``--config``) adds users and connected apps or changes limits::
+
+    {
+      "users": [{"username": "etl@example.com", "password": "secret", "security_token": "TOKEN"}],
+      "connected_apps": [{"name": "ETL", "consumer_key": "etl", "consumer_secret": "s3cret",
+                          "certificates": ["/path/jwt-cert.pem"], "run_as": "etl@example.com",
+                          "daily_api_limit": 1000}],
+      "session_lifetime_seconds": 7200,
+      "daily_api_limit": 15000,
+      "refresh_token_rotation": false
+    }
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Well-known development credentials (documented in ``--help`` and the README).
+DEFAULT_CONSUMER_KEY = "emulator"
+DEFAULT_CONSUMER_SECRET = "emulator"
+DEFAULT_USERNAME = "admin@emulator.local"
+DEFAULT_PASSWORD = "emulator"
+DEFAULT_APP_NAME = "Salesforce Suite Emulator"
+
+#: API versions served, oldest to newest (Summer '14 .. Spring '26).
+MIN_API_VERSION = 31
+MAX_API_VERSION = 66
+API_VERSIONS: tuple[str, ...] = tuple(f"{v}.0" for v in range(MIN_API_VERSION, MAX_API_VERSION + 1))
+
+#: The org's id (18 chars, valid case-safe suffix); access tokens start with its 15-char form.
+ORG_ID = "00D5E0000000001UAA"
+
+
+@dataclass
+class UserConfig:
+    """A user who can log in (the store holds the matching ``User`` record).
+
+    :param username: login name, e.g. ``admin@emulator.local``.
+    :param password: password.
+    :param security_token: appended to the password by API clients; empty means none needed.
+    :param first_name: ``User.FirstName``.
+    :param last_name: ``User.LastName``.
+    :param email: ``User.Email`` (defaults to the username).
+    """
+
+    username: str
+    password: str
+    security_token: str = ""
+    first_name: str = ""
+    last_name: str = "User"
+    email: str = ""
+
+    def accepts(self, password: str) -> bool:
+        """Whether ``password`` is this user's password followed by the security token.
+
+        :param password: the ``password`` form field as the client sent it.
+        """
+        return password == self.password + self.security_token
+
+
+@dataclass
+class ConnectedAppConfig:
+    """A connected app (OAuth client).
+
+    :param name: the app's name (shown in ``per-app-api-usage``).
+    :param consumer_key: OAuth ``client_id``.
+    :param consumer_secret: OAuth ``client_secret``.
+    :param certificates: PEM files (certificates or public keys) trusted for JWT bearer assertions.
+    :param run_as: username the client credentials flow runs as (``None`` disables that flow).
+    :param daily_api_limit: the app's own daily API allocation (``None``: the org's limit).
+    :param scope: the ``scope`` reported in token responses.
+    """
+
+    name: str
+    consumer_key: str
+    consumer_secret: str
+    certificates: list[str] = field(default_factory=list)
+    run_as: str | None = None
+    daily_api_limit: int | None = None
+    scope: str = "api refresh_token"
+
+
+def _default_users() -> list[UserConfig]:
+    return [
+        UserConfig(
+            username=DEFAULT_USERNAME,
+            password=DEFAULT_PASSWORD,
+            first_name="Admin",
+            last_name="User",
+            email=DEFAULT_USERNAME,
+        )
+    ]
+
+
+def _default_apps() -> list[ConnectedAppConfig]:
+    return [
+        ConnectedAppConfig(
+            name=DEFAULT_APP_NAME,
+            consumer_key=DEFAULT_CONSUMER_KEY,
+            consumer_secret=DEFAULT_CONSUMER_SECRET,
+            run_as=DEFAULT_USERNAME,
+        )
+    ]
+
+
+@dataclass
+class EmulatorConfig:
+    """Everything configurable about one emulator instance.
+
+    :param users: users who can log in; the well-known admin is always first.
+    :param connected_apps: OAuth clients; the well-known ``emulator`` app is always first.
+    :param session_lifetime_seconds: how long an access token stays valid (Salesforce's default
+        session timeout is 2 hours).
+    :param daily_api_limit: the org's ``DailyApiRequests`` limit.
+    :param refresh_token_rotation: issue a new refresh token on every refresh and reject the old.
+    """
+
+    users: list[UserConfig] = field(default_factory=_default_users)
+    connected_apps: list[ConnectedAppConfig] = field(default_factory=_default_apps)
+    session_lifetime_seconds: float = 7200.0
+    daily_api_limit: int = 15000
+    refresh_token_rotation: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict) -> EmulatorConfig:
+        """A config with the defaults plus what ``data`` (a parsed config file) adds or changes.
+
+        :param data: the parsed JSON config.
+        """
+        config = cls()
+        for user in data.get("users", []):
+            config.add_user(UserConfig(**user))
+        for app in data.get("connected_apps", []):
+            config.add_connected_app(ConnectedAppConfig(**app))
+        for key in ("session_lifetime_seconds", "daily_api_limit", "refresh_token_rotation"):
+            if key in data:
+                setattr(config, key, data[key])
+        return config
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> EmulatorConfig:
+        """Read a JSON config file (see the module docstring for its shape).
+
+        :param path: the file.
+        """
+        return cls.from_dict(json.loads(Path(path).expanduser().read_text(encoding="utf-8")))
+
+    def add_user(self, user: UserConfig) -> None:
+        """Add (or replace, by username) a user.
+
+        :param user: the user.
+        """
+        self.users = [u for u in self.users if u.username.lower() != user.username.lower()]
+        self.users.append(user)
+
+    def add_connected_app(self, app: ConnectedAppConfig) -> None:
+        """Add (or replace, by consumer key) a connected app.
+
+        :param app: the app.
+        """
+        self.connected_apps = [a for a in self.connected_apps if a.consumer_key != app.consumer_key]
+        self.connected_apps.append(app)
+
+    def user(self, username: str) -> UserConfig | None:
+        """The user with this username (case-insensitive, as Salesforce usernames are).
+
+        :param username: the username.
+        """
+        wanted = username.lower()
+        return next((u for u in self.users if u.username.lower() == wanted), None)
+
+    def connected_app(self, consumer_key: str) -> ConnectedAppConfig | None:
+        """The connected app with this consumer key.
+
+        :param consumer_key: the OAuth ``client_id``.
+        """
+        return next((a for a in self.connected_apps if a.consumer_key == consumer_key), None)

@@ -1,0 +1,3 @@
+"""OAuth 2.0: ``/services/oauth2/token``, ``revoke``, ``userinfo`` and the ``/id/`` identity URL."""
+
+from __future__ import annotations

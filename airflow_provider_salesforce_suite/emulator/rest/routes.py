@@ -1,0 +1,65 @@
+"""Routes of the REST API (``/services/data``); a trailing slash is optional, as on Salesforce."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from ..auth import bearer_session
+from ..web import ApiSurface, register_surface
+from . import handlers
+from .render import render_rest_error
+
+if TYPE_CHECKING:
+    from ..state import EmulatorState
+
+PREFIX = "/services/data"
+_V = PREFIX + r"/{version:v[0-9]+\.[0-9]+}"
+_SLASH = "{slash:/?}"
+
+
+
+def _table() -> list[tuple[str, dict]]:
+    h = handlers
+    return [
+        ("", {"GET": h.resources}),
+        ("/limits", {"GET": h.limits}),
+        ("/query", {"GET": h.query}),
+        ("/queryAll", {"GET": h.query_all}),
+        ("/query/{locator}", {"GET": h.query_more}),
+        ("/queryAll/{locator}", {"GET": h.query_more}),
+        ("/sobjects", {"GET": h.describe_global}),
+        ("/sobjects/{sobject}", {"GET": h.sobject_info, "POST": h.create}),
+        ("/sobjects/{sobject}/describe", {"GET": h.describe}),
+        ("/sobjects/{sobject}/{record_id}", {"GET": h.retrieve, "PATCH": h.update, "DELETE": h.delete}),
+        (
+            "/sobjects/{sobject}/{field}/{value}",
+            {"GET": h.retrieve_by_external_id, "PATCH": h.upsert, "DELETE": h.delete_by_external_id},
+        ),
+    ]
+
+
+def routes(app: web.Application, state: EmulatorState) -> None:
+    """Add the REST API's routes and register its surface.
+
+    :param app: the emulator application.
+    :param state: the emulator state (unused here; handlers reach it through the request).
+    """
+    versions = app.router.add_resource(PREFIX + _SLASH)
+    versions.add_route("GET", handlers.versions)
+    for path, methods in _table():
+        resource = app.router.add_resource(_V + path + _SLASH)
+        for method, handler in methods.items():
+            resource.add_route(method, handler)
+    register_surface(
+        app,
+        ApiSurface(
+            name="rest",
+            prefix=PREFIX,
+            render_error=render_rest_error,
+            authenticate=bearer_session,
+            public_paths=frozenset({PREFIX}),
+            counts_api_usage=True,
+        ),
+    )

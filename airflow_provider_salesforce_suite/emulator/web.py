@@ -1,0 +1,158 @@
+"""What every API sub-package shares with :mod:`.app`: app keys, the surface registry, JSON.
+
+An *API surface* is a path prefix with its own wire format (REST JSON under ``/services/data``,
+OAuth JSON under ``/services/oauth2``, later SOAP under ``/services/Soap``, Bulk XML under
+``/services/async`` ...). Each sub-package's ``routes(app, state)`` adds its routes and
+registers its surface; the middlewares in :mod:`.app` look the surface up (longest prefix)
+to know how to authenticate the request and how to render its errors.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from .errors import SalesforceApiError
+
+if TYPE_CHECKING:
+    from .sessions import Session
+    from .state import EmulatorState
+
+#: Renders a :class:`SalesforceApiError` in one wire format.
+ErrorRenderer = Callable[[web.Request, SalesforceApiError], web.StreamResponse]
+#: Resolves the session of a request, raising ``SalesforceApiError`` (e.g. INVALID_SESSION_ID).
+Authenticator = Callable[[web.Request], Awaitable["Session"]]
+
+STATE_KEY: web.AppKey[EmulatorState] = web.AppKey("emulator_state")
+SURFACES_KEY: web.AppKey[list[ApiSurface]] = web.AppKey("emulator_surfaces")
+#: request[SESSION] is the authenticated session (set by the auth middleware).
+SESSION = "emulator_session"
+#: request[LIMIT_INFO] is the Sforce-Limit-Info value to send back (set by the limits middleware).
+LIMIT_INFO = "emulator_limit_info"
+
+JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
+
+
+@dataclass(frozen=True)
+class ApiSurface:
+    """One API family: where it lives, how it authenticates, how its errors look.
+
+    :param name: short name (``rest``, ``oauth``, ``admin`` ...), used in stats.
+    :param prefix: path prefix (``/services/data``).
+    :param render_error: the error renderer for this wire format.
+    :param authenticate: session resolver for requests that need one (``None``: no auth here,
+        or the handlers authenticate themselves).
+    :param public_paths: exact paths under ``prefix`` that need no session.
+    :param counts_api_usage: whether requests count toward the daily API limit.
+    :param faultable: whether fault rules may hit this surface (never the admin API).
+    """
+
+    name: str
+    prefix: str
+    render_error: ErrorRenderer
+    authenticate: Authenticator | None = None
+    public_paths: frozenset[str] = frozenset()
+    counts_api_usage: bool = False
+    faultable: bool = True
+
+    def covers(self, path: str) -> bool:
+        """Whether ``path`` belongs to this surface.
+
+        :param path: request path.
+        """
+        return path == self.prefix or path.startswith(self.prefix.rstrip("/") + "/")
+
+    def needs_session(self, path: str) -> bool:
+        """Whether a request to ``path`` must carry a valid session.
+
+        :param path: request path.
+        """
+        return self.authenticate is not None and path.rstrip("/") not in self.public_paths
+
+
+def register_surface(app: web.Application, surface: ApiSurface) -> None:
+    """Register an API surface (called by each sub-package's ``routes``).
+
+    :param app: the emulator application.
+    :param surface: the surface.
+    """
+    surfaces = app[SURFACES_KEY]
+    surfaces.append(surface)
+    # Longest prefix first, so /services/data/vXX.X/jobs can later be its own surface.
+    surfaces.sort(key=lambda s: len(s.prefix), reverse=True)
+
+
+def surface_for(app: web.Application, path: str) -> ApiSurface | None:
+    """The surface a path belongs to (``None`` outside every surface).
+
+    :param app: the emulator application.
+    :param path: request path.
+    """
+    return next((s for s in app[SURFACES_KEY] if s.covers(path)), None)
+
+
+def state_of(request: web.Request) -> EmulatorState:
+    """The emulator state behind a request.
+
+    :param request: the request.
+    """
+    return request.app[STATE_KEY]
+
+
+def session_of(request: web.Request) -> Session:
+    """The authenticated session of a request (set by the auth middleware).
+
+    :param request: the request.
+    """
+    return request[SESSION]
+
+
+def base_url(request: web.Request) -> str:
+    """The emulator's base URL as this client reached it (``https://127.0.0.1:8555``).
+
+    Used for ``instance_url`` and identity URLs, so clients come back the way they came.
+
+    :param request: the request.
+    """
+    return f"{request.scheme}://{request.host}"
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A JSON response with Salesforce's exact ``Content-Type``.
+
+    :param data: the body.
+    :param status: HTTP status.
+    :param headers: extra headers.
+    """
+    return web.Response(
+        body=json.dumps(data).encode("utf-8"),
+        status=status,
+        headers={"Content-Type": JSON_CONTENT_TYPE, **(headers or {})},
+    )
+
+
+def no_content() -> web.Response:
+    """A 204 with no body (PATCH/DELETE success)."""
+    return web.Response(status=204)
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON body; malformed JSON raises Salesforce's ``JSON_PARSER_ERROR``.
+
+    :param request: the request.
+    """
+    raw = await request.text()
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        # Salesforce's parser is Jackson; mimic the gist of its message (position included).
+        token = raw[exc.pos : exc.pos + 1] or "EOF"
+        raise SalesforceApiError(
+            "JSON_PARSER_ERROR",
+            f"Unexpected character ('{token}' (code {ord(token) if len(token) == 1 else -1})): "
+            f"{exc.msg} at [line:{exc.lineno}, column:{exc.colno}]",
+        ) from None
