@@ -1,0 +1,84 @@
+"""``salesforce-suite-emulator``: run the emulator from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from .config import DEFAULT_CONSUMER_KEY, DEFAULT_CONSUMER_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME, EmulatorConfig
+from .tls import CA_FILE, DEFAULT_CERT_DIR
+
+_EPILOG = f"""\
+well-known development credentials:
+  consumer key     {DEFAULT_CONSUMER_KEY}
+  consumer secret  {DEFAULT_CONSUMER_SECRET}
+  username         {DEFAULT_USERNAME}
+  password         {DEFAULT_PASSWORD}
+  security token   (empty)
+
+TLS: a local CA certificate is generated once into the cert dir (default
+{DEFAULT_CERT_DIR / CA_FILE}); pass it to clients as the CA bundle
+(connection extra "ca_bundle", requests' verify=...).
+
+control API (no auth): POST /__emulator__/reset, POST /__emulator__/sessions/expire,
+POST|GET|DELETE /__emulator__/faults, GET|DELETE /__emulator__/stats,
+POST /__emulator__/refresh-tokens {{"username": ..., "client_id": ...}}.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line parser."""
+    parser = argparse.ArgumentParser(
+        prog="salesforce-suite-emulator",
+        description="A local Salesforce emulator: OAuth, REST sObjects, describe, SOQL, limits, fault injection.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8555, help="port to bind, 0 for any free port (default: 8555)")
+    parser.add_argument("--db", metavar="PATH", help="SQLite file to keep data in (default: in memory)")
+    parser.add_argument("--no-tls", action="store_true", help="serve plain HTTP instead of HTTPS")
+    parser.add_argument("--cert-dir", metavar="DIR", help=f"where TLS files live (default: {DEFAULT_CERT_DIR})")
+    parser.add_argument("--config", metavar="FILE", help="JSON config: users, connected apps, JWT certificates, limits")
+    parser.add_argument("--schema", metavar="FILE", nargs="+", default=[], help="custom object schema file(s)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run until SIGINT or SIGTERM.
+
+    :param argv: command line arguments (default: ``sys.argv[1:]``).
+    """
+    from .server import EmulatorServer  # keeps --help fast
+
+    args = build_parser().parse_args(argv)
+    config = EmulatorConfig.from_file(args.config) if args.config else None
+    server = EmulatorServer(
+        args.host, args.port, db_path=args.db, tls=not args.no_tls, cert_dir=args.cert_dir,
+        config=config, schema_files=args.schema,
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    server.start()
+    print(f"Salesforce emulator listening on {server.url}", flush=True)
+    if server.ca_bundle:
+        print(f"CA certificate (ca_bundle): {server.ca_bundle}", flush=True)
+    print(f"Login: {DEFAULT_USERNAME} / {DEFAULT_PASSWORD} (empty security token), "
+          f"consumer key/secret: {DEFAULT_CONSUMER_KEY}/{DEFAULT_CONSUMER_SECRET}", flush=True)
+    print(f"export AIRFLOW_CONN_SALESFORCE_SUITE_DEFAULT='{server.connection_json()}'", flush=True)
+    try:
+        while not stop.wait(0.5):
+            if not server.running:  # the server thread died: exit non-zero
+                return 1
+    finally:
+        server.stop()
+        print("Salesforce emulator stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
