@@ -281,6 +281,8 @@ class SalesforceAuthenticator:
                 response = self._http.post(
                     url, timeout=(c.connect_timeout, c.timeout), verify=c.requests_verify, **kwargs
                 )
+            except requests.exceptions.SSLError:  # a certificate problem does not heal by retrying
+                raise SalesforceTransportError(f"TLS error talking to the Salesforce login endpoint {url}") from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 raise RetryableFault(type(exc).__name__) from exc
             reason = classify_transient(
