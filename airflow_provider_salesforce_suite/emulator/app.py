@@ -31,7 +31,7 @@ from .oauth import routes as oauth_routes
 from .rest import routes as rest_routes
 from .rest.render import render_rest_error
 from .state import EmulatorState
-from .web import LIMIT_INFO, SESSION, STATE_KEY, SURFACES_KEY, ApiSurface, state_of, surface_for
+from .web import DROPPED, LIMIT_INFO, SESSION, STATE_KEY, SURFACES_KEY, ApiSurface, state_of, surface_for
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,6 @@ _API_PACKAGES: tuple[Callable[[web.Application, EmulatorState], None], ...] = (
     admin_routes.routes,
 )
 
-#: request[DROPPED] marks a request whose connection a fault closed.
-DROPPED = "emulator_dropped"
 #: Bodies can be large (Bulk API uploads); Salesforce accepts up to 150 MB.
 MAX_BODY_BYTES = 150 * 1024 * 1024
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import TYPE_CHECKING, Any
 
 from .config import ORG_ID, ConnectedAppConfig, EmulatorConfig, UserConfig
@@ -27,7 +28,7 @@ class EmulatorState:
     def __init__(self, store: Store, config: EmulatorConfig | None = None) -> None:
         self.store = store
         self.config = config or EmulatorConfig()
-        self.org_id = ORG_ID
+        self.org_id = _store_constant(store, "ORG_ID", ORG_ID)
         self.sessions = SessionRegistry(self.config.session_lifetime_seconds, self.org_id)
         self.faults = FaultInjector()
         self.stats = Stats()
@@ -46,7 +47,7 @@ class EmulatorState:
             record = self.store.find_user(user.username)
             if record is None:
                 try:
-                    user_id = self.store.create("User", _user_values(user))
+                    user_id = self.store.create("User", _user_values(self.store, user))
                 except Exception:  # a schema without User, or stricter validation: log, go on
                     log.exception("could not create User %s in the store", user.username)
                     continue
@@ -119,13 +120,28 @@ class EmulatorState:
             self.api_usage.reset()
 
 
-def _user_values(user: UserConfig) -> dict[str, Any]:
+def _store_constant(store: Store, name: str, default: Any) -> Any:
+    # The store's module defines the seeded org's ids; use them so tokens and identity URLs
+    # name the same org the data has.
+    return getattr(sys.modules.get(type(store).__module__), name, default)
+
+
+def _user_values(store: Store, user: UserConfig) -> dict[str, Any]:
     local = user.username.split("@", 1)[0]
-    return {
+    values: dict[str, Any] = {
         "Username": user.username,
         "FirstName": user.first_name or None,
         "LastName": user.last_name or local,
         "Email": user.email or user.username,
         "Alias": local[:8],
+        "CommunityNickname": local[:40],
         "IsActive": True,
+        "TimeZoneSidKey": "America/Los_Angeles",
+        "LocaleSidKey": "en_US",
+        "EmailEncodingKey": "UTF-8",
+        "LanguageLocaleKey": "en_US",
     }
+    profile_id = _store_constant(store, "STANDARD_PROFILE_ID", None)
+    if profile_id:
+        values["ProfileId"] = profile_id
+    return {k: v for k, v in values.items() if v is not None}

@@ -29,10 +29,19 @@ Authenticator = Callable[[web.Request], Awaitable["Session"]]
 
 STATE_KEY: web.AppKey[EmulatorState] = web.AppKey("emulator_state")
 SURFACES_KEY: web.AppKey[list[ApiSurface]] = web.AppKey("emulator_surfaces")
+
+def _request_key(name: str, kind: type) -> Any:
+    # aiohttp >= 3.13 has typed request keys (plain strings warn); older releases take strings.
+    factory = getattr(web, "RequestKey", None)
+    return factory(name, kind) if factory is not None else name
+
+
 #: request[SESSION] is the authenticated session (set by the auth middleware).
-SESSION = "emulator_session"
+SESSION: Any = _request_key("emulator_session", object)
 #: request[LIMIT_INFO] is the Sforce-Limit-Info value to send back (set by the limits middleware).
-LIMIT_INFO = "emulator_limit_info"
+LIMIT_INFO: Any = _request_key("emulator_limit_info", str)
+#: request[DROPPED] marks a request whose connection a fault closed.
+DROPPED: Any = _request_key("emulator_dropped", bool)
 
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 

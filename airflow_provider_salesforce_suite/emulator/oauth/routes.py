@@ -35,3 +35,5 @@ def routes(app: web.Application, state: EmulatorState) -> None:
     # service answers a bad token with 403 Bad_OAuth_Token rather than INVALID_SESSION_ID.
     register_surface(app, ApiSurface(name="oauth", prefix=PREFIX, render_error=render_oauth_error))
     register_surface(app, ApiSurface(name="identity", prefix=IDENTITY_PREFIX, render_error=render_identity_error))
+    # userinfo is the identity service behind an OAuth path: same bare-text errors.
+    register_surface(app, ApiSurface(name="identity", prefix=PREFIX + "/userinfo", render_error=render_identity_error))

@@ -158,7 +158,7 @@ async def upsert(request: web.Request) -> web.Response:
     values = await _record_body(request)
     record_id, created = state_of(request).store.upsert(
         request.match_info["sobject"], request.match_info["field"], request.match_info["value"],
-        values, user_id=session_of(request).user_id,
+        values, user_id=session_of(request).user_id, api_version=version,
     )
     body = {"id": record_id, "success": True, "errors": [], "created": created}
     if created:
