@@ -71,11 +71,13 @@ def _base_connection(server) -> dict[str, Any]:
 def sf_conn(salesforce_emulator_reset, monkeypatch) -> Callable[..., str]:
     """``sf_conn(conn_id, extra={...}, login=..., password=...)`` -> conn id of an emulator connection.
 
-    Extras default to fast retries so fault tests stay quick; an extra set to None is removed.
+    Extras default to fast retries so fault tests stay quick; an extra set to None is removed;
+    ``server=`` points the connection at another emulator (e.g. ``custom_emulator``).
     """
 
-    def make(conn_id: str = "sf_test", *, extra: dict[str, Any] | None = None, **fields: Any) -> str:
-        conn = _base_connection(salesforce_emulator_reset)
+    def make(conn_id: str = "sf_test", *, extra: dict[str, Any] | None = None, server: Any = None,
+             **fields: Any) -> str:
+        conn = _base_connection(server or salesforce_emulator_reset)
         conn["extra"].update({"max_retries": 3, "retry_max_seconds": 20})
         conn["extra"].update(extra or {})
         conn["extra"] = {k: v for k, v in conn["extra"].items() if v is not None}
@@ -85,3 +87,65 @@ def sf_conn(salesforce_emulator_reset, monkeypatch) -> Callable[..., str]:
         return conn_id
 
     return make
+
+
+JWT_CONSUMER_KEY = "jwt-app"
+
+
+@pytest.fixture(scope="session")
+def jwt_key_pair(tmp_path_factory) -> tuple[str, str]:
+    """(private key PEM, certificate path) for the JWT bearer flow, generated for this session."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "airflow-test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    cert_path = tmp_path_factory.mktemp("jwt") / "jwt-cert.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    return pem, str(cert_path)
+
+
+@pytest.fixture(scope="session")
+def _custom_emulator_session(tmp_path_factory, jwt_key_pair):
+    """A second emulator: a JWT connected app, refresh token rotation, Account.External_Id__c."""
+    from airflow_provider_salesforce_suite.emulator.config import (
+        DEFAULT_USERNAME,
+        ConnectedAppConfig,
+        EmulatorConfig,
+    )
+    from airflow_provider_salesforce_suite.emulator.server import EmulatorServer
+
+    config = EmulatorConfig(refresh_token_rotation=True)
+    config.add_connected_app(ConnectedAppConfig(name="JWT app", consumer_key=JWT_CONSUMER_KEY,
+                                                consumer_secret="jwt-app-secret", certificates=[jwt_key_pair[1]],
+                                                run_as=DEFAULT_USERNAME))
+    schema = tmp_path_factory.mktemp("schema") / "schema.json"
+    schema.write_text(json.dumps({"fields": {"Account": {"External_Id__c": {"type": "text", "externalId": True}}}}))
+    server = EmulatorServer(cert_dir=tmp_path_factory.mktemp("custom-certs"), config=config, schema_files=[schema])
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def custom_emulator(_custom_emulator_session):
+    _custom_emulator_session.reset()
+    return _custom_emulator_session
+
+
+@pytest.fixture
+def custom_admin(custom_emulator) -> EmulatorAdmin:
+    admin = EmulatorAdmin(custom_emulator.url, custom_emulator.ca_bundle)
+    admin.clear_faults()
+    yield admin
+    admin.clear_faults()
