@@ -1,0 +1,90 @@
+"""The console script as a real process: starts, serves over HTTP and HTTPS, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _command() -> list[str]:
+    # The installed console script when there is one, else the equivalent module entry point.
+    script = shutil.which("salesforce-suite-emulator", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "airflow_provider_salesforce_suite.emulator"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start(*args: str) -> tuple[subprocess.Popen, list[str]]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen([*_command(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lines: list[str] = []
+    for line in proc.stdout:  # type: ignore[union-attr]
+        lines.append(line.rstrip("\n"))
+        if line.startswith("export AIRFLOW_CONN_SALESFORCE_SUITE_DEFAULT="):
+            return proc, lines
+    proc.kill()
+    raise AssertionError(f"emulator did not start: {lines} {proc.stderr.read()}")  # type: ignore[union-attr]
+
+
+def _stop(proc: subprocess.Popen) -> int:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_help_documents_credentials_and_certificate() -> None:
+    done = subprocess.run([*_command(), "--help"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0
+    for needle in ("consumer key", "emulator", "admin@emulator.local", "security token", "cert.pem", "--no-tls"):
+        assert needle in done.stdout
+
+
+def test_plain_http_process_serves_and_stops_on_sigterm(tmp_path) -> None:
+    port = _free_port()
+    proc, lines = _start("--port", str(port), "--no-tls", "--db", str(tmp_path / "org.sqlite"))
+    try:
+        assert lines[0] == f"Salesforce emulator listening on http://127.0.0.1:{port}"
+        versions = requests.get(f"http://127.0.0.1:{port}/services/data/", timeout=10)
+        assert versions.status_code == 200 and versions.json()[-1]["version"] == "66.0"
+        token = requests.post(f"http://127.0.0.1:{port}/services/oauth2/token", timeout=10, data={
+            "grant_type": "password", "client_id": "emulator", "client_secret": "emulator",
+            "username": "admin@emulator.local", "password": "emulator"}).json()
+        assert token["instance_url"] == f"http://127.0.0.1:{port}"
+    finally:
+        assert _stop(proc) == 0
+    assert "Salesforce emulator stopped" in proc.stdout.read()  # type: ignore[union-attr]
+    assert (tmp_path / "org.sqlite").exists()
+
+
+def test_tls_process_with_its_ca_certificate(tmp_path) -> None:
+    port = _free_port()
+    proc, lines = _start("--port", str(port), "--cert-dir", str(tmp_path))
+    try:
+        assert lines[0] == f"Salesforce emulator listening on https://127.0.0.1:{port}"
+        ca = str(tmp_path / "cert.pem")
+        assert f"CA certificate (ca_bundle): {ca}" in lines
+        assert ca in lines[-1]  # the example connection carries the CA bundle
+        assert requests.get(f"https://127.0.0.1:{port}/services/data/", verify=ca, timeout=10).status_code == 200
+        assert requests.get(f"https://localhost:{port}/services/data/", verify=ca, timeout=10).status_code == 200
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(f"https://127.0.0.1:{port}/services/data/", timeout=10)  # not in the system store
+    finally:
+        assert _stop(proc) == 0
