@@ -84,24 +84,6 @@ def test_refresh_token_flow(sf_conn, emulator_admin) -> None:
     assert grants(emulator_admin.stats(), "refresh_token") == 1
 
 
-def test_soap_login_flow_warns_deprecation(sf_conn, emulator_admin, caplog) -> None:
-    from airflow_provider_salesforce_suite.core import auth
-
-    auth._soap_warned = False
-    caplog.set_level(logging.WARNING)
-    hook = SalesforceBaseHook(sf_conn(extra={"auth_type": "soap_login", "consumer_key": None, "consumer_secret": None}))
-    assert hook.request("GET", limits_path(hook)).status_code == 200
-    assert any("65.0" in r.getMessage() and "Summer '27" in r.getMessage() for r in caplog.records)
-
-
-def test_soap_login_bad_password_is_auth_error(sf_conn) -> None:
-    hook = SalesforceBaseHook(sf_conn(password="not-the-password",
-                                      extra={"auth_type": "soap_login", "consumer_key": None, "consumer_secret": None}))
-    with pytest.raises(SalesforceAuthError) as err:
-        hook.request("GET", "/services/data/")
-    assert err.value.error and "not-the-password" not in str(err.value)
-
-
 # -- re-auth ----------------------------------------------------------------------------------------
 def test_expired_session_causes_exactly_one_reauth(sf_conn, emulator_admin) -> None:
     hook = SalesforceBaseHook(sf_conn())

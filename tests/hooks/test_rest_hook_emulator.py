@@ -46,9 +46,8 @@ def test_query_pages_lazily(sf_conn, emulator_admin) -> None:
 
 def test_query_follows_next_records_url(sf_conn, emulator_admin) -> None:
     hook = SalesforceRestHook(sf_conn())
-    records = [{"attributes": {"type": "Account", "referenceId": f"r{i}"}, "Name": f"Bulk {i:04d}"} for i in range(250)]
-    for chunk in range(0, 250, 200):
-        hook.call("POST", "composite/tree/Account", json={"records": records[chunk:chunk + 200]})
+    for i in range(250):
+        hook.create("Account", {"Name": f"Bulk {i:04d}"})
     names = [r["Name"] for r in hook.query("SELECT Name FROM Account WHERE Name LIKE 'Bulk%'", batch_size=200)]
     assert len(names) == 250
     pages = [k for k in emulator_admin.stats()["requests"] if k.startswith("GET /services/data/v64.0/query/")]
@@ -101,10 +100,19 @@ def test_simple_salesforce_gets_transparent_reauth(sf_conn, emulator_admin) -> N
     emulator_admin.expire_sessions()
     assert hook.get("Account", record_id)["Name"] == "Reauth"
     emulator_admin.expire_sessions()
-    sf = hook.get_conn()
-    assert sf.query(f"SELECT Name FROM Account WHERE Id = '{record_id}'")["records"][0]["Name"] == "Reauth"
+    sf = hook.get_conn()  # built with the first token: its own Authorization header is stale now
+    assert sf.Account.get(record_id)["Name"] == "Reauth"
     stats = emulator_admin.stats()
     assert stats["reauths"] == 2 and stats["token_grants_total"] == 3
+
+
+def test_simple_salesforce_query_after_expiry(sf_conn, emulator_admin) -> None:
+    hook = SalesforceRestHook(sf_conn())
+    record_id = hook.create("Account", {"Name": "Queried"})
+    emulator_admin.expire_sessions()
+    sf = hook.get_conn()
+    assert sf.query(f"SELECT Name FROM Account WHERE Id = '{record_id}'")["records"][0]["Name"] == "Queried"
+    assert emulator_admin.stats()["reauths"] == 1
 
 
 def test_simple_salesforce_errors_boundary(sf_conn) -> None:
@@ -116,5 +124,5 @@ def test_simple_salesforce_errors_boundary(sf_conn) -> None:
 
 def test_generic_call(sf_conn) -> None:
     hook = SalesforceRestHook(sf_conn())
-    assert "Account" in hook.call("GET", "sobjects")["sobjects"][0]["name"] or hook.call("GET", "sobjects")
+    assert any(o["name"] == "Account" for o in hook.call("GET", "sobjects")["sobjects"])
     assert hook.call("GET", "/services/data/")[0]["version"]
