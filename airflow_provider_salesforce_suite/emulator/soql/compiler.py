@@ -170,12 +170,13 @@ class Compiler:
             canonical.append(rel.name)
             targets = rel.targets
         last = parts[-1]
+        if len(targets) > 1 and last.lower() == "type":
+            # On a polymorphic relationship (What, Who, Owner) Type is the referenced object's name.
+            cases = " ".join(f"WHEN {a}.\"Id\" IS NOT NULL THEN '{o.name}'" for a, o in targets)
+            fdef = FieldDef(name="Type", type="string", label="Type")
+            return Typed(f"(CASE {cases} END)", "string", fdef, False, "Type", tuple(canonical))
         found = [(alias, obj.field(last)) for alias, obj in targets if obj.field(last) is not None]
         if not found:
-            if len(targets) > 1 and last.lower() == "type":
-                cases = " ".join(f"WHEN {a}.\"Id\" IS NOT NULL THEN '{o.name}'" for a, o in targets)
-                fdef = FieldDef(name="Type", type="string", label="Type")
-                return Typed(f"(CASE {cases} END)", "string", fdef, False, "Type", tuple(canonical))
             raise self._no_column(ref, last, targets[0][1])
         fdef = found[0][1]
         sql = (f"{found[0][0]}.{_q(fdef.name)}" if len(found) == 1
