@@ -1,8 +1,20 @@
-pytest_plugins = ["airflow_provider_salesforce_suite.emulator.pytest_plugin"]
+"""Shared fixtures. The emulator fixtures come from the package's own pytest plugin
+(``pytest11`` entry point), exactly as users' test suites get them."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+# Airflow reads its configuration when first imported: point it at a throwaway home (SQLite
+# metadata database) before anything imports it.
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="sf-suite-airflow-home-")
+os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 
 
 # --- auth/transport and hook test fixtures (emulator connections, admin API client) ---
-
 
 import json
 from typing import Any, Callable
@@ -149,3 +161,22 @@ def custom_admin(custom_emulator) -> EmulatorAdmin:
     admin.clear_faults()
     yield admin
     admin.clear_faults()
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> str:
+    """A migrated SQLite metadata database in the session's AIRFLOW_HOME (for ``dag.test()``)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    airflow = Path(sys.executable).parent / "airflow"
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
+    return _AIRFLOW_HOME
+
+
+@pytest.fixture
+def salesforce_connection(salesforce_emulator_reset, monkeypatch) -> str:
+    """``salesforce_suite_default`` pointed at the emulator, as users' DAGs expect it."""
+    monkeypatch.setenv("AIRFLOW_CONN_SALESFORCE_SUITE_DEFAULT", salesforce_emulator_reset.connection_json())
+    return "salesforce_suite_default"

@@ -14,7 +14,7 @@ EXAMPLES = ROOT / "example_dags"
 def _dag_bag():
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(EXAMPLES), include_examples=False)
+    return DagBag(dag_folder=str(EXAMPLES))
 
 
 def test_example_dags_parse_without_errors() -> None:
