@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model import ID_TYPES, NUMBER_TYPES, TEXT_TYPES, FieldDef, Metadata, ObjectDef
+from .model import ID_TYPES, TEXT_TYPES, FieldDef, Metadata, ObjectDef
 
 
 def version_path(api_version: str) -> str:
@@ -224,4 +224,4 @@ def describe_global(metadata: Metadata, api_version: str) -> dict[str, Any]:
     }
 
 
-__all__ = ["basic_info", "describe_global", "describe_object", "version_path", "NUMBER_TYPES"]
+__all__ = ["basic_info", "describe_global", "describe_object", "version_path"]

@@ -9,8 +9,7 @@ identifiers in the SQL come from metadata, never from the query text.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .. import ids
@@ -500,7 +499,7 @@ class Compiler:
                     add_field(self.resolve(scope, path), ref)
             elif isinstance(item, ast.SelectSubquery):
                 if child is not None:
-                    raise self._error("MALFORMED_QUERY", item.query.sobject_line and (item.query.sobject_line, item.query.sobject_column),
+                    raise self._error("MALFORMED_QUERY", (item.query.sobject_line, item.query.sobject_column),
                                       "Nesting of semi join sub-selects is not supported")
                 children.append(self._child(item.query, obj))
                 shape.entries.append((children[-1].relationship, "child", len(children) - 1))
@@ -599,4 +598,4 @@ class Compiler:
                     aggregate=outputs)
 
 
-__all__ = ["Compiler", "Callable"]
+__all__ = ["Compiler", "Typed"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ..errors import SalesforceApiError
 
 # Literals taking ":n".
 N_LITERALS = frozenset({
@@ -24,7 +23,7 @@ def date_range(name: str, n: int | None, today: dt.date | None = None) -> tuple[
     :param name: the literal, upper-case (``LAST_N_DAYS``).
     :param n: its ``:n`` argument, if any.
     :param today: today's UTC date (tests pin it).
-    :raises SalesforceApiError: (via :class:`ValueError` to the caller) for unknown literals.
+    :raises ValueError: for an unknown literal or a missing/extra ``:n``.
     """
     today = today or dt.datetime.now(dt.timezone.utc).date()
     if (name in N_LITERALS) != (n is not None):
@@ -71,4 +70,4 @@ def date_range(name: str, n: int | None, today: dt.date | None = None) -> tuple[
     return table[name]
 
 
-__all__ = ["N_LITERALS", "SalesforceApiError", "date_range"]
+__all__ = ["N_LITERALS", "date_range"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 from importlib import resources
 from typing import Any
 
@@ -13,9 +12,6 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from ..errors import SalesforceApiError
 from . import ast
 from .errors import soql_error
-
-_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T")
-
 
 @functools.lru_cache(maxsize=1)
 def _lark() -> Lark:
@@ -123,7 +119,6 @@ class _ToAst(Transformer):
 
     def _query(self, items: list[Any]) -> ast.Query:
         select, sobject, *clauses = items
-        line, column = _pos(select[0]) if select else (1, 1)
         query = ast.Query(1, 1, select, str(sobject), *_pos(sobject))
         for key, value in clauses:
             setattr(query, key, value)
