@@ -70,7 +70,9 @@ def test_simple_salesforce_query_query_all_describe_limits(sf: Salesforce, sales
     result = sf.query("SELECT Id, Name FROM Account")
     assert result["totalSize"] == 250 and result["done"] is True
     sf.headers["Sforce-Query-Options"] = "batchSize=200"
-    everything = sf.query_all("SELECT Id FROM Account")
+    live = sf.query_all("SELECT Id FROM Account")  # simple-salesforce: /query, every page
+    assert live["totalSize"] == 250 and len(live["records"]) == 250
+    everything = sf.query_all("SELECT Id FROM Account", include_deleted=True)  # /queryAll
     assert everything["totalSize"] == 251 and len(everything["records"]) == 251
     assert sf.Account.describe()["name"] == "Account"
     assert {"Account", "Contact"} <= {s["name"] for s in sf.describe()["sobjects"]}
