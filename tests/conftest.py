@@ -11,6 +11,8 @@ import tempfile
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="sf-suite-airflow-home-")
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+# dag.test() re-parses DAGs from the dags-folder bundle: that is where the example DAGs live.
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "example_dags")
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 
 
