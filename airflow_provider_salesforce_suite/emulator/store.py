@@ -10,7 +10,8 @@ import datetime as dt
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +96,8 @@ class Store:
         self._conn.execute("PRAGMA temp_store=MEMORY")
         self._validators: dict[str, RecordValidator] = {}
         self._listeners: list[Callable[[ChangeEvent], None]] = []
+        self._savepoints: list[int] = []  # per open savepoint: len(self._pending_events) at its start
+        self._pending_events: list[ChangeEvent] = []
         self._auto_numbers: dict[tuple[str, str], int] = {}
         with self._lock:
             self._create_tables()
@@ -159,7 +162,7 @@ class Store:
     def _seed(self) -> None:
         """The rows every org has: the Organization, two profiles, the admin user, the standard price book."""
         now = format_datetime(dt.datetime.now(dt.timezone.utc))
-        self._conn.execute("BEGIN")
+        self._begin()
         try:
             self._raw_insert("Organization", {
                 "Id": ORG_ID, "Name": "Emulator Org", "OrganizationType": "Developer Edition",
@@ -179,9 +182,9 @@ class Store:
             }, now)
             self._raw_insert("Pricebook2", {"Id": STANDARD_PRICEBOOK_ID, "Name": "Standard Price Book",
                                             "IsActive": 1, "IsStandard": 1}, now)
-            self._conn.execute("COMMIT")
+            self._commit()
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            self._rollback()
             raise
 
     # ----------------------------------------------------------------- lifecycle
@@ -194,10 +197,10 @@ class Store:
     def reset(self) -> None:
         """Delete every record, then re-seed the default org rows; the schema is kept."""
         with self._lock:
-            self._conn.execute("BEGIN")
+            self._begin()
             for obj in self.metadata.objects.values():
                 self._conn.execute(f"DELETE FROM {_q(obj.name)}")
-            self._conn.execute("COMMIT")
+            self._commit()
             self._cursors.clear()
             self._auto_numbers.clear()
             self._seed()
@@ -210,9 +213,50 @@ class Store:
         self._listeners.append(callback)
 
     def _emit(self, events: list[ChangeEvent]) -> None:
+        if self._savepoints:  # inside transaction(): listeners hear only what the outermost commit keeps
+            self._pending_events.extend(events)
+            return
         for event in events:
             for callback in list(self._listeners):
                 callback(event)
+
+    # ----------------------------------------------------------------- transactions (records & composite)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Writes inside the block commit together, or roll back together if it raises.
+
+        Nestable (each level is a SQLite savepoint), so an all-or-none request can wrap per-record
+        writes that each roll back alone. The store lock is held throughout: other threads (Bulk
+        workers) wait. Callers on the event loop must not await real I/O inside the block, or
+        another request's writes could join this transaction (the lock is re-entrant per thread).
+        Change listeners hear of the block's writes only once the outermost level commits.
+        """
+        with self._lock:
+            self._begin()
+            try:
+                yield
+            except BaseException:
+                self._rollback()
+                raise
+            self._commit()
+
+    def _begin(self) -> None:
+        self._savepoints.append(len(self._pending_events))
+        self._conn.execute(f"SAVEPOINT sp{len(self._savepoints)}")
+
+    def _commit(self) -> None:
+        self._conn.execute(f"RELEASE sp{len(self._savepoints)}")
+        self._savepoints.pop()
+        if not self._savepoints and self._pending_events:
+            events, self._pending_events = self._pending_events, []
+            self._emit(events)
+
+    def _rollback(self) -> None:
+        name = f"sp{len(self._savepoints)}"
+        self._conn.execute(f"ROLLBACK TO {name}")
+        self._conn.execute(f"RELEASE {name}")
+        del self._pending_events[self._savepoints.pop():]
 
     # ----------------------------------------------------------------- helpers
 
@@ -414,15 +458,15 @@ class Store:
                     full_rows.append(merged)
             sql = (f"INSERT INTO {_q(obj.name)} ({', '.join(map(_q, columns))}) "
                    f"VALUES ({', '.join('?' * len(columns))})")
-            self._conn.execute("BEGIN")
+            self._begin()
             try:
                 self._conn.executemany(sql, tuples)
-                self._conn.execute("COMMIT")
+                self._commit()
             except sqlite3.IntegrityError as error:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise SalesforceApiError("DUPLICATE_VALUE", f"duplicate value found: {error}") from error
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
         if self._listeners:
             self._emit([
@@ -530,14 +574,14 @@ class Store:
                 groups.setdefault(cols, []).append((*change.values(), record_id))
                 if self._listeners:
                     events.append(ChangeEvent(obj.name, "update", record_id, changed, self._api_record(obj, after)))
-            self._conn.execute("BEGIN")
+            self._begin()
             try:
                 for cols, params in groups.items():
                     sets = ", ".join(f"{_q(c)} = ?" for c in cols)
                     self._conn.executemany(f'UPDATE {_q(obj.name)} SET {sets} WHERE "Id" = ?', params)
-                self._conn.execute("COMMIT")
+                self._commit()
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
         self._emit(events)
         return results
@@ -580,7 +624,7 @@ class Store:
                 raise SalesforceApiError("ENTITY_IS_DELETED", "entity is deleted", status=404)
             now = self._now()
             targets = [(obj, [normalized])] + self._cascade_targets(obj, [normalized])
-            self._conn.execute("BEGIN")
+            self._begin()
             try:
                 for target, target_ids in targets:
                     root = None if target is obj and target_ids == [normalized] else normalized
@@ -591,9 +635,9 @@ class Store:
                             f'{_q(_CASCADE_COL)} = ? WHERE "Id" IN ({", ".join("?" * len(chunk))})',
                             [now, root, *chunk],
                         )
-                self._conn.execute("COMMIT")
+                self._commit()
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
             events = []
             if self._listeners:
@@ -623,7 +667,7 @@ class Store:
                 raise failures[0]
             now = self._now()
             restored: list[tuple[ObjectDef, str]] = [(obj, normalized)]
-            self._conn.execute("BEGIN")
+            self._begin()
             try:
                 self._conn.execute(
                     f'UPDATE {_q(obj.name)} SET "IsDeleted" = 0, "SystemModstamp" = ?, {_q(_CASCADE_COL)} = NULL '
@@ -637,9 +681,9 @@ class Store:
                             f'UPDATE {_q(other.name)} SET "IsDeleted" = 0, "SystemModstamp" = ?, '
                             f'{_q(_CASCADE_COL)} = NULL WHERE {_q(_CASCADE_COL)} = ?', (now, normalized))
                         restored += [(other, r[0]) for r in rows]
-                self._conn.execute("COMMIT")
+                self._commit()
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
             events = []
             if self._listeners:
