@@ -1,0 +1,112 @@
+"""Lazy readers of CSV, JSON Lines and Parquet record files (constant memory)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from contextlib import contextmanager
+from typing import IO, Any, Iterator, Sequence
+
+from airflow_provider_salesforce_suite.io.formats import RecordFileError, Source, detect_format, to_path
+
+PARQUET_BATCH_ROWS = 5000
+#: CSV cells with this text are explicit nulls (the Bulk API convention); empty cells are omitted.
+CSV_NULL = "#N/A"
+
+
+@contextmanager
+def _open_binary(source: Source, gzipped: bool) -> Iterator[IO[bytes]]:
+    with to_path(source).open("rb") as raw:
+        if gzipped:
+            with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+                yield unzipped  # type: ignore[misc]
+        else:
+            yield raw
+
+
+def iter_records(
+    source: Source,
+    *,
+    format: str | None = None,
+    columns: Sequence[str] | None = None,
+    batch_rows: int = PARQUET_BATCH_ROWS,
+) -> Iterator[dict[str, Any]]:
+    """Yield the records of a file one by one, never holding the whole file.
+
+    CSV: the first row is the header (a UTF-8 BOM is stripped); values are strings; an empty cell
+    is left out of the record (the field is not sent) and ``#N/A`` is an explicit null. JSON Lines:
+    one JSON object per line, blank lines skipped. Parquet: read one batch of rows at a time.
+
+    :param source: URI (``file://``, ``s3://``, ``gs://``...), local path or ``ObjectStoragePath``.
+    :param format: ``csv``, ``jsonl`` or ``parquet`` (``+ ".gz"`` for gzip); default from the suffix.
+    :param columns: keep only these fields (all when None).
+    :param batch_rows: rows per Parquet batch.
+    :raises RecordFileError: unknown format, a ragged CSV row or a bad JSON line (naming its line
+        number), an unreadable Parquet file.
+    """
+    fmt, gzipped = detect_format(source, format)
+    readers = {"csv": _csv_records, "jsonl": _jsonl_records, "parquet": _parquet_records}
+    keep = set(columns) if columns is not None else None
+    for record in readers[fmt](source, gzipped, columns, batch_rows):
+        yield record if keep is None else {key: value for key, value in record.items() if key in keep}
+
+
+def _csv_records(source: Source, gzipped: bool, columns: Sequence[str] | None, _: int) -> Iterator[dict[str, Any]]:
+    with _open_binary(source, gzipped) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        reader = csv.reader(text)
+        try:
+            header = next(reader)
+        except StopIteration:
+            return
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise RecordFileError(f"{source}: line 1: {exc}") from None
+        if len(set(header)) != len(header) or "" in header:
+            raise RecordFileError(f"{source}: line 1: the header has empty or repeated column names: {header}")
+        if columns is not None and (missing := [c for c in columns if c not in header]):
+            raise RecordFileError(f"{source}: columns {missing} are not in the header {header}")
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise RecordFileError(f"{source}: line {reader.line_num}: {exc}") from None
+            if not row:  # a blank line
+                continue
+            if len(row) != len(header):
+                raise RecordFileError(
+                    f"{source}: line {reader.line_num}: {len(row)} values for {len(header)} columns"
+                )
+            yield {key: (None if value == CSV_NULL else value) for key, value in zip(header, row) if value != ""}
+
+
+def _jsonl_records(source: Source, gzipped: bool, columns: Sequence[str] | None, _: int) -> Iterator[dict[str, Any]]:
+    with _open_binary(source, gzipped) as raw:
+        for number, line in enumerate(raw, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise RecordFileError(f"{source}: line {number}: not valid JSON ({exc})") from None
+            if not isinstance(record, dict):
+                raise RecordFileError(f"{source}: line {number}: expected a JSON object, got {type(record).__name__}")
+            yield record
+
+
+def _parquet_records(source: Source, _: bool, columns: Sequence[str] | None, batch_rows: int) -> Iterator[dict[str, Any]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with to_path(source).open("rb") as raw:
+        try:
+            parquet = pq.ParquetFile(raw)
+            batches = parquet.iter_batches(batch_size=batch_rows, columns=list(columns) if columns else None)
+            for batch in batches:
+                for record in batch.to_pylist():
+                    yield {key: value for key, value in record.items() if value is not None}
+        except (pa.ArrowException, OSError) as exc:
+            raise RecordFileError(f"{source}: not a readable Parquet file ({exc})") from None
