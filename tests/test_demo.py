@@ -1,0 +1,19 @@
+"""``make demo`` end to end: the script the README's first command runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_demo_runs_every_example_dag_and_reports(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "demo.py")], cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert "example_salesforce_rest_basics: success" in done.stdout
+    assert "file produced: .demo/output/accounts.jsonl (5 lines)" in done.stdout
+    assert "emulator stopped" in done.stdout
