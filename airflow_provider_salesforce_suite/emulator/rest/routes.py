@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ..auth import bearer_session
 from ..web import ApiSurface, register_surface
-from . import handlers
+from . import collections, composite, handlers
 from .render import render_rest_error
 
 if TYPE_CHECKING:
@@ -35,8 +35,19 @@ def _table() -> list[tuple[str, dict]]:
         ("/sobjects/{sobject}/{record_id}", {"GET": h.retrieve, "PATCH": h.update, "DELETE": h.delete}),
         (
             "/sobjects/{sobject}/{field}/{value}",
-            {"GET": h.retrieve_by_external_id, "PATCH": h.upsert, "DELETE": h.delete_by_external_id},
+            {"GET": collections.related_or_external_id, "PATCH": h.upsert, "DELETE": h.delete_by_external_id},
         ),
+        # -- records & composite: sObject Collections, composite, batch, graph, tree
+        ("/composite", {"POST": composite.composite}),
+        ("/composite/batch", {"POST": composite.batch}),
+        ("/composite/graph", {"POST": composite.graph}),
+        ("/composite/tree/{sobject}", {"POST": composite.tree}),
+        (
+            "/composite/sobjects",
+            {"POST": collections.create, "PATCH": collections.update, "DELETE": collections.delete},
+        ),
+        ("/composite/sobjects/{sobject}", {"GET": collections.retrieve, "POST": collections.retrieve_post}),
+        ("/composite/sobjects/{sobject}/{field}", {"PATCH": collections.upsert}),
     ]
 
 
