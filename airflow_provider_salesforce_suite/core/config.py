@@ -1,4 +1,9 @@
-"""Parse and validate a ``salesforce_suite`` Airflow Connection once, before any network call."""
+"""Parse and validate an Airflow Connection once, before any network call.
+
+``salesforce_suite`` -> :class:`SalesforceConnectionConfig`; ``salesforce_pardot`` ->
+:class:`PardotConnectionConfig` (the same Salesforce OAuth part plus the Pardot settings);
+``salesforce_desk`` -> :class:`DeskConnectionConfig`.
+"""
 
 from __future__ import annotations
 
@@ -33,15 +38,17 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _extras(conn: Any) -> dict[str, Any]:
-    """Connection extras with the UI prefix stripped; a non-blank plain key wins over a prefixed one."""
+def _extras(conn: Any, conn_type: str = CONN_TYPE) -> dict[str, Any]:
+    """Connection extras with the connection type's UI prefix (``extra__<conn_type>__``) stripped;
+    a non-blank plain key wins over a prefixed one."""
+    prefix = f"extra__{conn_type}__"
     raw = getattr(conn, "extra_dejson", None) or {}
     merged: dict[str, Any] = {}
     for key, value in raw.items():
-        if key.startswith(EXTRA_PREFIX) and not _blank(value):
-            merged.setdefault(key[len(EXTRA_PREFIX):], value)
+        if key.startswith(prefix) and not _blank(value):
+            merged.setdefault(key[len(prefix):], value)
     for key, value in raw.items():
-        if not key.startswith(EXTRA_PREFIX) and not _blank(value):
+        if not key.startswith(prefix) and not _blank(value):
             merged[key] = value
     return merged
 
@@ -89,6 +96,29 @@ def _as_number(value: Any, name: str, *, integer: bool = False, minimum: float =
     return number
 
 
+def _site_url(value: str, field_name: str, aliases: Mapping[str, str]) -> str:
+    """Like :func:`normalize_url`, but with this field's own aliases instead of Salesforce's login ones."""
+    key = value.strip().lower()
+    if key in aliases:
+        return aliases[key]
+    if key in _HOST_ALIASES:
+        raise SalesforceConfigError(f"{field_name} {value!r} is a Salesforce login alias, not a URL for this field")
+    return normalize_url(value, field_name)
+
+
+def _as_ca_bundle(value: Any) -> str | None:
+    if _blank(value):
+        return None
+    path = os.path.expanduser(str(value))
+    if not os.path.isfile(path):
+        raise SalesforceConfigError(f"ca_bundle {value!r} is not a file")
+    return path
+
+
+def _requests_verify(verify: bool, ca_bundle: str | None) -> bool | str:
+    return ca_bundle if (verify and ca_bundle) else verify
+
+
 def _as_proxies(value: Any) -> dict[str, str] | None:
     if _blank(value):
         return None
@@ -100,6 +130,36 @@ def _as_proxies(value: Any) -> dict[str, str] | None:
     if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise SalesforceConfigError("proxies must map URL schemes to proxy URLs (strings)")
     return dict(value)
+
+
+def _transport_settings(extras: Mapping[str, Any]) -> dict[str, Any]:
+    """Proxies, TLS, timeouts and retry bounds: the same extras for every connection type."""
+    return {
+        "proxies": _as_proxies(extras.get("proxies")),
+        "verify": _as_bool(extras.get("verify", True), "verify"),
+        "ca_bundle": _as_ca_bundle(extras.get("ca_bundle")),
+        "timeout": _as_number(extras.get("timeout", 120), "timeout"),
+        "connect_timeout": _as_number(extras.get("connect_timeout", 10), "connect_timeout"),
+        "max_retries": _as_number(extras.get("max_retries", 4), "max_retries", integer=True, exclusive=False),
+        "retry_max_seconds": _as_number(extras.get("retry_max_seconds", 60), "retry_max_seconds"),
+    }
+
+
+def _masked_repr(obj: Any, secret_fields: tuple[str, ...]) -> str:
+    """``Class(field=value, ...)`` with secrets shown as ``'***'`` and proxy credentials removed."""
+    shown = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if f.name in secret_fields:
+            if value is not None:
+                shown.append(f"{f.name}='***'")
+        elif f.name == "proxies" and value:
+            # proxy URLs may embed credentials (http://user:pass@proxy)
+            safe = {k: re.sub(r"//[^@/]*@", "//***@", v) for k, v in value.items()}
+            shown.append(f"proxies={safe!r}")
+        elif value is not None:
+            shown.append(f"{f.name}={value!r}")
+    return f"{type(obj).__name__}({', '.join(shown)})"
 
 
 @dataclass(frozen=True, repr=False)
@@ -161,13 +221,15 @@ class SalesforceConnectionConfig:
             mask(getattr(self, name), None)
 
     @classmethod
-    def from_connection(cls, conn: Any, *, api_version: str | None = None) -> SalesforceConnectionConfig:
+    def from_connection(cls, conn: Any, *, api_version: str | None = None,
+                        conn_type: str = CONN_TYPE) -> SalesforceConnectionConfig:
         """Build the config from an Airflow ``Connection``.
 
         :param conn: the Airflow connection (``host``, ``login``, ``password``, ``extra``).
         :param api_version: overrides the connection's ``api_version`` extra.
+        :param conn_type: connection type whose UI-prefixed extras are read (``salesforce_pardot`` ...).
         """
-        extras = _extras(conn)
+        extras = _extras(conn, conn_type)
         auth_type = str(extras.get("auth_type", "password")).strip().lower()
         if auth_type not in AUTH_TYPES:
             raise SalesforceConfigError(
@@ -195,10 +257,6 @@ class SalesforceConnectionConfig:
         elif isinstance(private_key, str):
             private_key = private_key.replace("\\n", "\n")  # PEMs pasted into one-line UI fields
 
-        ca_bundle = extras.get("ca_bundle")
-        if not _blank(ca_bundle) and not os.path.isfile(os.path.expanduser(str(ca_bundle))):
-            raise SalesforceConfigError(f"ca_bundle {ca_bundle!r} is not a file")
-
         def opt(name: str) -> str | None:
             value = extras.get(name)
             return None if _blank(value) else str(value)
@@ -219,16 +277,10 @@ class SalesforceConnectionConfig:
             session_id=opt("session_id"),
             instance_url=None if _blank(instance_url) else normalize_url(str(instance_url), "instance_url"),
             api_version=str(api_version or extras.get("api_version") or DEFAULT_API_VERSION).strip(),
-            proxies=_as_proxies(extras.get("proxies")),
-            verify=_as_bool(extras.get("verify", True), "verify"),
-            ca_bundle=None if _blank(ca_bundle) else os.path.expanduser(str(ca_bundle)),
-            timeout=_as_number(extras.get("timeout", 120), "timeout"),
-            connect_timeout=_as_number(extras.get("connect_timeout", 10), "connect_timeout"),
             limit_warning_threshold=_as_number(
                 extras.get("limit_warning_threshold", 0.8), "limit_warning_threshold", maximum=1.0
             ),
-            max_retries=_as_number(extras.get("max_retries", 4), "max_retries", integer=True, exclusive=False),
-            retry_max_seconds=_as_number(extras.get("retry_max_seconds", 60), "retry_max_seconds"),
+            **_transport_settings(extras),
         )
 
     def _validate(self) -> None:
@@ -268,7 +320,7 @@ class SalesforceConnectionConfig:
     @property
     def requests_verify(self) -> bool | str:
         """``verify`` value for requests: the CA bundle path, or the boolean."""
-        return self.ca_bundle if (self.verify and self.ca_bundle) else self.verify
+        return _requests_verify(self.verify, self.ca_bundle)
 
     def fingerprint(self) -> str:
         """Stable digest of every field (secrets included, never shown) for cache keys."""
@@ -276,18 +328,168 @@ class SalesforceConnectionConfig:
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def __repr__(self) -> str:
-        shown = []
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name in _SECRET_FIELDS:
-                if value is not None:
-                    shown.append(f"{f.name}='***'")
-            elif f.name == "proxies" and value:
-                # proxy URLs may embed credentials (http://user:pass@proxy)
-                safe = {k: re.sub(r"//[^@/]*@", "//***@", v) for k, v in value.items()}
-                shown.append(f"proxies={safe!r}")
-            elif value is not None:
-                shown.append(f"{f.name}={value!r}")
-        return f"SalesforceConnectionConfig({', '.join(shown)})"
+        return _masked_repr(self, _SECRET_FIELDS)
+
+    __str__ = __repr__
+
+
+# -- salesforce_pardot ------------------------------------------------------------------------------
+PARDOT_CONN_TYPE = "salesforce_pardot"
+PARDOT_HOST = "https://pi.pardot.com"
+PARDOT_DEMO_HOST = "https://pi.demo.pardot.com"
+PARDOT_API_VERSIONS = (5, 4)
+_PARDOT_HOST_ALIASES = {"demo": PARDOT_DEMO_HOST, "production": PARDOT_HOST}
+# Business units are Salesforce ids with key prefix 0Uv, in 15 (case-sensitive) or 18 char form.
+_BUSINESS_UNIT_RE = re.compile(r"^0Uv[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?$")
+
+
+@dataclass(frozen=True)
+class PardotConnectionConfig:
+    """A ``salesforce_pardot`` connection: Salesforce OAuth (for the token) plus the Pardot settings.
+
+    :param salesforce: the Salesforce part, parsed with the ``salesforce_suite`` rules from the same connection.
+    :param business_unit_id: Pardot Business Unit id (``0Uv...``, 15 or 18 characters), sent as
+        ``Pardot-Business-Unit-Id`` on every Pardot request.
+    :param pardot_host: Pardot API base URL (``https://pi.pardot.com``, ``https://pi.demo.pardot.com`` ...).
+    :param pardot_api_version: Pardot API version, 5 or 4.
+    """
+
+    salesforce: SalesforceConnectionConfig
+    business_unit_id: str
+    pardot_host: str = PARDOT_HOST
+    pardot_api_version: int = 5
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.business_unit_id, str) or not _BUSINESS_UNIT_RE.match(self.business_unit_id):
+            raise SalesforceConfigError(
+                "business_unit_id must be a Pardot Business Unit id: 15 or 18 characters starting with "
+                f"'0Uv', got {self.business_unit_id!r}"
+            )
+        if self.pardot_api_version not in PARDOT_API_VERSIONS:
+            raise SalesforceConfigError(f"pardot_api_version must be 5 or 4, got {self.pardot_api_version!r}")
+
+    @classmethod
+    def from_connection(cls, conn: Any, *, api_version: str | None = None) -> PardotConnectionConfig:
+        """Build the config from an Airflow ``Connection`` of type ``salesforce_pardot``.
+
+        :param conn: the Airflow connection (host = Salesforce login URL, login, password, extra).
+        :param api_version: overrides the Salesforce ``api_version`` extra.
+        """
+        extras = _extras(conn, PARDOT_CONN_TYPE)
+        business_unit_id = extras.get("business_unit_id")
+        if _blank(business_unit_id):
+            raise SalesforceConfigError("a salesforce_pardot connection needs business_unit_id (0Uv...)")
+        host = extras.get("pardot_host")
+        version = str(extras.get("pardot_api_version", 5)).strip().lower().removeprefix("v")
+        if version not in {"4", "5"}:
+            raise SalesforceConfigError(f"pardot_api_version must be 5 or 4, got {extras['pardot_api_version']!r}")
+        return cls(
+            salesforce=SalesforceConnectionConfig.from_connection(
+                conn, api_version=api_version, conn_type=PARDOT_CONN_TYPE
+            ),
+            business_unit_id=str(business_unit_id).strip(),
+            pardot_host=PARDOT_HOST if _blank(host) else _site_url(str(host), "pardot_host", _PARDOT_HOST_ALIASES),
+            pardot_api_version=int(version),
+        )
+
+    @property
+    def conn_id(self) -> str:
+        return self.salesforce.conn_id
+
+
+# -- salesforce_desk --------------------------------------------------------------------------------
+DESK_CONN_TYPE = "salesforce_desk"
+DESK_AUTH_TYPES = ("basic", "oauth1")
+_DESK_SECRET_FIELDS = ("password", "consumer_secret", "access_token", "access_token_secret")
+
+
+@dataclass(frozen=True, repr=False)
+class DeskConnectionConfig:
+    """A ``salesforce_desk`` connection: the Desk site and its Basic or OAuth 1.0a credentials.
+
+    :param conn_id: Airflow connection id.
+    :param site_url: ``https://yoursite.desk.com`` (connection host).
+    :param auth_type: ``basic`` (email + password) or ``oauth1`` (OAuth 1.0a).
+    :param email: agent email for Basic auth (connection login).
+    :param password: agent password for Basic auth (connection password).
+    :param consumer_key: OAuth 1.0a consumer key.
+    :param consumer_secret: OAuth 1.0a consumer secret.
+    :param access_token: OAuth 1.0a token.
+    :param access_token_secret: OAuth 1.0a token secret.
+    :param proxies: requests-style ``{"https": "http://proxy:3128"}``.
+    :param verify: verify TLS certificates.
+    :param ca_bundle: CA bundle path used for verification.
+    :param timeout: read timeout in seconds.
+    :param connect_timeout: connect timeout in seconds.
+    :param max_retries: retries of a transient failure after the first attempt.
+    :param retry_max_seconds: upper bound on the total time spent retrying one call.
+    """
+
+    conn_id: str
+    site_url: str
+    auth_type: str = "basic"
+    email: str | None = None
+    password: str | None = None
+    consumer_key: str | None = None
+    consumer_secret: str | None = None
+    access_token: str | None = None
+    access_token_secret: str | None = None
+    proxies: dict[str, str] | None = field(default=None, hash=False)
+    verify: bool = True
+    ca_bundle: str | None = None
+    timeout: float = 120.0
+    connect_timeout: float = 10.0
+    max_retries: int = 4
+    retry_max_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.auth_type not in DESK_AUTH_TYPES:
+            raise SalesforceConfigError(
+                f"unknown Desk auth_type {self.auth_type!r}; valid auth types: {', '.join(DESK_AUTH_TYPES)}"
+            )
+        if self.auth_type == "basic":
+            required = {"email": "email (connection login)", "password": "password (connection password)"}
+        else:
+            required = {name: name for name in ("consumer_key", "consumer_secret", "access_token", "access_token_secret")}
+        missing = [label for name, label in required.items() if _blank(getattr(self, name))]
+        if missing:
+            raise SalesforceConfigError(f"Desk auth_type {self.auth_type!r} needs {', '.join(missing)}")
+        for name in _DESK_SECRET_FIELDS:
+            mask(getattr(self, name), None)
+
+    @classmethod
+    def from_connection(cls, conn: Any) -> DeskConnectionConfig:
+        """Build the config from an Airflow ``Connection`` of type ``salesforce_desk``.
+
+        :param conn: the Airflow connection (host = site URL, login = email, password, extra).
+        """
+        extras = _extras(conn, DESK_CONN_TYPE)
+        host = getattr(conn, "host", None)
+        if _blank(host):
+            raise SalesforceConfigError("a salesforce_desk connection needs the site URL as host (https://yoursite.desk.com)")
+
+        def opt(value: Any) -> str | None:
+            return None if _blank(value) else str(value)
+
+        return cls(
+            conn_id=str(getattr(conn, "conn_id", None) or ""),
+            site_url=_site_url(str(host), "host", {}),
+            auth_type=str(extras.get("auth_type", "basic")).strip().lower(),
+            email=opt(getattr(conn, "login", None)),
+            password=opt(getattr(conn, "password", None)),
+            consumer_key=opt(extras.get("consumer_key")),
+            consumer_secret=opt(extras.get("consumer_secret")),
+            access_token=opt(extras.get("access_token")),
+            access_token_secret=opt(extras.get("access_token_secret")),
+            **_transport_settings(extras),
+        )
+
+    @property
+    def requests_verify(self) -> bool | str:
+        """``verify`` value for requests: the CA bundle path, or the boolean."""
+        return _requests_verify(self.verify, self.ca_bundle)
+
+    def __repr__(self) -> str:
+        return _masked_repr(self, _DESK_SECRET_FIELDS)
 
     __str__ = __repr__

@@ -110,7 +110,7 @@ class SalesforceMultipleChoicesError(SalesforceApiError):
 
 
 class SalesforceRequestLimitError(SalesforceApiError):
-    """REQUEST_LIMIT_EXCEEDED: daily API limit or (after retries) concurrency limit."""
+    """REQUEST_LIMIT_EXCEEDED or HTTP 429: daily API limit or (after retries) concurrency / rate limit."""
 
 
 class SalesforceServerError(SalesforceApiError):
@@ -211,7 +211,7 @@ def snippet(body: bytes | None, limit: int = SNIPPET_CHARS) -> str:
 def _error_class(status: int, error_code: str | None, message: str) -> type[SalesforceApiError]:
     if error_code in _SESSION_CODES or (status == 401 and error_code is None):
         return SalesforceSessionExpiredError
-    if error_code == "REQUEST_LIMIT_EXCEEDED":
+    if error_code == "REQUEST_LIMIT_EXCEEDED" or status == 429:
         return SalesforceRequestLimitError
     if error_code in _QUERY_CODES:
         return SalesforceMalformedQueryError

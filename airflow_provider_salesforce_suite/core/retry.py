@@ -26,6 +26,13 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _ALWAYS_TRANSIENT_STATUSES = frozenset({503})
 _IDEMPOTENT_TRANSIENT_STATUSES = frozenset({502, 504})
 _TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
+# 429 Too Many Requests (Desk, Pardot): not processed, so safe to replay after the server's wait.
+_RATE_LIMITED_STATUS = 429
+# Seconds until the rate-limit window resets (Desk); consulted for 429 only, since every Desk
+# response carries it.
+_RATE_LIMIT_RESET_HEADER = "x-rate-limit-reset"
+# A reset value above this is an epoch timestamp rather than a number of seconds.
+_EPOCH_THRESHOLD = 1_000_000_000
 
 
 class RetryableFault(Exception):
@@ -68,11 +75,23 @@ def is_idempotent(method: str, idempotent: bool | None = None) -> bool:
     return idempotent if idempotent is not None else method.upper() in IDEMPOTENT_METHODS
 
 
-def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """``Retry-After`` in seconds (delta-seconds or HTTP date), or None."""
+def parse_retry_after(headers: Mapping[str, str] | None, status: int | None = None) -> float | None:
+    """Seconds the server asked us to wait, or None.
+
+    ``Retry-After`` (delta-seconds or HTTP date); for a 429 without it, the rate-limit reset header
+    (seconds, or an epoch timestamp).
+    """
     if not headers:
         return None
     value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if not value and status == _RATE_LIMITED_STATUS:
+        reset = next((v for k, v in headers.items() if k.lower() == _RATE_LIMIT_RESET_HEADER), None)
+        try:
+            seconds = float(reset) if reset else None
+        except ValueError:
+            seconds = None
+        if seconds is not None:
+            return max(0.0, seconds - time.time() if seconds > _EPOCH_THRESHOLD else seconds)
     if not value:
         return None
     try:
@@ -104,12 +123,16 @@ def classify_transient(
     content_type = ""
     if headers:
         content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-    for detail in parse_error_body(body, content_type):
+    details = parse_error_body(body, content_type)
+    for detail in details:
         if detail.error_code in _TRANSIENT_CODES:
             return f"HTTP {status} {detail.error_code}"
         # Only the concurrency limit clears by itself; the daily total limit does not.
         if detail.error_code == "REQUEST_LIMIT_EXCEEDED" and "concurrent" in detail.message.lower():
             return f"HTTP {status} REQUEST_LIMIT_EXCEEDED (concurrency)"
+    # A 429 that says the daily quota is spent (e.g. Pardot's error 122) will not clear by waiting.
+    if status == _RATE_LIMITED_STATUS and not any(d.error_code == "REQUEST_LIMIT_EXCEEDED" for d in details):
+        return f"HTTP {status}"
     return None
 
 

@@ -13,7 +13,7 @@ import asyncio
 import json as jsonlib
 import logging
 import re
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -61,11 +61,19 @@ def needs_reauth(status: int, headers: Mapping[str, str] | None, body: bytes | N
     return status == 400 and bool(body) and bool(_BULK_INVALID_SESSION.search(body))
 
 
-def should_authenticate(url: str, token: Token, login_url: str) -> bool:
-    """Only Salesforce hosts get the token: never leak it to a foreign absolute URL."""
+def should_authenticate(url: str, token: Token, login_url: str, trusted_hosts: Iterable[str] = ()) -> bool:
+    """Only Salesforce hosts get the token: never leak it to a foreign absolute URL.
+
+    :param trusted_hosts: further hosts configured on the connection (e.g. a Pardot host) that may get it.
+    """
     host = (urlsplit(url).hostname or "").lower()
-    own = {urlsplit(token.instance_url).hostname, urlsplit(login_url).hostname}
+    own = {urlsplit(token.instance_url).hostname, urlsplit(login_url).hostname, *trusted_hosts}
     return host in own or host.endswith(SALESFORCE_DOMAINS)
+
+
+def url_hosts(urls: Iterable[str]) -> frozenset[str]:
+    """Lower-cased host names of ``urls`` (for ``trusted_hosts``)."""
+    return frozenset(h.lower() for h in (urlsplit(u).hostname for u in urls) if h)
 
 
 def auth_headers(url: str, token: Token, headers: Mapping[str, str] | None) -> CaseInsensitiveDict:
@@ -100,18 +108,68 @@ def _transport_error(method: str, url: str, exc: BaseException | None) -> Salesf
     return SalesforceTransportError(f"{method.upper()} {safe_path(url)} failed: {kind} (after retries, if any)")
 
 
+def error_body(response: requests.Response) -> bytes:
+    """The body of an error response; successful (possibly streamed) bodies stay unread."""
+    return response.content if response.status_code >= 400 else b""
+
+
+def send_with_retries(send: Callable[[], requests.Response], method: str, url: str, policy: RetryPolicy,
+                      idempotent: bool | None = None) -> requests.Response:
+    """Call ``send`` under the retry policy and return the final response (2xx or not).
+
+    Transient responses and dropped connections are retried with backoff (or the server's requested
+    wait); a connection that keeps failing raises :class:`SalesforceTransportError`.
+
+    :param send: performs one HTTP attempt.
+    :param method: HTTP method (decides what is safe to replay).
+    :param url: request URL (only its path appears in errors).
+    :param policy: retry bounds.
+    :param idempotent: override whether the call may be replayed after an ambiguous failure.
+    """
+
+    def attempt() -> requests.Response:
+        try:
+            response = send()
+        except requests.exceptions.SSLError as exc:  # a certificate problem does not heal by retrying
+            raise _transport_error(method, url, exc) from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            reason = classify_transient_exception(
+                exc, connect_failed=_connect_failed(exc), method=method, idempotent=idempotent
+            )
+            if reason is None:
+                raise _transport_error(method, url, exc) from None
+            raise RetryableFault(reason) from exc
+        reason = classify_transient(
+            response.status_code, response.headers, error_body(response), method=method, idempotent=idempotent
+        )
+        if reason:
+            retry_after = parse_retry_after(response.headers, response.status_code)
+            raise RetryableFault(reason, retry_after=retry_after, result=response)
+        return response
+
+    try:
+        return sync_retrying(policy)(attempt)
+    except RetryableFault as fault:
+        if fault.result is not None:
+            return fault.result
+        raise _transport_error(method, url, fault.__cause__) from None
+
+
 # -- requests --------------------------------------------------------------------------------------
 class SalesforceSession(requests.Session):
     """A requests session that authenticates, re-authenticates once, retries and records API usage.
 
     :param config: the validated connection config.
     :param authenticator: token source; one per config is made when omitted.
+    :param trusted_urls: further configured base URLs (e.g. the Pardot host) whose host may get the token.
     """
 
-    def __init__(self, config: SalesforceConnectionConfig, authenticator: SalesforceAuthenticator | None = None):
+    def __init__(self, config: SalesforceConnectionConfig, authenticator: SalesforceAuthenticator | None = None,
+                 *, trusted_urls: Iterable[str] = ()):
         super().__init__()
         self.config = config
         self.authenticator = authenticator or SalesforceAuthenticator(config)
+        self.trusted_hosts = url_hosts(trusted_urls)
         self.policy = RetryPolicy.from_config(config)
         self.verify = config.requests_verify
         if config.proxies:
@@ -142,8 +200,8 @@ class SalesforceSession(requests.Session):
             kwargs["verify"] = self.verify
         token = self.authenticator.get_token()
         response = self._send(method, url, token, idempotent, kwargs)
-        if needs_reauth(response.status_code, response.headers, self._error_body(response)) and \
-                should_authenticate(absolute_url(url, token), token, self.config.login_url):
+        if needs_reauth(response.status_code, response.headers, error_body(response)) and \
+                should_authenticate(absolute_url(url, token), token, self.config.login_url, self.trusted_hosts):
             if not self.authenticator.can_reauthenticate:
                 raise SalesforceSessionExpiredError(
                     response.status_code, "INVALID_SESSION_ID",
@@ -158,45 +216,14 @@ class SalesforceSession(requests.Session):
         self._record_usage(response.headers.get(LIMIT_INFO_HEADER))
         return response
 
-    @staticmethod
-    def _error_body(response: requests.Response) -> bytes:
-        # Only error bodies are read here, so streamed successful downloads stay unread.
-        return response.content if response.status_code >= 400 else b""
-
     def _send(self, method: str, url: str, token: Token, idempotent: bool | None,
               kwargs: dict[str, Any]) -> requests.Response:
         full_url = absolute_url(url, token)
         call = dict(kwargs)
-        if should_authenticate(full_url, token, self.config.login_url):
+        if should_authenticate(full_url, token, self.config.login_url, self.trusted_hosts):
             call["headers"] = auth_headers(full_url, token, kwargs.get("headers"))
         send = super().request
-
-        def attempt() -> requests.Response:
-            try:
-                response = send(method, full_url, **call)
-            except requests.exceptions.SSLError as exc:  # a certificate problem does not heal by retrying
-                raise _transport_error(method, full_url, exc) from None
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                reason = classify_transient_exception(
-                    exc, connect_failed=_connect_failed(exc), method=method, idempotent=idempotent
-                )
-                if reason is None:
-                    raise _transport_error(method, full_url, exc) from None
-                raise RetryableFault(reason) from exc
-            reason = classify_transient(
-                response.status_code, response.headers, self._error_body(response),
-                method=method, idempotent=idempotent,
-            )
-            if reason:
-                raise RetryableFault(reason, retry_after=parse_retry_after(response.headers), result=response)
-            return response
-
-        try:
-            return sync_retrying(self.policy)(attempt)
-        except RetryableFault as fault:
-            if fault.result is not None:
-                return fault.result
-            raise _transport_error(method, full_url, fault.__cause__) from None
+        return send_with_retries(lambda: send(method, full_url, **call), method, full_url, self.policy, idempotent)
 
     def _record_usage(self, header: str | None) -> None:
         usage = parse_limit_info(header)
@@ -246,11 +273,14 @@ class AsyncSalesforceSession:
 
     :param config: the validated connection config.
     :param authenticator: token source (shared with the sync session, so one token cache).
+    :param trusted_urls: further configured base URLs (e.g. the Pardot host) whose host may get the token.
     """
 
-    def __init__(self, config: SalesforceConnectionConfig, authenticator: SalesforceAuthenticator | None = None):
+    def __init__(self, config: SalesforceConnectionConfig, authenticator: SalesforceAuthenticator | None = None,
+                 *, trusted_urls: Iterable[str] = ()):
         self.config = config
         self.authenticator = authenticator or SalesforceAuthenticator(config)
+        self.trusted_hosts = url_hosts(trusted_urls)
         self.policy = RetryPolicy.from_config(config)
         self.api_usage: ApiUsage | None = None
         self._limits = LimitWatcher(config.limit_warning_threshold, config.conn_id)
@@ -306,7 +336,7 @@ class AsyncSalesforceSession:
         token = await self.authenticator.aget_token()
         response = await self._send(method, url, token, headers, idempotent, call)
         if needs_reauth(response.status, response.headers, response.body) and \
-                should_authenticate(absolute_url(url, token), token, self.config.login_url):
+                should_authenticate(absolute_url(url, token), token, self.config.login_url, self.trusted_hosts):
             if not self.authenticator.can_reauthenticate:
                 raise SalesforceSessionExpiredError(
                     response.status, "INVALID_SESSION_ID",
@@ -328,7 +358,7 @@ class AsyncSalesforceSession:
 
         full_url = absolute_url(url, token)
         send_headers = dict(auth_headers(full_url, token, headers)) if \
-            should_authenticate(full_url, token, self.config.login_url) else dict(headers or {})
+            should_authenticate(full_url, token, self.config.login_url, self.trusted_hosts) else dict(headers or {})
         proxy = (self.config.proxies or {}).get(urlsplit(full_url).scheme)
         client = await self._session()
 
@@ -352,7 +382,7 @@ class AsyncSalesforceSession:
                 response.status, response.headers, response.body, method=method, idempotent=idempotent
             )
             if reason:
-                raise RetryableFault(reason, retry_after=parse_retry_after(response.headers), result=response)
+                raise RetryableFault(reason, retry_after=parse_retry_after(response.headers, response.status), result=response)
             return response
 
         try:
