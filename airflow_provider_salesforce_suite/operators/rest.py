@@ -1,0 +1,618 @@
+"""REST API operators: save records from XCom or files, query/search to files or XCom, describe,
+composite, Apex REST and any other resource.
+
+Every operator takes ``salesforce_conn_id`` (templated) and builds its
+:class:`~airflow_provider_salesforce_suite.hooks.rest.SalesforceRestHook` lazily in ``execute``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from collections import deque
+from datetime import datetime
+from functools import cached_property
+from itertools import chain
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Mapping, Sequence
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_salesforce_suite.core.errors import SalesforceSuiteError
+from airflow_provider_salesforce_suite.hooks.rest import SalesforceRestHook
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context, ObjectStoragePath
+
+    from airflow_provider_salesforce_suite.io import FailedRecordsWriter
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONN_ID = SalesforceRestHook.default_conn_name
+#: ``created_ids`` is part of the save summary only up to this many input records (XCom size).
+CREATED_IDS_LIMIT = 1000
+DEFAULT_MAX_XCOM_ROWS = 1000
+SaveOperation = Literal["insert", "update", "upsert", "delete"]
+
+
+class SalesforceRecordsFailedError(SalesforceSuiteError):
+    """More records were rejected than ``max_failed_records`` allows; ``summary`` has the counts.
+
+    :param message: the error text.
+    :param summary: the save summary (also pushed to XCom under the key ``summary``).
+    """
+
+    def __init__(self, message: str, summary: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+class SalesforceXComLimitError(SalesforceSuiteError, ValueError):
+    """A result has more rows than ``max_xcom_rows``: write it to a file with ``output_uri``."""
+
+
+class _SalesforceRestOperator(BaseOperator):
+    """Base of the REST operators: connection id and the lazily built hook.
+
+    :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :param api_version: overrides the connection's API version.
+    """
+
+    template_fields: Sequence[str] = ("salesforce_conn_id",)
+
+    def __init__(self, *, salesforce_conn_id: str = DEFAULT_CONN_ID, api_version: str | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.salesforce_conn_id = salesforce_conn_id
+        self.api_version = api_version
+
+    @cached_property
+    def hook(self) -> SalesforceRestHook:
+        """The REST hook on ``salesforce_conn_id``."""
+        return SalesforceRestHook(salesforce_conn_id=self.salesforce_conn_id, api_version=self.api_version)
+
+
+# -- saving records ----------------------------------------------------------------------------------------
+def _run_part(context: Context) -> str:
+    """``dag_id/run_id/task_id[-map_index]`` with characters unsafe in object keys replaced."""
+    ti = context.get("ti")
+    dag_id = getattr(ti, "dag_id", None) or "dag"
+    run_id = getattr(ti, "run_id", None) or context.get("run_id") or "run"
+    task_id = getattr(ti, "task_id", None) or "task"
+    map_index = getattr(ti, "map_index", -1)
+    task = task_id if map_index in (None, -1) else f"{task_id}-{map_index}"
+    return "/".join(re.sub(r"[^A-Za-z0-9._-]+", "_", str(part)) for part in (dag_id, run_id, task))
+
+
+class SalesforceSaveRecordsOperator(_SalesforceRestOperator):
+    """Insert, update, upsert or delete records through sObject Collections (200 per call, several
+    calls in flight), from a list of dicts or a CSV/JSON Lines/Parquet file streamed from any
+    ``ObjectStoragePath`` location.
+
+    Every record is attempted; rejected ones are written to the failed-records file (the input
+    fields plus ``sf__Error`` and ``sf__Fields``). Then, if more than ``max_failed_records`` failed,
+    the task fails (the summary is pushed to XCom under ``summary`` first). The return value
+    (XCom) is the summary ``{"operation", "sobject", "records", "succeeded", "failed",
+    "created_ids", "failed_records_uri"}``; ``created_ids`` (ids of the created records, in input
+    order) is there only when the input has at most 1000 records, else None.
+
+    :param sobject: the sObject, e.g. ``Account``.
+    :param operation: ``insert``, ``update``, ``upsert`` or ``delete``.
+    :param records: the records (a list of dicts, e.g. from XCom; for delete dicts with ``Id`` or
+        bare ids). Exactly one of ``records`` and ``source``.
+    :param source: URI, path or ``ObjectStoragePath`` of a ``.csv``, ``.jsonl``/``.ndjson`` or
+        ``.parquet`` file (``.gz`` for csv/jsonl); read lazily, never whole. CSV: empty cells
+        are not sent, ``#N/A`` sends a null.
+    :param source_format: the source's format when its suffix does not tell.
+    :param external_id_field: upsert only: the external id field matching records.
+    :param all_or_none: roll back every record of a call when one fails.
+    :param concurrency: Collections calls in flight at once.
+    :param batch_size: records per call (at most 200).
+    :param max_failed_records: rejected records tolerated before the task fails (default 0).
+    :param failed_records_uri: where to write rejected records. Default: beside ``source``
+        (``accounts.csv`` -> ``accounts.failed.csv``), or for ``records`` input
+        ``<failed_records_base_uri>/<dag_id>/<run_id>/<task_id>.failed.csv``. Written only when
+        a record fails.
+    :param failed_records_base_uri: base of the default failures location for ``records`` input;
+        default the ``[salesforce_suite] failed_records_base_uri`` option, else
+        ``file://<tmp>/salesforce_suite/failed_records``.
+    :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :param api_version: overrides the connection's API version.
+    """
+
+    template_fields: Sequence[str] = (
+        "salesforce_conn_id", "sobject", "records", "source", "source_format", "external_id_field",
+        "failed_records_uri", "failed_records_base_uri",
+    )
+    operation: SaveOperation = "insert"
+
+    def __init__(
+        self,
+        *,
+        sobject: str,
+        operation: SaveOperation | None = None,
+        records: Iterable[Mapping[str, Any] | str] | None = None,
+        source: str | ObjectStoragePath | None = None,
+        source_format: str | None = None,
+        external_id_field: str | None = None,
+        all_or_none: bool = False,
+        concurrency: int = 4,
+        batch_size: int = 200,
+        max_failed_records: int = 0,
+        failed_records_uri: str | None = None,
+        failed_records_base_uri: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.operation = operation or type(self).operation
+        if self.operation not in ("insert", "update", "upsert", "delete"):
+            raise ValueError(f"operation must be insert, update, upsert or delete, not {self.operation!r}")
+        if (records is None) == (source is None):
+            raise ValueError("Give exactly one of records= and source=")
+        if self.operation == "upsert" and not external_id_field:
+            raise ValueError("upsert needs external_id_field=")
+        if max_failed_records < 0:
+            raise ValueError("max_failed_records must be 0 or more")
+        self.sobject = sobject
+        self.records = records
+        self.source = source
+        self.source_format = source_format
+        self.external_id_field = external_id_field
+        self.all_or_none = all_or_none
+        self.concurrency = concurrency
+        self.batch_size = batch_size
+        self.max_failed_records = max_failed_records
+        self.failed_records_uri = failed_records_uri
+        self.failed_records_base_uri = failed_records_base_uri
+
+    def _input(self) -> Iterator[Mapping[str, Any] | str]:
+        if self.source is not None:
+            from airflow_provider_salesforce_suite.io import iter_records
+
+            return iter_records(self.source, format=self.source_format)
+        if isinstance(self.records, (str, bytes)) or not isinstance(self.records, Iterable):
+            raise TypeError(
+                f"records must be a list of dicts, got {type(self.records).__name__} (for a file use source=; "
+                "for Jinja-templated XCom set render_template_as_native_obj=True on the DAG)"
+            )
+        return iter(self.records)
+
+    def _failures_location(self, context: Context) -> str:
+        if self.failed_records_uri:
+            return str(self.failed_records_uri)
+        if self.source is not None:
+            from airflow_provider_salesforce_suite.io import detect_format
+
+            fmt, gzipped = detect_format(self.source, self.source_format)
+            parent, _, name = str(self.source).rpartition("/")
+            stem = name[: -len(".gz")] if name.lower().endswith(".gz") else name
+            stem = (stem.rsplit(".", 1)[0] if "." in stem else stem) or "records"
+            return f"{parent}/{stem}.failed.{fmt}{'.gz' if gzipped else ''}" if parent else f"{stem}.failed.{fmt}"
+        base = self.failed_records_base_uri
+        if not base:
+            from airflow.configuration import conf
+
+            base = conf.get("salesforce_suite", "failed_records_base_uri", fallback=None) or (
+                f"file://{tempfile.gettempdir()}/salesforce_suite/failed_records"
+            )
+        return f"{str(base).rstrip('/')}/{_run_part(context)}.failed.csv"
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        records = self._input()
+        first = next(records, None)
+        summary: dict[str, Any] = {
+            "operation": self.operation, "sobject": self.sobject, "records": 0, "succeeded": 0, "failed": 0,
+            "created_ids": [], "failed_records_uri": None,
+        }
+        if first is None:
+            log.info("No input records: nothing to %s on %s", self.operation, self.sobject)
+            return summary
+        pending: deque[Mapping[str, Any] | str] = deque()
+
+        def feed() -> Iterator[Mapping[str, Any] | str]:
+            # Keeps each record until its result arrives (bounded by the hook's calls in flight).
+            for record in chain([first], records):
+                pending.append(record)
+                yield record
+
+        failures: FailedRecordsWriter | None = None
+        created_ids: list[str] | None = []
+        try:
+            results = self.hook.save_records(
+                self.operation, self.sobject, feed(), external_id_field=self.external_id_field,
+                all_or_none=self.all_or_none, concurrency=self.concurrency, batch_size=self.batch_size,
+            )
+            for result in results:
+                record = pending.popleft()
+                if result.index != summary["records"]:
+                    raise SalesforceSuiteError(f"Result {result.index} arrived for input record {summary['records']}")
+                summary["records"] += 1
+                if result.success:
+                    summary["succeeded"] += 1
+                    if created_ids is not None and (result.created or (self.operation == "insert" and result.id)):
+                        created_ids.append(result.id)
+                else:
+                    summary["failed"] += 1
+                    if failures is None:
+                        from airflow_provider_salesforce_suite.io import FailedRecordsWriter
+
+                        failures = FailedRecordsWriter(self._failures_location(context))
+                    failures.write_failure(record, result.errors)
+                if summary["records"] > CREATED_IDS_LIMIT:
+                    created_ids = None
+        finally:
+            if failures is not None:
+                failures.close()  # what failed so far is kept even when the run stops early
+                summary["failed_records_uri"] = failures.uri
+        if pending:
+            raise SalesforceSuiteError(f"{len(pending)} input records got no result")
+        assert summary["succeeded"] + summary["failed"] == summary["records"]
+        summary["created_ids"] = created_ids
+        log.info("%s %s: %d records, %d succeeded, %d failed%s", self.operation, self.sobject, summary["records"],
+                 summary["succeeded"], summary["failed"],
+                 f"; failed records in {summary['failed_records_uri']}" if summary["failed"] else "")
+        if summary["failed"] > self.max_failed_records:
+            ti = context.get("ti")
+            if ti is not None:
+                ti.xcom_push(key="summary", value=summary)
+            raise SalesforceRecordsFailedError(
+                f"{summary['failed']} of {summary['records']} {self.sobject} records failed to {self.operation} "
+                f"(max_failed_records={self.max_failed_records}); see {summary['failed_records_uri']}",
+                summary,
+            )
+        return summary
+
+
+class SalesforceCreateRecordsOperator(SalesforceSaveRecordsOperator):
+    """Insert records (:class:`SalesforceSaveRecordsOperator` with ``operation="insert"``).
+
+    :param sobject: the sObject. Other parameters: see :class:`SalesforceSaveRecordsOperator`.
+    """
+
+    operation: SaveOperation = "insert"
+
+
+class SalesforceUpdateRecordsOperator(SalesforceSaveRecordsOperator):
+    """Update records by ``Id`` (:class:`SalesforceSaveRecordsOperator` with ``operation="update"``).
+
+    :param sobject: the sObject. Other parameters: see :class:`SalesforceSaveRecordsOperator`.
+    """
+
+    operation: SaveOperation = "update"
+
+
+class SalesforceUpsertRecordsOperator(SalesforceSaveRecordsOperator):
+    """Upsert records on ``external_id_field`` (:class:`SalesforceSaveRecordsOperator` with
+    ``operation="upsert"``).
+
+    :param sobject: the sObject.
+    :param external_id_field: the external id field. Other parameters: see
+        :class:`SalesforceSaveRecordsOperator`.
+    """
+
+    operation: SaveOperation = "upsert"
+
+
+class SalesforceDeleteRecordsOperator(SalesforceSaveRecordsOperator):
+    """Delete records by ``Id`` (:class:`SalesforceSaveRecordsOperator` with ``operation="delete"``).
+
+    :param sobject: the sObject. Other parameters: see :class:`SalesforceSaveRecordsOperator`.
+    """
+
+    operation: SaveOperation = "delete"
+
+
+# -- reading: query, search, get ------------------------------------------------------------------------------
+class _RowsOutputOperator(_SalesforceRestOperator):
+    """Rows either to a file (page by page, constant memory) or to XCom (capped)."""
+
+    def __init__(self, *, output_uri: str | ObjectStoragePath | None = None, output_format: str | None = None,
+                 max_xcom_rows: int = DEFAULT_MAX_XCOM_ROWS, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.output_uri = output_uri
+        self.output_format = output_format
+        self.max_xcom_rows = max_xcom_rows
+
+    def _emit(self, pages: Iterable[list[dict[str, Any]]], *, soql: str | None = None) -> Any:
+        if self.output_uri:
+            from airflow_provider_salesforce_suite.io import RecordWriter
+
+            with RecordWriter(self.output_uri, self.output_format, soql=soql) as writer:
+                for page in pages:
+                    writer.write_page(page)
+            return {"output_uri": writer.uri, "format": writer.format, "rows": writer.rows,
+                    "columns": writer._final_columns()}
+        from airflow_provider_salesforce_suite.io import strip_attributes
+
+        rows: list[dict[str, Any]] = []
+        for page in pages:
+            if len(rows) + len(page) > self.max_xcom_rows:
+                raise SalesforceXComLimitError(
+                    f"The result has more than max_xcom_rows={self.max_xcom_rows} rows; write it to a file "
+                    "with output_uri= (or raise max_xcom_rows)"
+                )
+            rows.extend(strip_attributes(record) for record in page)
+        return rows
+
+
+class SalesforceQueryOperator(_RowsOutputOperator):
+    """Run a SOQL query; write the rows to ``output_uri`` page by page (constant memory), or
+    return them (without ``attributes``) through XCom up to ``max_xcom_rows``.
+
+    With ``output_uri`` the return value is ``{"output_uri", "format", "rows", "columns"}``; the
+    file's columns follow the query's select list, parents flattened to dotted names
+    (``Account.Name``), child subqueries as JSON text in CSV and Parquet.
+
+    :param soql: the SOQL query.
+    :param include_deleted: use ``queryAll`` (deleted and archived records too).
+    :param batch_size: page size hint (200-2000).
+    :param output_uri: URI, path or ``ObjectStoragePath`` of the file to write.
+    :param output_format: ``csv``, ``jsonl`` or ``parquet`` (``+ ".gz"``); default from the suffix.
+    :param max_xcom_rows: without ``output_uri``, more rows than this fail the task.
+    :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :param api_version: overrides the connection's API version.
+    """
+
+    template_fields: Sequence[str] = ("salesforce_conn_id", "soql", "output_uri", "output_format")
+    template_fields_renderers = {"soql": "sql"}
+
+    def __init__(self, *, soql: str, include_deleted: bool = False, batch_size: int | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.soql = soql
+        self.include_deleted = include_deleted
+        self.batch_size = batch_size
+
+    def execute(self, context: Context) -> Any:
+        pages = self.hook.query_pages(self.soql, include_deleted=self.include_deleted, batch_size=self.batch_size)
+        return self._emit(pages, soql=self.soql)
+
+
+class SalesforceSearchOperator(_RowsOutputOperator):
+    """Run a SOSL search; rows to ``output_uri`` or XCom like :class:`SalesforceQueryOperator`.
+
+    :param sosl: the SOSL search, e.g. ``FIND {Acme} RETURNING Account(Id, Name)``.
+    :param output_uri: URI, path or ``ObjectStoragePath`` of the file to write.
+    :param output_format: ``csv``, ``jsonl`` or ``parquet``; default from the suffix.
+    :param max_xcom_rows: without ``output_uri``, more rows than this fail the task.
+    :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :param api_version: overrides the connection's API version.
+    """
+
+    template_fields: Sequence[str] = ("salesforce_conn_id", "sosl", "output_uri", "output_format")
+
+    def __init__(self, *, sosl: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sosl = sosl
+
+    def execute(self, context: Context) -> Any:
+        return self._emit([self.hook.search(self.sosl)])
+
+
+class SalesforceGetRecordsOperator(_SalesforceRestOperator):
+    """Read records by id (sObject Collections, 2000 ids per call); returns them in id order,
+    None for an id that does not exist.
+
+    :param sobject: the sObject.
+    :param ids: the record ids.
+    :param fields: the fields to read.
+    :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :param api_version: overrides the connection's API version.
+    """
+
+    template_fields: Sequence[str] = ("salesforce_conn_id", "sobject", "ids", "fields")
+
+    def __init__(self, *, sobject: str, ids: Iterable[str], fields: Sequence[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sobject = sobject
+        self.ids = ids
+        self.fields = fields
+
+    def execute(self, context: Context) -> list[dict[str, Any] | None]:
+        from airflow_provider_salesforce_suite.io import strip_attributes
+
+        ids = [self.ids] if isinstance(self.ids, str) else list(self.ids)
+        return [strip_attributes(r) for r in self.hook.get_records(self.sobject, ids, list(self.fields))]
+
+
+# -- metadata, composite, any resource ----------------------------------------------------------------------
+class SalesforceDescribeOperator(_SalesforceRestOperator):
+    """Describe one sObject, or the org's sObject list when ``sobject`` is None.
+
+    :param sobject: the sObject, or None for ``describe_global``.
+    :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :param api_version: overrides the connection's API version.
+    """
+
+    template_fields: Sequence[str] = ("salesforce_conn_id", "sobject")
+
+    def __init__(self, *, sobject: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sobject = sobject
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        return self.hook.describe(self.sobject) if self.sobject else self.hook.describe_global()
+
+
+class SalesforceCompositeOperator(_SalesforceRestOperator):
+    """Send a Composite request: ``composite`` (≤25 dependent subrequests), ``batch`` (≤25
+    independent), ``graph`` (several graphs) or ``tree`` (a record tree of one sObject).
+
+    :param kind: ``composite``, ``batch``, ``graph`` or ``tree``.
+    :param subrequests: composite/batch subrequests.
+    :param graphs: graph kind: the graphs.
+    :param sobject: tree kind: the root sObject.
+    :param records: tree kind: the records (with ``attributes.referenceId``).
+    :param all_or_none: composite: roll back everything when a subrequest fails.
+    :param collate_subrequests: composite: let Salesforce collate subrequests.
+    :param halt_on_error: batch: stop at the first failed subrequest.
+    :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :param api_version: overrides the connection's API version.
+    """
+
+    template_fields: Sequence[str] = ("salesforce_conn_id", "subrequests", "graphs", "sobject", "records")
+    _KINDS = ("composite", "batch", "graph", "tree")
+
+    def __init__(
+        self,
+        *,
+        kind: Literal["composite", "batch", "graph", "tree"] = "composite",
+        subrequests: Sequence[Mapping[str, Any]] | None = None,
+        graphs: Sequence[Mapping[str, Any]] | None = None,
+        sobject: str | None = None,
+        records: Sequence[Mapping[str, Any]] | None = None,
+        all_or_none: bool = False,
+        collate_subrequests: bool = False,
+        halt_on_error: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if kind not in self._KINDS:
+            raise ValueError(f"kind must be one of {', '.join(self._KINDS)}, not {kind!r}")
+        needed = {"composite": subrequests, "batch": subrequests, "graph": graphs, "tree": records}[kind]
+        if needed is None or (kind == "tree" and not sobject):
+            what = {"composite": "subrequests=", "batch": "subrequests=", "graph": "graphs=",
+                    "tree": "sobject= and records="}[kind]
+            raise ValueError(f"kind={kind!r} needs {what}")
+        self.kind = kind
+        self.subrequests = subrequests
+        self.graphs = graphs
+        self.sobject = sobject
+        self.records = records
+        self.all_or_none = all_or_none
+        self.collate_subrequests = collate_subrequests
+        self.halt_on_error = halt_on_error
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        if self.kind == "composite":
+            return self.hook.composite(self.subrequests, all_or_none=self.all_or_none,
+                                       collate_subrequests=self.collate_subrequests)
+        if self.kind == "batch":
+            return self.hook.composite_batch(self.subrequests, halt_on_error=self.halt_on_error)
+        if self.kind == "graph":
+            return self.hook.composite_graph(self.graphs)
+        return self.hook.sobject_tree(self.sobject, self.records)
+
+
+class SalesforceApexRestOperator(_SalesforceRestOperator):
+    """Call an Apex REST endpoint (``/services/apexrest/<path>``); returns its parsed response.
+
+    :param path: the endpoint's path, e.g. ``Accounts/summary``.
+    :param method: HTTP method.
+    :param json: request body (JSON).
+    :param query_params: query string parameters.
+    :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :param api_version: overrides the connection's API version.
+    """
+
+    template_fields: Sequence[str] = ("salesforce_conn_id", "path", "method", "json", "query_params")
+
+    def __init__(self, *, path: str, method: str = "GET", json: Any = None,
+                 query_params: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.path = path
+        self.method = method
+        self.json = json
+        self.query_params = query_params
+
+    def execute(self, context: Context) -> Any:
+        return self.hook.apex_rest(self.method.upper(), self.path, json=self.json, params=self.query_params)
+
+
+class SalesforceRestCallOperator(_SalesforceRestOperator):
+    """Call any REST resource; returns the parsed JSON response (None when empty).
+
+    :param path: relative to ``/services/data/vXX.X/`` (``sobjects/Account/listviews``), or an
+        absolute ``/services/...`` path.
+    :param method: HTTP method.
+    :param query_params: query string parameters (``params`` is taken by Airflow: DAG params).
+    :param json: request body (JSON).
+    :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :param api_version: overrides the connection's API version.
+    """
+
+    template_fields: Sequence[str] = ("salesforce_conn_id", "path", "method", "query_params", "json")
+
+    def __init__(self, *, path: str, method: str = "GET", query_params: Mapping[str, Any] | None = None,
+                 json: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.path = path
+        self.method = method
+        self.query_params = query_params
+        self.json = json
+
+    def execute(self, context: Context) -> Any:
+        kwargs: dict[str, Any] = {}
+        if self.query_params is not None:
+            kwargs["params"] = self.query_params
+        if self.json is not None:
+            kwargs["json"] = self.json
+        return self.hook.call(self.method.upper(), self.path, **kwargs)
+
+
+# -- changed records --------------------------------------------------------------------------------------------
+def _instant(value: Any, name: str) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+    raise ValueError(f"{name} must be a datetime or an ISO 8601 string, got {value!r}")
+
+
+class _ChangedRecordsOperator(_SalesforceRestOperator):
+    """Records changed in a window; the window defaults to the run's data interval.
+
+    :param sobject: the sObject.
+    :param start: window start (datetime or ISO 8601 text); default ``data_interval_start``.
+    :param end: window end; default ``data_interval_end``.
+    :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :param api_version: overrides the connection's API version.
+    """
+
+    template_fields: Sequence[str] = ("salesforce_conn_id", "sobject", "start", "end")
+
+    def __init__(self, *, sobject: str, start: datetime | str | None = None, end: datetime | str | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sobject = sobject
+        self.start = start
+        self.end = end
+
+    def _window(self, context: Context) -> tuple[datetime, datetime]:
+        start = self.start if self.start not in (None, "") else context.get("data_interval_start")
+        end = self.end if self.end not in (None, "") else context.get("data_interval_end")
+        if start is None or end is None:
+            raise ValueError("No window: give start= and end= (this run has no data interval)")
+        return _instant(start, "start"), _instant(end, "end")
+
+
+class SalesforceGetUpdatedOperator(_ChangedRecordsOperator):
+    """Ids of records updated in a window (``sobjects/<obj>/updated``): ``{"ids", "latestDateCovered"}``.
+
+    :param sobject: the sObject.
+    :param start: window start (datetime or ISO 8601 text); default ``data_interval_start``.
+    :param end: window end; default ``data_interval_end``.
+    :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :param api_version: overrides the connection's API version.
+    """
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        return self.hook.get_updated(self.sobject, *self._window(context))
+
+
+class SalesforceGetDeletedOperator(_ChangedRecordsOperator):
+    """Records deleted in a window (``sobjects/<obj>/deleted``):
+    ``{"deletedRecords", "earliestDateAvailable", "latestDateCovered"}``.
+
+    :param sobject: the sObject.
+    :param start: window start (datetime or ISO 8601 text); default ``data_interval_start``.
+    :param end: window end; default ``data_interval_end``.
+    :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :param api_version: overrides the connection's API version.
+    """
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        return self.hook.get_deleted(self.sobject, *self._window(context))
