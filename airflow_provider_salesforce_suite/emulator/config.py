@@ -10,7 +10,9 @@ file (``--config``) adds users and connected apps or changes limits::
                           "daily_api_limit": 1000}],
       "session_lifetime_seconds": 7200,
       "daily_api_limit": 15000,
-      "refresh_token_rotation": false
+      "refresh_token_rotation": false,
+      "apex_rest": [{"path": "/Accounts/*", "method": "GET", "response": {"ok": true}, "status": 200},
+                    {"path": "/Echo", "method": "POST", "echo": true}]
     }
 """
 
@@ -85,6 +87,24 @@ class ConnectedAppConfig:
     scope: str = "api refresh_token"
 
 
+@dataclass
+class ApexRestRoute:
+    """A canned Apex REST endpoint under ``/services/apexrest`` (the emulator cannot run Apex).
+
+    :param path: the ``@RestResource`` urlMapping, e.g. ``/Accounts/*`` (``*`` matches the rest).
+    :param method: HTTP method.
+    :param response: the JSON body answered (ignored with ``echo``).
+    :param status: HTTP status.
+    :param echo: answer the request's JSON body (or ``null``) instead of ``response``.
+    """
+
+    path: str
+    method: str = "GET"
+    response: object = None
+    status: int = 200
+    echo: bool = False
+
+
 def _default_users() -> list[UserConfig]:
     return [
         UserConfig(
@@ -118,6 +138,7 @@ class EmulatorConfig:
         session timeout is 2 hours).
     :param daily_api_limit: the org's ``DailyApiRequests`` limit.
     :param refresh_token_rotation: issue a new refresh token on every refresh and reject the old.
+    :param apex_rest: canned Apex REST endpoints (see :class:`ApexRestRoute`).
     """
 
     users: list[UserConfig] = field(default_factory=_default_users)
@@ -125,6 +146,7 @@ class EmulatorConfig:
     session_lifetime_seconds: float = 7200.0
     daily_api_limit: int = 15000
     refresh_token_rotation: bool = False
+    apex_rest: list[ApexRestRoute] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, data: dict) -> EmulatorConfig:
@@ -137,6 +159,7 @@ class EmulatorConfig:
             config.add_user(UserConfig(**user))
         for app in data.get("connected_apps", []):
             config.add_connected_app(ConnectedAppConfig(**app))
+        config.apex_rest = [ApexRestRoute(**route) for route in data.get("apex_rest", [])]
         for key in ("session_lifetime_seconds", "daily_api_limit", "refresh_token_rotation"):
             if key in data:
                 setattr(config, key, data[key])

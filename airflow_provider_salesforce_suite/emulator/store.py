@@ -23,6 +23,11 @@ from .metadata.model import FieldDef
 from .metadata.validation import RecordValidator, api_value, format_datetime
 from .soql.cursors import CursorRegistry
 from .soql.engine import QueryEngine
+from .soql.explain import plans as explain_plans
+from .soql.parser import parse as parse_soql
+from .sosl import SearchEngine
+from .sosl import parse as parse_sosl
+from .sosl.engine import searchable_objects
 
 ORG_ID = ids.to_18("00D000000000001")
 ADMIN_USER_ID = ids.to_18("005000000000001")
@@ -203,6 +208,7 @@ class Store:
             self._commit()
             self._cursors.clear()
             self._auto_numbers.clear()
+            self._reset_org_extras()
             self._seed()
 
     def add_listener(self, callback: Callable[[ChangeEvent], None]) -> None:
@@ -939,3 +945,151 @@ class Store:
             else:
                 result["nextRecordsUrl"] = f"{version_path(api_version)}/query/{cursor.locator}-{end}"
         return result
+
+    # ================================================================= >>> REST query, search & org
+    # Search, explain, replication (updated/deleted), recent items, blobs and the org's
+    # non-record state (password expiry, approval instances), for the REST "query & org" resources.
+
+    @property
+    def org_extras(self) -> dict[str, Any]:
+        """Org state that is not records (password expiry, approval instances); cleared by :meth:`reset`."""
+        extras = self.__dict__.get("_org_extras")
+        if extras is None:
+            extras = self.__dict__["_org_extras"] = {}
+        return extras
+
+    def _reset_org_extras(self) -> None:
+        self.org_extras.clear()
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The store's lock, for callers that keep org extras consistent across several calls."""
+        return self._lock
+
+    def search(self, sosl: str, *, api_version: str) -> list[dict]:
+        """Run a SOSL search; the ``searchRecords``.
+
+        :param sosl: the SOSL statement.
+        :param api_version: API version for urls.
+        """
+        query = parse_sosl(sosl)
+        engine = self.__dict__.get("_search_engine")
+        if engine is None:
+            engine = self.__dict__["_search_engine"] = SearchEngine(self.metadata, self._engine)
+        with self._lock:
+            return engine.run(query, self._conn, api_version)
+
+    def explain(self, soql: str) -> dict:
+        """``/query?explain=``: the query plans Salesforce would consider.
+
+        :param soql: the query.
+        """
+        plan = self._engine.compile(soql)
+        query = parse_soql(soql)
+        obj = self.metadata.require(query.sobject)
+        with self._lock:
+            if plan.count_only or plan.aggregate is not None:
+                cardinality = self._conn.execute(
+                    f'SELECT COUNT(*) FROM {_q(obj.name)} WHERE "IsDeleted" = 0').fetchone()[0]
+            else:
+                plan.limit = plan.offset = None
+                cardinality = len(plan.fetch(self._conn))
+            total = self._conn.execute(f'SELECT COUNT(*) FROM {_q(obj.name)} WHERE "IsDeleted" = 0').fetchone()[0]
+        return {"plans": explain_plans(obj, query, cardinality, total), "sourceQuery": soql}
+
+    def changed_ids(self, sobject: str, start: dt.datetime, end: dt.datetime, *, deleted: bool) -> list[tuple[str, str]]:
+        """``(id, SystemModstamp)`` of records changed (or deleted) in ``[start, end)``, oldest first.
+
+        :param sobject: object name.
+        :param start: window start (aware).
+        :param end: window end (aware).
+        :param deleted: deleted records instead of live ones.
+        """
+        obj = self.metadata.require(sobject)
+        with self._lock:
+            return [tuple(r) for r in self._conn.execute(
+                f'SELECT "Id", "SystemModstamp" FROM {_q(obj.name)} WHERE "IsDeleted" = ? '
+                'AND "SystemModstamp" >= ? AND "SystemModstamp" < ? ORDER BY "SystemModstamp", "Id"',
+                (1 if deleted else 0, format_datetime(start), format_datetime(end)))]
+
+    def org_created_date(self) -> str:
+        """When the org's data was (re)seeded: nothing is purged before it."""
+        with self._lock:
+            row = self._conn.execute(f'SELECT "CreatedDate" FROM {_q("Organization")} LIMIT 1').fetchone()
+        return row[0] if row else self._now()
+
+    def recent_items(self, limit: int, *, api_version: str) -> list[dict]:
+        """The most recently created or modified business records, newest first.
+
+        The emulator has no UI, so "recently viewed" means touched through an API.
+
+        :param limit: at most this many.
+        :param api_version: API version for urls.
+        """
+        found: list[tuple[str, str, ObjectDef, Any]] = []
+        with self._lock:
+            for obj in searchable_objects(self.metadata):
+                name_field = obj.name_field
+                name_sql = _q(name_field.name) if name_field else "NULL"
+                for rid, modified, name in self._conn.execute(
+                    f'SELECT "Id", "LastModifiedDate", {name_sql} FROM {_q(obj.name)} WHERE "IsDeleted" = 0 '
+                    'ORDER BY "LastModifiedDate" DESC, rowid DESC LIMIT ?', (limit,)):
+                    found.append((modified, rid, obj, name))
+        found.sort(key=lambda item: (item[0], item[1]), reverse=True)
+        items = []
+        for _, rid, obj, name in found[:limit]:
+            item: dict[str, Any] = {"attributes": {"type": obj.name,
+                                                   "url": f"{version_path(api_version)}/sobjects/{obj.name}/{rid}"},
+                                    "Id": rid}
+            if obj.name_field:
+                item[obj.name_field.name] = name
+            items.append(item)
+        return items
+
+    def blob_length(self, sobject: str, record_id: str, field_name: str) -> int:
+        """Decoded byte length of a base64 field (``Attachment.Body``), or NOT_FOUND.
+
+        :param sobject: object name.
+        :param record_id: the record id.
+        :param field_name: a base64 field.
+        """
+        obj = self.metadata.require(sobject)
+        fdef = obj.field(field_name)
+        if fdef is None or fdef.type != "base64":
+            raise _not_found()
+        normalized = self._check_id(obj, record_id)
+        with self._lock:
+            row = self._conn.execute(
+                f'SELECT length({_q(fdef.name)}), substr({_q(fdef.name)}, -2) FROM {_q(obj.name)} '
+                'WHERE "Id" = ? AND "IsDeleted" = 0', (normalized,)).fetchone()
+        if row is None:
+            raise _not_found()
+        if row[0] is None:
+            return 0
+        return row[0] // 4 * 3 - (row[1] or "").count("=")
+
+    def blob_chunks(self, sobject: str, record_id: str, field_name: str, chunk_size: int = 3 * 1024 * 256):
+        """Yield a base64 field's decoded bytes in chunks, reading the stored text piecewise.
+
+        :param sobject: object name.
+        :param record_id: the record id (checked by :meth:`blob_length` first).
+        :param field_name: a base64 field.
+        :param chunk_size: decoded bytes per chunk (a multiple of 3).
+        """
+        import base64
+
+        obj = self.metadata.require(sobject)
+        column = _q(obj.field(field_name).name)
+        normalized = ids.normalize(record_id)
+        encoded = chunk_size // 3 * 4
+        start = 1
+        while True:
+            with self._lock:
+                row = self._conn.execute(f'SELECT substr({column}, ?, ?) FROM {_q(obj.name)} WHERE "Id" = ?',
+                                         (start, encoded, normalized)).fetchone()
+            text = row[0] if row else None
+            if not text:
+                return
+            yield base64.b64decode(text)
+            start += encoded
+    # ================================================================= <<< REST query, search & org

@@ -9,7 +9,9 @@ from aiohttp import web
 from ..auth import bearer_session
 from ..web import ApiSurface, register_surface
 from . import collections, composite, handlers
+from . import apexrest
 from .render import render_rest_error
+from .search_org_routes import search_org_routes
 
 if TYPE_CHECKING:
     from ..state import EmulatorState
@@ -25,13 +27,14 @@ def _table() -> list[tuple[str, dict]]:
     return [
         ("", {"GET": h.resources}),
         ("/limits", {"GET": h.limits}),
-        ("/query", {"GET": h.query}),
+        *search_org_routes(),
         ("/queryAll", {"GET": h.query_all}),
         ("/query/{locator}", {"GET": h.query_more}),
         ("/queryAll/{locator}", {"GET": h.query_more}),
         ("/sobjects", {"GET": h.describe_global}),
         ("/sobjects/{sobject}", {"GET": h.sobject_info, "POST": h.create}),
         ("/sobjects/{sobject}/describe", {"GET": h.describe}),
+        *search_org_routes(sobject_scoped=True),
         ("/sobjects/{sobject}/{record_id}", {"GET": h.retrieve, "PATCH": h.update, "DELETE": h.delete}),
         (
             "/sobjects/{sobject}/{field}/{value}",
@@ -63,6 +66,7 @@ def routes(app: web.Application, state: EmulatorState) -> None:
         resource = app.router.add_resource(_V + path + _SLASH)
         for method, handler in methods.items():
             resource.add_route(method, handler)
+    apexrest.register(app)
     register_surface(
         app,
         ApiSurface(

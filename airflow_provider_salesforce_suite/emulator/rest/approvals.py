@@ -1,0 +1,100 @@
+"""Approvals: ``GET .../process/approvals`` lists the processes, ``POST`` submits, approves, rejects.
+
+The org has one approval process per object in :data:`APPROVAL_PROCESSES` (an Account review and
+an Opportunity discount approval). A submit opens an instance with one pending work item for the
+next approver (the first ``nextApproverIds``, else the submitting user); approving or rejecting that
+work item (its id is the ``contextId``) closes the instance.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ..errors import SalesforceApiError
+from ..ids import normalize, to_18
+from ..web import json_response, read_json, session_of, state_of
+from .versions import parse_version
+
+APPROVAL_PROCESSES: dict[str, list[dict[str, Any]]] = {
+    "Account": [{"description": "Review of new key accounts", "id": "04aD0000000Cmn1IAC",
+                 "name": "Account_Review", "object": "Account", "sortOrder": 1}],
+    "Opportunity": [{"description": "Discounts above 20%", "id": "04aD0000000Cmn2IAC",
+                     "name": "Opportunity_Discount_Approval", "object": "Opportunity", "sortOrder": 1}],
+}
+_ACTIONS = ("Submit", "Approve", "Reject", "Removed")
+
+
+def _instances(request: web.Request) -> dict[str, Any]:
+    return state_of(request).store.org_extras.setdefault("approvals", {"instances": {}, "workitems": {}, "n": 0})
+
+
+async def approvals(request: web.Request) -> web.Response:
+    """``GET .../process/approvals/``: ``{"approvals": {"Account": [...]}}``."""
+    parse_version(request.match_info["version"])
+    return json_response({"approvals": APPROVAL_PROCESSES})
+
+
+def _failure(entity_id: str | None, code: str, message: str) -> dict[str, Any]:
+    return {"actorIds": None, "entityId": entity_id, "errors": [{"fields": [], "message": message, "statusCode": code}],
+            "instanceId": None, "instanceStatus": None, "newWorkitemIds": [], "success": False}
+
+
+def _submit(request: web.Request, item: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    store = state_of(request).store
+    record_id = normalize(item.get("contextId"))
+    obj = store.metadata.by_prefix(record_id[:3]) if record_id else None
+    if obj is None:
+        return _failure(item.get("contextId"), "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+    try:
+        store.retrieve(obj.name, record_id, ["Id"], api_version="64.0")
+    except SalesforceApiError:
+        return _failure(record_id, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+    processes = APPROVAL_PROCESSES.get(obj.name, [])
+    wanted = item.get("processDefinitionNameOrId")
+    if wanted:
+        processes = [p for p in processes if wanted in (p["name"], p["id"], p["id"][:15])]
+    if not processes:
+        return _failure(record_id, "NO_APPLICABLE_PROCESS", "No applicable approval process was found.")
+    if any(i["entityId"] == record_id and i["status"] == "Pending" for i in state["instances"].values()):
+        return _failure(record_id, "ALREADY_IN_PROCESS", "Cannot submit object already in process.")
+    approvers = item.get("nextApproverIds") or [item.get("contextActorId") or session_of(request).user_id]
+    state["n"] += 2
+    instance_id, workitem_id = to_18(f"04g{state['n']:012d}"), to_18(f"04i{state['n'] + 1:012d}")
+    state["instances"][instance_id] = {"entityId": record_id, "status": "Pending", "actorIds": list(approvers)}
+    state["workitems"][workitem_id] = instance_id
+    return {"actorIds": list(approvers), "entityId": record_id, "errors": None, "instanceId": instance_id,
+            "instanceStatus": "Pending", "newWorkitemIds": [workitem_id], "success": True}
+
+
+def _decide(item: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    workitem_id = normalize(item.get("contextId"))
+    instance_id = state["workitems"].pop(workitem_id, None) if workitem_id else None
+    if instance_id is None:
+        return _failure(item.get("contextId"), "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+    instance = state["instances"][instance_id]
+    instance["status"] = {"Approve": "Approved", "Reject": "Rejected", "Removed": "Removed"}[item["actionType"]]
+    return {"actorIds": instance["actorIds"], "entityId": instance["entityId"], "errors": None,
+            "instanceId": instance_id, "instanceStatus": instance["status"], "newWorkitemIds": [], "success": True}
+
+
+async def submit(request: web.Request) -> web.Response:
+    """``POST .../process/approvals/`` ``{"requests": [{"actionType", "contextId", "comments", ...}]}``."""
+    parse_version(request.match_info["version"])
+    body = await read_json(request)
+    requests = body.get("requests") if isinstance(body, dict) else None
+    if not isinstance(requests, list) or not requests:
+        raise SalesforceApiError("REQUIRED_FIELD_MISSING", "Required fields are missing: [requests]",
+                                 fields=["requests"])
+    results = []
+    with state_of(request).store.lock:
+        state = _instances(request)
+        for item in requests:
+            action = item.get("actionType") if isinstance(item, dict) else None
+            if action not in _ACTIONS:
+                raise SalesforceApiError("INVALID_OPERATION", f"Invalid actionType: {action}. "
+                                         f"Valid values are {', '.join(_ACTIONS)}")
+            results.append(_submit(request, item, state) if action == "Submit" else _decide(item, state))
+    status = 200 if all(r["success"] for r in results) else 400
+    return json_response(results, status=status)

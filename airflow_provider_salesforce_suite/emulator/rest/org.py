@@ -1,0 +1,176 @@
+"""Org resources of the REST API: record counts, replication (updated/deleted), recent items,
+user passwords and process rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import string
+
+from aiohttp import web
+
+from ..errors import SalesforceApiError
+from ..metadata.validation import format_datetime, parse_datetime
+from ..web import json_response, no_content, read_json, state_of
+from .versions import parse_version
+
+#: How far back replication windows may start, and how long one may be (Salesforce's 30 days).
+REPLICATION_DAYS = 30
+DEFAULT_RECENT = 200
+
+
+async def record_counts(request: web.Request) -> web.Response:
+    """``GET .../limits/recordCount?sObjects=Account,Contact``."""
+    parse_version(request.match_info["version"])
+    names = [n.strip() for n in request.query.get("sObjects", "").split(",") if n.strip()]
+    store = state_of(request).store
+    for name in names:
+        if store.metadata.get(name) is None:
+            raise SalesforceApiError("INVALID_TYPE", f"sObject type '{name}' is not supported.")
+    return json_response(store.record_counts(names or None))
+
+
+def _window(request: web.Request) -> tuple[dt.datetime, dt.datetime]:
+    values = []
+    for name in ("start", "end"):
+        raw = request.query.get(name)
+        if not raw:
+            raise SalesforceApiError("MISSING_ARGUMENT", f"Missing required parameter: {name}")
+        parsed = parse_datetime(raw)
+        if parsed is None:
+            raise SalesforceApiError("INVALID_REPLICATION_DATE", f"Unable to parse {name} date: {raw}")
+        values.append(parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc))
+    start, end = values
+    now = dt.datetime.now(dt.timezone.utc)
+    if start >= end:
+        raise SalesforceApiError("INVALID_REPLICATION_DATE", "startDate must chronologically precede endDate")
+    if start < now - dt.timedelta(days=REPLICATION_DAYS):
+        raise SalesforceApiError("INVALID_REPLICATION_DATE",
+                                 f"startDate cannot be more than {REPLICATION_DAYS} days ago")
+    if end - start > dt.timedelta(days=REPLICATION_DAYS):
+        raise SalesforceApiError("INVALID_REPLICATION_DATE",
+                                 f"The range between startDate and endDate cannot exceed {REPLICATION_DAYS} days")
+    # Salesforce ignores seconds. The window reaches past "now" (so just-written records show),
+    # while latestDateCovered never does: a replicator's next window overlaps, never skips.
+    return start.replace(second=0, microsecond=0), end.replace(second=0, microsecond=0)
+
+
+def _covered(end: dt.datetime) -> str:
+    return format_datetime(min(end, dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0)))
+
+
+async def updated(request: web.Request) -> web.Response:
+    """``GET .../sobjects/{sobject}/updated/?start=&end=``: ``{"ids", "latestDateCovered"}``."""
+    parse_version(request.match_info["version"])
+    store = state_of(request).store
+    store.metadata.require(request.match_info["sobject"])
+    start, end = _window(request)
+    rows = store.changed_ids(request.match_info["sobject"], start, end, deleted=False)
+    return json_response({"ids": [rid for rid, _ in rows], "latestDateCovered": _covered(end)})
+
+
+async def deleted(request: web.Request) -> web.Response:
+    """``GET .../sobjects/{sobject}/deleted/?start=&end=``."""
+    parse_version(request.match_info["version"])
+    store = state_of(request).store
+    store.metadata.require(request.match_info["sobject"])
+    start, end = _window(request)
+    rows = store.changed_ids(request.match_info["sobject"], start, end, deleted=True)
+    return json_response({
+        "deletedRecords": [{"id": rid, "deletedDate": stamp} for rid, stamp in rows],
+        "earliestDateAvailable": store.org_created_date(),
+        "latestDateCovered": _covered(end),
+    })
+
+
+async def recent(request: web.Request) -> web.Response:
+    """``GET .../recent/?limit=n``: records most recently created or modified through an API."""
+    version = parse_version(request.match_info["version"])
+    raw = request.query.get("limit")
+    try:
+        limit = DEFAULT_RECENT if raw is None else int(raw)
+    except ValueError:
+        raise SalesforceApiError("INVALID_QUERY_PARAMETER_VALUE", f"Invalid limit: {raw}") from None
+    if not 1 <= limit <= DEFAULT_RECENT:
+        raise SalesforceApiError("INVALID_QUERY_PARAMETER_VALUE", f"limit must be between 1 and {DEFAULT_RECENT}")
+    return json_response(state_of(request).store.recent_items(limit, api_version=version))
+
+
+# -- user passwords -----------------------------------------------------------------------------
+
+
+def _user_id(request: web.Request) -> str:
+    version = parse_version(request.match_info["version"])
+    return state_of(request).store.retrieve("User", request.match_info["user_id"], ["Id"], api_version=version)["Id"]
+
+
+def _expired(request: web.Request) -> dict[str, bool]:
+    return state_of(request).store.org_extras.setdefault("expired_passwords", {})
+
+
+async def password(request: web.Request) -> web.Response:
+    """``GET|POST|DELETE .../sobjects/User/{id}/password``.
+
+    GET: ``{"isExpired": bool}``; POST ``{"NewPassword"}``: 204; DELETE: reset, answers the generated
+    password and expires it. Passwords are recorded per user; logins keep the configured credentials.
+    """
+    user_id = _user_id(request)
+    expired = _expired(request)
+    if request.method == "GET":
+        return json_response({"isExpired": expired.get(user_id, False)})
+    if request.method == "DELETE":
+        alphabet = string.ascii_letters + string.digits
+        generated = "".join(secrets.choice(alphabet) for _ in range(10)) + secrets.choice(string.digits)
+        expired[user_id] = True
+        return json_response({"NewPassword": generated})
+    body = await read_json(request)
+    new = body.get("NewPassword") if isinstance(body, dict) else None
+    if not isinstance(new, str) or not new:
+        raise SalesforceApiError("REQUIRED_FIELD_MISSING", "Required fields are missing: [NewPassword]",
+                                 fields=["NewPassword"])
+    if len(new) < 8 or not any(c.isalpha() for c in new) or not any(c.isdigit() for c in new):
+        raise SalesforceApiError("INVALID_NEW_PASSWORD",
+                                 "Your password must be at least 8 characters long and have a mix of letters "
+                                 "and numbers.")
+    expired[user_id] = False
+    return no_content()
+
+
+# -- process rules ------------------------------------------------------------------------------
+
+#: The org's workflow rules (one per object), in the shape ``/process/rules`` lists.
+PROCESS_RULES = {
+    "Account": [{"actions": [{"id": "01VD0000000D2w7", "name": "ApprovalProcessTask", "type": "Task"}],
+                 "description": None, "id": "01QD0000000APli", "name": "Account Review Rule",
+                 "namespacePrefix": None, "object": "Account"}],
+    "Opportunity": [{"actions": [{"id": "01VD0000000D2w8", "name": "NotifyOwner", "type": "FieldUpdate"}],
+                     "description": None, "id": "01QD0000000APlj", "name": "Opportunity Stage Rule",
+                     "namespacePrefix": None, "object": "Opportunity"}],
+}
+
+
+async def process_rules(request: web.Request) -> web.Response:
+    """``GET .../process/rules`` and ``.../process/rules/{sobject}``."""
+    parse_version(request.match_info["version"])
+    sobject = request.match_info.get("sobject")
+    if sobject is None:
+        return json_response({"rules": PROCESS_RULES})
+    name = state_of(request).store.metadata.require(sobject).name
+    return json_response({"rules": {name: PROCESS_RULES.get(name, [])}} if name in PROCESS_RULES else {"rules": {}})
+
+
+async def trigger_process_rules(request: web.Request) -> web.Response:
+    """``POST .../process/rules`` ``{"contextIds": [...]}``: evaluate rules for those records."""
+    parse_version(request.match_info["version"])
+    body = await read_json(request)
+    context_ids = body.get("contextIds") if isinstance(body, dict) else None
+    if not isinstance(context_ids, list) or not context_ids:
+        raise SalesforceApiError("REQUIRED_FIELD_MISSING", "Required fields are missing: [contextIds]",
+                                 fields=["contextIds"])
+    store = state_of(request).store
+    for context_id in context_ids:
+        obj = store.metadata.by_prefix(str(context_id)[:3])
+        if obj is None:
+            raise SalesforceApiError("INVALID_ID_FIELD", f"Invalid ID: {context_id}")
+        store.retrieve(obj.name, str(context_id), ["Id"], api_version="64.0")
+    return json_response({"errors": None, "success": True})
