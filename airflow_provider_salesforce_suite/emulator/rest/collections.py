@@ -126,9 +126,10 @@ def _by_chunks(store: Store, records: Sequence[Any], creating: bool, user_id: st
         while end < len(records) and _record_type(records[end]) == sobject and sobject is not None:
             end += 1
         chunk = records[start:end]
-        if sobject is None:
-            results += [RecordResult(None, False, False, [SalesforceApiError(
-                "INVALID_TYPE", "Must specify a type in the attributes of every record")])] * len(chunk)
+        if sobject is None or not _known(store, sobject):
+            message = (f"sObject type '{sobject}' is not supported." if sobject
+                       else "Must specify a type in the attributes of every record")
+            results += [RecordResult(None, False, False, [SalesforceApiError("INVALID_TYPE", message)])] * len(chunk)
         else:
             rows = [_values(r) for r in chunk]
             try:
@@ -141,6 +142,14 @@ def _by_chunks(store: Store, records: Sequence[Any], creating: bool, user_id: st
                 results += [RecordResult(i, False, False, [error]) for i in ids_]
         start = end
     return results
+
+
+def _known(store: Store, sobject: str) -> bool:
+    try:
+        store.metadata.require(sobject)
+    except SalesforceApiError:
+        return False
+    return True
 
 
 def _chunk_count(records: Sequence[Any]) -> int:
