@@ -1068,7 +1068,7 @@ class Store:
             return 0
         return row[0] // 4 * 3 - (row[1] or "").count("=")
 
-    def blob_chunks(self, sobject: str, record_id: str, field_name: str, chunk_size: int = 3 * 1024 * 256):
+    def blob_chunks(self, sobject: str, record_id: str, field_name: str, chunk_size: int = 3 * 1024 * 16):
         """Yield a base64 field's decoded bytes in chunks, reading the stored text piecewise.
 
         :param sobject: object name.

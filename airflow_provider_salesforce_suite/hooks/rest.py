@@ -15,6 +15,7 @@ from airflow_provider_salesforce_suite.hooks._rest.records import (
     SalesforceCompositeLimitError,
     SalesforceMixedTypesError,
 )
+from airflow_provider_salesforce_suite.hooks._rest.query_org import RestQueryOrgMixin
 from airflow_provider_salesforce_suite.hooks.base import SalesforceBaseHook
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def simple_salesforce_errors(method: str | None = None) -> Iterator[None]:
         raise error_from_response(exc.status, None, body, method=method, path=exc.url) from None
 
 
-class SalesforceRestHook(SalesforceBaseHook):
+class SalesforceRestHook(RestQueryOrgMixin, SalesforceBaseHook):
     """Salesforce REST API: sObject records, SOQL queries, describe, limits and any other resource.
 
     :param salesforce_conn_id: Airflow connection id of type ``salesforce_suite``.
@@ -337,7 +338,10 @@ class SalesforceRestHook(SalesforceBaseHook):
 
     # == end of records & composite ===================================================================
 
-    # -- queries ---------------------------------------------------------------------------------------
+    # == query, search & org (REST engineer B) =======================================================
+    # query_pages, explain, search, parameterized_search, sobject_info, resources, record_counts,
+    # get_updated/get_deleted, recently_viewed, list views, apex_rest, passwords, quick actions,
+    # approvals, process rules and download_blob come from RestQueryOrgMixin (hooks/_rest/query_org.py).
     def query(
         self, soql: str, *, include_deleted: bool = False, batch_size: int | None = None
     ) -> Iterator[dict[str, Any]]:
@@ -347,15 +351,8 @@ class SalesforceRestHook(SalesforceBaseHook):
         :param include_deleted: use ``queryAll`` (deleted and archived records too).
         :param batch_size: page size hint (``Sforce-Query-Options: batchSize=N``, 200-2000).
         """
-        headers = {"Sforce-Query-Options": f"batchSize={int(batch_size)}"} if batch_size else None
-        resource = "queryAll" if include_deleted else "query"
-        page = self.request("GET", self.data_url(resource), params={"q": soql}, headers=headers).json()
-        while True:
-            yield from page.get("records", [])
-            next_url = page.get("nextRecordsUrl")
-            if page.get("done", True) or not next_url:
-                return
-            page = self.request("GET", next_url, headers=headers).json()
+        for page in self.query_pages(soql, include_deleted=include_deleted, batch_size=batch_size):
+            yield from page
 
     def query_all(self, soql: str, *, batch_size: int | None = None) -> Iterator[dict[str, Any]]:
         """:meth:`query` through ``queryAll``: includes deleted and archived records."""

@@ -302,7 +302,7 @@ def test_approvals_submit_approve_reject(client, accounts) -> None:
     assert result["success"] is True and result["instanceStatus"] == "Pending" and result["instanceId"].startswith("04g")
     assert result["entityId"] == accounts["acme"] and len(result["actorIds"]) == 1
     again = client.post(f"{V}/process/approvals", json={"requests": [{"actionType": "Submit", "contextId": accounts["acme"]}]})
-    assert again.status_code == 400 and again.json()[0]["errors"][0]["statusCode"] == "ALREADY_IN_PROCESS"
+    assert _error(again, 400, "ALREADY_IN_PROCESS") == "Cannot submit object already in process."
     approve = client.post(f"{V}/process/approvals", json={"requests": [
         {"actionType": "Approve", "contextId": result["newWorkitemIds"][0], "comments": "ok"}]}).json()[0]
     assert approve["instanceStatus"] == "Approved" and approve["instanceId"] == result["instanceId"]
@@ -316,9 +316,9 @@ def test_approvals_submit_approve_reject(client, accounts) -> None:
 def test_approval_errors(client) -> None:
     case = _create(client, "Case", Subject="Broken")
     reply = client.post(f"{V}/process/approvals", json={"requests": [{"actionType": "Submit", "contextId": case}]})
-    assert reply.status_code == 400 and reply.json()[0]["errors"][0]["statusCode"] == "NO_APPLICABLE_PROCESS"
+    assert _error(reply, 400, "NO_APPLICABLE_PROCESS") == "No applicable approval process was found."
     reply = client.post(f"{V}/process/approvals", json={"requests": [{"actionType": "Approve", "contextId": "04i000000000001"}]})
-    assert reply.json()[0]["errors"][0]["statusCode"] == "INVALID_CROSS_REFERENCE_KEY"
+    _error(reply, 400, "INVALID_CROSS_REFERENCE_KEY")
     _error(client.post(f"{V}/process/approvals", json={"requests": [{"actionType": "Ship", "contextId": case}]}),
            400, "INVALID_OPERATION")
     _error(client.post(f"{V}/process/approvals", json={}), 400, "REQUIRED_FIELD_MISSING")

@@ -36,9 +36,8 @@ async def approvals(request: web.Request) -> web.Response:
     return json_response({"approvals": APPROVAL_PROCESSES})
 
 
-def _failure(entity_id: str | None, code: str, message: str) -> dict[str, Any]:
-    return {"actorIds": None, "entityId": entity_id, "errors": [{"fields": [], "message": message, "statusCode": code}],
-            "instanceId": None, "instanceStatus": None, "newWorkitemIds": [], "success": False}
+def _failure(code: str, message: str) -> dict[str, Any]:
+    return {"errors": [{"message": message, "statusCode": code}], "success": False}
 
 
 def _submit(request: web.Request, item: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
@@ -46,19 +45,19 @@ def _submit(request: web.Request, item: dict[str, Any], state: dict[str, Any]) -
     record_id = normalize(item.get("contextId"))
     obj = store.metadata.by_prefix(record_id[:3]) if record_id else None
     if obj is None:
-        return _failure(item.get("contextId"), "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+        return _failure("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
     try:
         store.retrieve(obj.name, record_id, ["Id"], api_version="64.0")
     except SalesforceApiError:
-        return _failure(record_id, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+        return _failure("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
     processes = APPROVAL_PROCESSES.get(obj.name, [])
     wanted = item.get("processDefinitionNameOrId")
     if wanted:
         processes = [p for p in processes if wanted in (p["name"], p["id"], p["id"][:15])]
     if not processes:
-        return _failure(record_id, "NO_APPLICABLE_PROCESS", "No applicable approval process was found.")
+        return _failure("NO_APPLICABLE_PROCESS", "No applicable approval process was found.")
     if any(i["entityId"] == record_id and i["status"] == "Pending" for i in state["instances"].values()):
-        return _failure(record_id, "ALREADY_IN_PROCESS", "Cannot submit object already in process.")
+        return _failure("ALREADY_IN_PROCESS", "Cannot submit object already in process.")
     approvers = item.get("nextApproverIds") or [item.get("contextActorId") or session_of(request).user_id]
     state["n"] += 2
     instance_id, workitem_id = to_18(f"04g{state['n']:012d}"), to_18(f"04i{state['n'] + 1:012d}")
@@ -72,7 +71,7 @@ def _decide(item: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
     workitem_id = normalize(item.get("contextId"))
     instance_id = state["workitems"].pop(workitem_id, None) if workitem_id else None
     if instance_id is None:
-        return _failure(item.get("contextId"), "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+        return _failure("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
     instance = state["instances"][instance_id]
     instance["status"] = {"Approve": "Approved", "Reject": "Rejected", "Removed": "Removed"}[item["actionType"]]
     return {"actorIds": instance["actorIds"], "entityId": instance["entityId"], "errors": None,
@@ -96,5 +95,9 @@ async def submit(request: web.Request) -> web.Response:
                 raise SalesforceApiError("INVALID_OPERATION", f"Invalid actionType: {action}. "
                                          f"Valid values are {', '.join(_ACTIONS)}")
             results.append(_submit(request, item, state) if action == "Submit" else _decide(item, state))
-    status = 200 if all(r["success"] for r in results) else 400
-    return json_response(results, status=status)
+    # One failed request fails the call: Salesforce answers 400 with the REST error list.
+    failed = next((r for r in results if not r["success"]), None)
+    if failed is not None:
+        error = failed["errors"][0]
+        raise SalesforceApiError(error["statusCode"], error["message"])
+    return json_response(results)
