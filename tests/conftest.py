@@ -11,9 +11,11 @@ import tempfile
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="sf-suite-airflow-home-")
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+# One Fernet key for this process and the ``airflow`` CLI processes tests start, so connections
+# the CLI stores (encrypted) can be read back here.
+os.environ["AIRFLOW__CORE__FERNET_KEY"] = "9aVb2kB8WQm2m1T6nq6l0o3rS6y3mW0vS3rB0nY8c5E="
 # dag.test() re-parses DAGs from the dags-folder bundle: that is where the example DAGs live.
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "example_dags")
-os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 
 
 # --- auth/transport and hook test fixtures (emulator connections, admin API client) ---

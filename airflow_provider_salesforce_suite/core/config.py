@@ -68,6 +68,18 @@ def normalize_url(value: str, field_name: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def connection_host(conn: Any) -> str | None:
+    """The connection's host with its port field folded in: URI-form connections
+    (``salesforce-suite://user:pw@host:8555``) carry the port separately."""
+    host, port = getattr(conn, "host", None), getattr(conn, "port", None)
+    if _blank(host) or not port:
+        return host
+    host = str(host).strip().rstrip("/")
+    if host.lower() in _HOST_ALIASES or urlsplit(host if "://" in host else "https://" + host).port is not None:
+        return host
+    return f"{host}:{port}"
+
+
 def _as_bool(value: Any, name: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -235,7 +247,7 @@ class SalesforceConnectionConfig:
             raise SalesforceConfigError(
                 f"unknown auth_type {auth_type!r}; valid auth types: {', '.join(AUTH_TYPES)}"
             )
-        host = getattr(conn, "host", None)
+        host = connection_host(conn)
         instance_url = extras.get("instance_url")
         if auth_type == "session" and _blank(instance_url) and not _blank(host):
             instance_url = host
@@ -464,7 +476,7 @@ class DeskConnectionConfig:
         :param conn: the Airflow connection (host = site URL, login = email, password, extra).
         """
         extras = _extras(conn, DESK_CONN_TYPE)
-        host = getattr(conn, "host", None)
+        host = connection_host(conn)
         if _blank(host):
             raise SalesforceConfigError("a salesforce_desk connection needs the site URL as host (https://yoursite.desk.com)")
 
