@@ -133,7 +133,7 @@ def main() -> int:
                 capture_output=True,
                 text=True,
             )
-            if done.returncode != 0 or "state=failed" in done.stdout + done.stderr:
+            if done.returncode != 0:
                 print(done.stdout[-4000:], done.stderr[-4000:], sep="\n")
                 print(f"{dag_id} FAILED")
                 return 1
