@@ -14,7 +14,8 @@ from aiohttp import web
 
 from ..errors import SalesforceApiError
 from ..ids import normalize, to_18
-from ..web import json_response, read_json, session_of, state_of
+from ..web import json_response, session_of, state_of
+from .org import required_list
 from .versions import parse_version
 
 APPROVAL_PROCESSES: dict[str, list[dict[str, Any]]] = {
@@ -80,12 +81,7 @@ def _decide(item: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
 
 async def submit(request: web.Request) -> web.Response:
     """``POST .../process/approvals/`` ``{"requests": [{"actionType", "contextId", "comments", ...}]}``."""
-    parse_version(request.match_info["version"])
-    body = await read_json(request)
-    requests = body.get("requests") if isinstance(body, dict) else None
-    if not isinstance(requests, list) or not requests:
-        raise SalesforceApiError("REQUIRED_FIELD_MISSING", "Required fields are missing: [requests]",
-                                 fields=["requests"])
+    requests = await required_list(request, "requests")
     results = []
     with state_of(request).store.lock:
         state = _instances(request)

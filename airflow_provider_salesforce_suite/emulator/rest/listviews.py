@@ -169,6 +169,13 @@ def _limit(request: web.Request, name: str, default: int, upper: int) -> int:
     return value
 
 
+def _text(value: Any) -> str | None:
+    # List view results carry every value as text (booleans as "true"/"false"), nulls as null.
+    if value is None:
+        return None
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 async def list_view_results(request: web.Request) -> web.Response:
     """``GET .../sobjects/{sobject}/listviews/{id}/results?limit=&offset=``."""
     version = parse_version(request.match_info["version"])
@@ -179,8 +186,8 @@ async def list_view_results(request: web.Request) -> web.Response:
     total = store.query(f"SELECT COUNT() FROM {view.sobject}" + (f" WHERE {view.where}" if view.where else ""),
                         api_version=version)["totalSize"]
     page = store.query(f"{view.soql} LIMIT {limit} OFFSET {offset}", api_version=version)["records"] if limit else []
-    records = [{"columns": [{"fieldNameOrPath": name, "value": None if record.get(name) is None else str(record[name])}
-                            for name in view.columns]} for record in page]
+    records = [{"columns": [{"fieldNameOrPath": name, "value": _text(record.get(name))} for name in view.columns]}
+               for record in page]
     return json_response({"columns": _columns(view, obj), "developerName": view.developer_name,
                           "done": offset + len(records) >= total, "id": view.id, "label": view.label,
                           "records": records, "size": total})

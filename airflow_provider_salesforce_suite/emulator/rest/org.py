@@ -59,26 +59,26 @@ def _covered(end: dt.datetime) -> str:
     return format_datetime(min(end, dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0)))
 
 
-async def updated(request: web.Request) -> web.Response:
-    """``GET .../sobjects/{sobject}/updated/?start=&end=``: ``{"ids", "latestDateCovered"}``."""
+async def _changes(request: web.Request, *, deleted: bool) -> tuple[list[tuple[str, str]], dt.datetime]:
     parse_version(request.match_info["version"])
     store = state_of(request).store
     store.metadata.require(request.match_info["sobject"])
     start, end = _window(request)
-    rows = store.changed_ids(request.match_info["sobject"], start, end, deleted=False)
+    return store.changed_ids(request.match_info["sobject"], start, end, deleted=deleted), end
+
+
+async def updated(request: web.Request) -> web.Response:
+    """``GET .../sobjects/{sobject}/updated/?start=&end=``: ``{"ids", "latestDateCovered"}``."""
+    rows, end = await _changes(request, deleted=False)
     return json_response({"ids": [rid for rid, _ in rows], "latestDateCovered": _covered(end)})
 
 
 async def deleted(request: web.Request) -> web.Response:
     """``GET .../sobjects/{sobject}/deleted/?start=&end=``."""
-    parse_version(request.match_info["version"])
-    store = state_of(request).store
-    store.metadata.require(request.match_info["sobject"])
-    start, end = _window(request)
-    rows = store.changed_ids(request.match_info["sobject"], start, end, deleted=True)
+    rows, end = await _changes(request, deleted=True)
     return json_response({
         "deletedRecords": [{"id": rid, "deletedDate": stamp} for rid, stamp in rows],
-        "earliestDateAvailable": store.org_created_date(),
+        "earliestDateAvailable": state_of(request).store.org_created_date(),
         "latestDateCovered": _covered(end),
     })
 
@@ -136,6 +136,20 @@ async def password(request: web.Request) -> web.Response:
     return no_content()
 
 
+async def required_list(request: web.Request, key: str) -> list:
+    """The non-empty JSON list under ``key`` of the request body, or ``REQUIRED_FIELD_MISSING``.
+
+    :param request: the request (its API version is checked too).
+    :param key: the body key.
+    """
+    parse_version(request.match_info["version"])
+    body = await read_json(request)
+    items = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(items, list) or not items:
+        raise SalesforceApiError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{key}]", fields=[key])
+    return items
+
+
 # -- process rules ------------------------------------------------------------------------------
 
 #: The org's workflow rules (one per object), in the shape ``/process/rules`` lists.
@@ -161,12 +175,7 @@ async def process_rules(request: web.Request) -> web.Response:
 
 async def trigger_process_rules(request: web.Request) -> web.Response:
     """``POST .../process/rules`` ``{"contextIds": [...]}``: evaluate rules for those records."""
-    parse_version(request.match_info["version"])
-    body = await read_json(request)
-    context_ids = body.get("contextIds") if isinstance(body, dict) else None
-    if not isinstance(context_ids, list) or not context_ids:
-        raise SalesforceApiError("REQUIRED_FIELD_MISSING", "Required fields are missing: [contextIds]",
-                                 fields=["contextIds"])
+    context_ids = await required_list(request, "contextIds")
     store = state_of(request).store
     for context_id in context_ids:
         obj = store.metadata.by_prefix(str(context_id)[:3])
