@@ -10,13 +10,13 @@ _CHILD_KEYS = frozenset({"totalSize", "done", "records"})
 
 
 def _is_child_result(value: Any) -> bool:
-    return isinstance(value, Mapping) and "records" in value and set(value) <= _CHILD_KEYS | {"nextRecordsUrl"}
+    return isinstance(value, dict) and "records" in value and set(value) <= _CHILD_KEYS | {"nextRecordsUrl"}
 
 
 def strip_attributes(value: Any) -> Any:
     """``value`` without the ``attributes`` entries Salesforce adds to every record (recursively);
     child relationship results become the list of their records."""
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         if _is_child_result(value):
             return [strip_attributes(record) for record in value["records"]]
         return {key: strip_attributes(item) for key, item in value.items() if key != "attributes"}
@@ -42,7 +42,7 @@ def flatten_record(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any
         if key == "attributes":
             continue
         name = prefix + key
-        if isinstance(value, Mapping) and "attributes" in value:
+        if isinstance(value, dict) and "attributes" in value:
             row.update(flatten_record(value, name + "."))
         elif _is_child_result(value):
             row[name] = strip_attributes(value)

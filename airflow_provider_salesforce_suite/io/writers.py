@@ -28,6 +28,7 @@ from airflow_provider_salesforce_suite.io.formats import RecordFileError, Source
 log = logging.getLogger(__name__)
 
 DEFAULT_ROW_GROUP_ROWS = 10_000
+_COPY_CHUNK = 1 << 18  # spool -> destination copy size: bounds the close-time memory
 # Salesforce field types with a natural Arrow type; any other type is written as a string.
 _ARROW_TYPES = {"boolean": "bool_", "int": "int64", "long": "int64", "double": "float64",
                 "currency": "float64", "percent": "float64"}
@@ -237,7 +238,7 @@ class RecordWriter:
             self._spool.seek(0)
             if self.format == "jsonl" or columns == self.columns and not self._grown:
                 text.flush()
-                shutil.copyfileobj(_Encoder(self._spool), out, 1 << 20)
+                shutil.copyfileobj(_Encoder(self._spool), out, _COPY_CHUNK)
                 return
             keep = [self.columns.index(c) for c in columns]
             width = len(self.columns)
@@ -301,7 +302,7 @@ class RecordWriter:
         with self._open_destination() as out:
             if len(self._parts) == 1 and self._parts[0][1] == columns:
                 with open(self._parts[0][0], "rb") as part:
-                    shutil.copyfileobj(part, out, 1 << 20)
+                    shutil.copyfileobj(part, out, _COPY_CHUNK)
                 return
             schema = pa.schema([(c, self._arrow_type(c)) for c in columns])
             with pq.ParquetWriter(out, schema) as writer:
