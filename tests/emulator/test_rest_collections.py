@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from sf_emulator_client import V, EmulatorClient
 
 from airflow_provider_salesforce_suite.emulator.ids import to_18
-from airflow_provider_salesforce_suite.emulator.server import EmulatorServer
 from airflow_provider_salesforce_suite.emulator.store import Store
 
-SCHEMA = {"fields": {"Account": {"Ext_Id__c": {"type": "text", "length": 40, "externalId": True}}}}
 ROLLED_BACK = {
     "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
     "message": "Record rolled back because not all records were valid and the request was using AllOrNone header",
@@ -21,19 +17,10 @@ MISSING_NAME = {"statusCode": "REQUIRED_FIELD_MISSING", "message": "Required fie
                 "fields": ["Name"]}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("rest-collections")
-    schema = directory / "schema.json"
-    schema.write_text(json.dumps(SCHEMA))
-    with EmulatorServer(cert_dir=directory, schema_files=[schema]) as emulator:
-        yield emulator
-
-
 @pytest.fixture
-def client(server) -> EmulatorClient:
-    server.reset()
-    return EmulatorClient(server)
+def client(custom_emulator) -> EmulatorClient:
+    """The custom emulator (reset per test) has the external id field ``Account.External_Id__c``."""
+    return EmulatorClient(custom_emulator)
 
 
 def _acc(**values) -> dict:
@@ -114,18 +101,18 @@ def test_update_partial_and_all_or_none(client: EmulatorClient) -> None:
 
 
 def test_upsert_by_external_id(client: EmulatorClient) -> None:
-    url = V + "/composite/sobjects/Account/Ext_Id__c"
-    first = client.patch(url, json={"records": [_acc(Ext_Id__c="e1", Name="One"), _acc(Ext_Id__c="e2", Name="Two")]})
+    url = V + "/composite/sobjects/Account/External_Id__c"
+    first = client.patch(url, json={"records": [_acc(External_Id__c="e1", Name="One"), _acc(External_Id__c="e2", Name="Two")]})
     assert first.status_code == 200
     assert [(r["success"], r["created"]) for r in first.json()] == [(True, True), (True, True)]
     again = client.patch(url, json={"records": [
-        _acc(Ext_Id__c="e1", Name="Uno"), _acc(Name="no key"), {"attributes": {"type": "Contact"}, "Ext_Id__c": "e3"}]})
+        _acc(External_Id__c="e1", Name="Uno"), _acc(Name="no key"), {"attributes": {"type": "Contact"}, "External_Id__c": "e3"}]})
     body = again.json()
     assert body[0] == {"id": first.json()[0]["id"], "success": True, "errors": [], "created": False}
     assert body[1]["errors"][0]["statusCode"] == "MISSING_ARGUMENT" and body[1]["created"] is False
     assert body[2]["errors"][0]["statusCode"] == "INVALID_TYPE"
     assert _count(client) == 2
-    rolled = client.patch(url, json={"allOrNone": True, "records": [_acc(Ext_Id__c="e9", Name="N"), _acc(Name="x")]})
+    rolled = client.patch(url, json={"allOrNone": True, "records": [_acc(External_Id__c="e9", Name="N"), _acc(Name="x")]})
     assert rolled.json()[0] == {"success": False, "errors": [ROLLED_BACK], "created": False}
     assert _count(client) == 2
 
@@ -173,7 +160,7 @@ def test_retrieve_get_and_post(client: EmulatorClient) -> None:
 
 
 def test_relationship_traversal_parent_and_children(client: EmulatorClient) -> None:
-    account = _create(client, _acc(Name="Parent", Ext_Id__c="p1")).json()[0]["id"]
+    account = _create(client, _acc(Name="Parent", External_Id__c="p1")).json()[0]["id"]
     contacts = _create(client, *[{"attributes": {"type": "Contact"}, "LastName": n, "AccountId": account}
                                  for n in ("K1", "K2")], {"attributes": {"type": "Contact"}, "LastName": "Orphan"})
     contact_ids = [r["id"] for r in contacts.json()]
@@ -186,7 +173,7 @@ def test_relationship_traversal_parent_and_children(client: EmulatorClient) -> N
     orphan = client.get(V + f"/sobjects/Contact/{contact_ids[2]}/Account")
     assert orphan.status_code == 404
     # The same route still reads by external id.
-    by_ext = client.get(V + "/sobjects/Account/Ext_Id__c/p1")
+    by_ext = client.get(V + "/sobjects/Account/External_Id__c/p1")
     assert by_ext.status_code == 200 and by_ext.json()["Id"] == account
 
 
