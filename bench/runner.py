@@ -62,6 +62,15 @@ def _discover(selected: list[str]) -> list[str]:
     return names
 
 
+def _child_environment(env: BenchEnv) -> dict[str, str]:
+    child = {**os.environ, "AIRFLOW_CONN_SALESFORCE_SUITE_DEFAULT": env.connection_json}
+    # requests lets these override a session's own ``verify``; baseline clients (bare requests,
+    # simple-salesforce) trust the emulator through their session, as their users would set it.
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        child.pop(name, None)
+    return child
+
+
 def _run_case_in_child(module: str, index: int, env: BenchEnv) -> dict[str, Any]:
     payload = json.dumps({"module": module, "index": index, "env": env.__dict__})
     done = subprocess.run(
@@ -70,7 +79,7 @@ def _run_case_in_child(module: str, index: int, env: BenchEnv) -> dict[str, Any]
         capture_output=True,
         text=True,
         cwd=BENCH_DIR.parent,
-        env={**os.environ, "AIRFLOW_CONN_SALESFORCE_SUITE_DEFAULT": env.connection_json},
+        env=_child_environment(env),
     )
     if done.returncode != 0:
         raise RuntimeError(f"{module} case {index} failed:\n{done.stderr[-3000:]}")
