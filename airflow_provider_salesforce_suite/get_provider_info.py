@@ -9,7 +9,7 @@ _INTEGRATION = "Salesforce"
 
 # Modules per kind. Each API issue adds its modules here when it lands, never before:
 # a listed module must exist and import cheaply.
-_HOOK_MODULES = [f"{_PKG}.hooks.base", f"{_PKG}.hooks.rest"]
+_HOOK_MODULES = [f"{_PKG}.hooks.{name}" for name in ("base", "rest", "pardot", "desk")]
 _OPERATOR_MODULES: list[str] = [f"{_PKG}.operators.rest"]
 _SENSOR_MODULES: list[str] = []
 _TRIGGER_MODULES: list[str] = []
