@@ -28,6 +28,7 @@ DEMO_DAGS: list[tuple[str, dict]] = [
         "example_salesforce_rest_basics",
         {"accounts": 5, "output_uri": f"file://{DEMO / 'output' / 'accounts.jsonl'}"},
     ),
+    ("example_salesforce_rest_files", {"accounts": 10, "output_dir": f"file://{DEMO / 'output' / 'rest_files'}"}),
 ]
 
 

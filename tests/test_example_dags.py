@@ -39,3 +39,24 @@ def test_rest_basics_creates_exports_and_updates(airflow_db, salesforce_connecti
         assert record["Description"] == "Updated by Airflow"
         assert record["Rating"] == "Hot"
         assert record["Name"] == row["Name"]
+
+
+def test_rest_files_loads_exports_updates_and_keeps_failures(airflow_db, salesforce_connection, tmp_path: Path) -> None:
+    import csv
+
+    from airflow_provider_salesforce_suite.io import iter_records
+
+    dag = _dag_bag().get_dag("example_salesforce_rest_files")
+    run = dag.test(run_conf={"accounts": 10, "output_dir": f"file://{tmp_path}"})
+    assert run.state == "success"
+
+    failed = list(csv.DictReader((tmp_path / "accounts.failed.csv").open()))
+    assert len(failed) == 2  # rows 4 and 9 have no Name
+    assert all(row["sf__Error"].startswith("REQUIRED_FIELD_MISSING:") and row["sf__Fields"] == "Name" for row in failed)
+    assert [row["NumberOfEmployees"] for row in failed] == ["50", "100"]
+
+    exported = list(iter_records(tmp_path / "accounts.parquet"))
+    assert len(exported) == 8 and all(row["Owner.Name"] for row in exported)
+    updated = list(iter_records(tmp_path / "accounts_updated.jsonl"))
+    assert [row["Id"] for row in updated] == [row["Id"] for row in exported]
+    assert [row["Rating"] for row in updated] == ["Warm"] * 4 + ["Hot"] * 4
