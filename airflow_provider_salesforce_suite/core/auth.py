@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import threading
 import time
-import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from typing import Any, Callable
-from xml.sax.saxutils import escape
 
 import requests
 
@@ -39,6 +36,7 @@ from airflow_provider_salesforce_suite.core.retry import (
     parse_retry_after,
     sync_retrying,
 )
+from airflow_provider_salesforce_suite.core.safexml import parse_xml_safely, xml_text
 from airflow_provider_salesforce_suite.core.secrets import mask
 
 log = logging.getLogger(__name__)
@@ -247,8 +245,8 @@ class SalesforceAuthenticator:
             '<?xml version="1.0" encoding="utf-8"?>'
             '<env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/" '
             'xmlns:urn="urn:partner.soap.sforce.com"><env:Body><urn:login>'
-            f"<urn:username>{escape(c.username or '')}</urn:username>"
-            f"<urn:password>{escape((c.password or '') + (c.security_token or ''))}</urn:password>"
+            f"<urn:username>{xml_text(c.username or '')}</urn:username>"
+            f"<urn:password>{xml_text((c.password or '') + (c.security_token or ''))}</urn:password>"
             "</urn:login></env:Body></env:Envelope>"
         )
         response = self._post(
@@ -256,7 +254,7 @@ class SalesforceAuthenticator:
             data=envelope.encode("utf-8"),
             headers={"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": "login"},
         )
-        root = _parse_xml_safely(response.content)
+        root = parse_xml_safely(response.content)
         values = {el.tag.rsplit("}", 1)[-1]: (el.text or "") for el in (root.iter() if root is not None else [])}
         if response.status_code != 200 or "sessionId" not in values:
             code = values.get("faultcode", "").split(":")[-1] or None
@@ -340,17 +338,3 @@ class SalesforceAuthenticator:
     def current_refresh_token(self) -> str | None:
         """The refresh token in use (after rotation), for callers that persist it."""
         return _ROTATED_REFRESH_TOKENS.get(self._key, self.config.refresh_token)
-
-
-_FORBIDDEN_XML = re.compile(rb"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
-
-
-def _parse_xml_safely(body: bytes) -> ElementTree.Element | None:
-    """Parse XML with entity expansion impossible: documents with a DTD/entity are refused outright."""
-    if not body or _FORBIDDEN_XML.search(body):
-        return None
-    try:
-        return ElementTree.fromstring(body)
-    except ElementTree.ParseError:
-        return None
-
