@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from .admin import routes as admin_routes
+from .bulk import routes as bulk_routes
 from .errors import SalesforceApiError
 from .limits import ApiUsage
 from .oauth import routes as oauth_routes
@@ -41,6 +42,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _API_PACKAGES: tuple[Callable[[web.Application, EmulatorState], None], ...] = (
     oauth_routes.routes,
     rest_routes.routes,
+    bulk_routes.routes,
     admin_routes.routes,
 )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .config import ORG_ID, ConnectedAppConfig, EmulatorConfig, UserConfig
@@ -33,6 +34,8 @@ class EmulatorState:
         self.faults = FaultInjector()
         self.stats = Stats()
         self.api_usage = ApiUsage(self.config.daily_api_limit)
+        #: Called after a data reset, for API state kept outside the store (Bulk jobs).
+        self.reset_hooks: list[Callable[[], None]] = []
         self.provision_users()
 
     # -- users and apps ---------------------------------------------------------------------
@@ -110,6 +113,8 @@ class EmulatorState:
         if data:
             self.store.reset()
             self.sessions.rebind_users(self.provision_users())
+            for hook in self.reset_hooks:
+                hook()
         if faults:
             self.faults.clear()
         if stats:

@@ -1,0 +1,68 @@
+"""Routes of the Bulk APIs: 2.0 under ``/services/data/vXX.X/jobs`` (the REST surface: Bearer
+auth, REST JSON errors) and 1.0 under ``/services/async/XX.X`` (its own surface: ``X-SFDC-Session``
+auth, XML/JSON ``<error>`` bodies), plus the ``/__emulator__/bulk`` knobs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from ..web import json_response, read_json
+from . import handlers_v2 as v2
+from .service import BULK_KEY, BulkService, service_of
+
+if TYPE_CHECKING:
+    from ..state import EmulatorState
+
+_V2 = r"/services/data/{version:v[0-9]+\.[0-9]+}/jobs"
+_SLASH = "{slash:/?}"
+
+
+def _v2_table() -> list[tuple[str, dict]]:
+    return [
+        ("/ingest", {"POST": v2.create_ingest, "GET": v2.list_ingest}),
+        ("/ingest/{job_id}", {"GET": v2.get_ingest, "PATCH": v2.patch_ingest, "DELETE": v2.delete_ingest}),
+        ("/ingest/{job_id}/batches", {"PUT": v2.upload}),
+        ("/ingest/{job_id}/successfulResults", {"GET": v2.successful_results}),
+        ("/ingest/{job_id}/failedResults", {"GET": v2.failed_results}),
+        ("/ingest/{job_id}/unprocessedrecords", {"GET": v2.unprocessed_records}),
+        ("/query", {"POST": v2.create_query, "GET": v2.list_query}),
+        ("/query/{job_id}", {"GET": v2.get_query, "PATCH": v2.patch_query, "DELETE": v2.delete_query}),
+        ("/query/{job_id}/results", {"GET": v2.query_results}),
+    ]
+
+
+async def bulk_settings(request: web.Request) -> web.Response:
+    """``GET|POST /__emulator__/bulk``: ``{"min_in_progress_seconds": 0.5, "fail_next_job": "msg"}``."""
+    service = service_of(request)
+    if request.method == "POST":
+        body = await read_json(request) if request.can_read_body else {}
+        if "min_in_progress_seconds" in body:
+            service.settings.min_in_progress_seconds = float(body["min_in_progress_seconds"])
+        if body.get("fail_next_job"):
+            service.settings.fail_next.append(str(body["fail_next_job"]))
+    return json_response(service.settings.to_json())
+
+
+def routes(app: web.Application, state: EmulatorState) -> None:
+    """Add the Bulk APIs' routes and register the Bulk 1.0 surface.
+
+    :param app: the emulator application.
+    :param state: the emulator state.
+    """
+    service = BulkService(state)
+    app[BULK_KEY] = service
+    state.reset_hooks.append(service.reset)
+
+    async def close(_app: web.Application) -> None:
+        service.close()
+
+    app.on_cleanup.append(close)
+    for path, methods in _v2_table():
+        resource = app.router.add_resource(_V2 + path + _SLASH)
+        for method, handler in methods.items():
+            resource.add_route(method, handler)
+    bulk_admin = app.router.add_resource("/__emulator__/bulk")
+    bulk_admin.add_route("GET", bulk_settings)
+    bulk_admin.add_route("POST", bulk_settings)
