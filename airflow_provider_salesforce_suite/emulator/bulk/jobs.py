@@ -131,7 +131,7 @@ class Batch:
     total_processing_ms: int = 0
     #: Query batches: result ids (``752...``), each a slice of the result rows.
     result_ids: list[str] = field(default_factory=list)
-    result_header: str | None = None
+    columns: list[str] = field(default_factory=list)
     #: PK chunking: the id range ``[lo, hi)`` this batch queries.
     id_range: tuple[str | None, str | None] | None = None
     records: list[dict[str, Any]] | None = None

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ..web import json_response, read_json
+from ..web import ApiSurface, json_response, read_json, register_surface
 from . import handlers_v2 as v2
 from .service import BULK_KEY, BulkService, service_of
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 _V2 = r"/services/data/{version:v[0-9]+\.[0-9]+}/jobs"
 _SLASH = "{slash:/?}"
+V1_PREFIX = "/services/async"
 
 
 def _v2_table() -> list[tuple[str, dict]]:
@@ -63,6 +64,37 @@ def routes(app: web.Application, state: EmulatorState) -> None:
         resource = app.router.add_resource(_V2 + path + _SLASH)
         for method, handler in methods.items():
             resource.add_route(method, handler)
+    v1_routes(app)
     bulk_admin = app.router.add_resource("/__emulator__/bulk")
     bulk_admin.add_route("GET", bulk_settings)
     bulk_admin.add_route("POST", bulk_settings)
+
+
+def _v1_table() -> list[tuple[str, dict]]:
+    from . import handlers_v1 as v1
+
+    return [
+        ("/job", {"POST": v1.create_job}),
+        ("/job/{job_id}", {"GET": v1.get_job, "POST": v1.update_job}),
+        ("/job/{job_id}/batch", {"POST": v1.add_batch, "GET": v1.list_batches}),
+        ("/job/{job_id}/batch/{batch_id}", {"GET": v1.get_batch}),
+        ("/job/{job_id}/batch/{batch_id}/request", {"GET": v1.batch_request}),
+        ("/job/{job_id}/batch/{batch_id}/result", {"GET": v1.batch_result}),
+        ("/job/{job_id}/batch/{batch_id}/result/{result_id}", {"GET": v1.query_result}),
+    ]
+
+
+def v1_routes(app: web.Application) -> None:
+    """Add the Bulk API 1.0 routes and register its surface.
+
+    :param app: the emulator application.
+    """
+    from .handlers_v1 import v1_session
+    from .render import render_v1_error
+
+    for path, methods in _v1_table():
+        resource = app.router.add_resource(V1_PREFIX + r"/{version:[0-9]+\.[0-9]+}" + path + _SLASH)
+        for method, handler in methods.items():
+            resource.add_route(method, handler)
+    register_surface(app, ApiSurface(name="bulk", prefix=V1_PREFIX, render_error=render_v1_error,
+                                     authenticate=v1_session, counts_api_usage=True))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -317,9 +318,10 @@ class BulkService:
             lines = []
             for result in results:
                 seq["n"] += 1
-                error = error_text(result.errors[0]) if result.errors else ""
-                lines.append((seq["n"], quoted((result.id or "", result.success, result.created and result.success,
-                                                error), ",")))
+                error = result.errors[0] if result.errors else None
+                lines.append((seq["n"], json.dumps([result.id, result.success, bool(result.created and result.success),
+                                                    error and error.error_code, error and error.message,
+                                                    error.fields if error else []])))
             self.results.add(batch.id, SUCCESS, lines)
             failed = sum(1 for r in results if not r.success)
             batch.processed += len(chunk)
@@ -334,12 +336,11 @@ class BulkService:
         soql = batch.request.read_text(encoding="utf-8")
         columns, rows = self.store.bulk_query(soql, include_deleted=job.operation == "queryAll",
                                               id_range=batch.id_range)
-        batch.result_header = quoted(columns, ",")
-        batch.columns = columns  # type: ignore[attr-defined]
+        batch.columns = columns
         for start in range(0, max(len(rows), 1), V1_RESULT_ROWS):
             result_id = self.new_id("752")
             part = rows[start:start + V1_RESULT_ROWS]
-            self.results.add(result_id, SUCCESS, ((i + 1, quoted(r, ",")) for i, r in enumerate(part)))
+            self.results.add(result_id, SUCCESS, ((i + 1, json.dumps(r)) for i, r in enumerate(part)))
             batch.result_ids.append(result_id)
         batch.processed = len(rows)
         job.processed += len(rows)
@@ -361,7 +362,8 @@ class BulkService:
         all_ids = [r[0] for r in id_rows]
         start_row = options.get("startRow")
         if start_row:
-            all_ids = [i for i in all_ids if i >= ids.normalize(start_row) or i >= start_row]
+            first = ids.normalize(start_row) or start_row
+            all_ids = [i for i in all_ids if i >= first]
         bounds = all_ids[::size] or [None]
         children = []
         for n, lo in enumerate(bounds):
