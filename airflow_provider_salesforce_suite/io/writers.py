@@ -104,6 +104,11 @@ class RecordWriter:
             self.abort()
 
     @property
+    def output_columns(self) -> list[str]:
+        """The destination's columns (parent relationship columns dropped), as far as known now."""
+        return self._final_columns()
+
+    @property
     def uri(self) -> str:
         """The destination as a string."""
         return str(self.path)

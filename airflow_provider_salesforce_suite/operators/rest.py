@@ -321,7 +321,7 @@ class _RowsOutputOperator(_SalesforceRestOperator):
                 for page in pages:
                     writer.write_page(page)
             return {"output_uri": writer.uri, "format": writer.format, "rows": writer.rows,
-                    "columns": writer._final_columns()}
+                    "columns": writer.output_columns}
         from airflow_provider_salesforce_suite.io import strip_attributes
 
         rows: list[dict[str, Any]] = []

@@ -146,12 +146,28 @@ def test_parquet_source(conn, hook, context, tmp_path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from airflow.sdk import ObjectStoragePath
+
     path = tmp_path / "accounts.parquet"
     pq.write_table(pa.table({"Name": ["P1", "P2"], "Industry": ["Energy", None]}), path)
     summary = SalesforceCreateRecordsOperator(task_id="save", salesforce_conn_id=conn, sobject="Account",
-                                              source=path).execute(context)
+                                              source=ObjectStoragePath(f"file://{path}")).execute(context)
     assert summary["succeeded"] == 2
     assert [(r["Name"], r["Industry"]) for r in _accounts(hook)] == [("P1", "Energy"), ("P2", None)]
+
+
+def test_all_or_none_fails_the_whole_call(conn, hook, context, tmp_path) -> None:
+    records = [{"Name": "Rolled back"}, {"Industry": "Energy"}, {"Name": "Next call"}]
+    op = SalesforceCreateRecordsOperator(task_id="save", salesforce_conn_id=conn, sobject="Account", records=records,
+                                         all_or_none=True, batch_size=2, max_failed_records=2,
+                                         failed_records_uri=str(tmp_path / "failed.csv"))
+    summary = op.execute(context)
+    assert (summary["records"], summary["succeeded"], summary["failed"]) == (3, 1, 2)
+    assert [r["Name"] for r in _accounts(hook)] == ["Next call"]
+    rows = _read_csv(tmp_path / "failed.csv")
+    assert [r["Name"] for r in rows] == ["Rolled back", ""]
+    assert rows[0]["sf__Error"].startswith("ALL_OR_NONE_OPERATION_ROLLED_BACK")
+    assert rows[1]["sf__Error"].startswith("REQUIRED_FIELD_MISSING")
 
 
 def test_empty_input_makes_no_call(conn, emulator_admin, context, tmp_path, caplog) -> None:
