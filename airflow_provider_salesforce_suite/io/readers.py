@@ -53,27 +53,30 @@ def iter_records(
         yield record if keep is None else {key: value for key, value in record.items() if key in keep}
 
 
-def _csv_records(source: Source, gzipped: bool, columns: Sequence[str] | None, _: int) -> Iterator[dict[str, Any]]:
-    with _open_binary(source, gzipped) as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        reader = csv.reader(text)
+def _csv_rows(reader: Any, source: Source) -> Iterator[list[str]]:
+    """The reader's rows, decoding and quoting errors naming their line."""
+    while True:
         try:
-            header = next(reader)
+            row = next(reader)
         except StopIteration:
             return
         except (csv.Error, UnicodeDecodeError) as exc:
-            raise RecordFileError(f"{source}: line 1: {exc}") from None
+            raise RecordFileError(f"{source}: line {reader.line_num or 1}: {exc}") from None
+        yield row
+
+
+def _csv_records(source: Source, gzipped: bool, columns: Sequence[str] | None, _: int) -> Iterator[dict[str, Any]]:
+    with _open_binary(source, gzipped) as raw:
+        reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
+        rows = _csv_rows(reader, source)
+        header = next(rows, None)
+        if header is None:
+            return
         if len(set(header)) != len(header) or "" in header:
             raise RecordFileError(f"{source}: line 1: the header has empty or repeated column names: {header}")
         if columns is not None and (missing := [c for c in columns if c not in header]):
             raise RecordFileError(f"{source}: columns {missing} are not in the header {header}")
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except (csv.Error, UnicodeDecodeError) as exc:
-                raise RecordFileError(f"{source}: line {reader.line_num}: {exc}") from None
+        for row in rows:
             if not row:  # a blank line
                 continue
             if len(row) != len(header):

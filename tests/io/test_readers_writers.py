@@ -71,6 +71,13 @@ def test_csv_bad_header_and_missing_columns(tmp_path: Path) -> None:
         list(iter_records(ok, columns=["Phone"]))
 
 
+def test_csv_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("Name\nZo\u00eb\n".encode("latin-1"))
+    with pytest.raises(RecordFileError, match=r"latin1.csv: line \d+: 'utf-8' codec can't decode"):
+        list(iter_records(path))
+
+
 def test_empty_csv_has_no_records(tmp_path: Path) -> None:
     path = tmp_path / "empty.csv"
     path.write_text("")
