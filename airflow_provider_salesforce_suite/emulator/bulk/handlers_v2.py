@@ -13,7 +13,7 @@ from aiohttp import web
 from ..errors import SalesforceApiError
 from ..rest.versions import parse_version
 from ..web import json_response, no_content, read_json, session_of
-from .csvdata import DELIMITERS, LINE_ENDINGS
+from .csvdata import DELIMITERS, LINE_ENDINGS, quoted
 from .jobs import FAILURE, SUCCESS, UNPROCESSED, Job, JobState
 from .service import BulkService, service_of
 
@@ -293,7 +293,8 @@ async def _results(request: web.Request, kind: int) -> web.StreamResponse:
         original, lines = service.raw_upload_rows(job)
     else:
         original, lines = job.result_header or "", service.results.lines(job.id, (kind,))
-    prefix = {SUCCESS: '"sf__Id","sf__Created"', FAILURE: '"sf__Id","sf__Error"', UNPROCESSED: ""}[kind]
+    prefix = {SUCCESS: quoted(("sf__Id", "sf__Created"), delimiter), FAILURE: quoted(("sf__Id", "sf__Error"), delimiter),
+              UNPROCESSED: ""}[kind]
     head = prefix + (delimiter if prefix and original else "") + original
     return await _stream_csv(request, head, lines, eol)
 
