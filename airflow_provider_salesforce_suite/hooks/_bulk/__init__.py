@@ -1,0 +1,1 @@
+"""Helpers of :class:`~airflow_provider_salesforce_suite.hooks.bulk.SalesforceBulkHook`."""

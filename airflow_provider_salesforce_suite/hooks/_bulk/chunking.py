@@ -1,0 +1,188 @@
+"""Lazy split of an iterable of records into CSV uploads bounded by exact encoded bytes and records.
+
+Each chunk is written once, row by row, to a local spill file that holds exactly the bytes that
+are uploaded (header + rows): memory holds one encoded row at a time, never the dataset. The spill
+is what results are later correlated against (see :mod:`.results`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any, Iterable, Iterator, Mapping
+
+#: Bulk CSV text of an explicit null (an empty cell leaves the field unchanged).
+CSV_NULL = "#N/A"
+#: Bulk 2.0 ``columnDelimiter`` names -> characters.
+DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}
+#: Bulk 2.0 ``lineEnding`` names -> characters.
+LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
+#: Salesforce accepts at most 150 MB of base64 per Bulk 2.0 upload, and advises <= 100 MB raw.
+V2_MAX_BASE64_BYTES = 150 * 1024 * 1024
+V2_MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+#: Records per Bulk 2.0 upload (no Salesforce limit: this bounds the result-correlation index).
+V2_DEFAULT_MAX_RECORDS = 100_000
+#: Bulk 1.0 batch limits: 10,000 records, 10 MB and 10,000,000 characters (bytes >= characters).
+V1_MAX_BATCH_RECORDS = 10_000
+V1_MAX_BATCH_BYTES = 10_000_000
+
+
+def base64_size(raw_bytes: int) -> int:
+    """Bytes of the base64 encoding of ``raw_bytes`` bytes (how Salesforce measures an upload)."""
+    return 4 * ((raw_bytes + 2) // 3)
+
+
+def check_v2_upload_size(max_bytes: int) -> int:
+    """``max_bytes`` if an upload of that size is within Salesforce's limits, else ``ValueError``."""
+    if max_bytes < 1 or max_bytes > V2_MAX_UPLOAD_BYTES or base64_size(max_bytes) > V2_MAX_BASE64_BYTES:
+        raise ValueError(f"max_upload_bytes must be between 1 and {V2_MAX_UPLOAD_BYTES} (Salesforce accepts "
+                         f"150 MB of base64 per upload, about 100 MB raw); got {max_bytes}")
+    return max_bytes
+
+
+def csv_value(value: Any) -> str:
+    """A record value as Bulk CSV text: None -> ``#N/A``, booleans ``true``/``false``, dates ISO 8601,
+    lists and dicts as JSON."""
+    if value is None:
+        return CSV_NULL
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def flatten_input(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested parent references become dotted columns (``{"Account": {"Ext__c": "A1"}}`` ->
+    ``{"Account.Ext__c": "A1"}``), as Bulk CSV headers name them; ``attributes`` are dropped."""
+    row: dict[str, Any] = {}
+    for key, value in record.items():
+        if key == "attributes":
+            continue
+        if isinstance(value, Mapping):
+            row.update(flatten_input(value, f"{prefix}{key}."))
+        else:
+            row[prefix + key] = value
+    return row
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One upload (a 2.0 job's data or a 1.0 batch), spilled to a local file.
+
+    :param index: 0-based position among the chunks.
+    :param path: local file holding exactly the uploaded bytes (header + rows).
+    :param columns: the header.
+    :param first_row: 1-based input position of the chunk's first record.
+    :param records: records in the chunk.
+    :param size: bytes of the file.
+    :param delimiter: the column delimiter character.
+    """
+
+    index: int
+    path: str
+    columns: list[str]
+    first_row: int
+    records: int
+    size: int
+    delimiter: str = ","
+
+    def data(self) -> bytes:
+        """The upload body (bounded by the chunk's size limit)."""
+        with open(self.path, "rb") as spill:
+            return spill.read()
+
+    def rows(self) -> Iterator[list[str]]:
+        """The chunk's rows (header excluded) as CSV values, in input order."""
+        with open(self.path, encoding="utf-8", newline="") as spill:
+            reader = csv.reader(spill, delimiter=self.delimiter)
+            next(reader, None)
+            yield from reader
+
+
+class CsvChunker:
+    """Split records into :class:`Chunk` spills no larger than ``max_bytes`` / ``max_records``.
+
+    The header is the keys of the first record (nested parents flattened); a record with a key
+    the header lacks closes the chunk, and the next one's header adds the new keys (a missing key
+    is an empty cell: the field is not sent).
+
+    :param spill_dir: local directory for the spill files.
+    :param max_bytes: most bytes per chunk, header included (exact UTF-8 size).
+    :param max_records: most records per chunk.
+    :param delimiter: ``columnDelimiter`` name (``COMMA``...).
+    :param line_ending: ``LF`` or ``CRLF``.
+    """
+
+    def __init__(self, spill_dir: str, *, max_bytes: int, max_records: int, delimiter: str = "COMMA",
+                 line_ending: str = "LF") -> None:
+        if max_records < 1:
+            raise ValueError(f"max_records_per_upload must be at least 1; got {max_records}")
+        self.spill_dir = spill_dir
+        self.max_bytes = max_bytes
+        self.max_records = max_records
+        self.delimiter = DELIMITERS[delimiter]
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, delimiter=self.delimiter, lineterminator=LINE_ENDINGS[line_ending])
+        self.records_seen = 0
+
+    def _encode(self, values: Iterable[str]) -> bytes:
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._writer.writerow(values)
+        return self._buffer.getvalue().encode("utf-8")
+
+    def chunks(self, records: Iterable[Mapping[str, Any]]) -> Iterator[Chunk]:
+        """Yield the chunks of ``records`` lazily (each spill is complete when yielded).
+
+        :raises ValueError: a record is not a mapping, or is larger than ``max_bytes`` on its own.
+        """
+        columns: list[str] = []
+        known: set[str] = set()
+        spill = None
+        header = b""
+        count = size = 0
+        first = 1
+        index = 0
+
+        def finish() -> Chunk:
+            spill.close()
+            return Chunk(index, spill.name, list(columns), first, count, size, self.delimiter)
+
+        for record in records:
+            if not isinstance(record, Mapping):
+                raise ValueError(f"record {self.records_seen + 1} is a {type(record).__name__}, not a mapping")
+            row = flatten_input(record)
+            new = [key for key in row if key not in known]
+            if new and count:
+                yield finish()
+                index, spill, count = index + 1, None, 0
+            if new:
+                columns += new
+                known.update(new)
+                header = self._encode(columns)
+            line = self._encode(csv_value(row[c]) if c in row else "" for c in columns)
+            if spill is not None and (count >= self.max_records or size + len(line) > self.max_bytes):
+                yield finish()
+                index, spill, count = index + 1, None, 0
+            if spill is None:
+                if len(header) + len(line) > self.max_bytes:
+                    raise ValueError(f"record {self.records_seen + 1} needs {len(header) + len(line)} bytes "
+                                     f"with its header: more than the upload limit of {self.max_bytes}")
+                spill = open(os.path.join(self.spill_dir, f"chunk-{index:05d}.csv"), "wb")  # noqa: SIM115
+                spill.write(header)
+                size, first = len(header), self.records_seen + 1
+            spill.write(line)
+            size += len(line)
+            count += 1
+            self.records_seen += 1
+        if spill is not None:
+            yield finish()

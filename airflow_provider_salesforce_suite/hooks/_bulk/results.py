@@ -1,0 +1,287 @@
+"""Summaries, CSV byte-stream helpers and the correlation of Bulk results to input rows.
+
+Correlation (every result row is tied to its input row; ``sf__InputRow`` is its 1-based position
+in the input):
+
+* Bulk 1.0: a batch's ``/result`` lists one row per request row, in request order: the n-th
+  result row is the n-th row of the batch's spill.
+* Bulk 2.0: ``successfulResults`` and ``failedResults`` come in no particular order, but each row
+  repeats the uploaded fields. Nothing is added to the payload: for each chunk an index maps a
+  digest of a row's uploaded values (in the chunk's column order) to the positions of the spill
+  rows with those values; each result row takes the first not yet matched position with the same
+  digest (identical input rows are interchangeable). Input rows matched by no successful or
+  failed row are the unprocessed ones, so ``unprocessedrecords`` need not be downloaded and
+  ``processed + failed + unprocessed == records`` holds by construction. Memory is bounded by the
+  chunk (``max_records_per_upload``), not by the dataset.
+
+Result files (in ``results_dir``, rows in input order): ``successful.<fmt>`` (``sf__Id``,
+``sf__Created``, ``sf__InputRow``, fields), ``failed.<fmt>`` (``sf__Id``, ``sf__Error``,
+``sf__InputRow``, fields) and ``unprocessed.<fmt>`` (``sf__InputRow``, fields).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+
+from airflow_provider_salesforce_suite.hooks._bulk.chunking import Chunk
+
+if TYPE_CHECKING:
+    from airflow_provider_salesforce_suite.io.formats import Source
+
+log = logging.getLogger(__name__)
+
+INPUT_ROW_COLUMN = "sf__InputRow"
+RESULT_KINDS = ("successful", "failed", "unprocessed")
+_RESULT_COLUMNS = {
+    "successful": ["sf__Id", "sf__Created", INPUT_ROW_COLUMN],
+    "failed": ["sf__Id", "sf__Error", INPUT_ROW_COLUMN],
+    "unprocessed": [INPUT_ROW_COLUMN],
+}
+_PAGE_ROWS = 1000
+_SUCCESS, _FAILURE = 1, 2
+
+
+@dataclass(frozen=True)
+class BulkIngestSummary:
+    """What :meth:`SalesforceBulkHook.ingest` did; ``processed + failed + unprocessed == records``.
+
+    :param job_ids: the Bulk jobs (2.0: one per upload; 1.0: the one job).
+    :param records: input records.
+    :param processed: records Salesforce saved.
+    :param failed: records Salesforce rejected (their ``sf__Error`` is in the failed file).
+    :param unprocessed: records not processed (job failed or aborted, or not sent after a failure).
+    :param successful_uri: the successful results file (None when results were not collected).
+    :param failed_uri: the failed results file.
+    :param unprocessed_uri: the unprocessed records file.
+    """
+
+    job_ids: list[str]
+    records: int
+    processed: int
+    failed: int
+    unprocessed: int
+    successful_uri: str | None = None
+    failed_uri: str | None = None
+    unprocessed_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class BulkExtractSummary:
+    """What :meth:`SalesforceBulkHook.extract` wrote.
+
+    :param job_id: the query job.
+    :param records: rows written.
+    :param uri: the destination file.
+    :param format: ``csv``, ``jsonl`` or ``parquet``.
+    """
+
+    job_id: str
+    records: int
+    uri: str
+    format: str
+
+
+# -- byte streams ------------------------------------------------------------------------------------
+def strip_header(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The byte stream of a CSV document without its first line (the header)."""
+    skipping = True
+    for chunk in chunks:
+        if skipping:
+            newline = chunk.find(b"\n")
+            if newline < 0:
+                continue
+            chunk, skipping = chunk[newline + 1:], False
+        if chunk:
+            yield chunk
+
+
+def concat_csv(documents: Iterable[Iterable[bytes]]) -> Iterator[bytes]:
+    """Several CSV byte streams with the same header as one: the header only at the start."""
+    for number, document in enumerate(documents):
+        yield from (document if number == 0 else strip_header(document))
+
+
+class _IterStream(io.RawIOBase):
+    """A readable binary stream over an iterator of byte chunks."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._rest = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._rest:
+            try:
+                self._rest = next(self._chunks)
+            except StopIteration:
+                return 0
+        size = min(len(buffer), len(self._rest))
+        buffer[:size] = self._rest[:size]
+        self._rest = self._rest[size:]
+        return size
+
+
+def csv_rows(chunks: Iterable[bytes], delimiter: str = ",") -> Iterator[list[str]]:
+    """Parse a CSV byte stream row by row (constant memory)."""
+    text = io.TextIOWrapper(io.BufferedReader(_IterStream(chunks)), encoding="utf-8-sig", newline="")
+    yield from csv.reader(text, delimiter=delimiter)
+
+
+def csv_dicts(chunks: Iterable[bytes], delimiter: str = ",") -> Iterator[dict[str, str]]:
+    """Parse a CSV byte stream into dicts keyed by its header."""
+    rows = csv_rows(chunks, delimiter)
+    header = next(rows, None)
+    if header is None:
+        return
+    for row in rows:
+        if row:
+            yield dict(zip(header, row))
+
+
+# -- result files ------------------------------------------------------------------------------------
+class IngestResultFiles:
+    """The three result files of an ingest, written page by page (a context manager).
+
+    :param results_dir: local path, URI or ``ObjectStoragePath`` of the directory.
+    :param format: ``csv``, ``jsonl`` or ``parquet`` (``csv.gz``/``jsonl.gz`` for gzip).
+    """
+
+    def __init__(self, results_dir: Source, format: str = "csv") -> None:
+        from airflow_provider_salesforce_suite.io.formats import detect_format, to_path
+        from airflow_provider_salesforce_suite.io.writers import RecordWriter
+
+        base = to_path(results_dir)
+        fmt, gzipped = detect_format(f"x.{format}", format)
+        suffix = fmt + (".gz" if gzipped else "")
+        self.writers = {kind: RecordWriter(base / f"{kind}.{suffix}", suffix, columns=_RESULT_COLUMNS[kind])
+                        for kind in RESULT_KINDS}
+        self.counts = dict.fromkeys(RESULT_KINDS, 0)
+        self._pages: dict[str, list[dict[str, Any]]] = {kind: [] for kind in RESULT_KINDS}
+
+    def __enter__(self) -> IngestResultFiles:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            for writer in self.writers.values():
+                writer.abort()
+
+    def uri(self, kind: str) -> str:
+        return self.writers[kind].uri
+
+    def add(self, kind: str, prefix: dict[str, Any], columns: list[str], values: list[str]) -> None:
+        """Record one input row's outcome.
+
+        :param kind: ``successful``, ``failed`` or ``unprocessed``.
+        :param prefix: the result columns (``sf__Id``..., ``sf__InputRow``).
+        :param columns: the chunk's header.
+        :param values: the row's uploaded values (empty cells are left out).
+        """
+        row = dict(prefix)
+        row.update((column, value) for column, value in zip(columns, values) if value != "")
+        page = self._pages[kind]
+        page.append(row)
+        self.counts[kind] += 1
+        if len(page) >= _PAGE_ROWS:
+            self._flush(kind)
+
+    def _flush(self, kind: str) -> None:
+        if self._pages[kind]:
+            self.writers[kind].write_page(self._pages[kind])
+            self._pages[kind] = []
+
+    def close(self) -> None:
+        for kind in RESULT_KINDS:
+            self._flush(kind)
+            self.writers[kind].close()
+
+
+# -- correlation ---------------------------------------------------------------------------------------
+def _digest(values: Iterable[str]) -> bytes:
+    return hashlib.blake2b("\x00".join(values).encode("utf-8"), digest_size=16).digest()
+
+
+def correlate_v2(chunk: Chunk, results: Callable[[str], Iterable[bytes]], out: IngestResultFiles) -> None:
+    """Write the outcome of every row of a Bulk 2.0 chunk (see the module docstring).
+
+    :param chunk: the chunk (its spill is read twice).
+    :param results: ``which -> CSV byte stream`` of the job's ``successful``/``failed`` results.
+    :param out: the result files.
+    """
+    index: dict[bytes, list[int]] = {}
+    for offset, row in enumerate(chunk.rows()):
+        index.setdefault(_digest(row), []).append(offset)
+    kinds = bytearray(chunk.records)
+    extras: list[tuple[str, str] | None] = [None] * chunk.records
+    unmatched = 0
+    for which, code, second in (("successful", _SUCCESS, "sf__Created"), ("failed", _FAILURE, "sf__Error")):
+        for result in csv_dicts(results(which), chunk.delimiter):
+            positions = index.get(_digest(result.get(column, "") for column in chunk.columns))
+            if not positions:
+                unmatched += 1
+                continue
+            offset = positions.pop(0)
+            kinds[offset] = code
+            extras[offset] = (result.get("sf__Id", ""), result.get(second, ""))
+    del index
+    if unmatched:
+        log.warning("Chunk %d: %d result rows matched no uploaded row (their input rows are reported "
+                    "unprocessed)", chunk.index, unmatched)
+    for offset, row in enumerate(chunk.rows()):
+        number = chunk.first_row + offset
+        extra = extras[offset]
+        if kinds[offset] == _SUCCESS and extra:
+            out.add("successful", {"sf__Id": extra[0], "sf__Created": extra[1], INPUT_ROW_COLUMN: number},
+                    chunk.columns, row)
+        elif kinds[offset] == _FAILURE and extra:
+            out.add("failed", {"sf__Id": extra[0], "sf__Error": extra[1], INPUT_ROW_COLUMN: number},
+                    chunk.columns, row)
+        else:
+            out.add("unprocessed", {INPUT_ROW_COLUMN: number}, chunk.columns, row)
+
+
+def correlate_v1(chunk: Chunk, results: Iterable[bytes] | None, out: IngestResultFiles) -> None:
+    """Write the outcome of every row of a Bulk 1.0 batch: results are in request order.
+
+    :param chunk: the batch's chunk.
+    :param results: the batch's ``/result`` CSV stream (``Id``, ``Success``, ``Created``, ``Error``),
+        or None when the batch was not processed (every row is unprocessed).
+    :param out: the result files.
+    """
+    outcomes = csv_dicts(results) if results is not None else iter(())
+    for offset, row in enumerate(chunk.rows()):
+        number = chunk.first_row + offset
+        result = next(outcomes, None)
+        if result is None:
+            out.add("unprocessed", {INPUT_ROW_COLUMN: number}, chunk.columns, row)
+        elif result.get("Success", "").lower() == "true":
+            out.add("successful", {"sf__Id": result.get("Id", ""), "sf__Created": result.get("Created", ""),
+                                   INPUT_ROW_COLUMN: number}, chunk.columns, row)
+        else:
+            out.add("failed", {"sf__Id": result.get("Id", ""), "sf__Error": result.get("Error", ""),
+                               INPUT_ROW_COLUMN: number}, chunk.columns, row)
+
+
+def unprocessed(chunk: Chunk, out: IngestResultFiles) -> None:
+    """Every row of ``chunk`` is unprocessed (it was not sent, or its job failed without results)."""
+    correlate_v1(chunk, None, out)
+
+
+@dataclass
+class IngestFailure:
+    """The first failed job/batch of an ingest, surfaced once everything else is written."""
+
+    job_id: str
+    state: str
+    message: str | None
+    batch_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

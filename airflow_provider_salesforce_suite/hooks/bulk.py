@@ -1,0 +1,760 @@
+"""Bulk API 2.0 and 1.0 hook: every job endpoint, waiting, and constant-memory ingest and extract.
+
+Every call goes through the shared :class:`~airflow_provider_salesforce_suite.core.transport.SalesforceSession`
+(auth, re-auth on ``401`` and on Bulk 1.0's ``400 InvalidSessionId``, retries, timeouts); the
+``a_`` methods are their aiohttp twins for triggers. Requests are described once in
+:mod:`._bulk.wire` and responses parsed there, so both share them.
+
+Data path: :meth:`SalesforceBulkHook.ingest` splits an iterable of records lazily into CSV uploads
+(:mod:`._bulk.chunking`), keeps at most ``max_concurrent_jobs`` uploads in flight, and writes result
+files tied to input rows (:mod:`._bulk.results`); :meth:`SalesforceBulkHook.extract` streams query
+results into a CSV, JSON Lines or Parquet file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Mapping
+
+from airflow_provider_salesforce_suite.core.errors import SalesforceNotFoundError
+from airflow_provider_salesforce_suite.hooks._bulk import wire
+from airflow_provider_salesforce_suite.hooks._bulk.chunking import (
+    V1_MAX_BATCH_BYTES,
+    V1_MAX_BATCH_RECORDS,
+    V2_DEFAULT_MAX_RECORDS,
+    V2_MAX_UPLOAD_BYTES,
+    Chunk,
+    CsvChunker,
+    check_v2_upload_size,
+)
+from airflow_provider_salesforce_suite.hooks._bulk.results import (
+    BulkExtractSummary,
+    BulkIngestSummary,
+    IngestFailure,
+    IngestResultFiles,
+    concat_csv,
+    correlate_v1,
+    correlate_v2,
+    csv_rows,
+    unprocessed,
+)
+from airflow_provider_salesforce_suite.hooks._bulk.states import (
+    BulkApi,
+    BulkJobProgress,
+    BulkJobState,
+    JobKind,
+    JobStatus,
+    SalesforceBulkError,
+    SalesforceBulkJobFailedError,
+    SalesforceBulkTimeoutError,
+    evaluate_job,
+)
+from airflow_provider_salesforce_suite.hooks.base import SalesforceBaseHook
+
+if TYPE_CHECKING:
+    import requests
+
+    from airflow_provider_salesforce_suite.core.transport import AsyncResponse
+    from airflow_provider_salesforce_suite.io.formats import Source
+
+__all__ = [
+    "BulkExtractSummary",
+    "BulkIngestSummary",
+    "BulkJobProgress",
+    "BulkJobState",
+    "SalesforceBulkError",
+    "SalesforceBulkHook",
+    "SalesforceBulkJobFailedError",
+    "SalesforceBulkTimeoutError",
+    "evaluate_job",
+]
+
+log = logging.getLogger(__name__)
+
+STREAM_CHUNK_BYTES = 1 << 16
+_EXTRACT_PAGE_ROWS = 5000
+_FROM = re.compile(r"\bfrom\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
+ProgressCallback = Callable[[BulkJobProgress], None]
+
+
+@dataclass
+class _Upload:
+    """One chunk in flight: its 2.0 job, or its 1.0 job and batch."""
+
+    chunk: Chunk
+    job_id: str
+    batch_id: str | None = None
+
+
+class SalesforceBulkHook(SalesforceBaseHook):
+    """Salesforce Bulk API 2.0 and 1.0. Constructing it does no I/O.
+
+    :param salesforce_conn_id: Airflow connection id of type ``salesforce_suite``.
+    :param api_version: overrides the connection's ``api_version`` extra.
+    """
+
+    hook_name = "Salesforce Bulk"
+
+    # -- request descriptions (shared by sync and async) -----------------------------------------------
+    def _v2(self, endpoint: wire.Endpoint, **values: str) -> tuple[str, str]:
+        return endpoint.method, self.data_url(endpoint.path(**values))
+
+    def _v1(self, endpoint: wire.Endpoint, **values: str) -> tuple[str, str]:
+        return endpoint.method, f"/services/async/{self.api_version}/{endpoint.path(**values)}"
+
+    @staticmethod
+    def _kind(kind: str) -> str:
+        return wire.check_choice(kind, wire.JOB_KINDS, "kind")
+
+    def _stream(self, method: str, path: str, **kwargs: Any) -> Iterator[bytes]:
+        """The body of a successful response in chunks (gzip is negotiated and decoded by requests)."""
+        response = self.request(method, path, stream=True, **kwargs)
+        with response:
+            yield from response.iter_content(STREAM_CHUNK_BYTES)
+
+    @staticmethod
+    def _v1_parsed(response: requests.Response | AsyncResponse) -> Any:
+        body = response.content if hasattr(response, "content") else response.body
+        return wire.parse_v1_body(body, response.headers.get("Content-Type", ""))
+
+    async def _a_request(self, method: str, path: str) -> AsyncResponse:
+        return (await self.async_session().request(method, path)).raise_for_status()
+
+    # -- Bulk 2.0 ingest -------------------------------------------------------------------------------
+    def create_ingest_job(self, sobject: str, operation: str, *, external_id_field: str | None = None,
+                          column_delimiter: str = "COMMA", line_ending: str = "LF",
+                          assignment_rule_id: str | None = None) -> dict[str, Any]:
+        """Create a Bulk 2.0 ingest job (state ``Open``) and return its job info.
+
+        :param sobject: the sObject (``Account``).
+        :param operation: ``insert``, ``update``, ``upsert``, ``delete`` or ``hardDelete``.
+        :param external_id_field: the external id field (upsert).
+        :param column_delimiter: ``COMMA``, ``TAB``, ``PIPE``, ``SEMICOLON``, ``CARET`` or ``BACKQUOTE``.
+        :param line_ending: ``LF`` or ``CRLF``.
+        :param assignment_rule_id: case or lead assignment rule.
+        """
+        body = wire.v2_ingest_job_body(sobject, operation, external_id_field=external_id_field,
+                                       column_delimiter=column_delimiter, line_ending=line_ending,
+                                       assignment_rule_id=assignment_rule_id)
+        return self.request(*self._v2(wire.V2_CREATE, kind="ingest"), json=body).json()
+
+    def upload_job_data(self, job_id: str, data: bytes) -> None:
+        """Upload the CSV data of an ``Open`` job (one upload per job; at most 100 MB, see ``ingest``).
+
+        :param job_id: the job.
+        :param data: CSV bytes with a header row.
+        """
+        self.request(*self._v2(wire.V2_UPLOAD, job_id=job_id), data=data,
+                     headers={"Content-Type": wire.CSV_CONTENT_TYPE})
+
+    def _set_state(self, job_id: str, kind: str, state: str) -> dict[str, Any]:
+        return self.request(*self._v2(wire.V2_SET_STATE, kind=self._kind(kind), job_id=job_id),
+                            json={"state": state}).json()
+
+    def close_job(self, job_id: str) -> dict[str, Any]:
+        """Mark an ingest job's upload complete (state ``UploadComplete``): Salesforce starts processing."""
+        return self._set_state(job_id, "ingest", BulkJobState.UPLOAD_COMPLETE.value)
+
+    def abort_job(self, job_id: str, *, kind: JobKind = "ingest") -> dict[str, Any]:
+        """Abort a job.
+
+        :param job_id: the job.
+        :param kind: ``ingest`` or ``query``.
+        """
+        return self._set_state(job_id, kind, BulkJobState.ABORTED.value)
+
+    def delete_job(self, job_id: str, *, kind: JobKind = "ingest") -> None:
+        """Delete a job (and its data and results)."""
+        self.request(*self._v2(wire.V2_DELETE, kind=self._kind(kind), job_id=job_id))
+
+    def get_job(self, job_id: str, *, kind: JobKind = "ingest") -> dict[str, Any]:
+        """A Bulk 2.0 job's info (``state``, ``numberRecordsProcessed``, ``errorMessage``...)."""
+        return self.request(*self._v2(wire.V2_GET, kind=self._kind(kind), job_id=job_id)).json()
+
+    async def a_get_job(self, job_id: str, *, kind: JobKind = "ingest") -> dict[str, Any]:
+        """Async twin of :meth:`get_job`."""
+        return (await self._a_request(*self._v2(wire.V2_GET, kind=self._kind(kind), job_id=job_id))).json()
+
+    def list_jobs(self, *, kind: JobKind = "ingest", **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every job of the org, following ``nextRecordsUrl``.
+
+        :param kind: ``ingest`` or ``query``.
+        :param filters: query parameters (``isPkChunkingEnabled``, ``jobType``, ``concurrencyMode``).
+        """
+        method, path = self._v2(wire.V2_LIST, kind=self._kind(kind))
+        params: Mapping[str, Any] | None = {k: str(v).lower() if isinstance(v, bool) else v
+                                            for k, v in filters.items()}
+        while path:
+            page = self.request(method, path, params=params).json()
+            yield from page.get("records", [])
+            path, params = (None if page.get("done", True) else page.get("nextRecordsUrl")), None
+
+    def stream_ingest_results(self, job_id: str,
+                              which: Literal["successful", "failed", "unprocessed"]) -> Iterator[bytes]:
+        """A job's results as a CSV byte stream (header first; rows in no particular order).
+
+        :param job_id: the job.
+        :param which: ``successful`` (``sf__Id``, ``sf__Created``, fields), ``failed`` (``sf__Id``,
+            ``sf__Error``, fields) or ``unprocessed`` (fields).
+        """
+        resource = wire.V2_RESULT_RESOURCES[wire.check_choice(which, tuple(wire.V2_RESULT_RESOURCES), "which")]
+        return self._stream(*self._v2(wire.V2_INGEST_RESULTS, job_id=job_id, resource=resource))
+
+    # -- Bulk 2.0 query --------------------------------------------------------------------------------
+    def create_query_job(self, soql: str, *, include_deleted: bool = False, column_delimiter: str = "COMMA",
+                         line_ending: str = "LF") -> dict[str, Any]:
+        """Create a Bulk 2.0 query job (``queryAll`` when ``include_deleted``)."""
+        body = wire.v2_query_job_body(soql, include_deleted=include_deleted, column_delimiter=column_delimiter,
+                                      line_ending=line_ending)
+        return self.request(*self._v2(wire.V2_CREATE, kind="query"), json=body).json()
+
+    def stream_query_results(self, job_id: str, *, max_records: int | None = None) -> Iterator[bytes]:
+        """A completed query job's results as ONE CSV byte stream: the pages in order, following
+        ``Sforce-Locator`` until ``null``; the header row appears only once, at the start (later
+        pages' headers are dropped), so the stream can be written to a file as is.
+
+        :param job_id: the query job (state ``JobComplete``).
+        :param max_records: ``maxRecords`` per page (Salesforce's default when None).
+        """
+        return concat_csv(self._query_pages(job_id, max_records))
+
+    def _query_pages(self, job_id: str, max_records: int | None) -> Iterator[Iterator[bytes]]:
+        method, path = self._v2(wire.V2_QUERY_RESULTS, job_id=job_id)
+        locator: str | None = None
+        while True:
+            params = {k: v for k, v in (("locator", locator), ("maxRecords", max_records)) if v}
+            response = self.request(method, path, params=params or None, stream=True)
+            locator = response.headers.get(wire.LOCATOR_HEADER)
+
+            def body(response: requests.Response = response) -> Iterator[bytes]:
+                with response:
+                    yield from response.iter_content(STREAM_CHUNK_BYTES)
+
+            yield body()
+            response.close()
+            if not locator or locator == "null":
+                return
+
+    # -- Bulk 1.0 --------------------------------------------------------------------------------------
+    def v1_create_job(self, sobject: str, operation: str, *, content_type: str = "CSV",
+                      concurrency_mode: str = "Parallel", external_id_field: str | None = None,
+                      pk_chunking: Mapping[str, Any] | bool | None = None) -> dict[str, Any]:
+        """Create a Bulk 1.0 job and return its ``jobInfo``.
+
+        :param sobject: the sObject.
+        :param operation: ``insert``, ``update``, ``upsert``, ``delete``, ``hardDelete``, ``query``, ``queryAll``.
+        :param content_type: batch data format: ``CSV``, ``JSON`` or ``XML``.
+        :param concurrency_mode: ``Parallel`` or ``Serial``.
+        :param external_id_field: the external id field (upsert).
+        :param pk_chunking: query jobs: True, or ``{"chunkSize": 100000, "parent": ..., "startRow": ...}``.
+        """
+        body = wire.v1_create_job_body(sobject, operation, content_type=content_type,
+                                       concurrency_mode=concurrency_mode, external_id_field=external_id_field)
+        headers = {"Content-Type": wire.XML_CONTENT_TYPE, **wire.pk_chunking_header(pk_chunking)}
+        return self._v1_parsed(self.request(*self._v1(wire.V1_CREATE), data=body, headers=headers))
+
+    def v1_add_batch(self, job_id: str, data: bytes, *, content_type: str = "CSV") -> dict[str, Any]:
+        """Add a batch (records, or the SOQL text of a query job); returns its ``batchInfo``.
+
+        :param job_id: the job.
+        :param data: the batch body (at most 10,000 records and 10 MB).
+        :param content_type: ``CSV``, ``JSON`` or ``XML`` (the job's content type).
+        """
+        content = wire.V1_CONTENT_TYPES[wire.check_choice(content_type, tuple(wire.V1_CONTENT_TYPES), "content_type")]
+        return self._v1_parsed(self.request(*self._v1(wire.V1_ADD_BATCH, job_id=job_id), data=data,
+                                            headers={"Content-Type": content}))
+
+    def _v1_set_state(self, job_id: str, state: str) -> dict[str, Any]:
+        return self._v1_parsed(self.request(*self._v1(wire.V1_SET_STATE, job_id=job_id),
+                                            data=wire.job_info_xml(state=state),
+                                            headers={"Content-Type": wire.XML_CONTENT_TYPE}))
+
+    def v1_close_job(self, job_id: str) -> dict[str, Any]:
+        """Close a Bulk 1.0 job (no more batches)."""
+        return self._v1_set_state(job_id, BulkJobState.CLOSED.value)
+
+    def v1_abort_job(self, job_id: str) -> dict[str, Any]:
+        """Abort a Bulk 1.0 job (unprocessed batches are not processed)."""
+        return self._v1_set_state(job_id, BulkJobState.ABORTED.value)
+
+    def v1_get_job(self, job_id: str) -> dict[str, Any]:
+        """A Bulk 1.0 ``jobInfo`` (numbers as ints)."""
+        return self._v1_parsed(self.request(*self._v1(wire.V1_GET, job_id=job_id)))
+
+    async def a_v1_get_job(self, job_id: str) -> dict[str, Any]:
+        """Async twin of :meth:`v1_get_job`."""
+        return self._v1_parsed(await self._a_request(*self._v1(wire.V1_GET, job_id=job_id)))
+
+    def v1_list_batches(self, job_id: str) -> list[dict[str, Any]]:
+        """The ``batchInfo`` of every batch of a job, in Salesforce's order."""
+        return wire.batch_list(self._v1_parsed(self.request(*self._v1(wire.V1_LIST_BATCHES, job_id=job_id))))
+
+    async def a_v1_list_batches(self, job_id: str) -> list[dict[str, Any]]:
+        """Async twin of :meth:`v1_list_batches`."""
+        return wire.batch_list(self._v1_parsed(await self._a_request(*self._v1(wire.V1_LIST_BATCHES, job_id=job_id))))
+
+    def v1_get_batch(self, job_id: str, batch_id: str) -> dict[str, Any]:
+        """A batch's ``batchInfo`` (``state``, ``stateMessage``, counts)."""
+        return self._v1_parsed(self.request(*self._v1(wire.V1_GET_BATCH, job_id=job_id, batch_id=batch_id)))
+
+    async def a_v1_get_batch(self, job_id: str, batch_id: str) -> dict[str, Any]:
+        """Async twin of :meth:`v1_get_batch`."""
+        return self._v1_parsed(await self._a_request(*self._v1(wire.V1_GET_BATCH, job_id=job_id, batch_id=batch_id)))
+
+    def v1_batch_request(self, job_id: str, batch_id: str) -> Iterator[bytes]:
+        """The batch's request body as Salesforce stored it, streamed."""
+        return self._stream(*self._v1(wire.V1_BATCH_REQUEST, job_id=job_id, batch_id=batch_id))
+
+    def v1_batch_results(self, job_id: str, batch_id: str) -> Iterator[bytes]:
+        """An ingest batch's results, streamed: CSV ``Id, Success, Created, Error``, one row per
+        request row in request order."""
+        return self._stream(*self._v1(wire.V1_BATCH_RESULT, job_id=job_id, batch_id=batch_id))
+
+    def v1_query_result_ids(self, job_id: str, batch_id: str) -> list[str]:
+        """The result ids of a completed query batch."""
+        parsed = self._v1_parsed(self.request(*self._v1(wire.V1_BATCH_RESULT, job_id=job_id, batch_id=batch_id)))
+        return [str(item) for item in (parsed if isinstance(parsed, list) else parsed.get("result", []))]
+
+    def v1_query_result(self, job_id: str, batch_id: str, result_id: str) -> Iterator[bytes]:
+        """One query result file, streamed (CSV with a header)."""
+        return self._stream(*self._v1(wire.V1_QUERY_RESULT, job_id=job_id, batch_id=batch_id, result_id=result_id))
+
+    # -- waiting -----------------------------------------------------------------------------------------
+    def _poll(self, job_id: str, fetch: Callable[[], dict[str, Any]], evaluate: Callable[[dict[str, Any]], JobStatus],
+              poll_interval: float, timeout: float | None,
+              on_progress: ProgressCallback | None) -> tuple[dict[str, Any], JobStatus]:
+        started = time.monotonic()
+        while True:
+            info = fetch()
+            status = evaluate(info)
+            elapsed = time.monotonic() - started
+            if on_progress is not None:
+                rate = status.records_processed / elapsed if elapsed > 0 else 0.0
+                on_progress(BulkJobProgress(job_id, status.state, status.records_processed,
+                                            status.records_failed, elapsed, rate))
+            if status.done:
+                return info, status
+            if timeout is not None and elapsed + poll_interval > timeout:
+                raise SalesforceBulkTimeoutError(job_id, status.state, elapsed)
+            time.sleep(poll_interval)
+
+    def wait_for_job(self, job_id: str, *, api: BulkApi = "2.0", kind: JobKind = "ingest",
+                     poll_interval: float = 5.0, timeout: float | None = None,
+                     on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+        """Poll a job until it is done (see :func:`evaluate_job`) and return its final info.
+
+        :param job_id: the job.
+        :param api: ``"2.0"`` or ``"1.0"`` (1.0: done when no batch is queued or in progress).
+        :param kind: 2.0 only: ``ingest`` or ``query``.
+        :param poll_interval: seconds between polls.
+        :param timeout: give up after this many seconds (the job keeps running: aborting is the caller's call).
+        :param on_progress: called with a :class:`BulkJobProgress` after every poll.
+        :raises SalesforceBulkJobFailedError: the job ended ``Failed`` or ``Aborted`` (with Salesforce's message).
+        :raises SalesforceBulkTimeoutError: ``timeout`` passed.
+        """
+        if api == "2.0":
+            info, status = self._poll(job_id, lambda: self.get_job(job_id, kind=kind), evaluate_job,
+                                      poll_interval, timeout, on_progress)
+        else:
+            info, status = self._poll(job_id, lambda: self.v1_get_job(job_id),
+                                      lambda i: evaluate_job(i, "1.0"), poll_interval, timeout, on_progress)
+        if status.failed:
+            raise SalesforceBulkJobFailedError(job_id, status.state, status.message)
+        return info
+
+    def _wait_for_batch(self, job_id: str, batch_id: str, poll_interval: float, timeout: float | None,
+                        on_progress: ProgressCallback | None) -> dict[str, Any]:
+        def evaluate(info: dict[str, Any]) -> JobStatus:
+            state = BulkJobState(info.get("state"))
+            return JobStatus(state, state.is_terminal, state is BulkJobState.FAILED,
+                             int(info.get("numberRecordsProcessed") or 0), int(info.get("numberRecordsFailed") or 0),
+                             info.get("stateMessage") or None)
+
+        return self._poll(job_id, lambda: self.v1_get_batch(job_id, batch_id), evaluate, poll_interval, timeout,
+                          on_progress)[0]
+
+    # -- ingest -------------------------------------------------------------------------------------------
+    def ingest(self, sobject: str, operation: str, records: Iterable[Mapping[str, Any]], *, api: BulkApi = "2.0",
+               external_id_field: str | None = None, results_dir: Source, results_format: str = "csv",
+               max_concurrent_jobs: int = 2, wait: bool = True, poll_interval: float = 5.0,
+               timeout: float | None = None, abort_on_timeout: bool = False,
+               max_upload_bytes: int | None = None, max_records_per_upload: int | None = None,
+               concurrency_mode: str = "Parallel", assignment_rule_id: str | None = None,
+               column_delimiter: str = "COMMA", line_ending: str = "LF", raise_on_failure: bool = True,
+               on_progress: ProgressCallback | None = None) -> BulkIngestSummary:
+        """Load ``records`` in constant memory and write result files tied to the input rows.
+
+        Records are encoded to CSV one at a time and split into uploads by exact encoded size and
+        count (2.0: one job per upload, <= 100 MB raw, i.e. <= 150 MB base64; 1.0: one job, batches
+        of <= 10,000 records and <= 10 MB). At most ``max_concurrent_jobs`` uploads (2.0 jobs or
+        1.0 batches) are in flight: when the window is full the oldest is waited for and its results
+        written, so result files are in input order. See :mod:`._bulk.results` for the files and
+        how rows are correlated. After a job (or batch) fails, the remaining input is not sent: it
+        is read and written to the unprocessed file, and :class:`SalesforceBulkJobFailedError` (with
+        ``.summary``) is raised once the files are complete (unless ``raise_on_failure`` is False).
+
+        :param sobject: the sObject.
+        :param operation: ``insert``, ``update``, ``upsert``, ``delete`` or ``hardDelete``.
+        :param records: the records (e.g. ``io.iter_records(...)``); nested parent references become
+            ``Parent.Field`` columns, None is sent as ``#N/A`` (null), a missing key as an empty cell.
+        :param api: ``"2.0"`` or ``"1.0"``.
+        :param external_id_field: the external id field (upsert).
+        :param results_dir: local path, URI or ``ObjectStoragePath`` of the results directory.
+        :param results_format: ``csv``, ``jsonl``, ``parquet`` (``csv.gz``, ``jsonl.gz``).
+        :param max_concurrent_jobs: uploads in flight at once.
+        :param wait: False: upload, close and return at once (counts are zero; the spills and a
+            manifest are kept in ``results_dir/_chunks`` for :meth:`collect_ingest_results`).
+        :param poll_interval: seconds between polls.
+        :param timeout: seconds to wait for each job or batch.
+        :param abort_on_timeout: abort the jobs in flight when ``timeout`` passes.
+        :param max_upload_bytes: most bytes per upload (default and limit: 100 MB for 2.0, 10 MB for 1.0).
+        :param max_records_per_upload: most records per upload (2.0 default 100,000; 1.0 limit 10,000).
+        :param concurrency_mode: 1.0: ``Parallel`` or ``Serial``.
+        :param assignment_rule_id: 2.0: assignment rule for cases or leads.
+        :param column_delimiter: 2.0: ``COMMA``, ``TAB``... (1.0 is always ``COMMA``).
+        :param line_ending: 2.0: ``LF`` or ``CRLF``.
+        :param raise_on_failure: raise when a job or batch failed (after writing the files).
+        :param on_progress: called after each poll.
+        :raises SalesforceBulkJobFailedError: a job or batch failed (``.summary`` has the counts).
+        :raises SalesforceBulkTimeoutError: a wait exceeded ``timeout``.
+        """
+        chunker = self._chunker_args(api, max_upload_bytes, max_records_per_upload, column_delimiter, max_concurrent_jobs)
+        if api == "2.0":
+            wire.v2_ingest_job_body(sobject, operation, external_id_field=external_id_field,
+                                    column_delimiter=column_delimiter, line_ending=line_ending,
+                                    assignment_rule_id=assignment_rule_id)  # validate before reading input
+        else:
+            wire.v1_create_job_body(sobject, operation, content_type="CSV", concurrency_mode=concurrency_mode,
+                                    external_id_field=external_id_field)
+        job_ids: list[str] = []
+        v1_job: list[str] = []
+
+        def submit(chunk: Chunk) -> _Upload:
+            if api == "2.0":
+                job_id = self.create_ingest_job(sobject, operation, external_id_field=external_id_field,
+                                                column_delimiter=column_delimiter, line_ending=line_ending,
+                                                assignment_rule_id=assignment_rule_id)["id"]
+                job_ids.append(job_id)
+                try:
+                    self.upload_job_data(job_id, chunk.data())
+                    self.close_job(job_id)
+                except Exception:
+                    self._quietly(self.abort_job, job_id)
+                    raise
+                return _Upload(chunk, job_id)
+            if not v1_job:
+                v1_job.append(self.v1_create_job(sobject, operation, concurrency_mode=concurrency_mode,
+                                                 external_id_field=external_id_field)["id"])
+                job_ids.append(v1_job[0])
+            return _Upload(chunk, v1_job[0], self.v1_add_batch(v1_job[0], chunk.data())["id"])
+
+        with tempfile.TemporaryDirectory(prefix="sf-bulk-ingest-") as spill_dir:
+            chunks = CsvChunker(spill_dir, line_ending=line_ending, **chunker).chunks(records)
+            if not wait:
+                return self._submit_only(api, chunks, submit, v1_job, job_ids, results_dir)
+            with IngestResultFiles(results_dir, results_format) as out:
+                failure = self._run_window(api, chunks, submit, out, max_concurrent_jobs, poll_interval,
+                                           timeout, abort_on_timeout, on_progress, v1_job)
+            summary = self._summary(job_ids, out)
+        log.info("Bulk %s %s of %s: %d records, %d processed, %d failed, %d unprocessed (jobs %s)", api, operation,
+                 sobject, summary.records, summary.processed, summary.failed, summary.unprocessed, job_ids)
+        if failure is not None and raise_on_failure:
+            raise SalesforceBulkJobFailedError(failure.job_id, failure.state, failure.message,
+                                               batch_id=failure.batch_id, summary=summary)
+        return summary
+
+    @staticmethod
+    def _chunker_args(api: str, max_bytes: int | None, max_records: int | None, delimiter: str,
+                      concurrency: int) -> dict[str, Any]:
+        wire.check_choice(api, ("2.0", "1.0"), "api")
+        if concurrency < 1:
+            raise ValueError(f"max_concurrent_jobs must be at least 1; got {concurrency}")
+        if api == "2.0":
+            return {"max_bytes": check_v2_upload_size(max_bytes or V2_MAX_UPLOAD_BYTES),
+                    "max_records": max_records or V2_DEFAULT_MAX_RECORDS, "delimiter": delimiter}
+        if delimiter != "COMMA":
+            raise ValueError("Bulk API 1.0 CSV batches are comma-separated: column_delimiter must be COMMA")
+        if not 1 <= (max_bytes or V1_MAX_BATCH_BYTES) <= V1_MAX_BATCH_BYTES:
+            raise ValueError(f"max_upload_bytes must be between 1 and {V1_MAX_BATCH_BYTES} for Bulk API 1.0")
+        if not 1 <= (max_records or V1_MAX_BATCH_RECORDS) <= V1_MAX_BATCH_RECORDS:
+            raise ValueError(f"max_records_per_upload must be between 1 and {V1_MAX_BATCH_RECORDS} for Bulk API 1.0")
+        return {"max_bytes": max_bytes or V1_MAX_BATCH_BYTES, "max_records": max_records or V1_MAX_BATCH_RECORDS,
+                "delimiter": "COMMA"}
+
+    @staticmethod
+    def _quietly(action: Callable[..., Any], *args: Any) -> None:
+        try:
+            action(*args)
+        except Exception as exc:  # best effort clean-up; the original error is what matters
+            log.warning("Clean-up call %s failed: %s", getattr(action, "__name__", action), exc)
+
+    @staticmethod
+    def _summary(job_ids: list[str], out: IngestResultFiles | None, records: int = 0) -> BulkIngestSummary:
+        if out is None:
+            return BulkIngestSummary(list(job_ids), records, 0, 0, records)
+        counts = out.counts
+        return BulkIngestSummary(list(job_ids), sum(counts.values()), counts["successful"], counts["failed"],
+                                 counts["unprocessed"], out.uri("successful"), out.uri("failed"),
+                                 out.uri("unprocessed"))
+
+    def _run_window(self, api: str, chunks: Iterator[Chunk], submit: Callable[[Chunk], _Upload],
+                    out: IngestResultFiles, window_size: int, poll_interval: float, timeout: float | None,
+                    abort_on_timeout: bool, on_progress: ProgressCallback | None,
+                    v1_job: list[str]) -> IngestFailure | None:
+        window: deque[_Upload] = deque()
+        failure: IngestFailure | None = None
+
+        def finish(upload: _Upload) -> None:
+            nonlocal failure
+            found = self._collect(api, upload, out, poll_interval, timeout, on_progress)
+            failure = failure or found
+
+        try:
+            for chunk in chunks:
+                if failure is not None:
+                    unprocessed(chunk, out)
+                    os.unlink(chunk.path)
+                    continue
+                window.append(submit(chunk))
+                while len(window) >= window_size:
+                    finish(window.popleft())
+            if v1_job:
+                self.v1_close_job(v1_job[0])
+            while window:
+                finish(window.popleft())
+        except SalesforceBulkTimeoutError:
+            if abort_on_timeout:
+                for upload in window:
+                    self._quietly(self.v1_abort_job if api == "1.0" else self.abort_job, upload.job_id)
+            raise
+        if not sum(out.counts.values()):
+            log.info("No records to load: no Bulk job was created")
+        return failure
+
+    def _collect(self, api: str, upload: _Upload, out: IngestResultFiles, poll_interval: float,
+                 timeout: float | None, on_progress: ProgressCallback | None) -> IngestFailure | None:
+        """Wait for one upload and write the outcome of each of its rows; the failure, if it failed."""
+        chunk = upload.chunk
+        try:
+            if api == "2.0":
+                try:
+                    self.wait_for_job(upload.job_id, poll_interval=poll_interval, timeout=timeout,
+                                      on_progress=on_progress)
+                    failure = None
+                except SalesforceBulkJobFailedError as exc:
+                    failure = IngestFailure(upload.job_id, exc.state.value, exc.state_message)
+                try:
+                    correlate_v2(chunk, lambda which: self.stream_ingest_results(upload.job_id, which), out)
+                except SalesforceNotFoundError:  # a job that failed before processing may have no results
+                    unprocessed(chunk, out)
+                return failure
+            assert upload.batch_id is not None
+            batch = self._wait_for_batch(upload.job_id, upload.batch_id, poll_interval, timeout, on_progress)
+            state = BulkJobState(batch["state"])
+            if state is BulkJobState.COMPLETED:
+                correlate_v1(chunk, self.v1_batch_results(upload.job_id, upload.batch_id), out)
+                return None
+            unprocessed(chunk, out)
+            if state.is_failure:
+                return IngestFailure(upload.job_id, state.value, batch.get("stateMessage"), upload.batch_id)
+            return None
+        finally:
+            if os.path.exists(chunk.path):
+                os.unlink(chunk.path)
+
+    # -- deferred collection -------------------------------------------------------------------------------
+    _MANIFEST = "manifest.json"
+
+    def _submit_only(self, api: str, chunks: Iterator[Chunk], submit: Callable[[Chunk], _Upload], v1_job: list[str],
+                     job_ids: list[str], results_dir: Source) -> BulkIngestSummary:
+        import json
+
+        from airflow_provider_salesforce_suite.io.formats import to_path
+
+        store = to_path(results_dir) / "_chunks"
+        store.mkdir(parents=True, exist_ok=True)
+        entries = []
+        records = 0
+        for chunk in chunks:
+            upload = submit(chunk)
+            with open(chunk.path, "rb") as spill, (store / os.path.basename(chunk.path)).open("wb") as kept:
+                shutil.copyfileobj(spill, kept, STREAM_CHUNK_BYTES)
+            entries.append({"index": chunk.index, "file": os.path.basename(chunk.path), "columns": chunk.columns,
+                            "first_row": chunk.first_row, "records": chunk.records, "size": chunk.size,
+                            "delimiter": chunk.delimiter, "job_id": upload.job_id, "batch_id": upload.batch_id})
+            records += chunk.records
+            os.unlink(chunk.path)
+        if v1_job:
+            self.v1_close_job(v1_job[0])
+        with (store / self._MANIFEST).open("w") as manifest:
+            json.dump({"api": api, "job_ids": job_ids, "chunks": entries}, manifest)
+        log.info("Submitted %d records in %d upload(s) (jobs %s); results not collected (wait=False)",
+                 records, len(entries), job_ids)
+        return self._summary(job_ids, None, records)
+
+    def collect_ingest_results(self, results_dir: Source, *, results_format: str = "csv",
+                               poll_interval: float = 5.0, timeout: float | None = None,
+                               raise_on_failure: bool = True) -> BulkIngestSummary:
+        """Write the result files of an ``ingest(..., wait=False)`` once its jobs are done (e.g.
+        after a trigger fired), from the spills and manifest it kept in ``results_dir/_chunks``.
+
+        :param results_dir: the ``results_dir`` given to ``ingest``.
+        :param results_format: ``csv``, ``jsonl`` or ``parquet``.
+        :param poll_interval: seconds between polls of jobs not yet done.
+        :param timeout: seconds to wait for each job.
+        :param raise_on_failure: raise when a job or batch failed (after writing the files).
+        """
+        import json
+
+        from airflow_provider_salesforce_suite.io.formats import to_path
+
+        store = to_path(results_dir) / "_chunks"
+        with (store / self._MANIFEST).open("r") as manifest:
+            plan = json.load(manifest)
+        failure: IngestFailure | None = None
+        with tempfile.TemporaryDirectory(prefix="sf-bulk-collect-") as spill_dir, \
+                IngestResultFiles(results_dir, results_format) as out:
+            for entry in plan["chunks"]:
+                local = os.path.join(spill_dir, entry["file"])
+                with (store / entry["file"]).open("rb") as kept, open(local, "wb") as spill:
+                    shutil.copyfileobj(kept, spill, STREAM_CHUNK_BYTES)
+                chunk = Chunk(entry["index"], local, entry["columns"], entry["first_row"], entry["records"],
+                              entry["size"], entry["delimiter"])
+                found = self._collect(plan["api"], _Upload(chunk, entry["job_id"], entry["batch_id"]), out,
+                                      poll_interval, timeout, None)
+                failure = failure or found
+        summary = self._summary(plan["job_ids"], out)
+        if failure is not None and raise_on_failure:
+            raise SalesforceBulkJobFailedError(failure.job_id, failure.state, failure.message,
+                                               batch_id=failure.batch_id, summary=summary)
+        return summary
+
+    # -- extract -------------------------------------------------------------------------------------------
+    def extract(self, soql: str, destination: Source, *, format: str | None = None, api: BulkApi = "2.0",
+                include_deleted: bool = False, pk_chunking: Mapping[str, Any] | bool | None = None,
+                sobject: str | None = None, max_records: int | None = None, poll_interval: float = 5.0,
+                timeout: float | None = None, abort_on_timeout: bool = False,
+                field_types: Mapping[str, str] | None = None,
+                on_progress: ProgressCallback | None = None) -> BulkExtractSummary:
+        """Run a Bulk query and stream its results into ``destination`` in constant memory.
+
+        CSV is copied through byte for byte (one header); JSON Lines and Parquet are written by
+        :class:`~airflow_provider_salesforce_suite.io.writers.RecordWriter` from the parsed CSV
+        (empty cells are nulls). Pages are fetched one after another (each locator comes with the
+        previous page), gzip-compressed on the wire. A failed write leaves no destination file.
+
+        :param soql: the query.
+        :param destination: local path, URI or ``ObjectStoragePath``.
+        :param format: ``csv``, ``jsonl``, ``parquet`` (``csv.gz``, ``jsonl.gz``); default from the suffix.
+        :param api: ``"2.0"`` or ``"1.0"``.
+        :param include_deleted: ``queryAll``.
+        :param pk_chunking: 1.0 only: True or PK chunking options; the chunk batches' results are concatenated.
+        :param sobject: 1.0: the job's sObject (default: the query's FROM object).
+        :param max_records: 2.0: ``maxRecords`` per results page.
+        :param poll_interval: seconds between polls.
+        :param timeout: seconds to wait for the job.
+        :param abort_on_timeout: abort the job when ``timeout`` passes.
+        :param field_types: Parquet: column -> Salesforce field type, for typed columns.
+        :param on_progress: called after each poll.
+        """
+        from airflow_provider_salesforce_suite.io.formats import detect_format
+
+        fmt, gzipped = detect_format(destination, format)
+        wire.check_choice(api, ("2.0", "1.0"), "api")
+        if pk_chunking and api != "1.0":
+            raise ValueError("pk_chunking is a Bulk API 1.0 option: use api='1.0'")
+        if api == "2.0":
+            job_id = self.create_query_job(soql, include_deleted=include_deleted)["id"]
+            with self._aborting_on_timeout(abort_on_timeout, lambda: self.abort_job(job_id, kind="query")):
+                info = self.wait_for_job(job_id, kind="query", poll_interval=poll_interval, timeout=timeout,
+                                         on_progress=on_progress)
+            records = int(info.get("numberRecordsProcessed") or 0)
+            stream = self.stream_query_results(job_id, max_records=max_records)
+        else:
+            job_id, records, stream = self._v1_extract(soql, sobject, include_deleted, pk_chunking, poll_interval,
+                                                      timeout, abort_on_timeout, on_progress)
+        written = self._write_extract(stream, destination, fmt, gzipped, field_types)
+        if written is not None:
+            records = written
+        log.info("Bulk %s query job %s: %d records written to %s", api, job_id, records, destination)
+        return BulkExtractSummary(job_id, records, str(destination), fmt)
+
+    @contextmanager
+    def _aborting_on_timeout(self, enabled: bool, abort: Callable[[], Any]) -> Iterator[None]:
+        try:
+            yield
+        except SalesforceBulkTimeoutError:
+            if enabled:
+                self._quietly(abort)
+            raise
+
+    def _v1_extract(self, soql: str, sobject: str | None, include_deleted: bool,
+                    pk_chunking: Mapping[str, Any] | bool | None, poll_interval: float, timeout: float | None,
+                    abort_on_timeout: bool, on_progress: ProgressCallback | None) -> tuple[str, int, Iterator[bytes]]:
+        if sobject is None:
+            found = _FROM.search(soql)
+            if not found:
+                raise ValueError("cannot tell the sObject of the query: pass sobject=")
+            sobject = found.group(1)
+        job_id = self.v1_create_job(sobject, "queryAll" if include_deleted else "query", pk_chunking=pk_chunking)["id"]
+        self.v1_add_batch(job_id, soql.encode("utf-8"))
+        with self._aborting_on_timeout(abort_on_timeout, lambda: self.v1_abort_job(job_id)):
+            self.wait_for_job(job_id, api="1.0", poll_interval=poll_interval, timeout=timeout, on_progress=on_progress)
+        self.v1_close_job(job_id)
+        batches = self.v1_list_batches(job_id)
+        for batch in batches:
+            if BulkJobState(batch["state"]) is BulkJobState.FAILED:
+                raise SalesforceBulkJobFailedError(job_id, BulkJobState.FAILED, batch.get("stateMessage"),
+                                                   batch_id=batch["id"])
+        # With PK chunking the original batch is NotProcessed: its chunks hold the results.
+        done = [b for b in batches if BulkJobState(b["state"]) is BulkJobState.COMPLETED]
+        records = sum(int(b.get("numberRecordsProcessed") or 0) for b in done)
+        documents = (self.v1_query_result(job_id, b["id"], result_id)
+                     for b in done for result_id in self.v1_query_result_ids(job_id, b["id"]))
+        return job_id, records, concat_csv(documents)
+
+    @staticmethod
+    def _write_extract(stream: Iterator[bytes], destination: Source, fmt: str, gzipped: bool,
+                       field_types: Mapping[str, str] | None) -> int | None:
+        """Write the CSV stream; the rows written (None for CSV, whose count comes from Salesforce)."""
+        from airflow_provider_salesforce_suite.io.formats import to_path
+        from airflow_provider_salesforce_suite.io.writers import RecordWriter
+
+        if fmt == "csv":
+            import gzip
+
+            path = to_path(destination)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with path.open("wb") as raw:
+                    sink = gzip.GzipFile(fileobj=raw, mode="wb") if gzipped else raw
+                    for chunk in stream:
+                        sink.write(chunk)
+                    if gzipped:
+                        sink.close()
+            except BaseException:
+                if path.exists():
+                    path.unlink()
+                raise
+            return None
+        rows = csv_rows(stream)
+        header = next(rows, None)
+        with RecordWriter(destination, fmt + (".gz" if gzipped else ""), columns=header or [],
+                          field_types=field_types) as writer:
+            page: list[dict[str, Any]] = []
+            for row in rows:
+                page.append({c: (v if v != "" else None) for c, v in zip(header or [], row)})
+                if len(page) >= _EXTRACT_PAGE_ROWS:
+                    writer.write_page(page)
+                    page = []
+            writer.write_page(page)
+        return writer.rows
+
