@@ -34,6 +34,20 @@ _ARROW_TYPES = {"boolean": "bool_", "int": "int64", "long": "int64", "double": "
                 "currency": "float64", "percent": "float64"}
 
 
+def _from_text(kind: str, value: Any) -> Any:
+    """A typed column's value; text (CSV sources such as Bulk results) is parsed, '' is null."""
+    if not isinstance(value, str):
+        return value
+    if value == "":
+        return None
+    if kind == "bool_":
+        lowered = value.lower()
+        if lowered not in ("true", "false", "1", "0"):
+            raise ValueError(f"{value!r} is not a boolean")
+        return lowered in ("true", "1")
+    return int(value) if kind == "int64" else float(value)
+
+
 def _text(value: Any) -> str | None:
     """A value as CSV/Parquet text: JSON for lists and objects, ``true``/``false`` for booleans."""
     if value is None or isinstance(value, str):
@@ -289,10 +303,10 @@ class RecordWriter:
         schema = self._parquet.schema
         arrays = []
         for column, field in zip(columns, schema):
-            values = [row.get(column) for row in chunk]
+            kind = _ARROW_TYPES.get(self._field_types.get(column.lower(), ""))
             try:
-                arrays.append(pa.array(values if not pa.types.is_string(field.type) else [_text(v) for v in values],
-                                       type=field.type))
+                values = [_from_text(kind, row.get(column)) if kind else _text(row.get(column)) for row in chunk]
+                arrays.append(pa.array(values, type=field.type))
             except (pa.ArrowException, TypeError, ValueError) as exc:
                 raise RecordFileError(f"{self.uri}: column {column!r} does not fit {field.type}: {exc}") from None
         self._parquet.write_table(pa.Table.from_arrays(arrays, schema=schema), row_group_size=len(chunk))

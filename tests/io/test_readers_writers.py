@@ -227,8 +227,12 @@ def test_parquet_types_from_field_types_and_row_groups(tmp_path: Path) -> None:
     assert parquet.metadata.num_row_groups == 3
     assert [str(t) for t in parquet.schema_arrow.types] == ["string", "int64", "bool", "double"]
     assert parquet.read().to_pylist() == page
+    text = tmp_path / "text.parquet"  # CSV-sourced values (e.g. Bulk results) are parsed
+    with RecordWriter(text, field_types={"N": "int", "B": "boolean", "D": "double"}) as writer:
+        writer.write_page([{"N": "7", "B": "true", "D": "1.5"}, {"N": "", "B": "0", "D": ""}])
+    assert pq.read_table(text).to_pylist() == [{"N": 7, "B": True, "D": 1.5}, {"N": None, "B": False, "D": None}]
     bad = tmp_path / "bad.parquet"
-    with pytest.raises(RecordFileError, match="column 'NumberOfEmployees' does not fit int64"):
+    with pytest.raises(RecordFileError, match="column 'NumberOfEmployees' does not fit int64: invalid literal"):
         with RecordWriter(bad, field_types={"NumberOfEmployees": "int"}, row_group_rows=1) as writer:
             writer.write_page([{"NumberOfEmployees": "many"}])
     assert not bad.exists()  # nothing written after an error
