@@ -44,6 +44,7 @@ from airflow_provider_salesforce_suite.hooks._bulk.results import (
     correlate_v1,
     correlate_v2,
     csv_rows,
+    typed_values,
     unprocessed,
 )
 from airflow_provider_salesforce_suite.hooks._bulk.states import (
@@ -648,7 +649,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
 
         CSV is copied through byte for byte (one header); JSON Lines and Parquet are written by
         :class:`~airflow_provider_salesforce_suite.io.writers.RecordWriter` from the parsed CSV
-        (empty cells are nulls). Pages are fetched one after another (each locator comes with the
+        (empty cells are nulls; ``field_types`` give typed values). Pages are fetched one after another (each locator comes with the
         previous page), gzip-compressed on the wire. A failed write leaves no destination file.
 
         :param soql: the query.
@@ -662,7 +663,8 @@ class SalesforceBulkHook(SalesforceBaseHook):
         :param poll_interval: seconds between polls.
         :param timeout: seconds to wait for the job.
         :param abort_on_timeout: abort the job when ``timeout`` passes.
-        :param field_types: Parquet: column -> Salesforce field type, for typed columns.
+        :param field_types: JSON Lines/Parquet: column -> Salesforce field type (``describe``), for
+            booleans and numbers instead of text.
         :param on_progress: called after each poll.
         """
         from airflow_provider_salesforce_suite.io.formats import detect_format
@@ -747,11 +749,12 @@ class SalesforceBulkHook(SalesforceBaseHook):
             return None
         rows = csv_rows(stream)
         header = next(rows, None)
+        convert = typed_values(header or [], field_types)
         with RecordWriter(destination, fmt + (".gz" if gzipped else ""), columns=header or [],
                           field_types=field_types) as writer:
             page: list[dict[str, Any]] = []
             for row in rows:
-                page.append({c: (v if v != "" else None) for c, v in zip(header or [], row)})
+                page.append(convert(row))
                 if len(page) >= _EXTRACT_PAGE_ROWS:
                     writer.write_page(page)
                     page = []

@@ -26,7 +26,7 @@ import hashlib
 import io
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from airflow_provider_salesforce_suite.hooks._bulk.chunking import Chunk
 
@@ -143,6 +143,29 @@ def csv_dicts(chunks: Iterable[bytes], delimiter: str = ",") -> Iterator[dict[st
     for row in rows:
         if row:
             yield dict(zip(header, row))
+
+
+_CONVERTERS: dict[str, Callable[[str], Any]] = {
+    "boolean": lambda text: text.lower() == "true",
+    "int": int, "long": int, "double": float, "currency": float, "percent": float,
+}
+
+
+def typed_values(header: list[str], field_types: Mapping[str, str] | None) -> Callable[[list[str]], dict[str, Any]]:
+    """A converter of CSV rows into records: empty cells are nulls; columns whose Salesforce type
+    is ``boolean``, ``int``, ``long``, ``double``, ``currency`` or ``percent`` get Python values.
+
+    :param header: the CSV header.
+    :param field_types: column -> Salesforce field type (case-insensitive), or None for all text.
+    """
+    types = {k.lower(): v.lower() for k, v in (field_types or {}).items()}
+    converters = [_CONVERTERS.get(types.get(column.lower(), "")) for column in header]
+
+    def convert(row: list[str]) -> dict[str, Any]:
+        return {column: (None if value == "" else convert_value(value) if convert_value else value)
+                for column, value, convert_value in zip(header, row, converters)}
+
+    return convert
 
 
 # -- result files ------------------------------------------------------------------------------------

@@ -1,0 +1,241 @@
+"""SalesforceBulkHook.ingest / extract against the emulator: splitting, correlation of results to
+input rows, failures, empty and bad input, deferred collection, and flat memory."""
+
+from __future__ import annotations
+
+import gc
+import json
+import tracemalloc
+
+import pyarrow.parquet as pq
+import pytest
+
+from airflow_provider_salesforce_suite.io import RecordFileError, iter_records
+from airflow_provider_salesforce_suite.hooks.bulk import SalesforceBulkHook, SalesforceBulkJobFailedError
+from tests.hooks.bulk_support import FAST, bulk_settings, calls, count, emulator_process, read_csv
+
+
+def _records(n: int, bad_every: int = 0, start: int = 0):
+    for i in range(start, start + n):
+        if bad_every and i % bad_every == bad_every - 1:
+            yield {"Name": None, "Description": f"bad {i}"}  # Name is required: a per-record failure
+        else:
+            yield {"Name": f"Acc {i:06d}", "NumberOfEmployees": i % 500, "Description": f"row {i}"}
+
+
+def _check_invariant(summary) -> None:
+    assert summary.processed + summary.failed + summary.unprocessed == summary.records
+
+
+def test_25000_records_split_and_correlated_to_inputs(sf_conn, emulator_admin, tmp_path) -> None:
+    hook = SalesforceBulkHook(sf_conn())
+    summary = hook.ingest("Account", "insert", _records(25_000, bad_every=1000), results_dir=tmp_path / "res",
+                          max_upload_bytes=300_000, max_concurrent_jobs=3, **FAST)
+    _check_invariant(summary)
+    assert summary.records == 25_000 and summary.failed == 25 and summary.processed == 24_975
+    assert len(summary.job_ids) >= 3 and calls(emulator_admin, "PUT", "/batches") == len(summary.job_ids)
+    successful = read_csv(summary.successful_uri)
+    failed = read_csv(summary.failed_uri)
+    assert read_csv(summary.unprocessed_uri) == []
+    # Every result row carries its input row: 1-based position, in input order, the input's values.
+    assert [int(r["sf__InputRow"]) for r in successful] == [i + 1 for i in range(25_000) if i % 1000 != 999]
+    assert all(r["Name"] == f"Acc {int(r['sf__InputRow']) - 1:06d}" for r in successful)
+    assert all(r["sf__Created"] == "true" and r["sf__Id"].startswith("001") for r in successful)
+    assert [int(r["sf__InputRow"]) for r in failed] == [i + 1 for i in range(999, 25_000, 1000)]
+    assert all(r["sf__Error"].startswith("REQUIRED_FIELD_MISSING") and r["sf__Id"] == "" for r in failed)
+    assert all(r["Description"] == f"bad {int(r['sf__InputRow']) - 1}" for r in failed)
+    # The ids are the records Salesforce created for those very inputs.
+    sample = successful[12_345]
+    created = hook.request("GET", hook.data_url(f"sobjects/Account/{sample['sf__Id']}")).json()
+    assert created["Name"] == sample["Name"]
+    assert count(hook, "SELECT Id FROM Account") == 24_975
+
+
+def test_identical_rows_and_growing_columns(sf_conn, tmp_path) -> None:
+    hook = SalesforceBulkHook(sf_conn())
+    rows = [{"Name": "Same"}, {"Name": "Same"}, {"Name": "Other", "Phone": "1"}, {"Name": "Same"}, {"Phone": "2"}]
+    summary = hook.ingest("Account", "insert", rows, results_dir=tmp_path, results_format="jsonl", **FAST)
+    _check_invariant(summary)
+    assert (summary.records, summary.processed, summary.failed) == (5, 4, 1)
+    # A record with a new key starts an upload whose header adds it.
+    assert len(summary.job_ids) == 2
+    with open(summary.successful_uri) as handle:
+        successful = [json.loads(line) for line in handle]
+    assert [r["sf__InputRow"] for r in successful] == [1, 2, 3, 4]
+    assert len({r["sf__Id"] for r in successful}) == 4
+    with open(summary.failed_uri) as handle:
+        assert [json.loads(line)["sf__InputRow"] for line in handle] == [5]
+
+
+def test_bulk_v1_ingest_in_batches_correlated_in_order(sf_conn, emulator_admin, tmp_path) -> None:
+    hook = SalesforceBulkHook(sf_conn())
+    summary = hook.ingest("Account", "insert", _records(2_500, bad_every=500), api="1.0",
+                          results_dir=tmp_path, max_records_per_upload=1000, **FAST)
+    _check_invariant(summary)
+    assert len(summary.job_ids) == 1 and (summary.processed, summary.failed) == (2_495, 5)
+    assert calls(emulator_admin, "POST", f"/job/{summary.job_ids[0]}/batch") == 3
+    failed = read_csv(summary.failed_uri)
+    assert [int(r["sf__InputRow"]) for r in failed] == [500, 1000, 1500, 2000, 2500]
+    assert all(r["sf__Error"] for r in failed)
+    assert hook.v1_get_job(summary.job_ids[0])["state"] == "Closed"
+
+
+def test_failed_job_stops_sending_and_reports_everything(sf_conn, emulator_admin, tmp_path) -> None:
+    hook = SalesforceBulkHook(sf_conn())
+    bulk_settings(emulator_admin, fail_next_job="InvalidBatch : something broke")
+    with pytest.raises(SalesforceBulkJobFailedError) as failed:
+        hook.ingest("Account", "insert", _records(3_000), results_dir=tmp_path, max_records_per_upload=1000,
+                    max_concurrent_jobs=1, **FAST)
+    summary = failed.value.summary
+    assert "something broke" in failed.value.state_message
+    _check_invariant(summary)
+    assert summary.records == 3_000 and summary.unprocessed == 3_000 and len(summary.job_ids) == 1
+    assert [int(r["sf__InputRow"]) for r in read_csv(summary.unprocessed_uri)] == list(range(1, 3_001))
+    assert count(hook, "SELECT Id FROM Account") == 0
+
+
+def test_unknown_column_surfaces_the_job_error(sf_conn, tmp_path) -> None:
+    hook = SalesforceBulkHook(sf_conn())
+    with pytest.raises(SalesforceBulkJobFailedError, match="Field name not found : Bogus__c") as failed:
+        hook.ingest("Account", "insert", [{"Name": "A", "Bogus__c": "x"}], results_dir=tmp_path, **FAST)
+    assert failed.value.summary.unprocessed == 1
+    summary = hook.ingest("Account", "insert", [{"Name": "A", "Bogus__c": "x"}], results_dir=tmp_path,
+                          raise_on_failure=False, **FAST)
+    assert (summary.records, summary.unprocessed) == (1, 1)
+
+
+def test_ragged_input_file_is_refused_before_any_job(sf_conn, emulator_admin, tmp_path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("Name,Phone\nA,1\nB,2,3\n")
+    hook = SalesforceBulkHook(sf_conn())
+    with pytest.raises(RecordFileError, match="line 3"):
+        hook.ingest("Account", "insert", iter_records(source), results_dir=tmp_path / "res", **FAST)
+    assert calls(emulator_admin, "POST", "jobs/ingest") == 0
+
+
+def test_empty_input_creates_no_job(sf_conn, emulator_admin, tmp_path) -> None:
+    hook = SalesforceBulkHook(sf_conn())
+    for api in ("2.0", "1.0"):
+        summary = hook.ingest("Account", "insert", iter(()), api=api, results_dir=tmp_path / api, **FAST)
+        assert summary.job_ids == [] and summary.records == summary.processed == summary.failed == 0
+        assert read_csv(summary.successful_uri) == []
+    assert calls(emulator_admin, "POST", "jobs/ingest") == 0 and calls(emulator_admin, "POST", "/services/async") == 0
+
+
+def test_bad_arguments_are_refused_before_reading_input(sf_conn, emulator_admin, tmp_path) -> None:
+    hook = SalesforceBulkHook(sf_conn())
+
+    def never():
+        raise AssertionError("input read")
+        yield {}
+
+    bad = [
+        ({"max_upload_bytes": 200 * 1024 * 1024}, "max_upload_bytes"),
+        ({"api": "1.0", "max_records_per_upload": 20_000}, "max_records_per_upload"),
+        ({"api": "1.0", "column_delimiter": "TAB"}, "COMMA"),
+        ({"max_concurrent_jobs": 0}, "max_concurrent_jobs"),
+        ({"api": "3.0"}, "api must be"),
+    ]
+    for kwargs, message in bad:
+        with pytest.raises(ValueError, match=message):
+            hook.ingest("Account", "insert", never(), results_dir=tmp_path, **kwargs)
+    with pytest.raises(ValueError, match="upsert needs external_id_field"):
+        hook.ingest("Account", "upsert", never(), results_dir=tmp_path)
+    with pytest.raises(ValueError, match="upload limit"):
+        hook.ingest("Account", "insert", [{"Name": "x" * 500}], results_dir=tmp_path, max_upload_bytes=100)
+    with pytest.raises(ValueError, match="not a mapping"):
+        hook.ingest("Account", "insert", ["Name"], results_dir=tmp_path)
+    assert calls(emulator_admin, "POST", "jobs/ingest") == 0
+
+
+def test_deferred_collection(sf_conn, tmp_path) -> None:
+    hook = SalesforceBulkHook(sf_conn())
+    submitted = hook.ingest("Account", "insert", _records(1_200, bad_every=600), results_dir=tmp_path,
+                            max_records_per_upload=500, wait=False)
+    assert submitted.records == 1_200 and len(submitted.job_ids) == 3 and submitted.successful_uri is None
+    for job_id in submitted.job_ids:
+        hook.wait_for_job(job_id, **FAST)
+    summary = hook.collect_ingest_results(tmp_path, **FAST)
+    _check_invariant(summary)
+    assert (summary.records, summary.processed, summary.failed) == (1_200, 1_198, 2)
+    assert [int(r["sf__InputRow"]) for r in read_csv(summary.failed_uri)] == [600, 1200]
+
+
+@pytest.mark.parametrize("api", ["2.0", "1.0"])
+def test_extract_to_csv_jsonl_parquet(sf_conn, tmp_path, api) -> None:
+    hook = SalesforceBulkHook(sf_conn())
+    hook.ingest("Account", "insert", _records(1_500), results_dir=tmp_path / "load", **FAST)
+    soql = "SELECT Id, Name, NumberOfEmployees FROM Account ORDER BY Name"
+    csv_summary = hook.extract(soql, tmp_path / "out.csv", api=api, max_records=400 if api == "2.0" else None, **FAST)
+    assert (csv_summary.records, csv_summary.format) == (1_500, "csv")
+    rows = read_csv(tmp_path / "out.csv")
+    assert [r["Name"] for r in rows] == [f"Acc {i:06d}" for i in range(1_500)]
+    jsonl = hook.extract(soql, tmp_path / "out.jsonl.gz", api=api, **FAST)
+    import gzip
+
+    with gzip.open(tmp_path / "out.jsonl.gz", "rt") as handle:
+        lines = [json.loads(line) for line in handle]
+    assert jsonl.records == 1_500 and [r["Name"] for r in lines] == [r["Name"] for r in rows]
+    parquet = hook.extract(soql, tmp_path / "out.parquet", api=api, field_types={"NumberOfEmployees": "int"}, **FAST)
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert parquet.records == 1_500 and table.column_names == ["Id", "Name", "NumberOfEmployees"]
+    assert table.column("NumberOfEmployees").to_pylist()[:3] == [0, 1, 2]
+
+
+def test_extract_bulk_v1_pk_chunking_concatenates_chunks(sf_conn, emulator_admin, tmp_path) -> None:
+    hook = SalesforceBulkHook(sf_conn())
+    hook.ingest("Account", "insert", _records(2_300), results_dir=tmp_path / "load", **FAST)
+    summary = hook.extract("SELECT Id, Name FROM Account", tmp_path / "pk.csv", api="1.0",
+                           pk_chunking={"chunkSize": 1000}, **FAST)
+    rows = read_csv(tmp_path / "pk.csv")
+    assert summary.records == len(rows) == 2_300
+    assert sorted(r["Name"] for r in rows) == [f"Acc {i:06d}" for i in range(2_300)]
+    batches = hook.v1_list_batches(summary.job_id)
+    assert {b["state"] for b in batches} == {"NotProcessed", "Completed"} and len(batches) == 4
+
+
+def test_extract_failures(sf_conn, emulator_admin, tmp_path) -> None:
+    hook = SalesforceBulkHook(sf_conn())
+    bulk_settings(emulator_admin, fail_next_job="InvalidBatch : query failed")
+    with pytest.raises(SalesforceBulkJobFailedError, match="query failed"):
+        hook.extract("SELECT Id FROM Account", tmp_path / "x.csv", **FAST)
+    assert not (tmp_path / "x.csv").exists()
+    with pytest.raises(ValueError, match="pk_chunking"):
+        hook.extract("SELECT Id FROM Account", tmp_path / "x.csv", pk_chunking=True)
+    with pytest.raises(RecordFileError):
+        hook.extract("SELECT Id FROM Account", tmp_path / "x.txt")
+
+
+def _peak(fn) -> int:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_memory_is_flat_in_the_number_of_records(tmp_path, monkeypatch) -> None:
+    # The emulator runs in another process: tracemalloc then sees only the hook's allocations.
+    with emulator_process(str(tmp_path / "tls")) as connection:
+        monkeypatch.setenv("AIRFLOW_CONN_SF_MEMORY", connection)
+        hook = SalesforceBulkHook("sf_memory")
+        limits = {"max_upload_bytes": 400_000, "max_records_per_upload": 5_000, "max_concurrent_jobs": 2}
+
+        def load(n: int, start: int) -> None:
+            summary = hook.ingest("Account", "insert", _records(n, start=start), results_dir=tmp_path / f"r{n}",
+                                  **limits, **FAST)
+            assert summary.processed == n
+
+        def dump(n: int) -> None:
+            summary = hook.extract("SELECT Id, Name, Description FROM Account", tmp_path / f"e{n}.jsonl",
+                                   max_records=5_000, **FAST)
+            assert summary.records == n
+
+        small = _peak(lambda: load(20_000, 0))
+        dump_small = _peak(lambda: dump(20_000))
+        large = _peak(lambda: load(80_000, 20_000))
+        dump_large = _peak(lambda: dump(100_000))
+    assert large < small * 1.3 + 1_000_000, (small, large)
+    assert dump_large < dump_small * 1.3 + 1_000_000, (dump_small, dump_large)
