@@ -48,6 +48,13 @@ def now() -> str:
     return format_datetime(dt.datetime.now(dt.timezone.utc))
 
 
+def _move(item: Any, message_attr: str, state: JobState, message: str | None) -> None:
+    item.state = state
+    if message is not None:
+        setattr(item, message_attr, message)
+    item.system_modstamp = now()
+
+
 @dataclass
 class Job:
     """One Bulk job (1.0 or 2.0, ingest or query).
@@ -103,10 +110,7 @@ class Job:
         :param state: the new state.
         :param message: the error message.
         """
-        self.state = state
-        if message is not None:
-            self.error_message = message
-        self.system_modstamp = now()
+        _move(self, "error_message", state, message)
 
 
 @dataclass
@@ -142,10 +146,7 @@ class Batch:
         :param state: the new state.
         :param message: the state message.
         """
-        self.state = state
-        if message is not None:
-            self.state_message = message
-        self.system_modstamp = now()
+        _move(self, "state_message", state, message)
 
 
 #: Per-record result kinds kept in the results table.
