@@ -7,6 +7,7 @@ the emulator's certificate and the files the DAGs write.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -80,7 +81,7 @@ def _summary(url: str, ca_bundle: Path) -> None:
                 print(f"  records in the emulator: {item['name']:<20} {item['count']}")
     query = requests.get(
         f"{url}/services/data/v64.0/query",
-        params={"q": "SELECT Name, Rating, Description FROM Account ORDER BY Name"},
+        params={"q": "SELECT Name, Rating, Description FROM Account WHERE Rating = 'Hot' ORDER BY Name LIMIT 5"},
         headers=headers,
         verify=str(ca_bundle),
         timeout=10,
@@ -90,8 +91,18 @@ def _summary(url: str, ca_bundle: Path) -> None:
         print(f"  Account {record['Name']!r}: Rating={record['Rating']}, Description={record['Description']!r}")
     for produced in sorted((DEMO / "output").rglob("*")):
         if produced.is_file():
-            lines = sum(1 for _ in produced.open())
-            print(f"  file produced: {produced.relative_to(ROOT)} ({lines} lines)")
+            print(f"  file produced: {produced.relative_to(ROOT)} ({_rows(produced)})")
+
+
+def _rows(path: Path) -> str:
+    """How much a produced file holds: rows for Parquet, lines for text files."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return f"{pq.read_metadata(path).num_rows} rows"
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        return f"{sum(1 for _ in handle)} lines"
 
 
 def main() -> int:
