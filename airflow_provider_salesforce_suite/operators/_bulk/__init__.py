@@ -1,0 +1,1 @@
+"""Helpers of the Bulk operators (incremental-extract watermarks)."""
