@@ -20,7 +20,8 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / ".demo"
+# Where the demo keeps its Airflow home, certificate and output (``--workdir`` overrides).
+DEMO = Path(os.environ.get("SALESFORCE_SUITE_DEMO_DIR", ROOT / ".demo")).resolve()
 BIN = Path(sys.executable).parent
 
 # (dag id, run conf) in the order they run. Each API issue adds its example DAGs here.
@@ -91,7 +92,7 @@ def _summary(url: str, ca_bundle: Path) -> None:
         print(f"  Account {record['Name']!r}: Rating={record['Rating']}, Description={record['Description']!r}")
     for produced in sorted((DEMO / "output").rglob("*")):
         if produced.is_file():
-            print(f"  file produced: {produced.relative_to(ROOT)} ({_rows(produced)})")
+            print(f"  file produced: {produced.relative_to(DEMO.parent)} ({_rows(produced)})")
 
 
 def _rows(path: Path) -> str:
@@ -119,7 +120,7 @@ def main() -> int:
     )
     try:
         _wait_until_up(url, ca_bundle, emulator)
-        print(f"emulator up at {url} (CA bundle {ca_bundle.relative_to(ROOT)})")
+        print(f"emulator up at {url} (CA bundle {ca_bundle})")
         env = {
             **os.environ,
             "AIRFLOW_HOME": str(DEMO / "airflow_home"),

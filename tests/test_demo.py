@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +11,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_demo_runs_every_example_dag_and_reports(tmp_path: Path) -> None:
+    env = {**os.environ, "SALESFORCE_SUITE_DEMO_DIR": str(tmp_path / ".demo")}
     done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "demo.py")], cwd=ROOT, capture_output=True, text=True, timeout=900
+        [sys.executable, str(ROOT / "scripts" / "demo.py")], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=900,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert "example_salesforce_rest_basics: success" in done.stdout
