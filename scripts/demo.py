@@ -31,6 +31,11 @@ DEMO_DAGS: list[tuple[str, dict]] = [
         {"accounts": 5, "output_uri": f"file://{DEMO / 'output' / 'accounts.jsonl'}"},
     ),
     ("example_salesforce_rest_files", {"accounts": 10, "output_dir": f"file://{DEMO / 'output' / 'rest_files'}"}),
+    ("example_salesforce_bulk_load", {"rows": 2000, "output_dir": f"file://{DEMO / 'output' / 'bulk_load'}"}),
+    (
+        "example_salesforce_bulk_incremental",
+        {"touch": 3, "lookback_seconds": 0, "output_dir": f"file://{DEMO / 'output' / 'bulk_incremental'}"},
+    ),
 ]
 
 

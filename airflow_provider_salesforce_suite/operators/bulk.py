@@ -443,7 +443,7 @@ class SalesforceBulkQueryOperator(_SalesforceBulkOperator):
     :param field_types: JSON Lines/Parquet: column -> Salesforce type for typed values.
     :param incremental: extract only what changed since the last successful run.
     :param watermark_field: the timestamp field (default ``SystemModstamp``); added to the SELECT list when missing.
-    :param lookback: overlap before the watermark (seconds or ``timedelta``; default 5 minutes).
+    :param lookback: overlap before the watermark (seconds or ``timedelta``, templated; default 5 minutes).
     :param initial_watermark: ISO datetime lower bound of the first run (default: everything).
     :param watermark_asset: the ``Asset`` (an inlet or outlet of the task) whose state keeps the watermark.
     :param watermark_key: the key in that asset's state.
@@ -451,7 +451,7 @@ class SalesforceBulkQueryOperator(_SalesforceBulkOperator):
     """
 
     template_fields: Sequence[str] = ("salesforce_conn_id", "soql", "output_uri", "output_format", "sobject",
-                                      "initial_watermark")
+                                      "initial_watermark", "lookback")
     template_ext: Sequence[str] = (".soql",)
     external_id_key = "salesforce_bulk_query_job"
     _kind = "query"
@@ -478,9 +478,7 @@ class SalesforceBulkQueryOperator(_SalesforceBulkOperator):
         self.field_types = dict(field_types) if field_types else None
         self.incremental = incremental
         self.watermark_field = (watermark_field or "SystemModstamp") if incremental else None
-        self.lookback = lookback if isinstance(lookback, dt.timedelta) else dt.timedelta(seconds=float(lookback))
-        if self.lookback < dt.timedelta(0):
-            raise ValueError("lookback must not be negative")
+        self.lookback = lookback
         self.initial_watermark = initial_watermark
         self.watermark_asset = watermark_asset
         from airflow_provider_salesforce_suite.operators._bulk.watermark import DEFAULT_STATE_KEY
@@ -516,7 +514,11 @@ class SalesforceBulkQueryOperator(_SalesforceBulkOperator):
         field = self.watermark_field
         assert field is not None
         soql = wm.ensure_selected(self.soql, field)
-        start = wm.parse_timestamp(previous) - self.lookback if previous else wm.parse_timestamp(self.initial_watermark)
+        lookback = self.lookback if isinstance(self.lookback, dt.timedelta) else dt.timedelta(
+            seconds=float(self.lookback))
+        if lookback < dt.timedelta(0):
+            raise ValueError("lookback must not be negative")
+        start = wm.parse_timestamp(previous) - lookback if previous else wm.parse_timestamp(self.initial_watermark)
         if start is not None:
             soql = wm.add_condition(soql, f"{field} >= {wm.soql_literal(start)}")
         self.log.info("Incremental extract on %s: previous watermark %s, lower bound %s", field, previous,
