@@ -20,6 +20,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_salesforce_suite.core.errors import SalesforceSuiteError
 from airflow_provider_salesforce_suite.hooks.rest import SalesforceRestHook
+from airflow_provider_salesforce_suite.operators._records import check_save_arguments
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -33,6 +34,7 @@ DEFAULT_CONN_ID = SalesforceRestHook.default_conn_name
 CREATED_IDS_LIMIT = 1000
 DEFAULT_MAX_XCOM_ROWS = 1000
 SaveOperation = Literal["insert", "update", "upsert", "delete"]
+SAVE_OPERATIONS = ("insert", "update", "upsert", "delete")
 
 
 class SalesforceRecordsFailedError(SalesforceSuiteError):
@@ -145,14 +147,8 @@ class SalesforceSaveRecordsOperator(_SalesforceRestOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.operation = operation or type(self).operation
-        if self.operation not in ("insert", "update", "upsert", "delete"):
-            raise ValueError(f"operation must be insert, update, upsert or delete, not {self.operation!r}")
-        if (records is None) == (source is None):
-            raise ValueError("Give exactly one of records= and source=")
-        if self.operation == "upsert" and not external_id_field:
-            raise ValueError("upsert needs external_id_field=")
-        if max_failed_records < 0:
-            raise ValueError("max_failed_records must be 0 or more")
+        check_save_arguments(self.operation, SAVE_OPERATIONS, records=records, source=source,
+                             external_id_field=external_id_field, max_failed_records=max_failed_records)
         self.sobject = sobject
         self.records = records
         self.source = source
