@@ -1,0 +1,141 @@
+"""Bulk API: ingest and extract 100,000 Account rows (6 fields) -- wall time and peak RSS.
+
+Ingest cases load the same CSV file (written before the clock): ``SalesforceBulkIngestOperator``
+(streams the file, writes successful/failed/unprocessed files tied to input rows),
+simple-salesforce ``bulk2`` (``insert(csv_file=...)``) and the floor: a bare
+``requests`` session creating one job, uploading the same bytes, polling and downloading the
+successful results to a file. Each ingest setup resets the emulator so every round loads into an
+empty org. Extract cases write the same 100,000 rows to CSV: ``SalesforceBulkQueryOperator``,
+simple-salesforce ``bulk2`` ``download``, and the floor (create job, poll, stream the pages).
+``ROWS`` is overridable with ``SF_BENCH_BULK_ROWS``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from typing import Any
+
+import requests
+
+from bench.rest_support import bare_session
+from bench.runner import BenchEnv, Case
+
+ROWS = int(os.environ.get("SF_BENCH_BULK_ROWS", "100000"))
+GROUP = f"Bulk API ingest: {ROWS:,} Account rows, 6 fields (emulator, loopback)"
+HEADER = ["Name", "AccountNumber", "NumberOfEmployees", "Industry", "Phone", "Description"]
+SOQL = "SELECT Id, Name, AccountNumber, NumberOfEmployees, Industry, Phone, Description FROM Account"
+POLL = 0.2
+
+
+def _csv_path(env: BenchEnv) -> str:
+    path = os.path.join(env.workdir, f"bulk-accounts-{ROWS}.csv")
+    if not os.path.exists(path):
+        with open(path, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(HEADER)
+            for n in range(ROWS):
+                writer.writerow([f"Bulk bench {n:07d}", f"AN{n:07d}", n % 5000, ("Energy", "Retail")[n % 2],
+                                 f"+1 555 {n:07d}", f"bench row {n}"])
+    return path
+
+
+def _reset(env: BenchEnv) -> None:
+    requests.post(f"{env.url}/__emulator__/reset", verify=env.ca_bundle or True, timeout=60).raise_for_status()
+
+
+def _poll(session: requests.Session, url: str, done: tuple[str, ...] = ("JobComplete",)) -> dict[str, Any]:
+    while True:
+        info = session.get(url, timeout=60).json()
+        if info["state"] in done or info["state"] in ("Failed", "Aborted"):
+            assert info["state"] in done, info
+            return info
+        time.sleep(POLL)
+
+
+def _floor_ingest_rows(env: BenchEnv, path: str) -> int:
+    session, data = bare_session(env)
+    job = session.post(f"{data}/jobs/ingest", json={"object": "Account", "operation": "insert",
+                                                    "lineEnding": "LF"}, timeout=60).json()
+    with open(path, "rb") as handle:
+        session.put(f"{data}/jobs/ingest/{job['id']}/batches", data=handle,
+                    headers={"Content-Type": "text/csv"}, timeout=600).raise_for_status()
+    session.patch(f"{data}/jobs/ingest/{job['id']}", json={"state": "UploadComplete"}, timeout=60).raise_for_status()
+    info = _poll(session, f"{data}/jobs/ingest/{job['id']}")
+    return int(info["numberRecordsProcessed"])
+
+
+# -- ingest ------------------------------------------------------------------------------------------------
+def _setup_ingest(env: BenchEnv) -> dict[str, Any]:
+    path = _csv_path(env)
+    _reset(env)
+    return {"path": path}
+
+
+def _setup_operator_ingest(env: BenchEnv) -> dict[str, Any]:
+    prepared = _setup_ingest(env)
+    _warm_hook()
+    return prepared
+
+
+def _warm_hook() -> None:
+    """Imports, authentication and the TLS handshake before the clock (the token is cached)."""
+    from airflow_provider_salesforce_suite.hooks.bulk import SalesforceBulkHook
+    from airflow_provider_salesforce_suite.io import iter_records  # noqa: F401  (the file layer)
+
+    hook = SalesforceBulkHook()
+    hook.request("GET", hook.data_url("limits"))
+
+
+def operator_ingest(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
+    from airflow_provider_salesforce_suite.operators.bulk import SalesforceBulkIngestOperator
+
+    op = SalesforceBulkIngestOperator(task_id="load", sobject="Account", source=prepared["path"], deferrable=False,
+                                      results_dir=os.path.join(env.workdir, "bulk-results"), poll_interval=POLL)
+    summary = op.execute({"params": {}})
+    assert summary["processed"] == ROWS, summary
+    return {"rows": ROWS}
+
+
+def _setup_simple_salesforce(env: BenchEnv) -> dict[str, Any]:
+    return {**_setup_ingest(env), "sf": simple_salesforce_client(env)}
+
+
+def simple_salesforce_client(env: BenchEnv) -> Any:
+    """A warmed simple-salesforce client on a bare session with the emulator's token."""
+    from simple_salesforce import Salesforce
+
+    from bench.bench_rest_transport import VERSION
+
+    session, data = bare_session(env)
+    token = session.headers["Authorization"].split(" ", 1)[1]
+    sf = Salesforce(instance_url=data.split("/services/")[0], session_id=token, version=VERSION, session=session)
+    sf.query("SELECT Id FROM Account LIMIT 1")  # warm
+    return sf
+
+
+def simple_salesforce_bulk2_insert(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
+    results = prepared["sf"].bulk2.Account.insert(csv_file=prepared["path"], wait=POLL)
+    processed = sum(int(r["numberRecordsProcessed"]) for r in results)
+    assert processed == ROWS, results
+    return {"rows": ROWS}
+
+
+def floor_ingest(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
+    assert _floor_ingest_rows(env, prepared["path"]) == ROWS
+    session, data = bare_session(env)
+    job_id = next(j["id"] for j in session.get(f"{data}/jobs/ingest", timeout=60).json()["records"])
+    with session.get(f"{data}/jobs/ingest/{job_id}/successfulResults", stream=True, timeout=600) as reply, \
+            open(os.path.join(env.workdir, "floor-successful.csv"), "wb") as out:
+        for chunk in reply.iter_content(1 << 16):
+            out.write(chunk)
+    return {"rows": ROWS}
+
+
+CASES = [
+    Case("ingest floor: bare requests (1 job, same bytes)", floor_ingest, {}, _setup_ingest),
+    Case("ingest SalesforceBulkIngestOperator (CSV file)", operator_ingest, {}, _setup_operator_ingest),
+    Case("ingest simple-salesforce bulk2.insert(csv_file)", simple_salesforce_bulk2_insert, {},
+         _setup_simple_salesforce),
+]
