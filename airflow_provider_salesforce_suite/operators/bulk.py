@@ -291,14 +291,10 @@ class SalesforceBulkIngestOperator(_SalesforceBulkOperator):
                  concurrency_mode: str = "Parallel", assignment_rule_id: str | None = None,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if operation not in INGEST_OPERATIONS:
-            raise ValueError(f"operation must be one of {', '.join(INGEST_OPERATIONS)}, not {operation!r}")
-        if (records is None) == (source is None):
-            raise ValueError("Give exactly one of records= and source=")
-        if operation == "upsert" and not external_id_field:
-            raise ValueError("upsert needs external_id_field=")
-        if max_failed_records < 0:
-            raise ValueError("max_failed_records must be 0 or more")
+        from airflow_provider_salesforce_suite.operators._records import check_save_arguments
+
+        check_save_arguments(operation, INGEST_OPERATIONS, records=records, source=source,
+                             external_id_field=external_id_field, max_failed_records=max_failed_records)
         self.sobject = sobject
         self.operation = operation
         self.records = records
