@@ -32,6 +32,7 @@ from .oauth import routes as oauth_routes
 from .rest import routes as rest_routes
 from .rest.render import render_rest_error
 from .state import EmulatorState
+from .streaming import routes as streaming_routes
 from .web import DROPPED, LIMIT_INFO, SESSION, STATE_KEY, SURFACES_KEY, ApiSurface, state_of, surface_for
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ _API_PACKAGES: tuple[Callable[[web.Application, EmulatorState], None], ...] = (
     oauth_routes.routes,
     rest_routes.routes,
     bulk_routes.routes,
+    streaming_routes.routes,
     admin_routes.routes,
 )
 

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from ..config import DEFAULT_CONSUMER_KEY, DEFAULT_USERNAME
 from ..errors import SalesforceApiError
+from ..streaming.hub import hub_of
 from ..web import json_response, read_json, state_of
 
 
@@ -38,8 +39,13 @@ async def reset(request: web.Request) -> web.Response:
 
 
 async def expire_sessions(request: web.Request) -> web.Response:
-    """``POST /__emulator__/sessions/expire``: every access token is now invalid."""
-    return json_response({"expired": state_of(request).sessions.expire_all()})
+    """``POST /__emulator__/sessions/expire``: every access token is now invalid (held streaming
+    connects wake up and answer ``401::Authentication invalid``)."""
+    expired = state_of(request).sessions.expire_all()
+    hub = hub_of(request.app)
+    if hub is not None:
+        hub.wake_all()
+    return json_response({"expired": expired})
 
 
 async def add_fault(request: web.Request) -> web.Response:
@@ -69,6 +75,9 @@ async def stats(request: web.Request) -> web.Response:
     body = state.stats.snapshot()
     body["api_usage"] = state.api_usage.used()
     body["live_sessions"] = len(state.sessions)
+    hub = hub_of(request.app)
+    if hub is not None:
+        body["streaming"] = hub.stats()
     return json_response(body)
 
 

@@ -1,0 +1,208 @@
+"""Channel kinds and the store listener that turns committed changes into streaming events.
+
+* ``/topic/Name``   PushTopic events (see :mod:`.pushtopic`)
+* ``/data/ChangeEvents``, ``/data/<Object>ChangeEvent``  Change Data Capture (standard objects in
+  :data:`CDC_STANDARD_OBJECTS` and every custom object; ``Foo__c`` -> ``Foo__ChangeEvent``)
+* ``/event/Name__e``  platform events, published by creating a ``Name__e`` record
+* ``/u/Name``       generic streaming (``StreamingChannel`` records, events pushed over REST)
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import itertools
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from .hub import StreamingHub
+from .pushtopic import PushTopics, Topic
+from .replay import DataBuilder
+
+if TYPE_CHECKING:
+    from ..metadata import ObjectDef
+    from ..store import ChangeEvent, Store
+
+log = logging.getLogger(__name__)
+
+CDC_STANDARD_OBJECTS = frozenset({"Account", "Contact", "Lead", "Opportunity", "Case"})
+ALL_CHANGE_EVENTS = "/data/ChangeEvents"
+#: Fields a change event never carries in its body (Id is in the header's recordIds).
+_CDC_SKIPPED = frozenset({"Id", "IsDeleted", "SystemModstamp"})
+_CDC_TYPES = {"create": "CREATE", "update": "UPDATE", "delete": "DELETE", "undelete": "UNDELETE"}
+Item = tuple[str, DataBuilder, frozenset[str]]
+
+
+def iso_millis(epoch: float) -> str:
+    """``2026-11-28T01:02:03.000Z``, the Streaming API's timestamp format.
+
+    :param epoch: seconds since the epoch.
+    """
+    moment = dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def schema_id(obj: ObjectDef) -> str:
+    """A stable 22-character schema id for an event's shape (Salesforce's are opaque hashes).
+
+    :param obj: the object.
+    """
+    digest = hashlib.md5((obj.name + "|" + ",".join(obj.fields)).encode(), usedforsecurity=False).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:22]
+
+
+def change_event_channel(obj: ObjectDef) -> str:
+    """``/data/AccountChangeEvent`` or, for ``Foo__c``, ``/data/Foo__ChangeEvent``.
+
+    :param obj: a CDC-enabled object.
+    """
+    base = obj.name[:-1] if obj.name.endswith("__c") else obj.name
+    return f"/data/{base}ChangeEvent"
+
+
+def cdc_enabled(obj: ObjectDef) -> bool:
+    """Whether Change Data Capture is on for ``obj``.
+
+    :param obj: the object.
+    """
+    return obj.name in CDC_STANDARD_OBJECTS or obj.kind == "custom"
+
+
+class ChannelRouter:
+    """Knows which channels exist and publishes the events every committed change causes.
+
+    :param store: the one store.
+    :param hub: the streaming hub.
+    """
+
+    def __init__(self, store: Store, hub: StreamingHub) -> None:
+        self.store = store
+        self.hub = hub
+        self.topics = PushTopics(store)
+        self._commit_numbers = itertools.count(1)
+        self._cdc_channels = {change_event_channel(o): o.name for o in store.metadata.objects.values() if cdc_enabled(o)}
+
+    def reset(self) -> None:
+        """Forget cached topics (a data reset deleted them)."""
+        self.topics.invalidate()
+
+    # -- which channels exist -------------------------------------------------------------
+
+    def exists(self, channel: str) -> bool:
+        """Whether a subscription to ``channel`` can succeed.
+
+        :param channel: e.g. ``/topic/Accounts``, ``/data/ChangeEvents``, ``/event/Order__e``, ``/u/Feed``.
+        """
+        kind, _, name = channel[1:].partition("/")
+        if kind == "topic":
+            return self.topics.exists(name)
+        if kind == "data":
+            return channel == ALL_CHANGE_EVENTS or channel in self._cdc_channels
+        if kind == "event":
+            obj = self.store.metadata.get(name)
+            return obj is not None and obj.kind == "event" and obj.name == name
+        if kind == "u":
+            return self.streaming_channel_id(channel) is not None
+        return False
+
+    def streaming_channel_id(self, channel: str) -> str | None:
+        """The id of the ``StreamingChannel`` record named ``channel``.
+
+        :param channel: ``/u/Name``.
+        """
+        literal = channel.replace("\\", "\\\\").replace("'", "\\'")
+        records = self.store.query(f"SELECT Id FROM StreamingChannel WHERE Name = '{literal}'", api_version="66.0")
+        return records["records"][0]["Id"] if records["records"] else None
+
+    # -- the store listener -----------------------------------------------------------------
+
+    def on_change(self, change: ChangeEvent) -> None:
+        """Store listener: publish the events ``change`` causes (any thread; never raises into the store).
+
+        :param change: a committed record change.
+        """
+        try:
+            items = self.items_for(change)
+        except Exception:  # a broken event must not fail the write that caused it
+            log.exception("streaming events for %s %s failed", change.operation, change.sobject)
+            return
+        self.hub.publish_threadsafe(items)
+
+    def items_for(self, change: ChangeEvent) -> list[Item]:
+        """``(channel, data builder, user ids)`` for every event ``change`` causes.
+
+        :param change: a committed record change.
+        """
+        obj = self.store.metadata.require(change.sobject)
+        if obj.kind == "event":
+            return [self._platform_event(obj, change)] if change.operation == "create" else []
+        items = [self._topic_event(topic, kind, sobject) for topic, kind, sobject in self.topics.events(change)]
+        if cdc_enabled(obj):
+            items += self._change_events(obj, change)
+        return items
+
+    @staticmethod
+    def _topic_event(topic: Topic, kind: str, sobject: dict[str, Any]) -> Item:
+        def build(replay_id: int, created: float) -> dict[str, Any]:
+            return {"event": {"createdDate": iso_millis(created), "replayId": replay_id, "type": kind},
+                    "sobject": sobject}
+
+        return topic.channel, build, frozenset()
+
+    def _change_events(self, obj: ObjectDef, change: ChangeEvent) -> list[Item]:
+        record = change.record
+        if change.operation == "update":
+            changed = [f for f in change.changed_fields if f not in _CDC_SKIPPED]
+            if "LastModifiedDate" in obj.fields and "LastModifiedDate" not in changed:
+                changed.append("LastModifiedDate")
+            body = {f: record.get(f) for f in changed}
+            nulled = [f for f in changed if record.get(f) is None]
+        elif change.operation == "delete":
+            changed, body, nulled = [], {}, []
+        else:
+            changed, nulled = [], []
+            body = {f: v for f, v in record.items() if v is not None and f not in _CDC_SKIPPED}
+        commit_number = next(self._commit_numbers)
+        transaction_key = str(uuid.uuid4())
+        schema = schema_id(obj)
+
+        def build(replay_id: int, created: float) -> dict[str, Any]:
+            header = {
+                "entityName": obj.name, "recordIds": [change.record_id], "changeType": _CDC_TYPES[change.operation],
+                "changeOrigin": "", "transactionKey": transaction_key, "sequenceNumber": 1,
+                "commitTimestamp": int(created * 1000), "commitNumber": commit_number,
+                "commitUser": record.get("LastModifiedById") or record.get("CreatedById"),
+                "nulledFields": nulled, "diffFields": [], "changedFields": changed,
+            }
+            return {"schema": schema, "payload": {"ChangeEventHeader": header, **body},
+                    "event": {"replayId": replay_id}}
+
+        return [(ALL_CHANGE_EVENTS, build, frozenset()), (change_event_channel(obj), build, frozenset())]
+
+    @staticmethod
+    def _platform_event(obj: ObjectDef, change: ChangeEvent) -> Item:
+        record = change.record
+        payload = {name: record.get(name) for name, fdef in obj.fields.items() if fdef.custom}
+        payload.update(CreatedDate=record.get("CreatedDate"), CreatedById=record.get("CreatedById"))
+        schema = schema_id(obj)
+
+        def build(replay_id: int, created: float) -> dict[str, Any]:
+            return {"schema": schema, "payload": payload,
+                    "event": {"replayId": replay_id, "EventUuid": str(uuid.uuid4())}}
+
+        return f"/event/{obj.name}", build, frozenset()
+
+    @staticmethod
+    def generic_event(channel: str, payload: str, user_ids: frozenset[str]) -> Item:
+        """A generic streaming event (``StreamingChannel`` push).
+
+        :param channel: ``/u/Name``.
+        :param payload: the pushed string.
+        :param user_ids: deliver only to these users (empty: everyone subscribed).
+        """
+        def build(replay_id: int, created: float) -> dict[str, Any]:
+            return {"event": {"createdDate": iso_millis(created), "replayId": replay_id}, "payload": payload}
+
+        return channel, build, user_ids
