@@ -25,12 +25,14 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from .admin import routes as admin_routes
+from .analytics import routes as analytics_routes
 from .bulk import routes as bulk_routes
 from .errors import SalesforceApiError
 from .limits import ApiUsage
 from .oauth import routes as oauth_routes
 from .rest import routes as rest_routes
 from .rest.render import render_rest_error
+from .soap import routes as soap_routes
 from .state import EmulatorState
 from .streaming import routes as streaming_routes
 from .web import DROPPED, LIMIT_INFO, SESSION, STATE_KEY, SURFACES_KEY, ApiSurface, state_of, surface_for
@@ -44,6 +46,8 @@ _API_PACKAGES: tuple[Callable[[web.Application, EmulatorState], None], ...] = (
     oauth_routes.routes,
     rest_routes.routes,
     bulk_routes.routes,
+    analytics_routes.routes,
+    soap_routes.routes,
     streaming_routes.routes,
     admin_routes.routes,
 )
