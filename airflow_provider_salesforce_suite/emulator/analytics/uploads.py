@@ -8,8 +8,10 @@ temporary file and read row by row, so a large upload never sits whole in memory
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
+import shutil
 import tempfile
 import zlib
 from typing import IO, TYPE_CHECKING, Any, Iterator
@@ -41,7 +43,7 @@ def header_record(store: Store, record_id: str, api_version: str) -> dict[str, A
 
 
 def spool_parts(store: Store, record_id: str) -> IO[bytes]:
-    """The parts' decoded (and gunzipped) bytes, in ``PartNumber`` order, in a temporary file.
+    """The parts' bytes in ``PartNumber`` order (gunzipped when gzip), in a temporary file.
 
     :param store: the org store.
     :param record_id: the header id.
@@ -51,28 +53,27 @@ def spool_parts(store: Store, record_id: str) -> IO[bytes]:
                                 f"WHERE InsightsExternalDataId = '{record_id}' ORDER BY PartNumber")
     if not parts:
         raise UploadFailed("No data parts found: add InsightsExternalDataPart records before setting Action to Process")
+    raw = tempfile.TemporaryFile()
+    for part_id, _number in parts:
+        for chunk in store.blob_chunks("InsightsExternalDataPart", part_id, "DataFile"):
+            raw.write(chunk)
+    raw.seek(0)
+    if raw.read(2) != b"\x1f\x8b":
+        raw.seek(0)
+        return raw
+    # The parts split one gzip file (or each is a gzip member: the concatenation is still gzip).
+    raw.seek(0)
     spool = tempfile.TemporaryFile()
-    for part_id, number in parts:
-        chunks = store.blob_chunks("InsightsExternalDataPart", part_id, "DataFile")
-        first = next(chunks, b"")
-        if first[:2] == b"\x1f\x8b":
-            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            try:
-                for chunk in _chain(first, chunks):
-                    spool.write(inflater.decompress(chunk))
-                spool.write(inflater.flush())
-            except zlib.error as exc:
-                raise UploadFailed(f"Part {number} is not valid gzip data: {exc}") from None
-        else:
-            for chunk in _chain(first, chunks):
-                spool.write(chunk)
+    try:
+        with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+            shutil.copyfileobj(unzipped, spool, 1024 * 1024)
+    except (OSError, EOFError, zlib.error) as exc:
+        spool.close()
+        raise UploadFailed(f"The data parts are not valid gzip data: {exc}") from None
+    finally:
+        raw.close()
     spool.seek(0)
     return spool
-
-
-def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    yield first
-    yield from rest
 
 
 def parse_metadata(raw: bytes, header: list[str]) -> tuple[dict[str, str], list[dict[str, Any]], str | None, str]:
