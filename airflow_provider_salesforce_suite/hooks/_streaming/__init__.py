@@ -1,0 +1,1 @@
+"""Streaming API internals: the CometD session runner and PushTopic management."""
