@@ -1254,3 +1254,55 @@ class Store:
                  for _, guards, col, fdef in getters] for r in raw]
         return [name for name, *_ in getters], rows
     # ================================================================= <<< Bulk API
+
+    # ================================================================= >>> SOAP API
+    # Writes the SOAP calls need beyond REST's: system fields set by convertLead/merge (read-only
+    # to clients) and emptyRecycleBin's purge of recycle-bin rows.
+
+    def system_update(self, sobject: str, record_id: str, values: dict[str, Any], *,
+                      user_id: str | None = None) -> None:
+        """Set fields the platform maintains (``Lead.IsConverted``, ``ConvertedAccountId`` ...),
+        bypassing the createable/updateable checks clients are held to; fires an update event.
+
+        :param sobject: object name.
+        :param record_id: a live record's id.
+        :param values: field name -> API value (converted like client values).
+        :param user_id: the acting user.
+        """
+        obj = self.metadata.require(sobject)
+        normalized = self._check_id(obj, record_id)
+        converters = self._validator(obj)._converters
+        change = {obj.fields[k].name: converters[obj.fields[k].name](v) for k, v in values.items()}
+        now = self._now()
+        change.update({"LastModifiedDate": now, "LastModifiedById": user_id or ADMIN_USER_ID, "SystemModstamp": now})
+        with self._lock:
+            sets = ", ".join(f"{_q(c)} = ?" for c in change)
+            self._conn.execute(f'UPDATE {_q(obj.name)} SET {sets} WHERE "Id" = ? AND "IsDeleted" = 0',
+                               [*change.values(), normalized])
+            row = self._fetch(obj, [normalized]).get(normalized)
+            events = [ChangeEvent(obj.name, "update", normalized, list(values), self._api_record(obj, row))] \
+                if row is not None and self._listeners else []
+        self._emit(events)
+
+    def purge(self, record_ids: Sequence[str]) -> list[RecordResult]:
+        """Erase recycle-bin records (and the rows their delete cascaded to): ``emptyRecycleBin``.
+
+        :param record_ids: ids of deleted records of any object.
+        """
+        results: list[RecordResult] = []
+        with self._lock:
+            for raw in record_ids:
+                normalized = ids.normalize(raw)
+                obj = self.metadata.by_prefix(normalized[:3]) if normalized else None
+                row = self._fetch(obj, [normalized]).get(normalized) if obj else None
+                if row is None or not row["IsDeleted"]:
+                    results.append(RecordResult(normalized, False, False, [SalesforceApiError(
+                        "INVALID_ID_FIELD" if row is None else "ENTITY_IS_DELETED",
+                        "invalid record id" if row is None else "Entity is not in the recycle bin")]))
+                    continue
+                for other in self.metadata.objects.values():
+                    self._conn.execute(f'DELETE FROM {_q(other.name)} WHERE {_q(_CASCADE_COL)} = ?', (normalized,))
+                self._conn.execute(f'DELETE FROM {_q(obj.name)} WHERE "Id" = ?', (normalized,))
+                results.append(RecordResult(normalized, True, False))
+        return results
+    # ================================================================= <<< SOAP API

@@ -31,9 +31,18 @@ async def record_counts(request: web.Request) -> web.Response:
 
 
 def _window(request: web.Request) -> tuple[dt.datetime, dt.datetime]:
+    return replication_window(request.query.get("start"), request.query.get("end"))
+
+
+def replication_window(start_raw: str | None, end_raw: str | None) -> tuple[dt.datetime, dt.datetime]:
+    """The checked ``[start, end)`` window of a replication call (REST updated/deleted, SOAP getUpdated).
+
+    :param start_raw: the start date-time text.
+    :param end_raw: the end date-time text.
+    :raises SalesforceApiError: ``MISSING_ARGUMENT`` or ``INVALID_REPLICATION_DATE``.
+    """
     values = []
-    for name in ("start", "end"):
-        raw = request.query.get(name)
+    for name, raw in (("start", start_raw), ("end", end_raw)):
         if not raw:
             raise SalesforceApiError("MISSING_ARGUMENT", f"Missing required parameter: {name}")
         parsed = parse_datetime(raw)
@@ -55,7 +64,11 @@ def _window(request: web.Request) -> tuple[dt.datetime, dt.datetime]:
     return start.replace(second=0, microsecond=0), end.replace(second=0, microsecond=0)
 
 
-def _covered(end: dt.datetime) -> str:
+def covered(end: dt.datetime) -> str:
+    """``latestDateCovered``: the window end, never past now (minute precision).
+
+    :param end: the window end.
+    """
     return format_datetime(min(end, dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0)))
 
 
@@ -70,7 +83,7 @@ async def _changes(request: web.Request, *, deleted: bool) -> tuple[list[tuple[s
 async def updated(request: web.Request) -> web.Response:
     """``GET .../sobjects/{sobject}/updated/?start=&end=``: ``{"ids", "latestDateCovered"}``."""
     rows, end = await _changes(request, deleted=False)
-    return json_response({"ids": [rid for rid, _ in rows], "latestDateCovered": _covered(end)})
+    return json_response({"ids": [rid for rid, _ in rows], "latestDateCovered": covered(end)})
 
 
 async def deleted(request: web.Request) -> web.Response:
@@ -79,7 +92,7 @@ async def deleted(request: web.Request) -> web.Response:
     return json_response({
         "deletedRecords": [{"id": rid, "deletedDate": stamp} for rid, stamp in rows],
         "earliestDateAvailable": state_of(request).store.org_created_date(),
-        "latestDateCovered": _covered(end),
+        "latestDateCovered": covered(end),
     })
 
 
@@ -115,16 +128,37 @@ async def password(request: web.Request) -> web.Response:
     password and expires it. Passwords are recorded per user; logins keep the configured credentials.
     """
     user_id = _user_id(request)
-    expired = _expired(request)
+    store = state_of(request).store
     if request.method == "GET":
-        return json_response({"isExpired": expired.get(user_id, False)})
+        return json_response({"isExpired": _expired(request).get(user_id, False)})
     if request.method == "DELETE":
-        alphabet = string.ascii_letters + string.digits
-        generated = "".join(secrets.choice(alphabet) for _ in range(10)) + secrets.choice(string.digits)
-        expired[user_id] = True
-        return json_response({"NewPassword": generated})
+        return json_response({"NewPassword": reset_password(store, user_id)})
     body = await read_json(request)
-    new = body.get("NewPassword") if isinstance(body, dict) else None
+    set_password(store, user_id, body.get("NewPassword") if isinstance(body, dict) else None)
+    return no_content()
+
+
+def reset_password(store, user_id: str) -> str:
+    """Generate a new password for a user and mark it expired (REST DELETE, SOAP resetPassword).
+
+    :param store: the store (its org extras hold the expiry flags).
+    :param user_id: the ``User`` id.
+    :returns: the generated password.
+    """
+    alphabet = string.ascii_letters + string.digits
+    generated = "".join(secrets.choice(alphabet) for _ in range(10)) + secrets.choice(string.digits)
+    store.org_extras.setdefault("expired_passwords", {})[user_id] = True
+    return generated
+
+
+def set_password(store, user_id: str, new: object) -> None:
+    """Check a new password against the org's policy and record it (REST POST, SOAP setPassword).
+
+    :param store: the store.
+    :param user_id: the ``User`` id.
+    :param new: the new password.
+    :raises SalesforceApiError: ``REQUIRED_FIELD_MISSING`` or ``INVALID_NEW_PASSWORD``.
+    """
     if not isinstance(new, str) or not new:
         raise SalesforceApiError("REQUIRED_FIELD_MISSING", "Required fields are missing: [NewPassword]",
                                  fields=["NewPassword"])
@@ -132,8 +166,7 @@ async def password(request: web.Request) -> web.Response:
         raise SalesforceApiError("INVALID_NEW_PASSWORD",
                                  "Your password must be at least 8 characters long and have a mix of letters "
                                  "and numbers.")
-    expired[user_id] = False
-    return no_content()
+    store.org_extras.setdefault("expired_passwords", {})[user_id] = False
 
 
 async def required_list(request: web.Request, key: str) -> list:
