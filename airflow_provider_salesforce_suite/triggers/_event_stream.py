@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -137,9 +138,14 @@ class ReplayCommittingProducer(SharedStreamProducer):
         log.info("Subscribing to %s from replay id %s for %d asset(s)", self.channel, self.start_replay_id,
                  len(self._stores))
         hook = SalesforceStreamingHook(salesforce_conn_id=self.conn_id, api_version=self.api_version)
-        async for event in hook.subscribe(self.channel, replay_id=self.start_replay_id,
-                                          on_replay_gap=self.on_replay_gap):  # type: ignore[arg-type]
-            yield event
+        try:
+            async with aclosing(hook.subscribe(self.channel, replay_id=self.start_replay_id,
+                                               on_replay_gap=self.on_replay_gap)) as stream:  # type: ignore[arg-type]
+                async for event in stream:
+                    yield event
+        finally:
+            if hook._async_session is not None:  # the hook's aiohttp session outlives the subscription
+                await hook._async_session.close()
 
     async def advance(self, batch: Sequence[AdvanceItem]) -> None:
         """Commit the replay id of the last event of the batch's accepted prefix.
