@@ -4,6 +4,8 @@ parsing, login and its version gate, and every operation over the shared store."
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from pathlib import Path
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -15,6 +17,23 @@ S = "{urn:sobject.partner.soap.sforce.com}"
 F = "{urn:fault.partner.soap.sforce.com}"
 ENV = "{http://schemas.xmlsoap.org/soap/envelope/}"
 XSI = "{http://www.w3.org/2001/XMLSchema-instance}"
+
+
+WSDL = Path(__file__).resolve().parents[2] / "airflow_provider_salesforce_suite" / "wsdl" / "partner.wsdl"
+
+
+@functools.lru_cache(maxsize=1)
+def _zeep_client():
+    import zeep
+
+    return zeep.Client(str(WSDL))
+
+
+def zeep_parse(operation: str, reply: requests.Response):
+    """Parse a reply strictly against the project's partner WSDL, as the zeep hook does."""
+    client = _zeep_client()
+    binding = client.service._binding
+    return binding.process_reply(client, binding.get(operation), reply)
 
 
 class Soap:
@@ -41,6 +60,8 @@ class Soap:
         assert reply.status_code == 200, reply.text
         assert reply.headers["Content-Type"].startswith("text/xml")
         body = ET.fromstring(reply.content).find(ENV + "Body")
+        operation = body[0].tag.replace(P, "")[: -len("Response")]
+        zeep_parse(operation, reply)  # must validate against the WSDL
         return body[0]
 
     def fault(self, op_xml: str, **kwargs) -> tuple[str, str, ET.Element | None]:
@@ -48,6 +69,12 @@ class Soap:
         assert reply.status_code == 500, reply.text
         fault = ET.fromstring(reply.content).find(f"{ENV}Body/{ENV}Fault")
         detail = fault.find("detail")
+        if detail is not None:  # zeep (the hook's parser) reads the same fault from the WSDL
+            from zeep.exceptions import Fault
+
+            with pytest.raises(Fault) as parsed:
+                zeep_parse(op_xml.split(">", 1)[0].split(":", 1)[1].split(" ")[0].rstrip("/"), reply)
+            assert parsed.value.code == fault.findtext("faultcode")
         return fault.findtext("faultcode"), fault.findtext("faultstring"), (detail[0] if detail is not None else None)
 
 
@@ -225,7 +252,7 @@ def test_upsert_delete_undelete_empty_recycle_bin(soap: Soap, salesforce_emulato
     op = ("<urn:upsert><urn:externalIDFieldName>Id</urn:externalIDFieldName>"
           f"{sobj('Account', Name='no id')}</urn:upsert>")
     result = soap.ok(op)[0]
-    assert [c.tag.replace(P, "") for c in result][:2] == ["created", "errors"]
+    assert [c.tag.replace(P, "") for c in result][:2] == ["errors", "created"]  # the WSDL's order
     assert result.findtext(f"{P}errors/{P}statusCode") == "MISSING_ARGUMENT"
     account_id = create(soap, "Account", Name="Up")
     op = ("<urn:upsert><urn:externalIDFieldName>Id</urn:externalIDFieldName>"

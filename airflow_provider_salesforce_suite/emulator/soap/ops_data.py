@@ -65,12 +65,16 @@ def _query_xml(call: SoapCall, page: dict[str, Any], sobject_name: str | None) -
     return query_result("result", page, obj, call.store.metadata, locator)
 
 
+#: SOAP's default QueryOptions batchSize (the store clamps any size to 200..2000).
+DEFAULT_BATCH_SIZE = 500
+
+
 def _batch_size(call: SoapCall) -> int:
     raw = call.envelope.header_value("QueryOptions", "batchSize")
     try:
-        return int(raw) if raw else 2000
+        return int(raw) if raw else DEFAULT_BATCH_SIZE
     except ValueError:
-        return 2000
+        return DEFAULT_BATCH_SIZE
 
 
 def _query(call: SoapCall, include_deleted: bool) -> str:
@@ -177,7 +181,7 @@ def save_results(results: list[RecordResult], *, upsert: bool = False) -> str:
         created = f"<created>{spell(bool(r.created) and r.success)}</created>" if upsert else ""
         errors = "".join(error_xml(e) for e in r.errors)
         rid = f"<id>{xml_text(r.id)}</id>" if r.id else '<id xsi:nil="true"/>'
-        out.append(f"<result>{created}{errors}{rid}<success>{spell(r.success)}</success></result>")
+        out.append(f"<result>{errors}{created}{rid}<success>{spell(r.success)}</success></result>")
     return "".join(out)
 
 

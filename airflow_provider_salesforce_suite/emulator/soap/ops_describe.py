@@ -2,42 +2,27 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import SalesforceApiError
 from ..metadata.describe import describe_global, describe_object
 from .ops_data import require_type
-from .render import element
+from .wsdl_shape import shaped
 
 if TYPE_CHECKING:
     from .routes import SoapCall
 
-#: REST-only keys (links) the partner describe results do not have.
-_REST_ONLY = frozenset({"urls"})
 MAX_DESCRIBE = 100
-
-
-def _soap_shape(value: Any) -> Any:
-    """The REST describe JSON without REST-only keys (recursively)."""
-    if isinstance(value, dict):
-        return {k: _soap_shape(v) for k, v in value.items() if k not in _REST_ONLY}
-    if isinstance(value, list):
-        return [_soap_shape(v) for v in value]
-    return value
-
-
-def _fields(result: dict[str, Any]) -> str:
-    return "".join(element(k, v) for k, v in _soap_shape(result).items())
 
 
 def describe_global_op(call: SoapCall) -> str:
     """``describeGlobal()``: DescribeGlobalResult."""
-    return f"<result>{_fields(describe_global(call.store.metadata, call.version))}</result>"
+    return shaped("result", "DescribeGlobalResult", describe_global(call.store.metadata, call.version))
 
 
 def _describe(call: SoapCall, name: str | None) -> str:
     obj = require_type(call, name)
-    return f"<result>{_fields(describe_object(call.store.metadata, obj, call.version))}</result>"
+    return shaped("result", "DescribeSObjectResult", describe_object(call.store.metadata, obj, call.version))
 
 
 def describe_sobject(call: SoapCall) -> str:

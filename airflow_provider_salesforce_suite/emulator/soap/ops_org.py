@@ -19,6 +19,7 @@ from ..web import base_url
 from .envelope import text_of
 from .ops_data import MAX_WRITE, require_type
 from .render import element, error_xml, soap_datetime, spell
+from .wsdl_shape import shaped
 
 if TYPE_CHECKING:
     from .routes import SoapCall
@@ -78,9 +79,9 @@ def login(call: SoapCall) -> str:
         "serverUrl": f"{base}/services/Soap/u/{call.version}/{org15}",
         "sessionId": session.token,
         "userId": record["Id"],
-        "userInfo": _user_info(call, record),
     }
-    return element("result", result)
+    info = shaped("userInfo", "GetUserInfoResult", _user_info(call, record))
+    return element("result", result)[: -len("</result>")] + info + "</result>"
 
 
 def logout(call: SoapCall) -> str:
@@ -93,7 +94,7 @@ def logout(call: SoapCall) -> str:
 def get_user_info(call: SoapCall) -> str:
     """``getUserInfo()``."""
     user = call.store.retrieve("User", call.user_id or "", api_version=call.version)
-    return element("result", _user_info(call, user))
+    return shaped("result", "GetUserInfoResult", _user_info(call, user))
 
 
 def get_server_timestamp(call: SoapCall) -> str:
