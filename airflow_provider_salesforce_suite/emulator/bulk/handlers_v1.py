@@ -58,11 +58,23 @@ async def _info_body(request: web.Request) -> dict[str, str]:
             raise v1_error("InvalidJob", "Unable to parse JSON") from None
         if not isinstance(body, dict):
             raise v1_error("InvalidJob", "Unable to parse JSON")
-        return {k: str(v) for k, v in body.items() if v is not None}
+        return {k: _json_enum(k, v) for k, v in body.items() if v is not None}
     root = parse_xml_safely(raw)
     if root is None:
         raise v1_error("InvalidXML", "Unable to parse XML: a DTD or entity declaration, or malformed XML")
     return {local_name(child.tag): (child.text or "").strip() for child in root}
+
+
+#: JSON jobInfo enums also bind from their ordinal, as Salesforce's JSON binding does (simple-salesforce
+#: sends ``"concurrencyMode": 0`` for Parallel and ``1`` for Serial).
+_ENUM_ORDINALS = {"concurrencyMode": ("Parallel", "Serial")}
+
+
+def _json_enum(key: str, value: Any) -> str:
+    names = _ENUM_ORDINALS.get(key)
+    if names is not None and type(value) is int and 0 <= value < len(names):
+        return names[value]
+    return str(value)
 
 
 def _job(request: web.Request) -> Job:
