@@ -84,6 +84,9 @@ async def stats(request: web.Request) -> web.Response:
 async def reset_stats(request: web.Request) -> web.Response:
     """``DELETE /__emulator__/stats``: zero the counters."""
     state_of(request).stats.reset()
+    hub = hub_of(request.app)
+    if hub is not None:
+        hub.reset_counters()
     return web.Response(status=204)
 
 

@@ -118,9 +118,8 @@ class StreamingHub:
         self.logs: dict[str, ReplayLog] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
-        self.counters: dict[str, int] = {"handshakes": 0, "connects": 0, "subscribes": 0, "events_published": 0,
-                                         "events_delivered": 0, "unknown_client_errors": 0,
-                                         "authentication_errors": 0, "clients_forgotten": 0}
+        self.counters: dict[str, int] = {}
+        self.reset_counters()
 
     # -- loop binding -----------------------------------------------------------------------
 
@@ -292,10 +291,16 @@ class StreamingHub:
         return sum(log.age_out(count, seconds) for log in logs)
 
     def reset(self) -> None:
-        """Forget clients and replay logs (a data reset: the records they describe are gone)."""
+        """Forget clients, replay logs and counters (a data reset: the records they describe are gone)."""
         self.forget_all()
         self.logs.clear()
         self.subscribers.clear()
+        self.reset_counters()
+
+    def reset_counters(self) -> None:
+        """Zero the counters (``DELETE /__emulator__/stats`` and data resets)."""
+        self.counters = dict.fromkeys(("handshakes", "connects", "subscribes", "events_published", "events_delivered",
+                                       "unknown_client_errors", "authentication_errors", "clients_forgotten"), 0)
 
     def stats(self) -> dict[str, Any]:
         """Counters for ``/__emulator__/stats``."""
