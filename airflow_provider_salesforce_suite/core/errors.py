@@ -12,7 +12,7 @@ import html
 import json
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from airflow_provider_salesforce_suite.core.secrets import redact_text
@@ -270,3 +270,57 @@ def raise_for_status(response: requests.Response) -> requests.Response:
         method=request.method if request is not None else None,
         path=request.url if request is not None else response.url,
     )
+
+
+# -- SOAP (partner API) faults ---------------------------------------------------------------------
+class SalesforceSoapFaultError(SalesforceApiError):
+    """A SOAP fault from the partner API (HTTP 500 ``soapenv:Fault``).
+
+    ``error_code`` is the fault's ``exceptionCode`` (``MALFORMED_QUERY``, ``INVALID_FIELD`` ...).
+
+    :param fault_code: the SOAP ``faultcode`` (e.g. ``sf:MALFORMED_QUERY``).
+    :param fault_type: the detail element's name (e.g. ``MalformedQueryFault``), if any.
+    :param row: position of a query/search error, for query faults.
+    :param column: column of a query/search error, for query faults.
+    """
+
+    def __init__(self, status: int, error_code: str | None, message: str, *, fault_code: str | None = None,
+                 fault_type: str | None = None, row: int | None = None, column: int | None = None,
+                 **kwargs: Any) -> None:
+        self.fault_code = fault_code
+        self.fault_type = fault_type
+        self.row = row
+        self.column = column
+        super().__init__(status, error_code, message, **kwargs)
+
+    def _describe(self) -> str:
+        where = f" {self.method or ''}".rstrip()
+        at = f" (row {self.row}, column {self.column})" if self.row is not None else ""
+        return f"Salesforce SOAP fault {self.error_code or self.fault_code}{where}{at}: {self.message}"
+
+
+class SalesforceSoapSessionExpiredError(SalesforceSoapFaultError, SalesforceSessionExpiredError):
+    """INVALID_SESSION_ID fault that survived one re-authentication."""
+
+
+class SalesforceSoapMalformedQueryError(SalesforceSoapFaultError, SalesforceMalformedQueryError):
+    """A query/search fault: MALFORMED_QUERY, MALFORMED_SEARCH, INVALID_FIELD, INVALID_TYPE ..."""
+
+
+class SalesforceSoapRequestLimitError(SalesforceSoapFaultError, SalesforceRequestLimitError):
+    """REQUEST_LIMIT_EXCEEDED fault."""
+
+
+_SOAP_QUERY_FAULTS = frozenset({"MalformedQueryFault", "MalformedSearchFault", "InvalidFieldFault",
+                                "InvalidSObjectFault", "InvalidQueryLocatorFault"})
+
+
+def soap_fault_class(error_code: str | None, fault_type: str | None) -> type[SalesforceSoapFaultError]:
+    """The :class:`SalesforceSoapFaultError` subclass for a fault's exception code / detail type."""
+    if error_code in _SESSION_CODES:
+        return SalesforceSoapSessionExpiredError
+    if error_code == "REQUEST_LIMIT_EXCEEDED":
+        return SalesforceSoapRequestLimitError
+    if error_code in _QUERY_CODES or fault_type in _SOAP_QUERY_FAULTS:
+        return SalesforceSoapMalformedQueryError
+    return SalesforceSoapFaultError

@@ -1,0 +1,208 @@
+"""Records as plain dicts <-> partner ``sObject`` elements, and zeep results -> plain Python values.
+
+A record dict is ``{"type": "Account", "Id": ..., "<Field>": value}`` (the REST style
+``{"attributes": {"type": ...}}`` is accepted too). Outgoing ``None`` values become ``fieldsToNull``;
+nested dicts are relationship references (``{"type": "Account", "Ext_Id__c": "A-1"}``). Incoming
+field text is typed from ``describeSObject`` (``soapType``) or an explicit ``xsi:type``: booleans,
+numbers, dates, datetimes and times; parent relationships become nested dicts and child
+relationships ``{"done", "size", "records": [...]}``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timezone
+from decimal import Decimal
+from typing import Any, Callable, Mapping
+
+from lxml import etree
+from zeep.xsd.valueobjects import CompoundValue
+
+from airflow_provider_salesforce_suite.hooks._soap.client import PARTNER_NS, SOBJECT_NS
+
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+_NIL = f"{{{XSI_NS}}}nil"
+_XSI_TYPE = f"{{{XSI_NS}}}type"
+_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_RESERVED = frozenset({"type", "attributes", "fieldsToNull"})
+
+#: Looks up ``{field name: soapType local name}`` of an sObject type ({} when unknown).
+FieldTypes = Callable[[str], Mapping[str, str]]
+
+
+def record_type(record: Mapping[str, Any], default: str | None = None) -> str:
+    """The sObject type of ``record``: ``type``, ``attributes.type`` or ``default``."""
+    attributes = record.get("attributes")
+    kind = record.get("type") or (attributes.get("type") if isinstance(attributes, Mapping) else None) or default
+    if not kind or not isinstance(kind, str):
+        raise ValueError("a record needs its sObject type: a 'type' key, or pass sobject=")
+    return kind
+
+
+# -- outgoing ----------------------------------------------------------------------------------------
+def value_text(value: Any) -> str:
+    """``value`` as partner API text: ``true``/``false``, ISO dates, UTC datetimes, plain decimals."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, (int, float, str)):
+        return str(value) if not isinstance(value, float) else repr(value)
+    if isinstance(value, (list, tuple)):  # multi-select picklist
+        return ";".join(value_text(v) for v in value)
+    raise TypeError(f"cannot send a {type(value).__name__} as a Salesforce field value")
+
+
+def _field(name: str, value: Any) -> etree._Element:
+    if not _FIELD_NAME.match(name):
+        raise ValueError(f"{name!r} is not a Salesforce field name")
+    element = etree.Element(f"{{{SOBJECT_NS}}}{name}")
+    if isinstance(value, Mapping):  # relationship reference by external id: known by its <type>
+        etree.SubElement(element, f"{{{SOBJECT_NS}}}type").text = record_type(value)
+        for key, item in value.items():
+            if key not in _RESERVED and item is not None:
+                element.append(_field(key, item))
+        return element
+    try:
+        element.text = value_text(value)
+    except ValueError:  # lxml refuses control characters XML cannot carry
+        raise ValueError(f"field {name!r} holds characters XML cannot carry") from None
+    return element
+
+
+def to_sobject(factory: Any, record: Mapping[str, Any], sobject: str | None = None) -> Any:
+    """The zeep ``sObject`` for a record dict.
+
+    :param factory: the zeep ``ens:sObject`` type.
+    :param record: the record.
+    :param sobject: the type when the record has none.
+    """
+    if not isinstance(record, Mapping):
+        raise TypeError(f"a record must be a mapping, not {type(record).__name__}")
+    kind = record_type(record, sobject)
+    record_id, nulls, fields = None, [], []
+    for name, value in record.items():
+        if name in _RESERVED:
+            continue
+        if name == "Id":
+            record_id = value or None
+        elif value is None:
+            if not _FIELD_NAME.match(name):
+                raise ValueError(f"{name!r} is not a Salesforce field name")
+            nulls.append(name)
+        else:
+            fields.append(_field(name, value))
+    return factory(type=kind, fieldsToNull=nulls, Id=record_id, _value_1=fields)
+
+
+# -- incoming ----------------------------------------------------------------------------------------
+def _local(tag: Any) -> str:
+    return etree.QName(tag).localname
+
+
+def _typed(text: str, kind: str | None) -> Any:
+    if kind in ("boolean",):
+        return text == "true"
+    if kind in ("int", "long", "integer", "short", "byte"):
+        return int(text)
+    if kind in ("double", "decimal", "float"):
+        return float(text)
+    if kind == "date":
+        return date.fromisoformat(text)
+    if kind == "dateTime":
+        return datetime.fromisoformat(text)
+    if kind == "time":
+        return time.fromisoformat(text.rstrip("Z"))
+    return text
+
+
+class RecordReader:
+    """Turns zeep results into plain Python values, reading sObjects with typed fields.
+
+    :param field_types: ``sObject type -> {field: soapType local name}`` (from describe, cached by the caller).
+    """
+
+    def __init__(self, field_types: FieldTypes | None = None) -> None:
+        self._field_types = field_types or (lambda _kind: {})
+
+    def record(self, value: Any) -> dict[str, Any] | None:
+        """A record dict from a zeep ``sObject`` or a raw ``sObject`` element."""
+        if value is None:
+            return None
+        if isinstance(value, CompoundValue):
+            kind, record_id = value["type"], value["Id"]
+            children = value["_value_1"] or []
+        else:
+            if value.get(_NIL) == "true":
+                return None
+            kind, record_id, children = None, None, []
+            for child in value:
+                name = _local(child.tag)
+                if name == "type":
+                    kind = child.text
+                elif name == "Id" and child.get(_NIL) != "true":
+                    record_id = child.text
+                elif name != "fieldsToNull":
+                    children.append(child)
+        types = self._field_types(kind) if kind else {}
+        out: dict[str, Any] = {"type": kind}
+        if record_id:
+            out["Id"] = record_id
+        for child in children:
+            name = _local(child.tag)
+            out[name] = self._field_value(child, types.get(name))
+        return out
+
+    def _field_value(self, element: Any, soap_type: str | None) -> Any:
+        if element.get(_NIL) == "true":
+            return None
+        if len(element):
+            names = {_local(c.tag) for c in element}
+            if "records" in names or "done" in names:
+                return self.query_result_element(element)
+            return self.record(element)
+        text = element.text or ""
+        xsi_type = element.get(_XSI_TYPE)
+        kind = xsi_type.rsplit(":", 1)[-1] if xsi_type else (soap_type.rsplit(":", 1)[-1] if soap_type else None)
+        try:
+            return _typed(text, kind)
+        except ValueError:  # text that does not fit the declared type stays text
+            return text
+
+    def query_result_element(self, element: Any) -> dict[str, Any]:
+        """A nested (child relationship) QueryResult element as ``{"done", "size", "records"}``."""
+        out: dict[str, Any] = {"done": True, "size": 0, "records": []}
+        for child in element:
+            name = _local(child.tag)
+            if name == "records":
+                out["records"].append(self.record(child))
+            elif name == "done":
+                out["done"] = child.text == "true"
+            elif name == "size":
+                out["size"] = int(child.text or 0)
+            elif name == "queryLocator" and child.get(_NIL) != "true":
+                out["queryLocator"] = child.text
+        return out
+
+    def plain(self, value: Any) -> Any:
+        """A zeep result as plain dicts/lists (sObjects as record dicts)."""
+        if isinstance(value, CompoundValue):
+            xsd_type = getattr(value, "_xsd_type", None)
+            if xsd_type is not None and getattr(xsd_type, "qname", None) is not None and \
+                    xsd_type.qname.namespace == SOBJECT_NS:
+                return self.record(value)
+            return {key: self.plain(value[key]) for key in value}
+        if isinstance(value, list):
+            return [self.plain(item) for item in value]
+        if isinstance(value, etree._Element):
+            return self.record(value)
+        return value
+
+
+__all__ = ["PARTNER_NS", "RecordReader", "record_type", "to_sobject", "value_text"]
