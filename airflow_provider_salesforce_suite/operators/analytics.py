@@ -146,17 +146,17 @@ class SalesforceAnalyticsUploadOperator(_WaitingOperator):
     :param dataset: the dataset's API name (``EdgemartAlias``) (templated).
     :param metadata: the metadata JSON (dict).
     :param operation: ``Overwrite``, ``Append``, ``Upsert`` or ``Delete``.
-    :param label: the dataset's label.
+    :param dataset_label: the dataset's label (``EdgemartLabel``).
     :param folder: app (folder) id or name.
     :param part_bytes: raw bytes per part (at most 10,000,000).
     Waiting: ``wait``, ``deferrable``, ``poll_interval``, ``wait_timeout``.
     """
 
-    template_fields: Sequence[str] = ("source", "dataset", "label", "folder", "salesforce_conn_id")
+    template_fields: Sequence[str] = ("source", "dataset", "dataset_label", "folder", "salesforce_conn_id")
     _kind = "upload"
 
     def __init__(self, *, source: Any, dataset: str, metadata: Mapping[str, Any] | None = None,
-                 operation: str = "Overwrite", label: str | None = None, folder: str | None = None,
+                 operation: str = "Overwrite", dataset_label: str | None = None, folder: str | None = None,
                  part_bytes: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if operation not in ("Overwrite", "Append", "Upsert", "Delete"):
@@ -165,14 +165,14 @@ class SalesforceAnalyticsUploadOperator(_WaitingOperator):
         self.dataset = dataset
         self.metadata = dict(metadata) if metadata is not None else None
         self.operation = operation
-        self.label = label
+        self.dataset_label = dataset_label
         self.folder = folder
         self.part_bytes = part_bytes
 
     def execute(self, context: Context) -> Any:
         extra = {"part_bytes": self.part_bytes} if self.part_bytes else {}
         header_id = self.hook.upload_dataset(self.source, self.dataset, metadata=self.metadata,
-                                             operation=self.operation, label=self.label,  # type: ignore[arg-type]
+                                             operation=self.operation, label=self.dataset_label,  # type: ignore[arg-type]
                                              folder=self.folder, **extra)
         return self._wait_for(header_id, {"id": header_id, "status": "Queued", "message": None})
 
