@@ -669,20 +669,59 @@ class SalesforceBulkHook(SalesforceBaseHook):
         """
         from airflow_provider_salesforce_suite.io.formats import detect_format
 
-        fmt, gzipped = detect_format(destination, format)
         wire.check_choice(api, ("2.0", "1.0"), "api")
+        detect_format(destination, format)  # validate before creating a job
         if pk_chunking and api != "1.0":
             raise ValueError("pk_chunking is a Bulk API 1.0 option: use api='1.0'")
         if api == "2.0":
             job_id = self.create_query_job(soql, include_deleted=include_deleted)["id"]
             with self._aborting_on_timeout(abort_on_timeout, lambda: self.abort_job(job_id, kind="query")):
-                info = self.wait_for_job(job_id, kind="query", poll_interval=poll_interval, timeout=timeout,
-                                         on_progress=on_progress)
-            records = int(info.get("numberRecordsProcessed") or 0)
-            stream = self.stream_query_results(job_id, max_records=max_records)
+                self.wait_for_job(job_id, kind="query", poll_interval=poll_interval, timeout=timeout,
+                                  on_progress=on_progress)
         else:
-            job_id, records, stream = self._v1_extract(soql, sobject, include_deleted, pk_chunking, poll_interval,
-                                                      timeout, abort_on_timeout, on_progress)
+            job_id = self._v1_query_job(soql, sobject, include_deleted, pk_chunking)
+            with self._aborting_on_timeout(abort_on_timeout, lambda: self.v1_abort_job(job_id)):
+                self.wait_for_job(job_id, api="1.0", poll_interval=poll_interval, timeout=timeout,
+                                  on_progress=on_progress)
+        return self.write_query_results(job_id, destination, api=api, format=format, max_records=max_records,
+                                        field_types=field_types)
+
+    def write_query_results(self, job_id: str, destination: Source, *, api: BulkApi = "2.0",
+                            format: str | None = None, batch_ids: Iterable[str] | None = None,
+                            max_records: int | None = None,
+                            field_types: Mapping[str, str] | None = None) -> BulkExtractSummary:
+        """Stream the results of a finished query job into ``destination`` in constant memory.
+
+        This is the second half of :meth:`extract`, for a job created and waited for elsewhere
+        (e.g. by a deferred operator). CSV is copied through byte for byte with one header; JSON
+        Lines and Parquet are written from the parsed CSV (empty cells are nulls). A failed write
+        leaves no destination file.
+
+        :param job_id: the query job (2.0: ``JobComplete``; 1.0: no batch queued or in progress;
+            an ``Open`` 1.0 job is closed first).
+        :param destination: local path, URI or ``ObjectStoragePath``.
+        :param api: ``"2.0"`` or ``"1.0"``.
+        :param format: ``csv``, ``jsonl``, ``parquet`` (``csv.gz``, ``jsonl.gz``); default from the suffix.
+        :param batch_ids: 1.0: only these batches' results (default: every ``Completed`` batch, which
+            with PK chunking are the chunk batches), in Salesforce's batch order.
+        :param max_records: 2.0: ``maxRecords`` per results page.
+        :param field_types: JSON Lines/Parquet: column -> Salesforce field type, for typed values.
+        :raises SalesforceBulkJobFailedError: the job, or one of its batches, failed or was aborted
+            (with Salesforce's message).
+        """
+        from airflow_provider_salesforce_suite.io.formats import detect_format
+
+        fmt, gzipped = detect_format(destination, format)
+        wire.check_choice(api, ("2.0", "1.0"), "api")
+        if batch_ids is not None and api != "1.0":
+            raise ValueError("batch_ids are Bulk API 1.0 batches: use api='1.0'")
+        if api == "2.0":
+            status = evaluate_job(self.get_job(job_id, kind="query"))
+            if status.failed:
+                raise SalesforceBulkJobFailedError(job_id, status.state, status.message)
+            records, stream = status.records_processed, self.stream_query_results(job_id, max_records=max_records)
+        else:
+            records, stream = self._v1_query_results(job_id, batch_ids)
         written = self._write_extract(stream, destination, fmt, gzipped, field_types)
         if written is not None:
             records = written
@@ -698,9 +737,8 @@ class SalesforceBulkHook(SalesforceBaseHook):
                 self._quietly(abort)
             raise
 
-    def _v1_extract(self, soql: str, sobject: str | None, include_deleted: bool,
-                    pk_chunking: Mapping[str, Any] | bool | None, poll_interval: float, timeout: float | None,
-                    abort_on_timeout: bool, on_progress: ProgressCallback | None) -> tuple[str, int, Iterator[bytes]]:
+    def _v1_query_job(self, soql: str, sobject: str | None, include_deleted: bool,
+                      pk_chunking: Mapping[str, Any] | bool | None) -> str:
         if sobject is None:
             found = _FROM.search(soql)
             if not found:
@@ -708,10 +746,21 @@ class SalesforceBulkHook(SalesforceBaseHook):
             sobject = found.group(1)
         job_id = self.v1_create_job(sobject, "queryAll" if include_deleted else "query", pk_chunking=pk_chunking)["id"]
         self.v1_add_batch(job_id, soql.encode("utf-8"))
-        with self._aborting_on_timeout(abort_on_timeout, lambda: self.v1_abort_job(job_id)):
-            self.wait_for_job(job_id, api="1.0", poll_interval=poll_interval, timeout=timeout, on_progress=on_progress)
-        self.v1_close_job(job_id)
+        return job_id
+
+    def _v1_query_results(self, job_id: str, batch_ids: Iterable[str] | None) -> tuple[int, Iterator[bytes]]:
+        """Salesforce's record count and the results of a finished 1.0 query job as one CSV stream."""
+        status = evaluate_job(self.v1_get_job(job_id), "1.0")
+        if status.failed:
+            raise SalesforceBulkJobFailedError(job_id, status.state, status.message)
+        if status.state is BulkJobState.OPEN:
+            self.v1_close_job(job_id)
         batches = self.v1_list_batches(job_id)
+        if batch_ids is not None:
+            wanted = set(batch_ids)
+            if missing := wanted - {b["id"] for b in batches}:
+                raise ValueError(f"batches {sorted(missing)} are not batches of job {job_id}")
+            batches = [b for b in batches if b["id"] in wanted]
         for batch in batches:
             if BulkJobState(batch["state"]) is BulkJobState.FAILED:
                 raise SalesforceBulkJobFailedError(job_id, BulkJobState.FAILED, batch.get("stateMessage"),
@@ -721,7 +770,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
         records = sum(int(b.get("numberRecordsProcessed") or 0) for b in done)
         documents = (self.v1_query_result(job_id, b["id"], result_id)
                      for b in done for result_id in self.v1_query_result_ids(job_id, b["id"]))
-        return job_id, records, concat_csv(documents)
+        return records, concat_csv(documents)
 
     @staticmethod
     def _write_extract(stream: Iterator[bytes], destination: Source, fmt: str, gzipped: bool,

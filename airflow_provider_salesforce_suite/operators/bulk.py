@@ -571,46 +571,12 @@ class SalesforceBulkQueryOperator(_SalesforceBulkOperator):
         return "FailedNothingLoaded" if status == "Done" and any(s.failed for _, s in self._infos(external_id)) \
             else status
 
-    def _results(self, job_id: str, api: str) -> tuple[Iterator[bytes], int]:
-        """The results byte stream (one CSV header) and Salesforce's record count; raises with
-        Salesforce's message when the job or a batch failed."""
-        if api == "2.0":
-            info = self.hook.get_job(job_id, kind="query")
-            status = evaluate_job(info)
-            if status.failed:
-                raise SalesforceBulkJobFailedError(job_id, status.state, status.message)
-            return self.hook.stream_query_results(job_id, max_records=self.max_records), status.records_processed
-        from airflow_provider_salesforce_suite.hooks._bulk.results import concat_csv
-        from airflow_provider_salesforce_suite.hooks._bulk.states import BulkJobState
-
-        info = self.hook.v1_get_job(job_id)
-        status = evaluate_job(info, "1.0")
-        if status.failed:
-            raise SalesforceBulkJobFailedError(job_id, status.state, status.message)
-        if status.state is BulkJobState.OPEN:
-            self.hook.v1_close_job(job_id)
-        batches = self.hook.v1_list_batches(job_id)
-        for batch in batches:
-            if BulkJobState(batch["state"]) is BulkJobState.FAILED:
-                raise SalesforceBulkJobFailedError(job_id, BulkJobState.FAILED, batch.get("stateMessage"),
-                                                   batch_id=batch["id"])
-        # With PK chunking the original batch is NotProcessed: its chunk batches hold the results.
-        done = [b for b in batches if BulkJobState(b["state"]) is BulkJobState.COMPLETED]
-        documents = (self.hook.v1_query_result(job_id, b["id"], result_id)
-                     for b in done for result_id in self.hook.v1_query_result_ids(job_id, b["id"]))
-        return concat_csv(documents), sum(int(b.get("numberRecordsProcessed") or 0) for b in done)
-
     def _collect(self, external_id: Any, context: Context) -> dict[str, Any]:
         """Stream the results into ``output_uri``; then move the watermark (incremental)."""
-        from airflow_provider_salesforce_suite.io import detect_format
-
         job_id, api = external_id["job_ids"][0], external_id["api"]
-        fmt, gzipped = detect_format(self.output_uri, self.output_format)
-        stream, records = self._results(job_id, api)
-        # The hook's constant-memory writer of a CSV results stream (byte copy, or parsed to JSONL/Parquet).
-        written = self.hook._write_extract(stream, self.output_uri, fmt, gzipped, self.field_types)
-        if written is not None:
-            records = written
+        written = self.hook.write_query_results(job_id, self.output_uri, api=api, format=self.output_format,
+                                                max_records=self.max_records, field_types=self.field_types)
+        fmt, records = written.format, written.records
         summary: dict[str, Any] = {"api": api, "job_id": job_id, "soql": external_id["soql"], "records": records,
                                    "output_uri": str(self.output_uri), "format": fmt, "watermark": None}
         if external_id.get("window"):

@@ -206,6 +206,41 @@ def test_extract_failures(sf_conn, emulator_admin, tmp_path) -> None:
         hook.extract("SELECT Id FROM Account", tmp_path / "x.txt")
 
 
+def test_write_query_results_of_jobs_run_elsewhere(sf_conn, emulator_admin, tmp_path) -> None:
+    hook = SalesforceBulkHook(sf_conn())
+    hook.ingest("Account", "insert", _records(1_200), results_dir=tmp_path / "load", **FAST)
+    job_id = hook.create_query_job("SELECT Name FROM Account ORDER BY Name")["id"]
+    hook.wait_for_job(job_id, kind="query", **FAST)
+    summary = hook.write_query_results(job_id, tmp_path / "v2.jsonl", max_records=500)
+    assert (summary.job_id, summary.records, summary.format) == (job_id, 1_200, "jsonl")
+    assert [r["Name"] for r in iter_records(tmp_path / "v2.jsonl")] == [f"Acc {i:06d}" for i in range(1_200)]
+    # 1.0 with PK chunking: the job is still Open (closed first); batch_ids picks chunk batches
+    job_id = hook.v1_create_job("Account", "query", pk_chunking={"chunkSize": 500})["id"]
+    hook.v1_add_batch(job_id, b"SELECT Name FROM Account")
+    hook.wait_for_job(job_id, api="1.0", **FAST)
+    chunks = [b["id"] for b in hook.v1_list_batches(job_id) if b["state"] == "Completed"]
+    first = hook.write_query_results(job_id, tmp_path / "first.csv", api="1.0", batch_ids=chunks[:1])
+    assert first.records == len(read_csv(tmp_path / "first.csv")) == 500
+    assert hook.v1_get_job(job_id)["state"] == "Closed"
+    every = hook.write_query_results(job_id, tmp_path / "all.csv", api="1.0")
+    assert every.records == 1_200 and len({r["Name"] for r in read_csv(tmp_path / "all.csv")}) == 1_200
+    with pytest.raises(ValueError, match="not batches of job"):
+        hook.write_query_results(job_id, tmp_path / "x.csv", api="1.0", batch_ids=["751000000000000AAA"])
+    with pytest.raises(ValueError, match="batch_ids are Bulk API 1.0"):
+        hook.write_query_results(job_id, tmp_path / "x.csv", batch_ids=chunks)
+    with pytest.raises(ValueError, match="api"):
+        hook.write_query_results(job_id, tmp_path / "x.csv", api="3.0")
+    with pytest.raises(RecordFileError):
+        hook.write_query_results(job_id, tmp_path / "x.txt", api="1.0")
+    bulk_settings(emulator_admin, fail_next_job="InvalidBatch : query failed")
+    failed = hook.create_query_job("SELECT Id FROM Account")["id"]
+    with pytest.raises(SalesforceBulkJobFailedError):
+        hook.wait_for_job(failed, kind="query", **FAST)
+    with pytest.raises(SalesforceBulkJobFailedError, match="query failed"):
+        hook.write_query_results(failed, tmp_path / "x.csv")
+    assert not (tmp_path / "x.csv").exists()
+
+
 def _peak(fn) -> int:
     gc.collect()
     tracemalloc.start()
