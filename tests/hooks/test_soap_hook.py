@@ -1,0 +1,224 @@
+"""SalesforceSoapHook against the emulator's partner SOAP endpoint, through zeep and the shared session."""
+
+from __future__ import annotations
+
+import time
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from airflow_provider_salesforce_suite.core.errors import (
+    SalesforceMalformedQueryError,
+    SalesforceSessionExpiredError,
+    SalesforceSoapFaultError,
+)
+from airflow_provider_salesforce_suite.hooks._soap import client as soap_client
+from airflow_provider_salesforce_suite.hooks.soap import SalesforceSoapHook
+
+TRICKY = "Smith & Sons <Ltd> — Zoë, 東京 \"q\" 'a'"
+
+
+def _soap_calls(admin) -> int:
+    return sum(n for key, n in admin.stats()["requests"].items() if key.startswith("POST /services/Soap/u/"))
+
+
+@pytest.fixture
+def hook(sf_conn) -> SalesforceSoapHook:
+    return SalesforceSoapHook(sf_conn())
+
+
+def test_wsdl_parsed_once_per_process(sf_conn) -> None:
+    soap_client.clear_client_cache()
+    start = time.perf_counter()
+    SalesforceSoapHook(sf_conn()).get_conn()
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    other = SalesforceSoapHook(sf_conn("sf_other"))
+    other.get_conn()
+    again = time.perf_counter() - start
+    assert len(soap_client._DOCUMENTS) == 1 and soap_client.PARSE_SECONDS
+    assert again < first / 5, (first, again)
+
+
+def test_transport_is_the_shared_session(hook) -> None:
+    client = hook.get_conn()
+    assert client.transport.session is hook.session
+    assert "file://" not in hook.session.adapters
+    assert client.settings.forbid_dtd and client.settings.forbid_entities and client.settings.forbid_external
+
+
+def test_create_query_round_trip_with_types_and_special_characters(hook, emulator_admin) -> None:
+    results = hook.create([{"type": "Account", "Name": TRICKY, "NumberOfEmployees": 12, "AnnualRevenue": 2500}])
+    assert results[0]["success"] and results[0]["errors"] == [] and len(results[0]["id"]) == 18
+    rows = list(hook.query(f"SELECT Id, Name, NumberOfEmployees, AnnualRevenue, CreatedDate, IsDeleted "
+                           f"FROM Account WHERE Id = '{results[0]['id']}'"))
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["type"] == "Account" and row["Id"] == results[0]["id"] and row["Name"] == TRICKY
+    assert row["NumberOfEmployees"] == 12 and row["AnnualRevenue"] == 2500.0 and row["IsDeleted"] is False
+    assert isinstance(row["CreatedDate"], datetime) and row["CreatedDate"].tzinfo is not None
+
+
+def test_dates_nulls_and_fields_to_null(hook) -> None:
+    [saved] = hook.create([{"type": "Opportunity", "Name": "Deal", "StageName": "Prospecting",
+                            "CloseDate": date(2030, 1, 31), "Amount": 10.5, "Description": "to blank"}])
+    assert saved["success"], saved
+    [updated] = hook.update([{"type": "Opportunity", "Id": saved["id"], "Description": None, "Amount": 11}])
+    assert updated["success"], updated
+    [row] = hook.retrieve("Opportunity", [saved["id"]], ["Name", "CloseDate", "Amount", "Description"])
+    assert row["CloseDate"] == date(2030, 1, 31) and row["Amount"] == 11.0 and row["Description"] is None
+
+
+def test_create_is_split_into_calls_of_200_with_per_record_errors(hook, emulator_admin) -> None:
+    records = [{"Name": f"Bulk {i}"} if i % 100 else {"Industry": "no name"} for i in range(450)]
+    before = _soap_calls(emulator_admin)
+    results = hook.create(records, sobject="Account")
+    assert len(results) == 450
+    failed = [i for i, r in enumerate(results) if not r["success"]]
+    assert failed == [0, 100, 200, 300, 400]
+    assert results[0]["errors"][0]["statusCode"] == "REQUIRED_FIELD_MISSING" and results[0]["id"] is None
+    creates = _soap_calls(emulator_admin) - before
+    assert creates == 3 + 0  # 200 + 200 + 50, no describe needed for saving
+    assert hook.calls == 3
+
+
+def test_query_is_lazy_over_query_more(hook, emulator_admin) -> None:
+    hook.create([{"Name": f"Q {i:04d}"} for i in range(1100)], sobject="Account")
+    before = _soap_calls(emulator_admin)
+    rows = hook.query("SELECT Id, Name FROM Account ORDER BY Name", batch_size=500)
+    assert _soap_calls(emulator_admin) == before  # nothing sent until iterated
+    first = next(rows)
+    assert first["Name"] == "Q 0000"
+    rest = list(rows)
+    assert len(rest) == 1099 and rest[-1]["Name"] == "Q 1099"
+    # query + 2 queryMore + one describe for typing
+    assert _soap_calls(emulator_admin) - before == 4
+
+
+def test_relationships_are_nested_dicts(hook) -> None:
+    [account] = hook.create([{"type": "Account", "Name": "Parent Co"}])
+    hook.create([{"type": "Contact", "LastName": f"C{i}", "AccountId": account["id"]} for i in range(2)])
+    [contact] = list(hook.query("SELECT Id, LastName, Account.Name FROM Contact WHERE LastName = 'C0'"))
+    assert contact["Account"]["Name"] == "Parent Co" and contact["Account"]["type"] == "Account"
+    [parent] = list(hook.query("SELECT Name, (SELECT LastName FROM Contacts ORDER BY LastName) FROM Account "
+                               f"WHERE Id = '{account['id']}'"))
+    assert [c["LastName"] for c in parent["Contacts"]["records"]] == ["C0", "C1"]
+
+
+def test_upsert_delete_undelete_empty_recycle_bin(hook) -> None:
+    created = hook.create([{"type": "Account", "Name": f"D{i}"} for i in range(3)])
+    ids = [r["id"] for r in created]
+    upserted = hook.upsert("Id", [{"type": "Account", "Id": ids[0], "Name": "D0 renamed"}])
+    assert upserted[0]["success"] and upserted[0]["created"] is False
+    deleted = hook.delete(ids)
+    assert all(r["success"] for r in deleted)
+    assert list(hook.query("SELECT Id FROM Account WHERE Name LIKE 'D%'")) == []
+    assert len(list(hook.query_all("SELECT Id FROM Account WHERE Name LIKE 'D%' AND IsDeleted = true"))) == 3
+    restored = hook.undelete(ids[:2])
+    assert [r["success"] for r in restored] == [True, True]
+    purged = hook.empty_recycle_bin([ids[2]])
+    assert purged[0]["success"] and purged[0]["id"] == ids[2]
+    assert len(list(hook.query("SELECT Id FROM Account WHERE Name LIKE 'D%'"))) == 2
+
+
+def test_malformed_query_fault(hook) -> None:
+    with pytest.raises(SalesforceSoapFaultError) as err:
+        list(hook.query("SELECT Id FORM Account"))
+    assert isinstance(err.value, SalesforceMalformedQueryError)
+    assert err.value.error_code == "MALFORMED_QUERY" and err.value.fault_code.endswith("MALFORMED_QUERY")
+
+
+def test_invalid_field_fault(hook) -> None:
+    with pytest.raises(SalesforceMalformedQueryError) as err:
+        list(hook.query("SELECT Nope__c FROM Account"))
+    assert err.value.error_code == "INVALID_FIELD" and err.value.fault_type == "InvalidFieldFault"
+
+
+def test_invalid_sobject_fault(hook) -> None:
+    with pytest.raises(SalesforceSoapFaultError) as err:
+        hook.describe_sobject("NoSuchObject__c")
+    assert err.value.error_code == "INVALID_TYPE"
+
+
+def test_expired_session_reauthenticates_once_and_replays(hook, emulator_admin) -> None:
+    assert hook.get_user_info()["userName"]
+    emulator_admin.expire_sessions()
+    before = _soap_calls(emulator_admin)
+    assert hook.get_user_info()["userName"]
+    assert _soap_calls(emulator_admin) - before == 2  # rejected, then replayed with the fresh token
+
+
+def test_session_auth_type_cannot_reauthenticate(sf_conn, hook, emulator_admin) -> None:
+    token = hook.session.token
+    session_hook = SalesforceSoapHook(sf_conn("sf_session", extra={"auth_type": "session",
+                                                                   "session_id": token.access_token,
+                                                                   "instance_url": token.instance_url}))
+    emulator_admin.expire_sessions()
+    with pytest.raises(SalesforceSessionExpiredError) as err:
+        session_hook.get_user_info()
+    assert token.access_token not in str(err.value)
+
+
+def test_describe_global_and_sobject(hook) -> None:
+    described = hook.describe_global()
+    names = {s["name"] for s in described["sobjects"]}
+    assert {"Account", "Contact", "Lead"} <= names
+    account = hook.describe_sobject("Account")
+    fields = {f["name"]: f for f in account["fields"]}
+    assert fields["Name"]["type"] == "string" and fields["Id"]["soapType"] == "tns:ID"
+    many = hook.describe_sobjects(["Account", "Contact"])
+    assert [d["name"] for d in many] == ["Account", "Contact"]
+
+
+def test_search_and_org_calls(hook) -> None:
+    hook.create([{"type": "Account", "Name": "Findable Unique"}])
+    found = hook.search("FIND {Findable} IN NAME FIELDS RETURNING Account(Id, Name)")
+    assert [r["Name"] for r in found] == ["Findable Unique"]
+    now = hook.get_server_timestamp()
+    assert abs((now - datetime.now(timezone.utc)).total_seconds()) < 120
+    updated = hook.get_updated("Account", now - timedelta(minutes=5), now + timedelta(minutes=1))
+    assert len(updated["ids"]) >= 1
+
+
+def test_convert_lead_and_merge(hook) -> None:
+    [lead] = hook.create([{"type": "Lead", "LastName": "Lee", "Company": "Lee & Co"}])
+    [converted] = hook.convert_lead([{"leadId": lead["id"], "convertedStatus": "Closed - Converted",
+                                      "doNotCreateOpportunity": True}])
+    assert converted["success"], converted
+    assert converted["accountId"] and converted["contactId"] and converted["opportunityId"] is None
+    a, b = hook.create([{"type": "Account", "Name": "Master"}, {"type": "Account", "Name": "Dupe"}])
+    [merged] = hook.merge([{"masterRecord": {"type": "Account", "Id": a["id"], "Description": "merged"},
+                            "recordToMergeIds": [b["id"]]}])
+    assert merged["success"] and merged["mergedRecordIds"] == [b["id"]]
+    [master] = hook.retrieve("Account", [a["id"]], ["Description"])
+    assert master["Description"] == "merged"
+
+
+def test_per_call_headers(hook) -> None:
+    results = hook.create([{"type": "Account", "Name": "ok"}, {"type": "Account"}],
+                          headers={"AllOrNoneHeader": {"allOrNone": True}})
+    assert [r["success"] for r in results] == [False, False]
+    assert list(hook.query("SELECT Id FROM Account WHERE Name = 'ok'")) == []
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda h: h.create("Account"), "must be a list"),
+    (lambda h: h.create([{"Name": "no type"}]), "sObject type"),
+    (lambda h: h.create([{"type": "Account", "Bad Field": 1}]), "not a Salesforce field name"),
+    (lambda h: h.create([{"type": "Account", "Name": "x\x01"}]), "XML cannot carry"),
+    (lambda h: h.create([{"type": "Account", "Name": object()}]), "cannot send"),
+    (lambda h: list(h.query("SELECT Id FROM Account", batch_size=10)), "batch_size"),
+    (lambda h: list(h.query("  ")), "soql"),
+    (lambda h: h.create([{"type": "Account", "Name": "x"}], headers={"QueryOptions": {"batchSize": 200}}),
+     "do not apply"),
+    (lambda h: h.create([{"type": "Account", "Name": "x"}], headers={"SessionHeader": {"sessionId": "x"}}),
+     "unknown SOAP header"),
+    (lambda h: h.call("noSuchOperation"), "not a partner SOAP operation"),
+    (lambda h: h.call("query", queryStrin="SELECT Id FROM Account"), "invalid arguments"),
+    (lambda h: h.convert_lead([{"leadId": "00Q000000000001AAA"}]), "convertedStatus"),
+    (lambda h: h.merge([{"masterRecord": {"type": "Account"}}]), "recordToMergeIds"),
+    (lambda h: h.retrieve("Account", ["001000000000001AAA"], "Name"), "fields"),
+])
+def test_bad_input(hook, call, message) -> None:
+    with pytest.raises((ValueError, TypeError), match=message):
+        call(hook)
