@@ -36,6 +36,7 @@ DEMO_DAGS: list[tuple[str, dict]] = [
         "example_salesforce_bulk_incremental",
         {"touch": 3, "lookback_seconds": 0, "output_dir": f"file://{DEMO / 'output' / 'bulk_incremental'}"},
     ),
+    ("example_salesforce_soap", {"leads": 3}),
 ]
 
 

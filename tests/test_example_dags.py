@@ -102,3 +102,28 @@ def test_bulk_incremental_extracts_only_changes_across_runs(airflow_db, salesfor
     # The 3 touched accounts, and the record on the watermark's edge again (an overlap, never a gap).
     assert sorted(changed) == ["Inc 0", "Inc 1", "Inc 10", "Zed edge"]
     assert all(changed[name]["Description"].startswith("touched") for name in ("Inc 0", "Inc 1", "Inc 10"))
+
+
+def test_soap_converts_leads_and_merges_duplicates(airflow_db, salesforce_connection) -> None:
+    from airflow_provider_salesforce_suite.hooks.soap import SalesforceSoapHook
+
+    dag = _dag_bag().get_dag("example_salesforce_soap")
+    run = dag.test(run_conf={"leads": 3})
+    assert run.state == "success"
+    hook = SalesforceSoapHook(salesforce_connection)
+    assert [r["IsConverted"] for r in hook.query("SELECT IsConverted FROM Lead")] == [True] * 3
+    names = [r["Name"] for r in hook.query("SELECT Name FROM Account WHERE Name LIKE 'Dupe %'")]
+    assert len(names) == 2 and len(set(names)) == 2  # 2 + 3 copies merged down to one each
+
+
+def test_analytics_loads_a_dataset_runs_a_dataflow_and_queries(airflow_db, salesforce_connection, tmp_path: Path) -> None:
+    from airflow_provider_salesforce_suite.hooks.analytics import SalesforceAnalyticsHook
+
+    dag = _dag_bag().get_dag("example_salesforce_analytics")
+    run = dag.test(run_conf={"rows": 300, "output_dir": f"file://{tmp_path}"})
+    assert run.state == "success"
+    hook = SalesforceAnalyticsHook(salesforce_connection)
+    records = hook.query_records('q = load "Sales"; q = group q by all; q = foreach q generate count() as \'n\';')
+    assert records == [{"n": 300}]
+    jobs = list(hook.iter_dataflow_jobs())
+    assert [j["status"] for j in jobs] == ["Success"]
