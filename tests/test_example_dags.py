@@ -127,16 +127,3 @@ def test_analytics_loads_a_dataset_runs_a_dataflow_and_queries(airflow_db, sales
     assert records == [{"n": 300}]
     jobs = list(hook.iter_dataflow_jobs())
     assert [j["status"] for j in jobs] == ["Success"]
-
-
-def test_analytics_loads_a_dataset_runs_a_dataflow_and_queries(airflow_db, salesforce_connection, tmp_path: Path) -> None:
-    from airflow_provider_salesforce_suite.hooks.analytics import SalesforceAnalyticsHook
-
-    dag = _dag_bag().get_dag("example_salesforce_analytics")
-    run = dag.test(run_conf={"rows": 300, "output_dir": f"file://{tmp_path}"})
-    assert run.state == "success"
-    hook = SalesforceAnalyticsHook(salesforce_connection)
-    records = hook.query_records('q = load "Sales"; q = group q by all; q = foreach q generate count() as \'n\';')
-    assert records == [{"n": 300}]
-    jobs = list(hook.iter_dataflow_jobs())
-    assert [j["status"] for j in jobs] == ["Success"]
