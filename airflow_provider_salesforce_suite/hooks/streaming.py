@@ -106,9 +106,9 @@ class SalesforceStreamingHook(PushTopicMixin, SalesforceBaseHook):
 
         Long-polling only; the Bearer token comes from the connection's shared authenticator. On
         ``401::Authentication invalid`` the hook re-authenticates once and reconnects; on
-        ``403::Unknown client`` or a connection aiocometd cannot restore within ``connect_timeout``
-        it handshakes again and resubscribes from the last delivered replay id, so no event is
-        skipped (one seen twice is dropped).
+        ``403::Unknown client`` or a long poll lost in transit it handshakes again and resubscribes
+        from the last delivered replay id, so no event is skipped (one seen twice is dropped).
+        Opening a session is retried under the connection's retry policy.
 
         :param channels: ``/topic/Name``, ``/data/ChangeEvents``, ``/data/AccountChangeEvent``,
             ``/event/Name__e``, ``/u/Name`` - one or several.
@@ -117,16 +117,19 @@ class SalesforceStreamingHook(PushTopicMixin, SalesforceBaseHook):
         :param on_replay_gap: a stored id outside the retention window: ``"fail"`` raises
             :class:`SalesforceReplayGapError` naming id and channel, ``"earliest"`` replays every
             retained event (-2) instead.
-        :param connect_timeout: seconds to restore a dropped connection before starting a new
-            session (default: the connection's ``connect_timeout``).
+        :param connect_timeout: seconds one attempt to open a session (handshake, first connect,
+            subscribes) may take (default: the connection's ``connect_timeout``).
         :raises SalesforceReplayGapError: see ``on_replay_gap``.
         :raises SalesforceStreamingError: a refused subscription (e.g. an unknown channel).
         :raises SalesforceTransportError: no session could be opened within the retry policy.
         """
         names = normalize_channels(channels)
+        state = ReplayState(names, replay_id)  # validate before reading the connection
+        if on_replay_gap not in ("fail", "earliest"):
+            raise ValueError(f"on_replay_gap must be 'fail' or 'earliest', not {on_replay_gap!r}")
         stream = CometdStream(
             url_for=self._cometd_url, authenticator=self.authenticator, channels=names,
-            state=ReplayState(names, replay_id), on_replay_gap=on_replay_gap,
+            state=state, on_replay_gap=on_replay_gap,
             ssl=self.async_session()._ssl(), proxy=(self.config.proxies or {}).get("https"),
             policy=self.async_session().policy,
             connect_timeout=float(connect_timeout if connect_timeout is not None else self.config.connect_timeout),

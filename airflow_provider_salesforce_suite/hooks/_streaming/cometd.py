@@ -1,9 +1,9 @@
 """One Streaming API subscription over CometD long-polling, kept alive without gaps.
 
 aiocometd (the ``aiocometd-noloop`` distribution, module ``aiocometd_noloop``; imported lazily) runs
-the Bayeux protocol of ONE client session: handshake, the ``/meta/connect`` loop, subscribe, and the
-reconnect of a blip (it retries the connect with the same client id). :class:`CometdStream` owns
-everything that spans sessions, because aiocometd cannot do it cleanly:
+the Bayeux protocol of ONE client session: handshake, the ``/meta/connect`` loop, subscribe and the
+event queue. :class:`CometdStream` owns everything that spans sessions, because aiocometd cannot do
+it cleanly:
 
 * Salesforce's replay extension and the Bearer token go out through :func:`salesforce_extension`
   (an aiocometd ``Extension``): ``ext.replay`` on the handshake and a ``{channel: replayId}`` map on
@@ -15,6 +15,8 @@ everything that spans sessions, because aiocometd cannot do it cleanly:
   403 as an auth failure (a token fetch per re-handshake). Instead the stream re-authenticates once on
   a 401 and opens a new session that resubscribes from the last delivered replay id, so nothing is
   skipped; an event seen twice across sessions is dropped by replay id.
+* A long poll lost in transit also ends the session (aiocometd would retry it with the same client
+  id, but the server counts the events of a lost response as delivered).
 * New sessions are opened under :mod:`core.retry`'s policy (bounded backoff on transport errors).
 """
 
@@ -48,6 +50,8 @@ _GAP_POLICIES = ("fail", "earliest")
 HANDSHAKE, CONNECT, SUBSCRIBE = "/meta/handshake", "/meta/connect", "/meta/subscribe"
 # "400::The replayId {N} you provided was invalid.  Please provide a valid ID, -2 ... or -1 ..."
 _GAP_ERROR = re.compile(r"^400::The replayId \{?(-?\d+)\}? you provided was invalid")
+# Added to the advised /meta/connect hold to time out a request (aiocometd then adds 20 %).
+_REQUEST_MARGIN_MS = 10_000
 # Prefetched events aiocometd holds before it pauses the long poll for a slow consumer.
 _MAX_PENDING = 1000
 
@@ -203,6 +207,11 @@ def salesforce_extension(state: ReplayState, token: Token) -> Any:
 
         async def incoming(self, payload: list[dict[str, Any]], headers: Any = None) -> None:
             for message in payload:
+                advice = message.get("advice")
+                if isinstance(advice, dict) and isinstance(advice.get("timeout"), (int, float)):
+                    # aiocometd times requests out at 1.2 x the advised hold: too tight for short
+                    # holds, and a poll timed out client-side loses the events the server sent in it.
+                    message["advice"] = {**advice, "timeout": advice["timeout"] + _REQUEST_MARGIN_MS}
                 if message.get("channel") == CONNECT and message.get("successful") is False:
                     # The stream, not aiocometd, decides how to recover (re-auth, new session).
                     message["advice"] = {**(message.get("advice") or {}), "reconnect": "none"}
@@ -222,8 +231,8 @@ class CometdStream:
     :param ssl: aiohttp's ``ssl`` argument (False, True or an ``SSLContext``).
     :param proxy: proxy URL for the CometD host, if any.
     :param policy: bounds for opening a session.
-    :param connect_timeout: seconds aiocometd may spend re-establishing a dropped connection before
-        the stream replaces the session.
+    :param connect_timeout: seconds one attempt to open a session (handshake, first connect,
+        subscribes) may take before it counts as failed and is retried.
     """
 
     def __init__(self, *, url_for: Callable[[Token], str], authenticator: SalesforceAuthenticator,
@@ -284,16 +293,17 @@ class CometdStream:
         token = self._token or await self.authenticator.aget_token()
         while True:
             url = self.url_for(token)
-            client = Client(url, ConnectionType.LONG_POLLING, connection_timeout=self.connect_timeout,
+            client = Client(url, ConnectionType.LONG_POLLING, connection_timeout=None,
                             ssl=self.ssl, extensions=[salesforce_extension(self.state, token)],
                             max_pending_count=_MAX_PENDING)
             if self.proxy:  # aiocometd posts through its own session: give it one that knows the proxy
                 client._http_session = aiohttp.ClientSession(json_serialize=json.dumps, proxy=self.proxy)
             self._client = client
             try:
-                await client.open()
-                for channel in self.channels:
-                    await client.subscribe(channel)
+                async with asyncio.timeout(self.connect_timeout):
+                    await client.open()
+                    for channel in self.channels:
+                        await client.subscribe(channel)
             except ServerError as exc:
                 await self._discard()
                 kind = classify_failure(exc.response)
@@ -325,12 +335,35 @@ class CometdStream:
             return
 
     async def _until_lost(self) -> AsyncIterator[dict[str, Any]]:
-        """Messages of the current session until the server or the network ends it."""
+        """Messages of the current session until the server or the network ends it.
+
+        A long poll that fails in transit (dropped, timed out) ends the session too, though
+        aiocometd would retry it with the same client id: whatever the server had put in the lost
+        response counts as delivered there, so only a resubscribe from our last DELIVERED replay id
+        is free of gaps. aiocometd reports such a failure only by entering ``CONNECTING``.
+        """
+        from aiocometd_noloop.constants import TransportState
         from aiocometd_noloop.exceptions import ClientInvalidOperation, ServerError, TransportError
 
+        client = self._client
         while True:
+            receive = asyncio.ensure_future(client.receive())
+            lost = asyncio.ensure_future(client._transport.wait_for_state(TransportState.CONNECTING))
             try:
-                message = await self._client.receive()
+                await asyncio.wait({receive, lost}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                lost.cancel()
+                if not receive.done():
+                    receive.cancel()
+                    with suppress(asyncio.CancelledError, Exception):
+                        await receive  # a message taken here comes back with the resubscribe
+            if receive.cancelled():
+                while client.has_pending_messages:  # received before the failure: still in order
+                    yield client._incoming_queue.get_nowait()
+                log.warning("Streaming API long poll failed in transit; opening a new session")
+                return
+            try:
+                message = receive.result()
             except ServerError as exc:
                 kind = classify_failure(exc.response)
                 log.info("Streaming API session ended: %s", (exc.response or {}).get("error") or exc.message)

@@ -119,8 +119,9 @@ class PushTopicMixin:
         :param description: optional description.
         """
         record = {"Name": validate_name(name), **topic_fields(
-            query=query, notify_for_fields=notify_for_fields, operations=operations,
-            api_version=api_version or self.api_version, description=description)}
+            query=query, notify_for_fields=notify_for_fields, operations=operations, api_version=api_version,
+            description=description)}
+        record.setdefault("ApiVersion", float(self.api_version))
         return self.request("POST", self._topic_url(), json=record).json()["id"]
 
     def update_push_topic(self, name: str, **changes: Any) -> None:
@@ -140,12 +141,14 @@ class PushTopicMixin:
         if fields:
             self.request("PATCH", self._topic_url(topic["Id"]), json=fields)
 
-    def delete_push_topic(self, name: str) -> None:
-        """Delete the PushTopic ``name``.
+    def delete_push_topic(self, name: str) -> str:
+        """Delete the PushTopic ``name`` and return its id.
 
         :raises SalesforceNotFoundError: no topic named ``name``.
         """
-        self.request("DELETE", self._topic_url(self._require(name)["Id"]))
+        topic_id = self._require(name)["Id"]
+        self.request("DELETE", self._topic_url(topic_id))
+        return topic_id
 
     def ensure_push_topic(self, name: str, query: str, **options: Any) -> tuple[str, bool]:
         """Make the PushTopic ``name`` exist with this query and options; change only what differs.
@@ -161,12 +164,12 @@ class PushTopicMixin:
             raise ValueError(f"unknown PushTopic option(s) {sorted(unknown | ({'query'} & set(options)))}")
         wanted = topic_fields(
             query=query, notify_for_fields=options.get("notify_for_fields", "Referenced"),
-            operations=options.get("operations", OPERATIONS),
-            api_version=options.get("api_version") or self.api_version,
+            operations=options.get("operations", OPERATIONS), api_version=options.get("api_version"),
             is_active=options.get("is_active", True), description=options.get("description"))
+        wanted.setdefault("ApiVersion", float(self.api_version))
         current = self.get_push_topic(name)
         if current is None:
-            record = {"Name": name, **wanted}
+            record = {"Name": validate_name(name), **wanted}
             return self.request("POST", self._topic_url(), json=record).json()["id"], True
         changed = differs(current, wanted)
         if changed:
