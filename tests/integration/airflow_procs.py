@@ -135,9 +135,9 @@ def start_emulator(procs: ProcessSet, *, timeout: float = 60) -> dict[str, str]:
         text = procs.log_tail("emulator", 20000)
         url = re.search(r"listening on (\S+)", text)
         conn = re.search(r"export AIRFLOW_CONN_SALESFORCE_SUITE_DEFAULT='(.+)'", text)
-        ca = re.search(r"CA certificate \(ca_bundle\): (\S+)", text)
         if url and conn:
-            return {"url": url.group(1), "connection": conn.group(1), "ca_bundle": ca.group(1) if ca else ""}
+            ca_bundle = json.loads(conn.group(1)).get("extra", {}).get("ca_bundle", "")
+            return {"url": url.group(1), "connection": conn.group(1), "ca_bundle": ca_bundle}
         return None
 
     return wait_for(ready, timeout=timeout, what="the emulator to listen")
