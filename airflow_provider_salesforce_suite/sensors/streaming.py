@@ -48,7 +48,6 @@ class SalesforceStreamingSensor(BaseSensorOperator):
                  filter: Mapping[str, Any] | None = None,  # noqa: A002 - public name
                  on_replay_gap: str = "fail", salesforce_conn_id: str = "salesforce_suite_default",
                  api_version: str | None = None, **kwargs: Any) -> None:
-        kwargs.setdefault("deferrable", True)
         super().__init__(**kwargs)
         if isinstance(event_count, bool) or not isinstance(event_count, int) or event_count < 1:
             raise ValueError(f"event_count must be an int >= 1, got {event_count!r}")
