@@ -39,7 +39,7 @@ class StreamingConfig:
 
     connect_timeout: float = 110.0
     max_interval: float = 300.0
-    max_events_per_channel: int = 100_000
+    max_events_per_channel: int = 10_000
     retention_seconds: dict[str, float] = field(default_factory=lambda: dict(RETENTION_BY_KIND))
 
     def update(self, changes: dict[str, Any]) -> None:
