@@ -127,3 +127,31 @@ def test_analytics_loads_a_dataset_runs_a_dataflow_and_queries(airflow_db, sales
     assert records == [{"n": 300}]
     jobs = list(hook.iter_dataflow_jobs())
     assert [j["status"] for j in jobs] == ["Success"]
+
+
+def test_streaming_sensor_waits_for_a_hot_account(airflow_db, salesforce_connection) -> None:
+    from airflow_provider_salesforce_suite.hooks.rest import SalesforceRestHook
+
+    hook = SalesforceRestHook(salesforce_connection)
+    cold = hook.create("Account", {"Name": "Cold prospect", "Rating": "Cold"})
+    hot = hook.create("Account", {"Name": "Hot prospect", "Rating": "Hot"})
+    dag = _dag_bag().get_dag("example_salesforce_streaming_sensor")
+    # -2 replays the retained change events, so the change made above is found without a race.
+    run = dag.test(run_conf={"replay_id": -2, "timeout": 60})
+    assert run.state == "success"
+    (report,) = [ti for ti in run.get_task_instances() if ti.task_id == "report"]
+    assert report.xcom_pull(task_ids="report") == [hot] and cold != hot
+
+
+def test_new_opportunity_setup_ensures_the_push_topic(airflow_db, salesforce_connection) -> None:
+    from airflow_provider_salesforce_suite.hooks.streaming import SalesforceStreamingHook
+
+    dag = _dag_bag().get_dag("example_salesforce_new_opportunity_setup")
+    assert dag.test().state == "success"
+    topic = SalesforceStreamingHook(salesforce_connection).get_push_topic("NewOpportunities")
+    assert topic["Query"].startswith("SELECT Id, Name, StageName") and topic["NotifyForOperationCreate"] is True
+    assert topic["NotifyForOperationUpdate"] is False
+    # The asset-triggered DAG parses with its watcher; it runs in tests/integration.
+    consumer = _dag_bag().get_dag("example_salesforce_new_opportunity")
+    assets = list(consumer.timetable.asset_condition.iter_assets())
+    assert [uri for _, uri in assets] == ["salesforce://default/topic/NewOpportunities"]
