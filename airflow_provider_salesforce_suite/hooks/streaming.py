@@ -22,6 +22,7 @@ from airflow_provider_salesforce_suite.hooks._streaming.cometd import (
     SalesforceStreamingError,
     event_replay_id,
     normalize_channels,
+    validate_gap_policy,
 )
 from airflow_provider_salesforce_suite.hooks._streaming.push_topics import PushTopicMixin
 from airflow_provider_salesforce_suite.hooks.base import SalesforceBaseHook
@@ -125,8 +126,7 @@ class SalesforceStreamingHook(PushTopicMixin, SalesforceBaseHook):
         """
         names = normalize_channels(channels)
         state = ReplayState(names, replay_id)  # validate before reading the connection
-        if on_replay_gap not in ("fail", "earliest"):
-            raise ValueError(f"on_replay_gap must be 'fail' or 'earliest', not {on_replay_gap!r}")
+        validate_gap_policy(on_replay_gap)
         stream = CometdStream(
             url_for=self._cometd_url, authenticator=self.authenticator, channels=names,
             state=state, on_replay_gap=on_replay_gap,

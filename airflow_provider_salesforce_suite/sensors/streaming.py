@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from airflow.sdk import BaseSensorOperator
 
-from airflow_provider_salesforce_suite.hooks._streaming.cometd import SalesforceStreamingError
+from airflow_provider_salesforce_suite.hooks._streaming.cometd import SalesforceStreamingError, validate_gap_policy
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -51,8 +51,7 @@ class SalesforceStreamingSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         if isinstance(event_count, bool) or not isinstance(event_count, int) or event_count < 1:
             raise ValueError(f"event_count must be an int >= 1, got {event_count!r}")
-        if on_replay_gap not in ("fail", "earliest"):
-            raise ValueError(f"on_replay_gap must be 'fail' or 'earliest', not {on_replay_gap!r}")
+        validate_gap_policy(on_replay_gap)
         self.channel = channel
         self.replay_id = replay_id
         self.event_count = event_count

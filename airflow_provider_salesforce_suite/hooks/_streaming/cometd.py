@@ -118,6 +118,13 @@ def validate_replay_id(value: Any, channel: str = "") -> int:
     return value
 
 
+def validate_gap_policy(value: Any) -> str:
+    """:raises ValueError: ``value`` is not ``"fail"`` or ``"earliest"``."""
+    if value not in _GAP_POLICIES:
+        raise ValueError(f"on_replay_gap must be 'fail' or 'earliest', not {value!r}")
+    return value
+
+
 class ReplayState:
     """Where each channel resumes: after its last delivered event, else from its starting replay id.
 
@@ -238,8 +245,7 @@ class CometdStream:
     def __init__(self, *, url_for: Callable[[Token], str], authenticator: SalesforceAuthenticator,
                  channels: Sequence[str], state: ReplayState, on_replay_gap: ReplayGapPolicy, ssl: Any,
                  proxy: str | None, policy: RetryPolicy, connect_timeout: float) -> None:
-        if on_replay_gap not in _GAP_POLICIES:
-            raise ValueError(f"on_replay_gap must be 'fail' or 'earliest', not {on_replay_gap!r}")
+        validate_gap_policy(on_replay_gap)
         self.url_for = url_for
         self.authenticator = authenticator
         self.channels = list(channels)
