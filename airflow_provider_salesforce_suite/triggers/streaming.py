@@ -117,7 +117,11 @@ class SalesforceStreamingTrigger(BaseTrigger):
                  timeout: float | None = None, on_replay_gap: str = "fail", started_at: float | None = None,
                  api_version: str | None = None) -> None:
         super().__init__()
-        from airflow_provider_salesforce_suite.hooks._streaming.cometd import normalize_channels, validate_replay_id
+        from airflow_provider_salesforce_suite.hooks._streaming.cometd import (
+            normalize_channels,
+            validate_gap_policy,
+            validate_replay_id,
+        )
 
         self.channel = normalize_channels(channel)[0] if isinstance(channel, str) else _bad_channel(channel)
         self.replay_id = validate_replay_id(replay_id)
@@ -125,8 +129,7 @@ class SalesforceStreamingTrigger(BaseTrigger):
             raise ValueError(f"event_count must be an int >= 1, got {event_count!r}")
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
             raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
-        if on_replay_gap not in ("fail", "earliest"):
-            raise ValueError(f"on_replay_gap must be 'fail' or 'earliest', not {on_replay_gap!r}")
+        validate_gap_policy(on_replay_gap)
         self.salesforce_conn_id = salesforce_conn_id
         self.event_count = event_count
         self.filter = validate_event_filter(filter)
