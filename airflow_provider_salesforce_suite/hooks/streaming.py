@@ -109,7 +109,8 @@ class SalesforceStreamingHook(PushTopicMixin, SalesforceBaseHook):
         ``401::Authentication invalid`` the hook re-authenticates once and reconnects; on
         ``403::Unknown client`` or a long poll lost in transit it handshakes again and resubscribes
         from the last delivered replay id, so no event is skipped (one seen twice is dropped).
-        Opening a session is retried under the connection's retry policy.
+        Opening a session is retried under the connection's retry policy. A channel started at -1
+        that has delivered nothing yet has no position to resume from: it resubscribes with -1.
 
         :param channels: ``/topic/Name``, ``/data/ChangeEvents``, ``/data/AccountChangeEvent``,
             ``/event/Name__e``, ``/u/Name`` - one or several.
