@@ -1,0 +1,152 @@
+"""Streaming: event latency, 100 watchers on one channel, one connection's throughput.
+
+* ``latency``: one ``SalesforceEventTrigger`` in Airflow's shared-stream manager (ack mode);
+  ``SF_BENCH_STREAM_EVENTS`` Accounts created one at a time over REST; time from the create call
+  to the ``TriggerEvent`` (p50, p99 in ms).
+* ``100 watchers``: 100 triggers on the same org and channel; CometD handshakes and subscribes the
+  emulator counted (one connection), every watcher gets every event; peak RSS.
+* ``throughput``: 2,000 change events published through sObject Collections, then drained by one
+  ``SalesforceStreamingHook.subscribe(replay_id=-2)``: events per second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import statistics
+import time
+from typing import Any
+
+import requests
+
+from bench.runner import BenchEnv, Case
+
+EVENTS = int(os.environ.get("SF_BENCH_STREAM_EVENTS", "50"))
+CHANNEL = "/data/AccountChangeEvent"
+GROUP = f"Streaming (emulator, loopback): latency over {EVENTS} events, 100 watchers, one connection's throughput"
+
+
+class _AssetState:
+    """An asset state store in memory (the triggerer reaches the real one through its supervisor)."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.values = name, {}
+        self._by_name, self._by_uri = {name: self}, {}
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    async def aget(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    async def aset(self, key: str, value: Any) -> None:
+        self.values[key] = value
+
+
+def _stats(env: BenchEnv) -> dict[str, Any]:
+    return requests.get(f"{env.url}/__emulator__/stats", verify=env.ca_bundle or True, timeout=10).json()["streaming"]
+
+
+def _setup(env: BenchEnv) -> Any:
+    requests.post(f"{env.url}/__emulator__/reset", verify=env.ca_bundle or True, timeout=60).raise_for_status()
+    from airflow_provider_salesforce_suite.hooks.rest import SalesforceRestHook
+
+    hook = SalesforceRestHook()
+    hook.describe("Account")  # imports, authentication and the TLS handshake before the clock
+    return hook
+
+
+async def _watch(env: BenchEnv, rest: Any, watchers: int, events: int) -> dict[str, Any]:
+    from airflow.triggers.shared_stream import SharedStreamManager
+
+    from airflow_provider_salesforce_suite.triggers.streaming import SalesforceEventTrigger
+
+    manager = SharedStreamManager(ack_timeout=60)
+    received: dict[int, list[float]] = {i: [] for i in range(watchers)}
+
+    async def run(trigger_id: int) -> None:
+        trigger = SalesforceEventTrigger(channel=CHANNEL)
+        trigger.asset_state_store = _AssetState(f"asset-{trigger_id}")
+        key = trigger.shared_stream_key()
+        async for _ in trigger.filter_shared_stream(manager.subscribe(trigger_id=trigger_id, trigger=trigger, key=key)):
+            received[trigger_id].append(time.perf_counter())
+            seq = manager.bind_pending_event(trigger_id=trigger_id, key=key)
+            if seq is not None:
+                manager.confirm_persisted([seq])
+
+    before = _stats(env)
+    tasks = [asyncio.create_task(run(i)) for i in range(watchers)]
+    try:
+        async with asyncio.timeout(60):
+            while _stats(env)["subscriptions"] < 1:
+                await asyncio.sleep(0.05)
+        latencies = []
+        for n in range(events):
+            started = time.perf_counter()
+            await asyncio.to_thread(rest.create, "Account", {"Name": f"bench {n}"})
+            async with asyncio.timeout(30):
+                while any(len(times) <= n for times in received.values()):
+                    await asyncio.sleep(0.001)
+            latencies.append(max(times[n] for times in received.values()) - started)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await manager.stop_all()
+    after = _stats(env)
+    latencies.sort()
+    return {"p50_ms": round(statistics.median(latencies) * 1000, 1),
+            "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1),
+            "watchers": watchers, "cometd_handshakes": after["handshakes"] - before["handshakes"],
+            "cometd_subscribes": after["subscribes"] - before["subscribes"]}
+
+
+def _quiet_run(coro: Any) -> Any:
+    """``asyncio.run`` with log lines kept off stdout (the runner reads the case's JSON there)."""
+    with contextlib.redirect_stdout(sys.stderr):
+        return asyncio.run(coro)
+
+
+def latency(env: BenchEnv, prepared: Any) -> dict[str, Any]:
+    return _quiet_run(_watch(env, prepared, 1, EVENTS))
+
+
+def many_watchers(env: BenchEnv, prepared: Any) -> dict[str, Any]:
+    return _quiet_run(_watch(env, prepared, 100, max(5, EVENTS // 5)))
+
+
+def _publish(env: BenchEnv) -> int:
+    rest = _setup(env)
+    total = 2_000
+    for start in range(0, total, 200):
+        rest.request("POST", rest.data_url("composite/sobjects"), json={"allOrNone": False, "records": [
+            {"attributes": {"type": "Account"}, "Name": f"burst {n}"} for n in range(start, start + 200)]})
+    return total
+
+
+def throughput(env: BenchEnv, prepared: int) -> dict[str, Any]:
+    from airflow_provider_salesforce_suite.hooks.streaming import SalesforceStreamingHook
+
+    async def drain() -> float:
+        hook = SalesforceStreamingHook()
+        started, seen = time.perf_counter(), 0
+        async with contextlib.aclosing(hook.subscribe(CHANNEL, replay_id=-2)) as stream:
+            async for _ in stream:
+                seen += 1
+                if seen == prepared:
+                    break
+        elapsed = time.perf_counter() - started
+        await hook._async_session.close()
+        return elapsed
+
+    elapsed = _quiet_run(drain())
+    return {"events": prepared, "events_per_s": round(prepared / elapsed)}
+
+
+CASES = [
+    Case("latency, 1 watcher", latency, setup=_setup),
+    Case("100 watchers, 1 channel", many_watchers, setup=_setup),
+    Case("throughput, 1 connection", throughput, setup=_publish),
+]
