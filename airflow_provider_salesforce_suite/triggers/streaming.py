@@ -227,20 +227,17 @@ class SalesforceEventTrigger(BaseEventTrigger):
                  filter: Mapping[str, Any] | None = None, replay: str = "new",  # noqa: A002 - public name
                  on_replay_gap: str = "earliest", api_version: str | None = None) -> None:
         super().__init__()
+        from airflow_provider_salesforce_suite.hooks._streaming.cometd import normalize_channels
         from airflow_provider_salesforce_suite.triggers._event_stream import REPLAY_POLICIES
 
-        if not isinstance(channel, str) or not channel.startswith(("/topic/", "/data/", "/event/", "/u/")):
-            raise ValueError(
-                f"channel must be /topic/<name>, /data/<event>, /event/<name>__e or /u/<name>, not {channel!r}"
-            )
+        self.channel = normalize_channels(channel)[0] if isinstance(channel, str) else _bad_channel(channel)
         if replay not in REPLAY_POLICIES:
             raise ValueError(f"replay must be one of {sorted(REPLAY_POLICIES)}, not {replay!r}")
         if on_replay_gap not in ("fail", "earliest"):
             raise ValueError(f"on_replay_gap must be 'fail' or 'earliest', not {on_replay_gap!r}")
-        self.channel = channel
         self.salesforce_conn_id = salesforce_conn_id
-        self.filter = dict(filter) if filter else None
-        self._event_filter = _compile_event_filter(self.filter)
+        self.filter = validate_event_filter(filter)
+        self._event_filter = compile_event_filter(self.filter)
         self.replay = replay
         self.on_replay_gap = on_replay_gap
         self.api_version = api_version
@@ -294,9 +291,3 @@ class SalesforceEventTrigger(BaseEventTrigger):
             if self._event_filter(event):
                 yield TriggerEvent(event.to_dict())
             await stream.commit(event.replay_id)
-
-def _compile_event_filter(spec: Mapping[str, Any] | None) -> Any:
-    """A predicate over ``StreamingEvent`` from the declarative filter (shared with the task trigger)."""
-    if not spec:
-        return lambda event: True
-    raise NotImplementedError("filter support lands with the streaming trigger's filter helper")
