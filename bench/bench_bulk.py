@@ -80,9 +80,16 @@ def _setup_operator_ingest(env: BenchEnv) -> dict[str, Any]:
 
 
 def _warm_hook() -> None:
-    """Imports, authentication and the TLS handshake before the clock (the token is cached)."""
+    """Imports, authentication and the TLS handshake before the clock (the token is cached); and
+    Airflow's plugins, which the Task Runner loads before ``execute`` (building the template
+    context) and ``ObjectStoragePath`` file operations consult (hook lineage) -- outside a Task
+    Runner the first file write would pay for loading them inside the clock."""
+    from airflow.sdk.plugins_manager import integrate_macros_plugins
+
     from airflow_provider_salesforce_suite.hooks.bulk import SalesforceBulkHook
     from airflow_provider_salesforce_suite.io import iter_records  # noqa: F401  (the file layer)
+
+    integrate_macros_plugins()
 
     hook = SalesforceBulkHook()
     hook.request("GET", hook.data_url("limits"))

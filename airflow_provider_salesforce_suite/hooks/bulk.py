@@ -80,7 +80,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-STREAM_CHUNK_BYTES = 1 << 16
+STREAM_CHUNK_BYTES = 1 << 18
+#: Seconds before the second poll of a job; later waits double up to ``poll_interval``.
+FIRST_POLL_DELAY = 0.5
+#: Copy size between a spill and its kept copy (remote results directories).
+SPILL_COPY_BYTES = 1 << 20
 _EXTRACT_PAGE_ROWS = 5000
 _FROM = re.compile(r"\bfrom\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
 ProgressCallback = Callable[[BulkJobProgress], None]
@@ -333,6 +337,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
               poll_interval: float, timeout: float | None,
               on_progress: ProgressCallback | None) -> tuple[dict[str, Any], JobStatus]:
         started = time.monotonic()
+        delay = min(poll_interval, FIRST_POLL_DELAY)
         while True:
             info = fetch()
             status = evaluate(info)
@@ -343,9 +348,10 @@ class SalesforceBulkHook(SalesforceBaseHook):
                                             status.records_failed, elapsed, rate))
             if status.done:
                 return info, status
-            if timeout is not None and elapsed + poll_interval > timeout:
+            if timeout is not None and elapsed + delay > timeout:
                 raise SalesforceBulkTimeoutError(job_id, status.state, elapsed)
-            time.sleep(poll_interval)
+            time.sleep(delay)
+            delay = min(delay * 2, poll_interval)
 
     def wait_for_job(self, job_id: str, *, api: BulkApi = "2.0", kind: JobKind = "ingest",
                      poll_interval: float = 5.0, timeout: float | None = None,
@@ -355,7 +361,8 @@ class SalesforceBulkHook(SalesforceBaseHook):
         :param job_id: the job.
         :param api: ``"2.0"`` or ``"1.0"`` (1.0: done when no batch is queued or in progress).
         :param kind: 2.0 only: ``ingest`` or ``query``.
-        :param poll_interval: seconds between polls.
+        :param poll_interval: most seconds between polls (the first waits are shorter, from
+            ``FIRST_POLL_DELAY`` doubling up to it, so a short job is seen done soon).
         :param timeout: give up after this many seconds (the job keeps running: aborting is the caller's call).
         :param on_progress: called with a :class:`BulkJobProgress` after every poll.
         :raises SalesforceBulkJobFailedError: the job ended ``Failed`` or ``Aborted`` (with Salesforce's message).
@@ -457,6 +464,11 @@ class SalesforceBulkHook(SalesforceBaseHook):
                 job_ids.append(v1_job[0])
             return _Upload(chunk, v1_job[0], self.v1_add_batch(v1_job[0], chunk.data())["id"])
 
+        if not wait:
+            kept = self._local_chunk_store(results_dir)
+            if kept is not None:  # spill straight into the kept copy: nothing to copy
+                chunks = CsvChunker(kept, line_ending=line_ending, **chunker).chunks(records)
+                return self._submit_only(api, chunks, submit, v1_job, job_ids, results_dir)
         with tempfile.TemporaryDirectory(prefix="sf-bulk-ingest-") as spill_dir:
             chunks = CsvChunker(spill_dir, line_ending=line_ending, **chunker).chunks(records)
             if not wait:
@@ -541,8 +553,10 @@ class SalesforceBulkHook(SalesforceBaseHook):
         return failure
 
     def _collect(self, api: str, upload: _Upload, out: IngestResultFiles, poll_interval: float,
-                 timeout: float | None, on_progress: ProgressCallback | None) -> IngestFailure | None:
-        """Wait for one upload and write the outcome of each of its rows; the failure, if it failed."""
+                 timeout: float | None, on_progress: ProgressCallback | None,
+                 keep_spill: bool = False) -> IngestFailure | None:
+        """Wait for one upload and write the outcome of each of its rows; the failure, if it failed.
+        The spill is removed afterwards unless ``keep_spill`` (the kept copy of a deferred ingest)."""
         chunk = upload.chunk
         try:
             if api == "2.0":
@@ -568,31 +582,47 @@ class SalesforceBulkHook(SalesforceBaseHook):
                 return IngestFailure(upload.job_id, state.value, batch.get("stateMessage"), upload.batch_id)
             return None
         finally:
-            if os.path.exists(chunk.path):
+            if not keep_spill and os.path.exists(chunk.path):
                 os.unlink(chunk.path)
 
     # -- deferred collection -------------------------------------------------------------------------------
     _MANIFEST = "manifest.json"
+    _CHUNKS = "_chunks"
+
+    @classmethod
+    def _local_chunk_store(cls, results_dir: Source) -> str | None:
+        """``results_dir/_chunks`` as a local directory (created), or None when it is remote."""
+        from airflow_provider_salesforce_suite.io.formats import to_path
+
+        store = to_path(results_dir) / cls._CHUNKS
+        if store.protocol not in ("", "file", "local"):
+            return None
+        os.makedirs(store.path, exist_ok=True)
+        return store.path
 
     def _submit_only(self, api: str, chunks: Iterator[Chunk], submit: Callable[[Chunk], _Upload], v1_job: list[str],
                      job_ids: list[str], results_dir: Source) -> BulkIngestSummary:
+        """Upload every chunk and keep each spill in ``results_dir/_chunks`` (copied there unless it
+        was spilled there), then write the manifest :meth:`collect_ingest_results` reads."""
         import json
 
         from airflow_provider_salesforce_suite.io.formats import to_path
 
-        store = to_path(results_dir) / "_chunks"
+        store = to_path(results_dir) / self._CHUNKS
         store.mkdir(parents=True, exist_ok=True)
+        local = self._local_chunk_store(results_dir)
         entries = []
         records = 0
         for chunk in chunks:
             upload = submit(chunk)
-            with open(chunk.path, "rb") as spill, (store / os.path.basename(chunk.path)).open("wb") as kept:
-                shutil.copyfileobj(spill, kept, STREAM_CHUNK_BYTES)
+            if local is None or os.path.dirname(chunk.path) != local:
+                with open(chunk.path, "rb") as spill, (store / os.path.basename(chunk.path)).open("wb") as kept:
+                    shutil.copyfileobj(spill, kept, SPILL_COPY_BYTES)
+                os.unlink(chunk.path)
             entries.append({"index": chunk.index, "file": os.path.basename(chunk.path), "columns": chunk.columns,
                             "first_row": chunk.first_row, "records": chunk.records, "size": chunk.size,
                             "delimiter": chunk.delimiter, "job_id": upload.job_id, "batch_id": upload.batch_id})
             records += chunk.records
-            os.unlink(chunk.path)
         if v1_job:
             self.v1_close_job(v1_job[0])
         with (store / self._MANIFEST).open("w") as manifest:
@@ -606,6 +636,8 @@ class SalesforceBulkHook(SalesforceBaseHook):
                                raise_on_failure: bool = True) -> BulkIngestSummary:
         """Write the result files of an ``ingest(..., wait=False)`` once its jobs are done (e.g.
         after a trigger fired), from the spills and manifest it kept in ``results_dir/_chunks``.
+        The kept spills are read in place when ``results_dir`` is local (else copied to a local
+        temporary file one at a time) and left there, so a collection that crashes can run again.
 
         :param results_dir: the ``results_dir`` given to ``ingest``.
         :param results_format: ``csv``, ``jsonl`` or ``parquet``.
@@ -617,20 +649,24 @@ class SalesforceBulkHook(SalesforceBaseHook):
 
         from airflow_provider_salesforce_suite.io.formats import to_path
 
-        store = to_path(results_dir) / "_chunks"
+        store = to_path(results_dir) / self._CHUNKS
         with (store / self._MANIFEST).open("r") as manifest:
             plan = json.load(manifest)
+        local = self._local_chunk_store(results_dir)
         failure: IngestFailure | None = None
         with tempfile.TemporaryDirectory(prefix="sf-bulk-collect-") as spill_dir, \
                 IngestResultFiles(results_dir, results_format) as out:
             for entry in plan["chunks"]:
-                local = os.path.join(spill_dir, entry["file"])
-                with (store / entry["file"]).open("rb") as kept, open(local, "wb") as spill:
-                    shutil.copyfileobj(kept, spill, STREAM_CHUNK_BYTES)
-                chunk = Chunk(entry["index"], local, entry["columns"], entry["first_row"], entry["records"],
+                if local is not None:
+                    path = os.path.join(local, entry["file"])
+                else:
+                    path = os.path.join(spill_dir, entry["file"])
+                    with (store / entry["file"]).open("rb") as kept, open(path, "wb") as spill:
+                        shutil.copyfileobj(kept, spill, SPILL_COPY_BYTES)
+                chunk = Chunk(entry["index"], path, entry["columns"], entry["first_row"], entry["records"],
                               entry["size"], entry["delimiter"])
                 found = self._collect(plan["api"], _Upload(chunk, entry["job_id"], entry["batch_id"]), out,
-                                      poll_interval, timeout, None)
+                                      poll_interval, timeout, None, keep_spill=local is not None)
                 failure = failure or found
         summary = self._summary(plan["job_ids"], out)
         if failure is not None and raise_on_failure:

@@ -155,10 +155,40 @@ def test_deferred_collection(sf_conn, tmp_path) -> None:
     assert submitted.records == 1_200 and len(submitted.job_ids) == 3 and submitted.successful_uri is None
     for job_id in submitted.job_ids:
         hook.wait_for_job(job_id, **FAST)
+    # a local results_dir: the spills were written straight into _chunks (no temporary copy)
+    kept = sorted(p.name for p in (tmp_path / "_chunks").iterdir())
+    assert kept == ["chunk-00000.csv", "chunk-00001.csv", "chunk-00002.csv", "manifest.json"]
     summary = hook.collect_ingest_results(tmp_path, **FAST)
     _check_invariant(summary)
     assert (summary.records, summary.processed, summary.failed) == (1_200, 1_198, 2)
     assert [int(r["sf__InputRow"]) for r in read_csv(summary.failed_uri)] == [600, 1200]
+    # collection reads the kept spills in place and leaves them: a crashed collection can run again
+    assert sorted(p.name for p in (tmp_path / "_chunks").iterdir()) == kept
+    again = hook.collect_ingest_results(tmp_path, results_format="jsonl", **FAST)
+    assert (again.records, again.processed, again.failed) == (1_200, 1_198, 2)
+    assert [r["sf__InputRow"] for r in iter_records(again.failed_uri)] == [600, 1200]
+
+
+def test_deferred_collection_on_remote_storage(sf_conn, tmp_path) -> None:
+    from airflow.sdk.io.store import attach
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    from airflow_provider_salesforce_suite.io import to_path
+
+    attach(protocol="memory", fs=MemoryFileSystem())  # a remote store without a network
+    hook = SalesforceBulkHook(sf_conn())
+    remote = f"memory://bulk-deferred/{tmp_path.name}"
+    submitted = hook.ingest("Account", "insert", _records(700, bad_every=350), results_dir=remote,
+                            max_records_per_upload=400, wait=False)
+    kept = to_path(remote) / "_chunks"
+    assert sorted(p.name for p in kept.iterdir()) == ["chunk-00000.csv", "chunk-00001.csv", "manifest.json"]
+    for _ in range(2):  # copied to a local temporary file per chunk; the kept copies stay for a re-run
+        summary = hook.collect_ingest_results(remote, **FAST)
+        assert (summary.records, summary.processed, summary.failed) == (700, 698, 2)
+        assert len(list(kept.iterdir())) == 3
+    failed = list(iter_records(summary.failed_uri))
+    assert summary.failed_uri.startswith("memory://") and [r["sf__InputRow"] for r in failed] == ["350", "700"]
+    assert len(set(submitted.job_ids)) == 2
 
 
 @pytest.mark.parametrize("api", ["2.0", "1.0"])

@@ -4,6 +4,7 @@ queries, waiting, failures, re-auth, 503s and the async twins."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -98,6 +99,19 @@ def test_wait_timeout_leaves_the_job_running(sf_conn, emulator_admin) -> None:
         hook.wait_for_job(job_id, poll_interval=0.05, timeout=0.2)
     assert timed_out.value.job_id == job_id and not timed_out.value.state.is_terminal
     assert hook.wait_for_job(job_id, poll_interval=0.1)["state"] == "JobComplete"
+
+
+def test_polls_start_short_and_grow_to_the_poll_interval(sf_conn, emulator_admin) -> None:
+    hook = SalesforceBulkHook(sf_conn())
+    bulk_settings(emulator_admin, min_in_progress_seconds=0.3)
+    job_id = _loaded_job(hook)
+    seen: list[float] = []
+    started = time.monotonic()
+    info = hook.wait_for_job(job_id, poll_interval=30.0, on_progress=lambda p: seen.append(p.elapsed))
+    # waits of 0.5, 1, 2... s: a fixed 30 s interval would have waited 30 s after the first poll
+    assert info["state"] == "JobComplete" and time.monotonic() - started < 15
+    gaps = [later - earlier for earlier, later in zip(seen, seen[1:])]
+    assert gaps and all(0.5 * 2**n <= gap < 0.5 * 2**n + 2 for n, gap in enumerate(gaps)), gaps
 
 
 def test_session_expiry_mid_job_reauthenticates_and_continues(sf_conn, emulator_admin) -> None:

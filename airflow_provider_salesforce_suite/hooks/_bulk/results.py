@@ -22,10 +22,10 @@ Result files (in ``results_dir``, rows in input order): ``successful.<fmt>`` (``
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import logging
 from dataclasses import dataclass, field
+from hashlib import blake2b as _blake2b
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from airflow_provider_salesforce_suite.hooks._bulk.chunking import Chunk
@@ -43,6 +43,7 @@ _RESULT_COLUMNS = {
     "unprocessed": [INPUT_ROW_COLUMN],
 }
 _PAGE_ROWS = 1000
+_READ_BUFFER_BYTES = 1 << 18
 _SUCCESS, _FAILURE = 1, 2
 
 
@@ -111,7 +112,7 @@ class _IterStream(io.RawIOBase):
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks = iter(chunks)
-        self._rest = b""
+        self._rest = memoryview(b"")
 
     def readable(self) -> bool:
         return True
@@ -119,18 +120,19 @@ class _IterStream(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         while not self._rest:
             try:
-                self._rest = next(self._chunks)
+                self._rest = memoryview(next(self._chunks))
             except StopIteration:
                 return 0
         size = min(len(buffer), len(self._rest))
         buffer[:size] = self._rest[:size]
-        self._rest = self._rest[size:]
+        self._rest = self._rest[size:]  # a view: no copy of the rest of the chunk
         return size
 
 
 def csv_rows(chunks: Iterable[bytes], delimiter: str = ",") -> Iterator[list[str]]:
     """Parse a CSV byte stream row by row (constant memory)."""
-    text = io.TextIOWrapper(io.BufferedReader(_IterStream(chunks)), encoding="utf-8-sig", newline="")
+    raw = io.BufferedReader(_IterStream(chunks), buffer_size=_READ_BUFFER_BYTES)
+    text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
     yield from csv.reader(text, delimiter=delimiter)
 
 
@@ -230,7 +232,26 @@ class IngestResultFiles:
 
 # -- correlation ---------------------------------------------------------------------------------------
 def _digest(values: Iterable[str]) -> bytes:
-    return hashlib.blake2b("\x00".join(values).encode("utf-8"), digest_size=16).digest()
+    return _blake2b("\x00".join(values).encode("utf-8"), digest_size=16).digest()
+
+
+def _result_rows(stream: Iterable[bytes], columns: list[str], extra: tuple[str, str],
+                 delimiter: str) -> Iterator[tuple[list[str], str, str]]:
+    """A results CSV stream's rows as (uploaded values in ``columns`` order, ``sf__Id``, ``extra[1]``)."""
+    rows = csv_rows(stream, delimiter)
+    header = next(rows, None)
+    if header is None:
+        return
+    position = {name: number for number, name in enumerate(header)}
+    width = len(header)
+    picks = [position.get(column, width) for column in columns]  # width: a missing column reads as ""
+    id_at, extra_at = position.get(extra[0], width), position.get(extra[1], width)
+    for row in rows:
+        if not row:
+            continue
+        if len(row) <= width:  # short rows read "" for their missing cells, as does position ``width``
+            row += [""] * (width + 1 - len(row))
+        yield [row[i] for i in picks], row[id_at], row[extra_at]
 
 
 def correlate_v2(chunk: Chunk, results: Callable[[str], Iterable[bytes]], out: IngestResultFiles) -> None:
@@ -240,21 +261,34 @@ def correlate_v2(chunk: Chunk, results: Callable[[str], Iterable[bytes]], out: I
     :param results: ``which -> CSV byte stream`` of the job's ``successful``/``failed`` results.
     :param out: the result files.
     """
-    index: dict[bytes, list[int]] = {}
+    # digest -> spill offset, or a list of offsets for identical rows (rare: saves a list per row)
+    index: dict[bytes, int | list[int]] = {}
     for offset, row in enumerate(chunk.rows()):
-        index.setdefault(_digest(row), []).append(offset)
+        key = _digest(row)
+        found = index.setdefault(key, offset)
+        if found != offset:
+            if isinstance(found, int):
+                index[key] = [found, offset]
+            else:
+                found.append(offset)
     kinds = bytearray(chunk.records)
     extras: list[tuple[str, str] | None] = [None] * chunk.records
     unmatched = 0
     for which, code, second in (("successful", _SUCCESS, "sf__Created"), ("failed", _FAILURE, "sf__Error")):
-        for result in csv_dicts(results(which), chunk.delimiter):
-            positions = index.get(_digest(result.get(column, "") for column in chunk.columns))
-            if not positions:
+        for values, record_id, detail in _result_rows(results(which), chunk.columns, ("sf__Id", second),
+                                                      chunk.delimiter):
+            key = _digest(values)
+            found = index.get(key)
+            if found is None or found == []:
                 unmatched += 1
                 continue
-            offset = positions.pop(0)
+            if isinstance(found, int):
+                offset = found
+                del index[key]
+            else:
+                offset = found.pop(0)
             kinds[offset] = code
-            extras[offset] = (result.get("sf__Id", ""), result.get(second, ""))
+            extras[offset] = (record_id, detail)
     del index
     if unmatched:
         log.warning("Chunk %d: %d result rows matched no uploaded row (their input rows are reported "
