@@ -2,7 +2,8 @@
 
 Ingest cases load the same CSV file (written before the clock): ``SalesforceBulkIngestOperator``
 (streams the file, writes successful/failed/unprocessed files tied to input rows),
-simple-salesforce ``bulk2`` (``insert(csv_file=...)``) and the floor: a bare
+simple-salesforce ``bulk2`` (``insert(csv_file=...)``), simple-salesforce ``bulk`` (Bulk 1.0, the client
+the official provider's ``SalesforceBulkOperator`` uses; the records as a list) and the floor: a bare
 ``requests`` session creating one job, uploading the same bytes, polling and downloading the
 successful results to a file. Each ingest setup resets the emulator so every round loads into an
 empty org. Extract cases write the same 100,000 rows to CSV: ``SalesforceBulkQueryOperator``,
@@ -129,6 +130,21 @@ def simple_salesforce_bulk2_insert(env: BenchEnv, prepared: dict[str, Any]) -> d
     return {"rows": ROWS}
 
 
+def _setup_simple_salesforce_v1(env: BenchEnv) -> dict[str, Any]:
+    prepared = _setup_simple_salesforce(env)
+    with open(prepared["path"], newline="") as handle:  # bulk 1.0 takes a list of dicts: load it before the clock
+        prepared["records"] = list(csv.DictReader(handle))
+    return prepared
+
+
+def simple_salesforce_bulk_insert(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
+    """simple-salesforce's Bulk 1.0 client, as the official provider's ``SalesforceBulkOperator``
+    calls it (JSON batches of 10,000; it polls each batch every 5 s, with no way to ask for less)."""
+    results = prepared["sf"].bulk.Account.insert(prepared["records"], batch_size=10_000)
+    assert sum(1 for r in results if r["success"]) == ROWS, results[:3]
+    return {"rows": ROWS}
+
+
 def floor_ingest(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     assert _floor_ingest_rows(env, prepared["path"]) == ROWS
     session, data = bare_session(env)
@@ -145,4 +161,6 @@ CASES = [
     Case("ingest SalesforceBulkIngestOperator (CSV file)", operator_ingest, {}, _setup_operator_ingest),
     Case("ingest simple-salesforce bulk2.insert(csv_file)", simple_salesforce_bulk2_insert, {},
          _setup_simple_salesforce),
+    Case("ingest simple-salesforce bulk (1.0) insert(list)", simple_salesforce_bulk_insert, {},
+         _setup_simple_salesforce_v1),
 ]

@@ -1,7 +1,7 @@
 """Bulk API extract: 100,000 Account rows (7 fields) to a CSV file -- wall time and peak RSS.
 
 ``SalesforceBulkQueryOperator`` (pages streamed to the file, one header), simple-salesforce
-``bulk2`` ``download``, and the floor: a bare ``requests`` session creating the job, polling and
+``bulk2`` ``download``, simple-salesforce ``bulk`` (1.0) ``query`` written with ``csv``, and the floor: a bare ``requests`` session creating the job, polling and
 streaming every page to a file. The first setup loads the rows (see ``bench_bulk``); the official
 provider has no Bulk query path (its hook queries through REST ``query_all``), so it is not here.
 """
@@ -57,6 +57,21 @@ def simple_salesforce_bulk2_download(env: BenchEnv, prepared: dict[str, Any]) ->
     return {"rows": rows}
 
 
+def simple_salesforce_bulk_query(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
+    """simple-salesforce's Bulk 1.0 query (JSON results, as dicts in memory) written to a CSV file."""
+    import csv
+
+    rows = prepared["sf"].bulk.Account.query(SOQL, lazy_operation=False, wait=POLL)
+    output = os.path.join(env.workdir, "ssf-v1-extract.csv")
+    with open(output, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[f.strip() for f in SOQL[7:SOQL.index(" FROM")].split(",")],
+                                extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    assert len(rows) == ROWS
+    return {"rows": len(rows), "file MB": round(os.path.getsize(output) / 2**20, 1)}
+
+
 def floor_extract(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     session, data = bare_session(env)
     job = session.post(f"{data}/jobs/query", json={"operation": "query", "query": SOQL}, timeout=60).json()
@@ -81,5 +96,7 @@ CASES = [
     Case("extract floor: bare requests (pages to file)", floor_extract, {}, _setup_extract),
     Case("extract SalesforceBulkQueryOperator -> CSV", operator_extract, {}, _setup_operator_extract),
     Case("extract simple-salesforce bulk2.download", simple_salesforce_bulk2_download, {},
+         _setup_simple_salesforce_extract),
+    Case("extract simple-salesforce bulk (1.0) query -> csv", simple_salesforce_bulk_query, {},
          _setup_simple_salesforce_extract),
 ]
