@@ -274,7 +274,23 @@ class SalesforceSendEmailOperator(_PerItemOperator):
                                                               headers=self.soap_headers))
 
 
-class SalesforceUndeleteOperator(_PerItemOperator):
+class _IdsOperator(_PerItemOperator):
+    """An operation on a list of record ids with one result per id."""
+
+    template_fields: Sequence[str] = ("salesforce_conn_id", "ids", "soap_headers")
+    operation = ""
+    hook_method = ""
+
+    def __init__(self, *, ids: Iterable[str] | str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ids = ids
+
+    def execute(self, context: Context) -> list[Any]:
+        method = getattr(self.hook, self.hook_method)
+        return self._finish(self.operation, method(_items(self.ids, "ids"), headers=self.soap_headers))
+
+
+class SalesforceUndeleteOperator(_IdsOperator):
     """Restore records from the recycle bin (``undelete``, 200 per call); one result per id.
 
     :param ids: record ids.
@@ -284,17 +300,10 @@ class SalesforceUndeleteOperator(_PerItemOperator):
     :param fail_on_errors: fail the task when any id failed.
     """
 
-    template_fields: Sequence[str] = ("salesforce_conn_id", "ids", "soap_headers")
-
-    def __init__(self, *, ids: Iterable[str] | str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.ids = ids
-
-    def execute(self, context: Context) -> list[Any]:
-        return self._finish("undelete", self.hook.undelete(_items(self.ids, "ids"), headers=self.soap_headers))
+    operation, hook_method = "undelete", "undelete"
 
 
-class SalesforceEmptyRecycleBinOperator(_PerItemOperator):
+class SalesforceEmptyRecycleBinOperator(_IdsOperator):
     """Purge deleted records from the recycle bin for good (``emptyRecycleBin``, 200 per call).
 
     :param ids: ids of deleted records.
@@ -304,15 +313,7 @@ class SalesforceEmptyRecycleBinOperator(_PerItemOperator):
     :param fail_on_errors: fail the task when any id failed.
     """
 
-    template_fields: Sequence[str] = ("salesforce_conn_id", "ids", "soap_headers")
-
-    def __init__(self, *, ids: Iterable[str] | str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.ids = ids
-
-    def execute(self, context: Context) -> list[Any]:
-        return self._finish("emptyRecycleBin", self.hook.empty_recycle_bin(_items(self.ids, "ids"),
-                                                                          headers=self.soap_headers))
+    operation, hook_method = "emptyRecycleBin", "empty_recycle_bin"
 
 
 def _items(value: Any, name: str) -> list[Any]:
