@@ -28,8 +28,6 @@ PREFIX = "/services/Soap/u"
 ENVELOPE: Any = _request_key("soap_envelope", object)
 #: Operations that need no SessionHeader.
 PUBLIC_OPERATIONS = frozenset({"login"})
-#: Salesforce removed login() from API 65.0 on.
-LOGIN_REMOVED_FROM = 65.0
 _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
