@@ -153,5 +153,5 @@ def test_new_opportunity_setup_ensures_the_push_topic(airflow_db, salesforce_con
     assert topic["NotifyForOperationUpdate"] is False
     # The asset-triggered DAG parses with its watcher; it runs in tests/integration.
     consumer = _dag_bag().get_dag("example_salesforce_new_opportunity")
-    assets = list(consumer.timetable.asset_condition.iter_assets())
-    assert [uri for _, uri in assets] == ["salesforce://default/topic/NewOpportunities"]
+    assert [asset.uri for asset in consumer.timetable.asset_condition.objects] == [
+        "salesforce://default/topic/NewOpportunities"]
