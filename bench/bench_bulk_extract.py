@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from bench.bench_bulk import POLL, ROWS, SOQL, _csv_path, _floor_ingest_rows, _poll, _reset, _warm_hook, \
-    simple_salesforce_client
+    client_cpu, simple_salesforce_client
 from bench.rest_support import bare_session
 from bench.runner import BenchEnv, Case
 
@@ -34,6 +34,7 @@ def _setup_operator_extract(env: BenchEnv) -> dict[str, Any]:
     return prepared
 
 
+@client_cpu
 def operator_extract(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     from airflow_provider_salesforce_suite.operators.bulk import SalesforceBulkQueryOperator
 
@@ -48,6 +49,7 @@ def _setup_simple_salesforce_extract(env: BenchEnv) -> dict[str, Any]:
     return {**_setup_extract(env), "sf": simple_salesforce_client(env)}
 
 
+@client_cpu
 def simple_salesforce_bulk2_download(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     folder = os.path.join(env.workdir, "ssf-extract")
     os.makedirs(folder, exist_ok=True)
@@ -57,6 +59,7 @@ def simple_salesforce_bulk2_download(env: BenchEnv, prepared: dict[str, Any]) ->
     return {"rows": rows}
 
 
+@client_cpu
 def simple_salesforce_bulk_query(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     """simple-salesforce's Bulk 1.0 query (JSON results, as dicts in memory) written to a CSV file."""
     import csv
@@ -72,6 +75,7 @@ def simple_salesforce_bulk_query(env: BenchEnv, prepared: dict[str, Any]) -> dic
     return {"rows": len(rows), "file MB": round(os.path.getsize(output) / 2**20, 1)}
 
 
+@client_cpu
 def floor_extract(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     session, data = bare_session(env)
     job = session.post(f"{data}/jobs/query", json={"operation": "query", "query": SOQL}, timeout=60).json()
