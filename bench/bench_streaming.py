@@ -51,6 +51,9 @@ def _stats(env: BenchEnv) -> dict[str, Any]:
 
 def _setup(env: BenchEnv) -> Any:
     requests.post(f"{env.url}/__emulator__/reset", verify=env.ca_bundle or True, timeout=60).raise_for_status()
+    # a reset selects no entity for Change Data Capture (as in a new org): select Account
+    requests.post(f"{env.url}/__emulator__/streaming/config", json={"cdc_entities": ["Account"]},
+                  verify=env.ca_bundle or True, timeout=10).raise_for_status()
     from airflow_provider_salesforce_suite.hooks.rest import SalesforceRestHook
 
     hook = SalesforceRestHook()

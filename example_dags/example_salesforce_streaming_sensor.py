@@ -1,5 +1,7 @@
 """Wait for a change in Salesforce, then act on it: a deferrable sensor on a Change Data Capture
-channel (no setup needed for standard objects with CDC enabled).
+channel. Select Account for CDC first (Setup -> Change Data Capture; none is selected by default;
+in the emulator: ``"cdc_entities": ["Account"]`` in its config file, or
+``POST /__emulator__/streaming/config {"cdc_entities": ["Account"]}``).
 
 The sensor defers to the triggerer, where ``SalesforceStreamingTrigger`` subscribes to
 ``/data/AccountChangeEvent`` and fires once an Account becomes a ``Hot`` prospect. Pass

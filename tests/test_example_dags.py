@@ -129,9 +129,10 @@ def test_analytics_loads_a_dataset_runs_a_dataflow_and_queries(airflow_db, sales
     assert [j["status"] for j in jobs] == ["Success"]
 
 
-def test_streaming_sensor_waits_for_a_hot_account(airflow_db, salesforce_connection) -> None:
+def test_streaming_sensor_waits_for_a_hot_account(airflow_db, salesforce_connection, emulator_admin) -> None:
     from airflow_provider_salesforce_suite.hooks.rest import SalesforceRestHook
 
+    emulator_admin._call("POST", "streaming/config", {"cdc_entities": ["Account"]})  # Setup -> Change Data Capture
     hook = SalesforceRestHook(salesforce_connection)
     cold = hook.create("Account", {"Name": "Cold prospect", "Rating": "Cold"})
     hot = hook.create("Account", {"Name": "Hot prospect", "Rating": "Hot"})

@@ -26,6 +26,10 @@ TLS: a local CA certificate is generated once into the cert dir (default
 control API (no auth): POST /__emulator__/reset, POST /__emulator__/sessions/expire,
 POST|GET|DELETE /__emulator__/faults, GET|DELETE /__emulator__/stats,
 POST /__emulator__/refresh-tokens {{"username": ..., "client_id": ...}}.
+
+Change Data Capture publishes only for the entities selected for it, none by default (as in a
+new org): select them with "cdc_entities": ["Account", "Invoice__c"] in the --config file, or at
+runtime with POST /__emulator__/streaming/config {{"cdc_entities": [...]}}.
 """
 
 

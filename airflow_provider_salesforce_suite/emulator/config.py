@@ -11,6 +11,7 @@ file (``--config``) adds users and connected apps or changes limits::
       "session_lifetime_seconds": 7200,
       "daily_api_limit": 15000,
       "refresh_token_rotation": false,
+      "cdc_entities": ["Account", "Invoice__c"],
       "apex_rest": [{"path": "/Accounts/*", "method": "GET", "response": {"ok": true}, "status": 200},
                     {"path": "/Echo", "method": "POST", "echo": true}]
     }
@@ -139,6 +140,9 @@ class EmulatorConfig:
     :param daily_api_limit: the org's ``DailyApiRequests`` limit.
     :param refresh_token_rotation: issue a new refresh token on every refresh and reject the old.
     :param apex_rest: canned Apex REST endpoints (see :class:`ApexRestRoute`).
+    :param cdc_entities: objects selected for Change Data Capture (Setup -> Change Data Capture):
+        ``/data/ChangeEvents`` and ``/data/<Object>ChangeEvent`` publish only for these. None by
+        default, as in a new org; object names (``Account``) or event names (``AccountChangeEvent``).
     """
 
     users: list[UserConfig] = field(default_factory=_default_users)
@@ -147,6 +151,7 @@ class EmulatorConfig:
     daily_api_limit: int = 15000
     refresh_token_rotation: bool = False
     apex_rest: list[ApexRestRoute] = field(default_factory=list)
+    cdc_entities: list[str] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, data: dict) -> EmulatorConfig:
@@ -160,7 +165,7 @@ class EmulatorConfig:
         for app in data.get("connected_apps", []):
             config.add_connected_app(ConnectedAppConfig(**app))
         config.apex_rest = [ApexRestRoute(**route) for route in data.get("apex_rest", [])]
-        for key in ("session_lifetime_seconds", "daily_api_limit", "refresh_token_rotation"):
+        for key in ("session_lifetime_seconds", "daily_api_limit", "refresh_token_rotation", "cdc_entities"):
             if key in data:
                 setattr(config, key, data[key])
         return config

@@ -75,6 +75,14 @@ class ChangeEvent:
     record: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class _Listener:
+    """A registered change listener and the sObjects it cares about (``wants=None``: every one)."""
+
+    callback: Callable[[ChangeEvent], None]
+    wants: Callable[[str], bool] | None = None
+
+
 def _q(name: str) -> str:
     """Quote an identifier (object and field names come from metadata, never from clients)."""
     return '"' + name.replace('"', '""') + '"'
@@ -100,7 +108,7 @@ class Store:
         self._conn.execute("PRAGMA synchronous=OFF" if not path else "PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA temp_store=MEMORY")
         self._validators: dict[str, RecordValidator] = {}
-        self._listeners: list[Callable[[ChangeEvent], None]] = []
+        self._listeners: list[_Listener] = []
         self._savepoints: list[int] = []  # per open savepoint: len(self._pending_events) at its start
         self._pending_events: list[ChangeEvent] = []
         self._auto_numbers: dict[tuple[str, str], int] = {}
@@ -211,19 +219,39 @@ class Store:
             self._reset_org_extras()
             self._seed()
 
-    def add_listener(self, callback: Callable[[ChangeEvent], None]) -> None:
+    def add_listener(self, callback: Callable[[ChangeEvent], None], *,
+                     wants: Callable[[str], bool] | None = None) -> None:
         """Call ``callback`` after every committed create/update/delete/undelete.
 
+        Building a :class:`ChangeEvent` costs about as much as the write itself, so a write builds
+        none unless some listener wants its sObject.
+
         :param callback: receives one :class:`ChangeEvent` per record.
+        :param wants: ``wants(sobject)``: whether ``callback`` cares about changes of that object,
+            asked once per write call and object (``None``: every object). It runs in the writing
+            thread with the store lock held, so it may read the store but must not write.
         """
-        self._listeners.append(callback)
+        self._listeners.append(_Listener(callback, wants))
+
+    def _listeners_for(self, sobject: str) -> list[Callable[[ChangeEvent], None]]:
+        """The callbacks that want changes of ``sobject`` (empty: build no events)."""
+        return [lst.callback for lst in self._listeners if lst.wants is None or lst.wants(sobject)]
+
+    def _wanted(self, sobject: str) -> bool:
+        return any(lst.wants is None or lst.wants(sobject) for lst in self._listeners)
 
     def _emit(self, events: list[ChangeEvent]) -> None:
+        if not events:
+            return
         if self._savepoints:  # inside transaction(): listeners hear only what the outermost commit keeps
             self._pending_events.extend(events)
             return
+        by_object: dict[str, list[Callable[[ChangeEvent], None]]] = {}
         for event in events:
-            for callback in list(self._listeners):
+            callbacks = by_object.get(event.sobject)
+            if callbacks is None:
+                callbacks = by_object[event.sobject] = self._listeners_for(event.sobject)
+            for callback in callbacks:
                 callback(event)
 
     # ----------------------------------------------------------------- transactions (records & composite)
@@ -452,6 +480,7 @@ class Store:
             base = {**system_defaults, **defaults}
             tuples = []
             full_rows = []
+            wanted = self._wanted(obj.name)
             for (index, row), new_id in zip(good, new_ids):
                 merged = {**base, **row, **system, "Id": new_id}
                 for fdef in auto_fields:
@@ -460,7 +489,7 @@ class Store:
                     self._fill_computed(obj, merged)
                 tuples.append(tuple(merged.get(c) for c in columns))
                 results[index] = RecordResult(new_id, True, True)
-                if self._listeners:
+                if wanted:
                     full_rows.append(merged)
             sql = (f"INSERT INTO {_q(obj.name)} ({', '.join(map(_q, columns))}) "
                    f"VALUES ({', '.join('?' * len(columns))})")
@@ -474,7 +503,7 @@ class Store:
             except BaseException:
                 self._rollback()
                 raise
-        if self._listeners:
+        if full_rows:
             self._emit([
                 ChangeEvent(obj.name, "create", row["Id"],
                             [k for k, v in row.items() if v is not None and k != "Id"],
@@ -561,6 +590,7 @@ class Store:
             now = self._now()
             system = {"LastModifiedDate": now, "LastModifiedById": user, "SystemModstamp": now}
             computed = [f for f in obj.fields.values() if f.computed]
+            wanted = self._wanted(obj.name)
             groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
             for index, values in cleaned:
                 if index in failures:
@@ -578,7 +608,7 @@ class Store:
                 change = {**values, **system}
                 cols = tuple(change)
                 groups.setdefault(cols, []).append((*change.values(), record_id))
-                if self._listeners:
+                if wanted:
                     events.append(ChangeEvent(obj.name, "update", record_id, changed, self._api_record(obj, after)))
             self._begin()
             try:
@@ -646,8 +676,8 @@ class Store:
                 self._rollback()
                 raise
             events = []
-            if self._listeners:
-                for target, target_ids in targets:
+            for target, target_ids in targets:
+                if self._wanted(target.name):
                     for rid, trow in self._fetch(target, target_ids).items():
                         events.append(ChangeEvent(target.name, "delete", rid, [], self._api_record(target, trow)))
         self._emit(events)
@@ -692,8 +722,8 @@ class Store:
                 self._rollback()
                 raise
             events = []
-            if self._listeners:
-                for target, rid in restored:
+            for target, rid in restored:
+                if self._wanted(target.name):
                     trow = self._fetch(target, [rid])[rid]
                     events.append(ChangeEvent(target.name, "undelete", rid, [], self._api_record(target, trow)))
         self._emit(events)
@@ -1281,7 +1311,7 @@ class Store:
                                [*change.values(), normalized])
             row = self._fetch(obj, [normalized]).get(normalized)
             events = [ChangeEvent(obj.name, "update", normalized, list(values), self._api_record(obj, row))] \
-                if row is not None and self._listeners else []
+                if row is not None and self._wanted(obj.name) else []
         self._emit(events)
 
     def purge(self, record_ids: Sequence[str]) -> list[RecordResult]:

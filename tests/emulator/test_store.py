@@ -197,6 +197,30 @@ def test_listeners_get_committed_changes(store):
     assert len(events) == 5  # failed rows emit nothing
 
 
+def test_listeners_with_an_interest_hear_only_the_objects_they_want(store):
+    asked: list[str] = []
+    contacts: list[ChangeEvent] = []
+
+    def wants(sobject: str) -> bool:
+        asked.append(sobject)
+        return sobject == "Contact"
+
+    store.add_listener(contacts.append, wants=wants)
+    store.create_many("Account", [{"Name": f"A{n}"} for n in range(50)])
+    acc = store.create("Account", {"Name": "Parent"})
+    contact = store.create("Contact", {"LastName": "Kept", "AccountId": acc})
+    store.update_many("Contact", [{"Id": contact, "LastName": "Changed"}])
+    store.delete("Account", acc)  # cascades to the contact: only that event is built
+    assert [(e.sobject, e.operation) for e in contacts] == [
+        ("Contact", "create"), ("Contact", "update"), ("Contact", "delete")]
+    assert contacts[-1].record_id == contact
+    assert asked.count("Account") == 3  # once per write call, never per row
+    everything: list[ChangeEvent] = []
+    store.add_listener(everything.append)  # no interest given: every object, as before
+    store.create("Account", {"Name": "Seen"})
+    assert [e.sobject for e in everything] == ["Account"] and len(contacts) == 3
+
+
 def test_reset_keeps_schema_and_reseeds(store):
     store.create("Account", {"Name": "A"})
     store.reset()

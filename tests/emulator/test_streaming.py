@@ -110,6 +110,12 @@ def create(sf: EmulatorClient, sobject: str, **values: Any) -> str:
     return reply.json()["id"]
 
 
+def select_cdc(sf: EmulatorClient, *entities: str) -> None:
+    """Select entities for Change Data Capture (none are selected after a reset, as in a new org)."""
+    reply = sf.admin("POST", "streaming/config", {"cdc_entities": list(entities)})
+    assert reply.status_code == 200, reply.text
+
+
 # -- protocol shapes -----------------------------------------------------------------------------
 
 
@@ -290,6 +296,7 @@ def test_replay_minus_one_minus_two_and_n(sf):
 
 def test_invalid_replay_id_and_retention(sf):
     create_topic(sf)
+    select_cdc(sf, "Account")
     for n in range(4):
         create(sf, "Account", Name=f"R{n}", Industry="Energy")
     bayeux = Bayeux(sf)
@@ -382,6 +389,7 @@ def test_admin_drop_of_held_connects(sf):
 
 
 def test_change_data_capture_events(sf):
+    select_cdc(sf, "Contact", "Invoice__c")
     bayeux = Bayeux(sf).start("/data/ChangeEvents", "/data/ContactChangeEvent", "/data/Invoice__ChangeEvent")
     contact_id = create(sf, "Contact", LastName="Lovelace", Email="ada@example.com")
     sf.patch(f"{V}/sobjects/Contact/{contact_id}", json={"Email": None, "Title": "Countess"})
@@ -411,6 +419,83 @@ def test_change_data_capture_events(sf):
     [invoice] = by_channel["/data/Invoice__ChangeEvent"]
     assert invoice["payload"]["ChangeEventHeader"]["recordIds"] == [invoice_id]
     assert invoice["payload"]["Amount__c"] == 12.5
+
+
+def test_change_events_only_for_selected_entities(sf):
+    assert sf.admin("GET", "streaming/config").json()["cdc_entities"] == []  # none selected, as in a new org
+    # an unselected entity's channel still exists: the subscription succeeds, no event ever comes
+    bayeux = Bayeux(sf).start("/data/ChangeEvents", "/data/AccountChangeEvent", "/data/ContactChangeEvent")
+    create(sf, "Account", Name="Unselected")
+    assert bayeux.events() == []
+    logs = sf.admin("GET", "streaming/channels").json()
+    assert {c: log["last_replay_id"] for c, log in logs.items()} == dict.fromkeys(
+        ["/data/AccountChangeEvent", "/data/ChangeEvents", "/data/ContactChangeEvent"], 0)
+    select_cdc(sf, "ContactChangeEvent")  # PlatformEventChannelMember's event-name form works too
+    assert sf.admin("GET", "streaming/config").json()["cdc_entities"] == ["Contact"]
+    create(sf, "Account", Name="Still unselected")
+    contact_id = create(sf, "Contact", LastName="Selected")
+    events = bayeux.events()
+    assert [e["channel"] for e in events] == ["/data/ChangeEvents", "/data/ContactChangeEvent"]
+    assert {e["data"]["payload"]["ChangeEventHeader"]["recordIds"][0] for e in events} == {contact_id}
+    select_cdc(sf)  # deselect everything
+    create(sf, "Contact", LastName="Deselected")
+    assert bayeux.events() == []
+
+
+@pytest.mark.parametrize(("selection", "message"), [
+    ("Account", "must be a list"),
+    ([1], "must be a list"),
+    (["User"], "'User' is not an entity that supports Change Data Capture"),
+    (["Account", "Nope__c"], "'Nope__c' is not"),
+    (["Order_Shipped__e"], "is not"),  # platform events have no change events
+])
+def test_cdc_selection_bad_input_changes_nothing(sf, selection, message):
+    select_cdc(sf, "Account")
+    reply = sf.admin("POST", "streaming/config", {"cdc_entities": selection})
+    assert reply.status_code == 400 and message in reply.text
+    assert sf.admin("GET", "streaming/config").json()["cdc_entities"] == ["Account"]
+
+
+def test_cdc_selection_is_canonical_and_a_reset_restores_the_configured_one(sf):
+    reply = sf.admin("POST", "streaming/config", {"cdc_entities": ["invoice__ChangeEvent", "account", "Account"]})
+    assert reply.status_code == 200 and reply.json()["cdc_entities"] == ["Account", "Invoice__c"]
+    both = sf.admin("POST", "streaming/config", {"cdc_entities": ["Contact"], "connect_timeout": -1})
+    assert both.status_code == 400  # the other key's error leaves the selection alone
+    assert sf.admin("GET", "streaming/config").json()["cdc_entities"] == ["Account", "Invoice__c"]
+    sf.server.reset()
+    assert sf.admin("GET", "streaming/config").json()["cdc_entities"] == []
+
+
+def test_cdc_entities_from_the_emulator_config(tmp_path):
+    from airflow_provider_salesforce_suite.emulator.config import EmulatorConfig
+
+    path = tmp_path / "emulator.json"
+    path.write_text(json.dumps({"cdc_entities": ["AccountChangeEvent"]}))
+    assert EmulatorConfig.from_file(path).cdc_entities == ["AccountChangeEvent"]
+    assert EmulatorConfig().cdc_entities == []
+    with EmulatorServer(tls=False, config=path) as server:
+        config_url = f"{server.url}/__emulator__/streaming/config"
+        assert requests.get(config_url, timeout=10).json()["cdc_entities"] == ["Account"]
+        requests.post(config_url, json={"cdc_entities": ["Contact"]}, timeout=10).raise_for_status()
+        server.reset()
+        assert requests.get(config_url, timeout=10).json()["cdc_entities"] == ["Account"]
+    with pytest.raises(ValueError, match="'User' is not an entity"):
+        EmulatorServer(tls=False, config=EmulatorConfig(cdc_entities=["User"])).start()
+
+
+def test_push_topics_created_or_deactivated_between_writes_are_honoured(sf):
+    bayeux = Bayeux(sf).start("/data/ChangeEvents")
+    create(sf, "Account", Name="Before any topic", Industry="Energy")  # nothing wants Account yet
+    topic_id = create_topic(sf)
+    topic = Bayeux(sf).start("/topic/EnergyAccounts")
+    create(sf, "Account", Name="With topic", Industry="Energy")
+    assert [e["data"]["sobject"]["Name"] for e in topic.events()] == ["With topic"]
+    assert sf.patch(f"{V}/sobjects/PushTopic/{topic_id}", json={"IsActive": False}).status_code == 204
+    create(sf, "Account", Name="Topic inactive", Industry="Energy")
+    assert topic.events() == [] and bayeux.events() == []
+    logs = sf.admin("GET", "streaming/channels").json()
+    assert {c: log["last_replay_id"] for c, log in logs.items()} == {"/data/ChangeEvents": 0,
+                                                                     "/topic/EnergyAccounts": 1}
 
 
 def test_platform_event_published_through_rest(sf):
@@ -449,6 +534,7 @@ def test_generic_streaming_push(sf):
 
 
 def test_bulk_writes_from_worker_threads_reach_subscribers(sf):
+    select_cdc(sf, "Account")
     bayeux = Bayeux(sf).start("/data/AccountChangeEvent")
     server = sf.server
     server.call(lambda: None)  # the server thread is up
@@ -493,6 +579,7 @@ async def test_real_aiocometd_session_many_subscribers_share_one_client(sf):
     from aiocometd_noloop import Client, ConnectionType
 
     create_topic(sf)
+    select_cdc(sf, "Account")
     context = ssl.create_default_context(cafile=sf.verify)
     url = f"{sf.url}/cometd/{API}"
     async with Client(url, ConnectionType.LONG_POLLING, auth=_BearerAuth(sf.token()), ssl=context) as client:

@@ -83,6 +83,11 @@ def streaming_stats(admin) -> dict[str, Any]:
     return admin.stats()["streaming"]
 
 
+def select_account_for_cdc(admin) -> None:
+    """Setup -> Change Data Capture: select Account (an emulator reset selects none, as in a new org)."""
+    admin._call("POST", "streaming/config", {"cdc_entities": ["Account"]})
+
+
 async def create_accounts(conn_id: str, names: list[str]) -> list[str]:
     from airflow_provider_salesforce_suite.hooks.rest import SalesforceRestHook
 
@@ -171,6 +176,7 @@ async def test_start_is_the_oldest_stored_replay_id_or_the_policy() -> None:
 
 async def test_two_watchers_one_connection_replay_ids_committed_after_persist(sf_conn, emulator_admin) -> None:
     conn_id = sf_conn("sf_watch")
+    select_account_for_cdc(emulator_admin)
     states = [AssetState("orders"), AssetState("audit")]
     triggers = [watcher(conn_id, states[0]), watcher(conn_id, states[1], filter={"payload.Name": "match me"})]
     manager, fired = SharedStreamManager(ack_timeout=20), []
@@ -193,6 +199,7 @@ async def test_two_watchers_one_connection_replay_ids_committed_after_persist(sf
 
 async def test_nothing_is_committed_until_airflow_persisted_the_events(sf_conn, emulator_admin) -> None:
     conn_id = sf_conn("sf_unpersisted")
+    select_account_for_cdc(emulator_admin)
     state = AssetState("orders")
     manager, fired = SharedStreamManager(ack_timeout=30), []
     tasks = await run_watchers(manager, [watcher(conn_id, state)], fired, persist=False)
@@ -208,6 +215,7 @@ async def test_nothing_is_committed_until_airflow_persisted_the_events(sf_conn, 
 
 async def test_a_restarted_stream_resumes_after_the_stored_replay_id(sf_conn, emulator_admin) -> None:
     conn_id = sf_conn("sf_resume")
+    select_account_for_cdc(emulator_admin)
     ids = await create_accounts(conn_id, ["before 1", "before 2", "before 3"])  # replay ids 1..3, retained
     state = AssetState("orders", **{KEY: 1})  # the last run committed event 1
     manager, fired = SharedStreamManager(ack_timeout=20), []

@@ -78,7 +78,7 @@ class AnalyticsService:
         self._tasks: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._generation = 0
-        self.store.add_listener(self._on_change)
+        self.store.add_listener(self._on_change, wants=lambda sobject: sobject == "InsightsExternalData")
         self._clear()
 
     # -- registry ---------------------------------------------------------------------------------

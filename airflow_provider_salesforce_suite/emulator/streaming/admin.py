@@ -8,6 +8,7 @@ from aiohttp import web
 
 from ..errors import SalesforceApiError
 from ..web import json_response, read_json
+from .channels import ROUTER_KEY, cdc_selection
 from .hub import HUB_KEY, StreamingHub
 
 PREFIX = "/__emulator__/streaming"
@@ -30,10 +31,18 @@ async def get_config(request: web.Request) -> web.Response:
 
 
 async def set_config(request: web.Request) -> web.Response:
-    """``POST .../config {"connect_timeout": 1, "max_interval", "max_events_per_channel", "retention_seconds"}``."""
+    """``POST .../config {"connect_timeout": 1, "max_interval", "max_events_per_channel", "retention_seconds",
+    "cdc_entities": ["Account", "Invoice__c"]}`` (``cdc_entities`` replaces the Change Data Capture
+    selection; a data reset restores the configured one)."""
     hub = _hub(request)
+    body = await _body(request)
+    router = request.app[ROUTER_KEY]
     try:
-        hub.config.update(await _body(request))
+        # validated first: a bad selection changes nothing
+        selection = cdc_selection(router.store, body.pop("cdc_entities")) if "cdc_entities" in body else None
+        hub.config.update(body)
+        if selection is not None:
+            router.select_cdc(selection)
     except (TypeError, ValueError) as exc:
         raise SalesforceApiError("INVALID_REQUEST", str(exc)) from None
     return json_response(hub.config.to_json())

@@ -1,8 +1,10 @@
 """Channel kinds and the store listener that turns committed changes into streaming events.
 
 * ``/topic/Name``   PushTopic events (see :mod:`.pushtopic`)
-* ``/data/ChangeEvents``, ``/data/<Object>ChangeEvent``  Change Data Capture (standard objects in
-  :data:`CDC_STANDARD_OBJECTS` and every custom object; ``Foo__c`` -> ``Foo__ChangeEvent``)
+* ``/data/ChangeEvents``, ``/data/<Object>ChangeEvent``  Change Data Capture: the standard objects in
+  :data:`CDC_STANDARD_OBJECTS` and every custom object support it (``Foo__c`` -> ``Foo__ChangeEvent``);
+  events are published only for the entities selected for CDC (Setup -> Change Data Capture; none
+  by default: ``EmulatorConfig.cdc_entities`` or ``POST /__emulator__/streaming/config``)
 * ``/event/Name__e``  platform events, published by creating a ``Name__e`` record
 * ``/u/Name``       generic streaming (``StreamingChannel`` records, events pushed over REST)
 """
@@ -15,7 +17,10 @@ import hashlib
 import itertools
 import logging
 import uuid
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
 
 from .hub import StreamingHub
 from .pushtopic import PushTopics, Topic
@@ -62,31 +67,94 @@ def change_event_channel(obj: ObjectDef) -> str:
     return f"/data/{base}ChangeEvent"
 
 
-def cdc_enabled(obj: ObjectDef) -> bool:
-    """Whether Change Data Capture is on for ``obj``.
+def cdc_supported(obj: ObjectDef) -> bool:
+    """Whether ``obj`` can be selected for Change Data Capture (it has a change event channel).
 
     :param obj: the object.
     """
     return obj.name in CDC_STANDARD_OBJECTS or obj.kind == "custom"
 
 
+def cdc_selection(store: Store, names: Any) -> list[str]:
+    """Canonical object names of a CDC entity selection, sorted and without duplicates.
+
+    :param store: the store (metadata).
+    :param names: object names (``Account``, ``Invoice__c``) or change event names
+        (``AccountChangeEvent``, ``Invoice__ChangeEvent``, as in ``PlatformEventChannelMember``).
+    :raises ValueError: not a list of strings, or an entity that does not support CDC.
+    """
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise ValueError("cdc_entities must be a list of object names")
+    selected = set()
+    for name in names:
+        obj = _cdc_object(store, name)
+        if obj is None:
+            raise ValueError(f"cdc_entities: {name!r} is not an entity that supports Change Data Capture")
+        selected.add(obj.name)
+    return sorted(selected)
+
+
+def _cdc_object(store: Store, name: str) -> ObjectDef | None:
+    if name.lower().endswith("changeevent"):  # AccountChangeEvent -> Account, Foo__ChangeEvent -> Foo__c
+        base = name[: -len("ChangeEvent")]
+        name = base + "c" if base.endswith("__") else base
+    obj = store.metadata.get(name)
+    return obj if obj is not None and cdc_supported(obj) else None
+
+
 class ChannelRouter:
     """Knows which channels exist and publishes the events every committed change causes.
 
     :param store: the one store.
-    :param hub: the streaming hub.
+    :param hub: the streaming hub (its config holds the CDC selection).
+    :param cdc_entities: the entities selected for CDC at start and after each data reset.
+    :raises ValueError: an entity that does not support CDC.
     """
 
-    def __init__(self, store: Store, hub: StreamingHub) -> None:
+    def __init__(self, store: Store, hub: StreamingHub, cdc_entities: Iterable[str] = ()) -> None:
         self.store = store
         self.hub = hub
         self.topics = PushTopics(store)
         self._commit_numbers = itertools.count(1)
-        self._cdc_channels = {change_event_channel(o): o.name for o in store.metadata.objects.values() if cdc_enabled(o)}
+        self._cdc_channels = {change_event_channel(o): o.name
+                              for o in store.metadata.objects.values() if cdc_supported(o)}
+        self._configured_cdc = cdc_selection(store, list(cdc_entities))
+        self.select_cdc(self._configured_cdc)
 
     def reset(self) -> None:
-        """Forget cached topics (a data reset deleted them)."""
+        """Forget cached topics (a data reset deleted them); the CDC selection returns to the configured one."""
         self.topics.invalidate()
+        self.select_cdc(self._configured_cdc)
+
+    def select_cdc(self, names: Any) -> list[str]:
+        """Replace the CDC entity selection (Setup -> Change Data Capture).
+
+        :param names: object or change event names; see :func:`cdc_selection`.
+        :returns: the selection's canonical object names.
+        :raises ValueError: a bad name; the selection is unchanged.
+        """
+        selected = cdc_selection(self.store, names)
+        self.hub.config.cdc_entities = selected
+        self._cdc_selected = frozenset(selected)
+        return selected
+
+    def cdc_selected(self, sobject: str) -> bool:
+        """Whether changes of ``sobject`` publish change events.
+
+        :param sobject: a canonical object name.
+        """
+        return sobject in self._cdc_selected
+
+    def wants(self, sobject: str) -> bool:
+        """The store's interest check: whether a change of ``sobject`` can cause any event (platform
+        events, CDC-selected entities, objects with an active PushTopic, PushTopic itself).
+
+        :param sobject: a canonical object name.
+        """
+        if sobject in self._cdc_selected or sobject == "PushTopic":
+            return True
+        obj = self.store.metadata.get(sobject)
+        return obj is not None and (obj.kind == "event" or self.topics.watches(obj.name))
 
     # -- which channels exist -------------------------------------------------------------
 
@@ -139,7 +207,7 @@ class ChannelRouter:
         if obj.kind == "event":
             return [self._platform_event(obj, change)] if change.operation == "create" else []
         items = [self._topic_event(topic, kind, sobject) for topic, kind, sobject in self.topics.events(change)]
-        if cdc_enabled(obj):
+        if obj.name in self._cdc_selected:
             items += self._change_events(obj, change)
         return items
 
@@ -206,3 +274,6 @@ class ChannelRouter:
             return {"event": {"createdDate": iso_millis(created), "replayId": replay_id}, "payload": payload}
 
         return channel, build, user_ids
+
+
+ROUTER_KEY: web.AppKey[ChannelRouter] = web.AppKey("emulator_streaming_router")

@@ -35,12 +35,15 @@ class StreamingConfig:
     :param max_interval: seconds a client may go without a connect before the server forgets it.
     :param max_events_per_channel: bound of each replay log (the oldest events age out first).
     :param retention_seconds: retention window per channel kind (``topic``, ``data``, ``event``, ``u``).
+    :param cdc_entities: objects selected for Change Data Capture (validated and set by the channel
+        router's ``select_cdc``, which knows the org's objects).
     """
 
     connect_timeout: float = 110.0
     max_interval: float = 300.0
     max_events_per_channel: int = 10_000
     retention_seconds: dict[str, float] = field(default_factory=lambda: dict(RETENTION_BY_KIND))
+    cdc_entities: list[str] = field(default_factory=list)
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply admin-API changes.

@@ -150,6 +150,10 @@ class PushTopics:
         if by_object is not None:
             return by_object
         by_object, names = {}, set()
+        if not self.store.record_counts(["PushTopic"])["sObjects"][0]["count"]:
+            # the usual case: no topic, and no SOQL parse (the parser's first build) inside a write
+            self._by_object, self._names = by_object, names
+            return by_object
         soql = f"SELECT {', '.join(_TOPIC_FIELDS)} FROM PushTopic"
         page = self.store.query(soql, api_version="66.0")
         rows = list(page["records"])
@@ -176,6 +180,13 @@ class PushTopics:
         """
         self._load()
         return name in self._names
+
+    def watches(self, sobject: str) -> bool:
+        """Whether an active PushTopic reports changes of ``sobject`` (answered from the cache).
+
+        :param sobject: a canonical object name.
+        """
+        return sobject in self._load()
 
     def matches(self, topic: Topic, record_id: str) -> bool:
         """Whether the record satisfies the topic's WHERE clause (recycle-bin rows included).

@@ -12,14 +12,13 @@ from ..errors import SalesforceApiError
 from ..web import ApiSurface, json_response, read_json, register_surface
 from . import admin
 from .bayeux import BayeuxEndpoint
-from .channels import ChannelRouter
+from .channels import ROUTER_KEY, ChannelRouter
 from .hub import HUB_KEY, StreamingHub
 
 if TYPE_CHECKING:
     from ..state import EmulatorState
 
 PREFIX = "/cometd"
-ROUTER_KEY: web.AppKey[ChannelRouter] = web.AppKey("emulator_streaming_router")
 ENDPOINT_KEY: web.AppKey[BayeuxEndpoint] = web.AppKey("emulator_streaming_endpoint")
 _URI_FORMAT = f"URI format: '/cometd/{MAX_API_VERSION}.0'"
 
@@ -83,11 +82,11 @@ def routes(app: web.Application, state: EmulatorState) -> None:
     :param state: the emulator state.
     """
     hub = StreamingHub()
-    router = ChannelRouter(state.store, hub)
+    router = ChannelRouter(state.store, hub, state.config.cdc_entities)
     app[HUB_KEY] = hub
     app[ROUTER_KEY] = router
     app[ENDPOINT_KEY] = BayeuxEndpoint(hub, router.exists)
-    state.store.add_listener(router.on_change)
+    state.store.add_listener(router.on_change, wants=router.wants)
     state.reset_hooks.append(router.reset)
     state.reset_hooks.append(hub.reset)
 
