@@ -105,22 +105,22 @@ class SalesforceDeskApiOperator(_DeskOperator):
 
     :param method: HTTP method.
     :param path: ``cases/1``, ``/api/v2/labels`` ... (templated).
-    :param params: query parameters (templated).
+    :param query: query parameters (templated; ``params`` is Airflow's own argument).
     :param json: JSON body (templated).
     """
 
-    template_fields: Sequence[str] = ("path", "params", "json", "desk_conn_id")
+    template_fields: Sequence[str] = ("path", "query", "json", "desk_conn_id")
 
-    def __init__(self, *, path: str, method: str = "GET", params: Mapping[str, Any] | None = None,
+    def __init__(self, *, path: str, method: str = "GET", query: Mapping[str, Any] | None = None,
                  json: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.method = method.upper()
         self.path = path
-        self.params = params
+        self.query = query
         self.json = json
 
     def execute(self, context: Context) -> Any:
-        response = self.hook.request(self.method, self.path, params=self.params, json=self.json)
+        response = self.hook.request(self.method, self.path, params=self.query, json=self.json)
         return response.json() if response.content else None
 
 
@@ -129,7 +129,8 @@ class SalesforceDeskToFileOperator(_DeskOperator):
     (constant memory). The XCom value is ``{"uri", "rows"}``.
 
     Each row is the entry's fields plus ``<link>_id`` columns (``customer_id``); nested values
-    (``message``) are flattened as the other file exports do.
+    (``message``) are written the way :class:`~airflow_provider_salesforce_suite.io.RecordWriter`
+    writes them for every export (kept in JSON Lines, flattened for CSV and Parquet).
 
     :param collection: ``articles``, ``cases``, ``companies``, ``customers``, ``groups``, ``topics``,
         ``users``, ``labels`` or ``filters``.
