@@ -130,7 +130,7 @@ class SalesforceDeskToFileOperator(_DeskOperator):
 
     Each row is the entry's fields plus ``<link>_id`` columns (``customer_id``); nested values
     (``message``) are written the way :class:`~airflow_provider_salesforce_suite.io.RecordWriter`
-    writes them for every export (kept in JSON Lines, flattened for CSV and Parquet).
+    writes nested values for every export.
 
     :param collection: ``articles``, ``cases``, ``companies``, ``customers``, ``groups``, ``topics``,
         ``users``, ``labels`` or ``filters``.
