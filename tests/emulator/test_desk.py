@@ -249,3 +249,11 @@ def test_reset_clears_desk_data(desk, salesforce_emulator_reset) -> None:
     salesforce_emulator_reset.reset()
     assert desk.ok("GET", "cases")["total_entries"] == 0
     assert desk.ok("GET", "users/me")["email"] == "admin@emulator.local"
+
+
+def test_cli_help_documents_the_desk_credentials() -> None:
+    from airflow_provider_salesforce_suite.emulator.cli import build_parser
+
+    text = build_parser().format_help()
+    assert "Basic auth       admin@emulator.local / emulator" in text
+    assert "token emulator-token / emulator-token-secret" in text and "/__emulator__/desk" in text
