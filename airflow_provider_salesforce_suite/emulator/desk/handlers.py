@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from ..web import read_json, session_of
-from .resources import CASE_STATUSES, KINDS, href, not_found, render, validate, validation_failed
+from .resources import CASE_STATUSES, KINDS, Kind, href, not_found, render, validate, validation_failed
 from .service import service_of
 from .store import DeskStore
 
@@ -20,7 +20,7 @@ DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 100
 JSON_TYPE = "application/json; charset=utf-8"
 
-#: Search filters per collection: name -> (row -> value compared); ``q`` / ``text`` match text.
+#: Fields a search may sort on (``sort_field``).
 _SORT_FIELDS = ("id", "created_at", "updated_at", "received_at", "priority", "status", "subject", "name")
 
 
@@ -64,7 +64,7 @@ def _page(request: web.Request, entries: list[dict[str, Any]], render_one: Calla
     return _response(request, body)
 
 
-def _kind(request: web.Request):  # noqa: ANN202 - the Kind of the path's collection
+def _kind(request: web.Request) -> Kind:
     return KINDS[request.match_info["collection"]]
 
 
