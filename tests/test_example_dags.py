@@ -156,3 +156,19 @@ def test_new_opportunity_setup_ensures_the_push_topic(airflow_db, salesforce_con
     consumer = _dag_bag().get_dag("example_salesforce_new_opportunity")
     assert [asset.uri for asset in consumer.timetable.asset_condition.objects] == [
         "salesforce://default/topic/NewOpportunities"]
+
+
+def test_desk_exports_new_cases(airflow_db, sf_conn, tmp_path: Path) -> None:
+    from airflow_provider_salesforce_suite.hooks.desk import DeskHook
+
+    conn = sf_conn("salesforce_desk_default", conn_type="salesforce_desk")
+    hook = DeskHook(conn)
+    wanted = [hook.create_case(f"New case {n}")["id"] for n in range(3)]
+    hook.create_case("Already open", status="open")
+    output = tmp_path / "desk" / "new_cases.jsonl"
+    run = _dag_bag().get_dag("example_salesforce_desk").test(run_conf={"output_uri": f"file://{output}"})
+    assert run.state == "success"
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [row["id"] for row in rows] == wanted and {row["status"] for row in rows} == {"new"}
+    (report,) = [ti for ti in run.get_task_instances() if ti.task_id == "report"]
+    assert report.xcom_pull(task_ids="report") == 3

@@ -27,6 +27,7 @@ from aiohttp import web
 from .admin import routes as admin_routes
 from .analytics import routes as analytics_routes
 from .bulk import routes as bulk_routes
+from .desk import routes as desk_routes
 from .errors import SalesforceApiError
 from .limits import ApiUsage
 from .oauth import routes as oauth_routes
@@ -49,6 +50,7 @@ _API_PACKAGES: tuple[Callable[[web.Application, EmulatorState], None], ...] = (
     analytics_routes.routes,
     soap_routes.routes,
     streaming_routes.routes,
+    desk_routes.routes,
     admin_routes.routes,
 )
 

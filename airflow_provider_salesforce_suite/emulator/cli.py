@@ -8,7 +8,14 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from .config import DEFAULT_CONSUMER_KEY, DEFAULT_CONSUMER_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME, EmulatorConfig
+from .config import (
+    DEFAULT_CONSUMER_KEY,
+    DEFAULT_CONSUMER_SECRET,
+    DEFAULT_DESK_OAUTH,
+    DEFAULT_PASSWORD,
+    DEFAULT_USERNAME,
+    EmulatorConfig,
+)
 from .tls import CA_FILE, DEFAULT_CERT_DIR
 
 _EPILOG = f"""\
@@ -19,13 +26,20 @@ well-known development credentials:
   password         {DEFAULT_PASSWORD}
   security token   (empty)
 
+Desk API v2 (/api/v2, the retired Desk.com's API):
+  Basic auth       {DEFAULT_USERNAME} / {DEFAULT_PASSWORD}
+  OAuth 1.0a       consumer {DEFAULT_DESK_OAUTH.consumer_key} / {DEFAULT_DESK_OAUTH.consumer_secret}, \
+token {DEFAULT_DESK_OAUTH.access_token} / {DEFAULT_DESK_OAUTH.access_token_secret}
+                   (more pairs: "desk_oauth_tokens" in the --config file)
+
 TLS: a local CA certificate is generated once into the cert dir (default
 {DEFAULT_CERT_DIR / CA_FILE}); pass it to clients as the CA bundle
 (connection extra "ca_bundle", requests' verify=...).
 
 control API (no auth): POST /__emulator__/reset, POST /__emulator__/sessions/expire,
 POST|GET|DELETE /__emulator__/faults, GET|DELETE /__emulator__/stats,
-POST /__emulator__/refresh-tokens {{"username": ..., "client_id": ...}}.
+POST /__emulator__/refresh-tokens {{"username": ..., "client_id": ...}},
+GET|POST /__emulator__/desk {{"limit": ..., "window_seconds": ..., "throttle_next": ...}} (Desk 429s).
 
 Change Data Capture publishes only for the entities selected for it, none by default (as in a
 new org): select them with "cdc_entities": ["Account", "Invoice__c"] in the --config file, or at

@@ -13,7 +13,9 @@ file (``--config``) adds users and connected apps or changes limits::
       "refresh_token_rotation": false,
       "cdc_entities": ["Account", "Invoice__c"],
       "apex_rest": [{"path": "/Accounts/*", "method": "GET", "response": {"ok": true}, "status": 200},
-                    {"path": "/Echo", "method": "POST", "echo": true}]
+                    {"path": "/Echo", "method": "POST", "echo": true}],
+      "desk_oauth_tokens": [{"consumer_key": "ck", "consumer_secret": "cs", "access_token": "at",
+                             "access_token_secret": "ats", "user": "admin@emulator.local"}]
     }
 """
 
@@ -106,6 +108,28 @@ class ApexRestRoute:
     echo: bool = False
 
 
+@dataclass
+class DeskOAuthToken:
+    """A Desk OAuth 1.0a consumer/token pair the emulator's Desk API accepts.
+
+    :param consumer_key: the API application's key.
+    :param consumer_secret: its secret.
+    :param access_token: the agent's access token.
+    :param access_token_secret: the token's secret.
+    :param user: the agent's email the token acts as.
+    """
+
+    consumer_key: str
+    consumer_secret: str
+    access_token: str
+    access_token_secret: str
+    user: str = DEFAULT_USERNAME
+
+
+#: Well-known Desk OAuth 1.0a credentials (documented in ``--help`` and docs/emulator.md).
+DEFAULT_DESK_OAUTH = DeskOAuthToken("emulator", "emulator", "emulator-token", "emulator-token-secret")
+
+
 def _default_users() -> list[UserConfig]:
     return [
         UserConfig(
@@ -143,6 +167,7 @@ class EmulatorConfig:
     :param cdc_entities: objects selected for Change Data Capture (Setup -> Change Data Capture):
         ``/data/ChangeEvents`` and ``/data/<Object>ChangeEvent`` publish only for these. None by
         default, as in a new org; object names (``Account``) or event names (``AccountChangeEvent``).
+    :param desk_oauth_tokens: OAuth 1.0a pairs the Desk API accepts (see :class:`DeskOAuthToken`).
     """
 
     users: list[UserConfig] = field(default_factory=_default_users)
@@ -152,6 +177,7 @@ class EmulatorConfig:
     refresh_token_rotation: bool = False
     apex_rest: list[ApexRestRoute] = field(default_factory=list)
     cdc_entities: list[str] = field(default_factory=list)
+    desk_oauth_tokens: list[DeskOAuthToken] = field(default_factory=lambda: [DEFAULT_DESK_OAUTH])
 
     @classmethod
     def from_dict(cls, data: dict) -> EmulatorConfig:
@@ -165,6 +191,7 @@ class EmulatorConfig:
         for app in data.get("connected_apps", []):
             config.add_connected_app(ConnectedAppConfig(**app))
         config.apex_rest = [ApexRestRoute(**route) for route in data.get("apex_rest", [])]
+        config.desk_oauth_tokens += [DeskOAuthToken(**token) for token in data.get("desk_oauth_tokens", [])]
         for key in ("session_lifetime_seconds", "daily_api_limit", "refresh_token_rotation", "cdc_entities"):
             if key in data:
                 setattr(config, key, data[key])
@@ -208,3 +235,12 @@ class EmulatorConfig:
         :param consumer_key: the OAuth ``client_id``.
         """
         return next((a for a in self.connected_apps if a.consumer_key == consumer_key), None)
+
+    def desk_oauth_token(self, consumer_key: str | None, access_token: str | None) -> DeskOAuthToken | None:
+        """The Desk OAuth 1.0a pair with this consumer key and access token.
+
+        :param consumer_key: ``oauth_consumer_key``.
+        :param access_token: ``oauth_token``.
+        """
+        return next((t for t in self.desk_oauth_tokens
+                     if t.consumer_key == consumer_key and t.access_token == access_token), None)

@@ -1,4 +1,4 @@
-"""Desk connection layer: Basic or OAuth 1.0a auth, timeouts, TLS and the shared retry policy.
+"""Desk API v2: Basic or OAuth 1.0a auth, timeouts, TLS, the shared retry policy, HAL paging and ETags.
 
 Salesforce retired the hosted Desk.com service in March 2020; this hook serves Desk-compatible
 API v2 endpoints (``{site}/api/v2/...``) such as archives and the emulator. Desk's error bodies
@@ -9,6 +9,8 @@ API v2 endpoints (``{site}/api/v2/...``) such as archives and the emulator. Desk
 from __future__ import annotations
 
 import json as jsonlib
+from collections import OrderedDict
+from collections.abc import Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import urlsplit
@@ -25,6 +27,20 @@ if TYPE_CHECKING:
     from requests.auth import AuthBase
 
 API_PREFIX = "/api/v2/"
+#: Desk's largest page.
+MAX_PER_PAGE = 100
+#: Pages remembered for ``If-None-Match`` (bounded, so long exports stay in constant memory).
+ETAG_CACHE_PAGES = 32
+#: Collection -> what it supports: ``c``reate, ``u``pdate, ``s``earch.
+COLLECTIONS: dict[str, str] = {
+    "articles": "cus", "cases": "cus", "companies": "cu", "customers": "cus", "topics": "cu", "labels": "cu",
+    "groups": "", "users": "", "filters": "",
+}
+#: Sub-collections per parent collection (``cases/1/notes``).
+SUB_COLLECTIONS: dict[str, tuple[str, ...]] = {
+    "cases": ("notes", "replies", "attachments"), "articles": ("attachments",),
+    "companies": ("cases", "customers"), "customers": ("cases",), "filters": ("cases",), "topics": ("articles",),
+}
 
 
 def parse_desk_error(body: bytes, content_type: str) -> list[ErrorDetail] | None:
@@ -68,6 +84,7 @@ class DeskHook(BaseHook):
     def __init__(self, desk_conn_id: str = default_conn_name) -> None:
         super().__init__()
         self.desk_conn_id = desk_conn_id
+        self._etags: OrderedDict[str, tuple[str, Any]] = OrderedDict()
 
     @cached_property
     def config(self) -> DeskConnectionConfig:
@@ -130,6 +147,13 @@ class DeskHook(BaseHook):
         :param stream: do not read the body of a successful response up front.
         :param idempotent: whether the call may be replayed after a dropped connection (default: by method).
         """
+        return raise_for_status(self._send(method, path_or_url, params=params, json=json, data=data,
+                                           headers=headers, stream=stream, idempotent=idempotent))
+
+    def _send(self, method: str, path_or_url: str, *, params: Mapping[str, Any] | None = None, json: Any = None,
+              data: Any = None, headers: Mapping[str, str] | None = None, stream: bool = False,
+              idempotent: bool | None = None) -> requests.Response:
+        """:meth:`request` without the status check (a 304 is not an error to :meth:`get_json`)."""
         c = self.config
         url = self.url(path_or_url)
         call = {
@@ -139,10 +163,9 @@ class DeskHook(BaseHook):
             # Explicit per request: requests lets REQUESTS_CA_BUNDLE override session.verify otherwise.
             "verify": c.requests_verify,
         }
-        response = send_with_retries(
+        return send_with_retries(
             lambda: self.session.request(method, url, **call), method, url, RetryPolicy.from_config(c), idempotent
         )
-        return raise_for_status(response)
 
     def test_connection(self) -> tuple[bool, str]:
         """Read the authenticated user: the Airflow UI's "Test" button."""
@@ -152,3 +175,232 @@ class DeskHook(BaseHook):
             return False, f"{type(exc).__name__}: {exc}"
         who = (me.get("email") or me.get("name")) if isinstance(me, dict) else None
         return True, f"Connected to Desk at {self.config.site_url} as {who or 'the configured user'}"
+
+    # -- reading: ETags and HAL paging ---------------------------------------------------------------
+    def get_json(self, path_or_url: str, params: Mapping[str, Any] | None = None) -> Any:
+        """GET a resource; when Desk sent an ``ETag`` for the same URL before, ask with
+        ``If-None-Match`` and reuse the remembered body on a 304.
+
+        :param path_or_url: ``cases``, ``/api/v2/cases?page=2`` or an absolute URL.
+        :param params: query parameters.
+        """
+        key = self.url(path_or_url) + "?" + "&".join(f"{k}={v}" for k, v in sorted((params or {}).items()))
+        cached = self._etags.get(key)
+        response = self._send("GET", path_or_url, params=params,
+                              headers={"If-None-Match": cached[0]} if cached else None)
+        if response.status_code == 304 and cached:
+            self._etags.move_to_end(key)
+            return cached[1]
+        body = raise_for_status(response).json()
+        etag = response.headers.get("ETag")
+        if etag:
+            self._etags[key] = (etag, body)
+            self._etags.move_to_end(key)
+            while len(self._etags) > ETAG_CACHE_PAGES:
+                self._etags.popitem(last=False)
+        return body
+
+    def iter_pages(self, path: str, params: Mapping[str, Any] | None = None, *,
+                   per_page: int = MAX_PER_PAGE) -> Iterator[list[dict[str, Any]]]:
+        """Lazily yield each page's ``_embedded.entries``, following ``_links.next`` until there is none.
+
+        :param path: a list or search path (``cases``, ``cases/search``, ``companies/1/cases``).
+        :param params: filters (the first request only; ``next`` links carry them on).
+        :param per_page: entries per page (1..100).
+        """
+        if not 1 <= per_page <= MAX_PER_PAGE:
+            raise ValueError(f"per_page must be between 1 and {MAX_PER_PAGE}")
+        page: Any = self.get_json(path, {**(params or {}), "per_page": per_page})
+        while True:
+            yield list((page.get("_embedded") or {}).get("entries") or [])
+            next_link = (page.get("_links") or {}).get("next")
+            if not next_link or not next_link.get("href"):
+                return
+            page = self.get_json(next_link["href"])
+
+    def iter_entries(self, path: str, params: Mapping[str, Any] | None = None, *,
+                     per_page: int = MAX_PER_PAGE) -> Iterator[dict[str, Any]]:
+        """Lazily yield every entry of a list or search, page by page (see :meth:`iter_pages`).
+
+        :param path: a list or search path.
+        :param params: filters.
+        :param per_page: entries per page (1..100).
+        """
+        for page in self.iter_pages(path, params, per_page=per_page):
+            yield from page
+
+    # -- generic resource calls --------------------------------------------------------------------------
+    @staticmethod
+    def _collection(collection: str, capability: str = "") -> str:
+        supported = COLLECTIONS.get(collection)
+        if supported is None:
+            raise ValueError(f"unknown Desk collection {collection!r}; known: {', '.join(COLLECTIONS)}")
+        if capability and capability not in supported:
+            verb = {"c": "create", "u": "update", "s": "search"}[capability]
+            raise ValueError(f"Desk {collection} do not support {verb}")
+        return collection
+
+    def collection_path(self, collection: str, parent_id: int | str | None = None, sub: str | None = None,
+                        *, search: bool = False) -> str:
+        """The path of a list (``cases``), a search (``cases/search``) or a sub-collection (``cases/1/notes``).
+
+        :param collection: the collection.
+        :param parent_id: with ``sub``, the parent entry's id.
+        :param sub: a sub-collection (``notes``, ``replies``, ``attachments``, ``cases`` ...).
+        :param search: the collection's search endpoint.
+        """
+        self._collection(collection, "s" if search else "")
+        if sub is None:
+            return f"{collection}/search" if search else collection
+        if sub not in SUB_COLLECTIONS.get(collection, ()):
+            raise ValueError(f"Desk {collection} have no {sub!r}; they have: "
+                             f"{', '.join(SUB_COLLECTIONS.get(collection, ())) or 'none'}")
+        return f"{collection}/{int(parent_id)}/{sub}"  # type: ignore[arg-type]
+
+    def list(self, collection: str, params: Mapping[str, Any] | None = None, *,
+             per_page: int = MAX_PER_PAGE) -> Iterator[dict[str, Any]]:
+        """Lazily iterate over every entry of a collection (``articles``, ``cases``, ``companies``,
+        ``customers``, ``groups``, ``topics``, ``users``, ``labels``, ``filters``).
+
+        :param collection: the collection.
+        :param params: extra query parameters (e.g. ``sort_field``).
+        :param per_page: entries per page (1..100).
+        """
+        return self.iter_entries(self.collection_path(collection), params, per_page=per_page)
+
+    def search(self, collection: str, filters: Mapping[str, Any], *,
+               per_page: int = MAX_PER_PAGE) -> Iterator[dict[str, Any]]:
+        """Lazily iterate over a search of ``cases``, ``customers`` or ``articles``.
+
+        Case filters include ``q``, ``subject``, ``status`` (comma list), ``priority``, ``labels``,
+        ``channels``, ``email``, ``company``, ``since_created_at`` / ``max_created_at`` /
+        ``since_updated_at`` / ``max_updated_at`` (epoch seconds), ``since_id``, ``sort_field``,
+        ``sort_direction``; customers: ``email``, ``first_name``, ``last_name``, ``full_name``,
+        ``phone``, ``external_id``; articles: ``text``, ``topic_ids``, ``in_support_center``.
+
+        :param collection: ``cases``, ``customers`` or ``articles``.
+        :param filters: Desk's search parameters.
+        :param per_page: entries per page (1..100).
+        """
+        return self.iter_entries(self.collection_path(collection, search=True), filters, per_page=per_page)
+
+    def list_related(self, collection: str, entry_id: int | str, sub: str, *,
+                     per_page: int = MAX_PER_PAGE) -> Iterator[dict[str, Any]]:
+        """Lazily iterate over a sub-collection: a case's ``notes``/``replies``/``attachments``, an
+        article's ``attachments``, a company's ``cases``/``customers``, a customer's or filter's
+        ``cases``, a topic's ``articles``.
+
+        :param collection: the parent collection.
+        :param entry_id: the parent's id.
+        :param sub: the sub-collection.
+        :param per_page: entries per page (1..100).
+        """
+        return self.iter_entries(self.collection_path(collection, entry_id, sub), per_page=per_page)
+
+    def show(self, collection: str, entry_id: int | str) -> dict[str, Any]:
+        """One entry (``GET /api/v2/{collection}/{id}``).
+
+        :param collection: the collection.
+        :param entry_id: its id.
+        """
+        return self.get_json(f"{self._collection(collection)}/{int(entry_id)}")
+
+    def create(self, collection: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Create an entry; links go under ``_links`` (see :func:`link`).
+
+        :param collection: ``articles``, ``cases``, ``companies``, ``customers``, ``topics`` or ``labels``.
+        :param fields: the entry's fields.
+        """
+        # Not replayed after a dropped connection: Desk has no idempotency key, a replay duplicates.
+        return self.request("POST", self._collection(collection, "c"), json=dict(fields)).json()
+
+    def update(self, collection: str, entry_id: int | str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Change an entry's fields (``PATCH``); returns the updated entry.
+
+        :param collection: ``articles``, ``cases``, ``companies``, ``customers``, ``topics`` or ``labels``.
+        :param entry_id: its id.
+        :param fields: the fields to change.
+        """
+        return self.request("PATCH", f"{self._collection(collection, 'u')}/{int(entry_id)}",
+                            json=dict(fields), idempotent=True).json()
+
+    def create_related(self, collection: str, entry_id: int | str, sub: str,
+                       fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Add a case note, case reply, or case / article attachment.
+
+        :param collection: ``cases`` or ``articles``.
+        :param entry_id: the parent's id.
+        :param sub: ``notes``, ``replies`` or ``attachments``.
+        :param fields: the new entry (attachments: ``file_name``, ``content_type``, base64 ``content``).
+        """
+        if sub not in ("notes", "replies", "attachments"):
+            raise ValueError(f"Desk cannot create {sub!r} under {collection}")
+        return self.request("POST", self.collection_path(collection, entry_id, sub), json=dict(fields)).json()
+
+    # -- cases -------------------------------------------------------------------------------------------
+    def create_case(self, subject: str, *, message: Mapping[str, Any] | None = None,
+                    customer_id: int | str | None = None, **fields: Any) -> dict[str, Any]:
+        """Create a case.
+
+        :param subject: the case's subject.
+        :param message: the first message (``{"direction": "in", "body": ..., "from": ..., "to": ...}``).
+        :param customer_id: link the case to this customer.
+        :param fields: more case fields (``type``, ``status``, ``priority``, ``labels``, ``description`` ...).
+        """
+        body: dict[str, Any] = {"subject": subject, **fields}
+        if message is not None:
+            body["message"] = dict(message)
+        if customer_id is not None:
+            body["_links"] = {"customer": link("customers", customer_id)}
+        return self.create("cases", body)
+
+    def reply_to_case(self, case_id: int | str, body: str, **fields: Any) -> dict[str, Any]:
+        """Add a reply to a case (``direction``/``status``/``to``/``subject`` in ``fields``).
+
+        :param case_id: the case.
+        :param body: the reply's text.
+        :param fields: more reply fields.
+        """
+        return self.create_related("cases", case_id, "replies", {"body": body, **fields})
+
+    def add_case_note(self, case_id: int | str, body: str) -> dict[str, Any]:
+        """Add an internal note to a case.
+
+        :param case_id: the case.
+        :param body: the note's text.
+        """
+        return self.create_related("cases", case_id, "notes", {"body": body})
+
+    def forward_case(self, case_id: int | str, to: str, *, note_text: str | None = None,
+                     cc: str | None = None, bcc: str | None = None) -> dict[str, Any]:
+        """Forward a case by email; returns the outbound reply Desk recorded.
+
+        :param case_id: the case.
+        :param to: recipient address(es), comma-separated.
+        :param note_text: text sent with the forward.
+        :param cc: cc address(es).
+        :param bcc: bcc address(es).
+        """
+        body = {k: v for k, v in {"to": to, "note_text": note_text, "cc": cc, "bcc": bcc}.items() if v is not None}
+        return self.request("POST", f"cases/{int(case_id)}/forward", json=body).json()
+
+
+def link(collection: str, entry_id: int | str) -> dict[str, str]:
+    """A HAL link to an entry, as Desk expects under ``_links`` (``{"href": "/api/v2/customers/1"}``).
+
+    :param collection: the collection.
+    :param entry_id: the entry's id.
+    """
+    singular = {"companies": "company", "replies": "reply"}.get(collection, collection.rstrip("s"))
+    return {"href": f"{API_PREFIX}{collection}/{int(entry_id)}", "class": singular}
+
+
+def entry_id(entry: Mapping[str, Any]) -> int | None:
+    """The id of a HAL entry (its ``id``, else the tail of ``_links.self.href``).
+
+    :param entry: the entry.
+    """
+    if entry.get("id") is not None:
+        return int(entry["id"])
+    tail = str(((entry.get("_links") or {}).get("self") or {}).get("href", "")).rstrip("/").rpartition("/")[2]
+    return int(tail) if tail.isdigit() else None

@@ -1,4 +1,5 @@
-"""PardotHook and DeskHook against real loopback HTTP servers (the emulator serves neither API yet).
+"""PardotHook and DeskHook transport against real loopback HTTP servers (scripted replies; the Desk
+API itself against the emulator is in ``test_desk_api.py``).
 
 The Pardot token comes from the emulator's OAuth endpoint; the loopback servers record the headers
 they receive and answer with Pardot / Desk bodies.
@@ -323,9 +324,9 @@ def test_desk_ca_bundle_is_used_despite_requests_ca_bundle(desk, salesforce_emul
 
     # The machine-wide bundle does not know the emulator's private CA; the connection's ca_bundle does.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
-    with pytest.raises(SalesforceApiError) as err:  # TLS works; the emulator has no Desk API (404)
+    with pytest.raises(SalesforceApiError) as err:  # TLS works; the emulator refuses these Desk credentials
         desk(host=salesforce_emulator.url, ca_bundle=salesforce_emulator.ca_bundle).request("GET", "users/me")
-    assert err.value.status == 404
+    assert err.value.status == 401
     with pytest.raises(SalesforceTransportError, match="SSLError"):
         desk(host=salesforce_emulator.url).request("GET", "users/me")
     with pytest.raises(SalesforceApiError):  # verify off: no certificate check at all
