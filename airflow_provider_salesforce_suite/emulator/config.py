@@ -139,6 +139,8 @@ class EmulatorConfig:
     :param daily_api_limit: the org's ``DailyApiRequests`` limit.
     :param refresh_token_rotation: issue a new refresh token on every refresh and reject the old.
     :param apex_rest: canned Apex REST endpoints (see :class:`ApexRestRoute`).
+    :param pardot_business_unit_ids: Pardot Business Unit ids the Pardot API accepts in the
+        ``Pardot-Business-Unit-Id`` header (default ``0Uv000000000001AAA``).
     """
 
     users: list[UserConfig] = field(default_factory=_default_users)
@@ -147,6 +149,7 @@ class EmulatorConfig:
     daily_api_limit: int = 15000
     refresh_token_rotation: bool = False
     apex_rest: list[ApexRestRoute] = field(default_factory=list)
+    pardot_business_unit_ids: list[str] = field(default_factory=lambda: ["0Uv000000000001AAA"])
 
     @classmethod
     def from_dict(cls, data: dict) -> EmulatorConfig:
@@ -160,7 +163,7 @@ class EmulatorConfig:
         for app in data.get("connected_apps", []):
             config.add_connected_app(ConnectedAppConfig(**app))
         config.apex_rest = [ApexRestRoute(**route) for route in data.get("apex_rest", [])]
-        for key in ("session_lifetime_seconds", "daily_api_limit", "refresh_token_rotation"):
+        for key in ("session_lifetime_seconds", "daily_api_limit", "refresh_token_rotation", "pardot_business_unit_ids"):
             if key in data:
                 setattr(config, key, data[key])
         return config
