@@ -193,16 +193,27 @@ async def upsert_latest_by_email(request: web.Request) -> web.Response:
 
 # -- imports and exports ---------------------------------------------------------------------------
 
+def _part_bytes(value: Any) -> bytes | None:
+    # aiohttp gives a form part as str, bytearray (typed, no filename) or FileField (a file).
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    return value.file.read()
+
+
 async def _multipart(request: web.Request) -> tuple[dict[str, Any], bytes | None]:
+    """The ``input`` JSON part and the ``importFile`` part of a multipart body (or a JSON body)."""
     if request.content_type.startswith("multipart/"):
         form = await request.post()
-        raw = form.get("input")
-        upload = form.get("importFile")
-        text = raw if isinstance(raw, str) else (raw.file.read().decode() if raw is not None else "{}")
-        payload = json.loads(text or "{}")
-        content = upload.file.read() if upload is not None and not isinstance(upload, str) else (
-            upload.encode() if isinstance(upload, str) else None)
-        return payload, content
+        raw = _part_bytes(form.get("input"))
+        try:
+            payload = json.loads(raw or b"{}")
+        except ValueError:
+            raise pardot_error(10, "The input part must be JSON") from None
+        return payload, _part_bytes(form.get("importFile"))
     return (await read_json(request) if request.can_read_body else {}), None
 
 
