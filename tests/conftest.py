@@ -200,5 +200,18 @@ def pardot_conn(sf_conn, salesforce_emulator_reset) -> Callable[..., str]:
         return sf_conn(conn_id, extra=extra, conn_type="salesforce_pardot")
 
     yield make
-    requests.post(f"{salesforce_emulator_reset.url}/__emulator__/pardot", json={"daily_quota": None, "job_seconds": 0.3},
+    requests.post(f"{salesforce_emulator_reset.url}/__emulator__/pardot", json={"daily_quota": None, "job_seconds": 0.3, "fail_next_job": False},
                   verify=salesforce_emulator_reset.ca_bundle or True, timeout=10)
+
+
+@pytest.fixture
+def pardot_admin(salesforce_emulator_reset) -> Callable[..., Any]:
+    """``pardot_admin(path="", **body)`` -> POST ``/__emulator__/pardot{path}`` (knobs; ``/seed``)."""
+
+    def post(path: str = "", **body: Any) -> Any:
+        reply = requests.post(f"{salesforce_emulator_reset.url}/__emulator__/pardot{path}", json=body,
+                              verify=salesforce_emulator_reset.ca_bundle or True, timeout=10)
+        reply.raise_for_status()
+        return reply.json()
+
+    return post

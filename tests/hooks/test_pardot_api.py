@@ -6,8 +6,6 @@ import threading
 import time
 
 import pytest
-import requests
-
 from airflow_provider_salesforce_suite.core.errors import (
     SalesforceApiError,
     SalesforceConfigError,
@@ -23,11 +21,6 @@ from airflow_provider_salesforce_suite.hooks.pardot import MAX_CONCURRENT_REQUES
 @pytest.fixture
 def hook(pardot_conn) -> PardotHook:
     return PardotHook(pardot_conn())
-
-
-def _knob(hook: PardotHook, **body) -> dict:
-    return requests.post(f"{hook.config.pardot_host}/__emulator__/pardot", json=body,
-                         verify=hook.config.salesforce.ca_bundle or True, timeout=10).json()
 
 
 def _wait(get, job_id: int, timeout: float = 10.0):
@@ -114,9 +107,8 @@ def test_import_keeps_good_rows_and_reports_bad_ones(hook) -> None:
         hook.import_records([])
 
 
-def test_export_visitor_activities_streams_result_rows(hook) -> None:
-    requests.post(f"{hook.config.pardot_host}/__emulator__/pardot/seed", verify=hook.config.salesforce.ca_bundle,
-                  json={"object": "visitor-activities", "records": [{"prospectId": 7, "details": "x"}]}, timeout=10)
+def test_export_visitor_activities_streams_result_rows(hook, pardot_admin) -> None:
+    pardot_admin("/seed", object="visitor-activities", records=[{"prospectId": 7, "details": "x"}])
     export_id = hook.create_export("visitorActivity_byDateAndType", ["id", "prospectId", "details"])
     with pytest.raises(ValueError, match="not Complete"):
         list(hook.iter_export_records(export_id))
@@ -160,15 +152,15 @@ def socket_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_quota_exhausted_mid_run_is_not_retried(hook) -> None:
+def test_quota_exhausted_mid_run_is_not_retried(hook, pardot_admin) -> None:
     for n in range(3):
         hook.create_record("prospects", {"email": f"q{n}@example.com"})
-    _knob(hook, daily_quota=1)
+    pardot_admin(daily_quota=1)
     records = hook.iter_records("prospects", "id", page_size=1)
     assert next(records) == {"id": 1}
     with pytest.raises(SalesforceRequestLimitError, match="daily API quota"):
         next(records)
-    assert _knob(hook)["used"] == 1  # the refused call was not retried
+    assert pardot_admin()["used"] == 1  # the refused call was not retried
 
 
 def test_concurrent_requests_are_capped_per_connection(hook, emulator_admin) -> None:

@@ -27,14 +27,17 @@ class PardotSettings:
 
     :param job_seconds: how long an Import or Export job takes once submitted.
     :param daily_quota: Pardot API calls allowed from now on (None: no limit); past it, error 122.
+    :param fail_next_job: the next submitted job ends ``Failed``.
     """
 
     job_seconds: float = 0.3
     daily_quota: int | None = None
     used: int = 0
+    fail_next_job: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"job_seconds": self.job_seconds, "daily_quota": self.daily_quota, "used": self.used}
+        return {"job_seconds": self.job_seconds, "daily_quota": self.daily_quota, "used": self.used,
+                "fail_next_job": self.fail_next_job}
 
 
 @dataclass
@@ -103,6 +106,10 @@ class JobRunner:
     def _run(self, job: Job) -> None:
         time.sleep(self.settings.job_seconds / 2)
         job.state = "Processing"
+        if self.settings.fail_next_job:
+            self.settings.fail_next_job = False
+            job.state = "Failed"
+            return
         try:
             self._import(job) if job.kind == "import" else self._export(job)
         except Exception as exc:  # the job fails; the server keeps running

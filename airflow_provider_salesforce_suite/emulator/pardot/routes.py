@@ -47,7 +47,7 @@ class PardotService:
     def reset(self) -> None:
         self.data.reset()
         self.jobs.reset()
-        self.settings.daily_quota, self.settings.used = None, 0
+        self.settings.daily_quota, self.settings.used, self.settings.fail_next_job = None, 0, False
 
 
 def service_of(request: web.Request) -> PardotService:
@@ -345,7 +345,8 @@ async def v4_operation(request: web.Request) -> web.Response:
 # -- admin -----------------------------------------------------------------------------------------------
 
 async def pardot_settings(request: web.Request) -> web.Response:
-    """``GET|POST /__emulator__/pardot``: ``{"job_seconds": 0.3, "daily_quota": 10}`` (null: unlimited)."""
+    """``GET|POST /__emulator__/pardot``: ``{"job_seconds": 0.3, "daily_quota": 10, "fail_next_job": true}``
+    (``daily_quota`` null: unlimited)."""
     settings = service_of(request).settings
     if request.method == "POST":
         body = await read_json(request) if request.can_read_body else {}
@@ -354,6 +355,8 @@ async def pardot_settings(request: web.Request) -> web.Response:
         if "daily_quota" in body:
             settings.daily_quota = None if body["daily_quota"] is None else int(body["daily_quota"])
             settings.used = 0
+        if "fail_next_job" in body:
+            settings.fail_next_job = bool(body["fail_next_job"])
     return json_response(settings.to_json())
 
 
