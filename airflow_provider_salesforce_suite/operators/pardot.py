@@ -334,24 +334,24 @@ class PardotCallOperator(_PardotOperator):
 
     :param method: HTTP method.
     :param path: ``/api/v5/...`` or ``/api/{object}/version/4/do/{op}``.
-    :param params: query parameters.
+    :param query_params: query parameters (``params`` is Airflow's own).
     :param json_body: JSON body.
     :param data: form body (v4).
     """
 
-    template_fields: Sequence[str] = ("path", "params", "json_body", "data", "pardot_conn_id")
+    template_fields: Sequence[str] = ("path", "query_params", "json_body", "data", "pardot_conn_id")
 
-    def __init__(self, *, method: str = "GET", path: str, params: Mapping[str, Any] | None = None,
+    def __init__(self, *, method: str = "GET", path: str, query_params: Mapping[str, Any] | None = None,
                  json_body: Any = None, data: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.method = method.upper()
         self.path = path
-        self.params = params
+        self.query_params = query_params
         self.json_body = json_body
         self.data = data
 
     def execute(self, context: Context) -> Any:
-        response = self.hook.call(self.method, self.path, params=self.params, json=self.json_body, data=self.data)
+        response = self.hook.call(self.method, self.path, params=self.query_params, json=self.json_body, data=self.data)
         if not response.content:
             return None
         if "json" in response.headers.get("Content-Type", ""):

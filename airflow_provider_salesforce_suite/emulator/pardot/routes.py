@@ -407,5 +407,7 @@ def routes(app: web.Application, state: EmulatorState) -> None:
     admin.add_route("GET", pardot_settings)
     admin.add_route("POST", pardot_settings)
     router.add_post("/__emulator__/pardot/seed", seed_records)
-    register_surface(app, ApiSurface(name="pardot", prefix=PREFIX, render_error=render_pardot_error,
-                                     authenticate=pardot_session, counts_api_usage=True))
+    # /api/v5 plus one prefix per v4 object: /api itself is shared with other APIs (Desk's /api/v2).
+    for prefix in (f"{PREFIX}/v5", *(f"{PREFIX}/{name}" for name in V4_OBJECTS)):
+        register_surface(app, ApiSurface(name="pardot", prefix=prefix, render_error=render_pardot_error,
+                                         authenticate=pardot_session, counts_api_usage=True))
