@@ -181,3 +181,11 @@ def test_concurrent_requests_are_capped_per_connection(hook, emulator_admin) -> 
     for thread in threads:
         thread.join()
     assert not errors and time.monotonic() - started >= 0.6  # the sixth call waited for a slot
+
+
+def test_expired_token_is_renewed_once_and_the_call_replayed(hook, emulator_admin) -> None:
+    hook.create_record("prospects", {"email": "r@example.com"})
+    emulator_admin.expire_sessions()
+    before = emulator_admin.stats()["token_grants_total"]
+    assert [r["email"] for r in hook.iter_records("prospects", "email")] == ["r@example.com"]
+    assert emulator_admin.stats()["token_grants_total"] == before + 1
