@@ -184,3 +184,34 @@ def salesforce_connection(salesforce_emulator_reset, monkeypatch) -> str:
     """``salesforce_suite_default`` pointed at the emulator, as users' DAGs expect it."""
     monkeypatch.setenv("AIRFLOW_CONN_SALESFORCE_SUITE_DEFAULT", salesforce_emulator_reset.connection_json())
     return "salesforce_suite_default"
+
+
+PARDOT_BUSINESS_UNIT = "0Uv000000000001AAA"
+
+
+@pytest.fixture
+def pardot_conn(sf_conn, salesforce_emulator_reset) -> Callable[..., str]:
+    """``pardot_conn(conn_id, **extra)`` -> a ``salesforce_pardot`` connection: OAuth and Pardot both on
+    the emulator, its default Business Unit, fast retries; Pardot knobs reset after the test."""
+
+    def make(conn_id: str = "pardot_test", **extra: Any) -> str:
+        extra = {"business_unit_id": PARDOT_BUSINESS_UNIT, "pardot_host": salesforce_emulator_reset.url,
+                 "max_retries": 2, "retry_max_seconds": 5, **extra}
+        return sf_conn(conn_id, extra=extra, conn_type="salesforce_pardot")
+
+    yield make
+    requests.post(f"{salesforce_emulator_reset.url}/__emulator__/pardot", json={"daily_quota": None, "job_seconds": 0.3, "fail_next_job": False},
+                  verify=salesforce_emulator_reset.ca_bundle or True, timeout=10)
+
+
+@pytest.fixture
+def pardot_admin(salesforce_emulator_reset) -> Callable[..., Any]:
+    """``pardot_admin(path="", **body)`` -> POST ``/__emulator__/pardot{path}`` (knobs; ``/seed``)."""
+
+    def post(path: str = "", **body: Any) -> Any:
+        reply = requests.post(f"{salesforce_emulator_reset.url}/__emulator__/pardot{path}", json=body,
+                              verify=salesforce_emulator_reset.ca_bundle or True, timeout=10)
+        reply.raise_for_status()
+        return reply.json()
+
+    return post

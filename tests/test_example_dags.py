@@ -172,3 +172,23 @@ def test_desk_exports_new_cases(airflow_db, sf_conn, tmp_path: Path) -> None:
     assert [row["id"] for row in rows] == wanted and {row["status"] for row in rows} == {"new"}
     (report,) = [ti for ti in run.get_task_instances() if ti.task_id == "report"]
     assert report.xcom_pull(task_ids="report") == 3
+
+
+def test_pardot_imports_prospects_and_exports_visitor_activities(airflow_db, pardot_conn, pardot_admin,
+                                                                 tmp_path: Path) -> None:
+    import csv
+
+    from airflow_provider_salesforce_suite.hooks.pardot import PardotHook
+
+    conn = pardot_conn("salesforce_pardot_default")
+    pardot_admin("/seed", object="visitor-activities",
+                 records=[{"prospectId": n, "type": 1, "details": f"page {n}"} for n in range(4)])
+    dag = _dag_bag().get_dag("example_salesforce_pardot")
+    run = dag.test(run_conf={"rows": 6, "output_dir": f"file://{tmp_path}"})
+    assert run.state == "success"
+    errors = list(csv.DictReader((tmp_path / "errors.csv").open()))
+    assert [row["email"] for row in errors] == ["not-an-email"]
+    prospects = list(PardotHook(conn).iter_records("prospects", ["email"]))
+    assert len(prospects) == 5
+    activities = list(csv.DictReader((tmp_path / "visitor_activities.csv").open()))
+    assert [row["details"] for row in activities] == [f"page {n}" for n in range(4)]

@@ -31,6 +31,7 @@ from .desk import routes as desk_routes
 from .errors import SalesforceApiError
 from .limits import ApiUsage
 from .oauth import routes as oauth_routes
+from .pardot import routes as pardot_routes
 from .rest import routes as rest_routes
 from .rest.render import render_rest_error
 from .soap import routes as soap_routes
@@ -51,6 +52,7 @@ _API_PACKAGES: tuple[Callable[[web.Application, EmulatorState], None], ...] = (
     soap_routes.routes,
     streaming_routes.routes,
     desk_routes.routes,
+    pardot_routes.routes,
     admin_routes.routes,
 )
 

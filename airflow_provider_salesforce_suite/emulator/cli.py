@@ -39,11 +39,18 @@ TLS: a local CA certificate is generated once into the cert dir (default
 control API (no auth): POST /__emulator__/reset, POST /__emulator__/sessions/expire,
 POST|GET|DELETE /__emulator__/faults, GET|DELETE /__emulator__/stats,
 POST /__emulator__/refresh-tokens {{"username": ..., "client_id": ...}},
-GET|POST /__emulator__/desk {{"limit": ..., "window_seconds": ..., "throttle_next": ...}} (Desk 429s).
+GET|POST /__emulator__/desk {{"limit": ..., "window_seconds": ..., "throttle_next": ...}} (Desk 429s),
+GET|POST /__emulator__/pardot {{"job_seconds": 0.3, "daily_quota": 10}}.
 
 Change Data Capture publishes only for the entities selected for it, none by default (as in a
 new org): select them with "cdc_entities": ["Account", "Invoice__c"] in the --config file, or at
 runtime with POST /__emulator__/streaming/config {{"cdc_entities": [...]}}.
+
+Pardot (Account Engagement): /api/v5/objects/..., /api/v5/imports, /api/v5/exports and
+/api/{{object}}/version/4/do/{{operation}} take the emulator's OAuth tokens plus the header
+Pardot-Business-Unit-Id: 0Uv000000000001AAA (the default Business Unit ID; more via the
+config file's "pardot_business_unit_ids"). Point a salesforce_pardot connection's
+pardot_host at the emulator URL.
 """
 
 

@@ -168,6 +168,8 @@ class EmulatorConfig:
         ``/data/ChangeEvents`` and ``/data/<Object>ChangeEvent`` publish only for these. None by
         default, as in a new org; object names (``Account``) or event names (``AccountChangeEvent``).
     :param desk_oauth_tokens: OAuth 1.0a pairs the Desk API accepts (see :class:`DeskOAuthToken`).
+    :param pardot_business_unit_ids: Pardot Business Unit ids the Pardot API accepts in the
+        ``Pardot-Business-Unit-Id`` header (default ``0Uv000000000001AAA``).
     """
 
     users: list[UserConfig] = field(default_factory=_default_users)
@@ -178,6 +180,7 @@ class EmulatorConfig:
     apex_rest: list[ApexRestRoute] = field(default_factory=list)
     cdc_entities: list[str] = field(default_factory=list)
     desk_oauth_tokens: list[DeskOAuthToken] = field(default_factory=lambda: [DEFAULT_DESK_OAUTH])
+    pardot_business_unit_ids: list[str] = field(default_factory=lambda: ["0Uv000000000001AAA"])
 
     @classmethod
     def from_dict(cls, data: dict) -> EmulatorConfig:
@@ -192,7 +195,8 @@ class EmulatorConfig:
             config.add_connected_app(ConnectedAppConfig(**app))
         config.apex_rest = [ApexRestRoute(**route) for route in data.get("apex_rest", [])]
         config.desk_oauth_tokens += [DeskOAuthToken(**token) for token in data.get("desk_oauth_tokens", [])]
-        for key in ("session_lifetime_seconds", "daily_api_limit", "refresh_token_rotation", "cdc_entities"):
+        for key in ("session_lifetime_seconds", "daily_api_limit", "refresh_token_rotation", "cdc_entities",
+                    "pardot_business_unit_ids"):
             if key in data:
                 setattr(config, key, data[key])
         return config

@@ -4,12 +4,15 @@ The token comes from the shared :class:`~airflow_provider_salesforce_suite.core.
 and requests go through :class:`~airflow_provider_salesforce_suite.core.transport.SalesforceSession`
 (token cache, one re-auth on 401, retries). Pardot's error bodies are understood by
 :func:`parse_pardot_error`, registered with :func:`~airflow_provider_salesforce_suite.core.errors.register_body_parser`.
-The object APIs (prospects, lists, ...) build on :meth:`PardotHook.request`.
+The object APIs (``hooks/_pardot/objects.py``: v5 objects from one table, v4 batch and query)
+and the Import/Export job APIs (``hooks/_pardot/jobs.py``) build on :meth:`PardotHook.request`,
+which holds one of :data:`MAX_CONCURRENT_REQUESTS` slots per connection while a call is in flight.
 """
 
 from __future__ import annotations
 
 import json as jsonlib
+import threading
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -25,12 +28,27 @@ from airflow_provider_salesforce_suite.core.errors import (
     register_body_parser,
 )
 from airflow_provider_salesforce_suite.core.transport import SalesforceSession
+from airflow_provider_salesforce_suite.hooks._pardot.jobs import PardotJobsMixin
+from airflow_provider_salesforce_suite.hooks._pardot.objects import PardotObjectsMixin
 
 if TYPE_CHECKING:
     import requests
 
 BUSINESS_UNIT_HEADER = "Pardot-Business-Unit-Id"
 V4_MARKER = "/version/4/do/"
+#: Pardot allows five concurrent API requests per business unit; more get error 66.
+MAX_CONCURRENT_REQUESTS = 5
+_SLOTS: dict[str, threading.BoundedSemaphore] = {}
+_SLOTS_LOCK = threading.Lock()
+
+
+def concurrency_slots(key: str) -> threading.BoundedSemaphore:
+    """The process-wide semaphore of one connection / business unit (created on first use).
+
+    :param key: connection id and business unit.
+    """
+    with _SLOTS_LOCK:
+        return _SLOTS.setdefault(key, threading.BoundedSemaphore(MAX_CONCURRENT_REQUESTS))
 # Pardot error codes that are API limits. The concurrency message says "concurrent", which the
 # shared retry policy treats as transient; the daily quota (122) is final until the next day.
 _LIMIT_CODES = {
@@ -74,7 +92,7 @@ def parse_pardot_error(body: bytes, content_type: str) -> list[ErrorDetail] | No
 register_body_parser(parse_pardot_error)
 
 
-class PardotHook(BaseHook):
+class PardotHook(PardotObjectsMixin, PardotJobsMixin, BaseHook):
     """Talks to the Pardot API of one Business Unit. Constructing it does no I/O.
 
     :param pardot_conn_id: Airflow connection id of type ``salesforce_pardot``.
@@ -137,6 +155,7 @@ class PardotHook(BaseHook):
         json: Any = None,
         data: Any = None,
         headers: Mapping[str, str] | None = None,
+        files: Any = None,
         stream: bool = False,
         idempotent: bool | None = None,
     ) -> requests.Response:
@@ -152,6 +171,7 @@ class PardotHook(BaseHook):
         :param json: JSON body.
         :param data: form or raw body (must be replayable: bytes, str or dict).
         :param headers: extra headers.
+        :param files: multipart parts, as ``requests`` takes them (bytes content, so replayable).
         :param stream: do not read the body of a successful response up front.
         :param idempotent: whether the call may be replayed after a dropped connection (default: by method).
         """
@@ -161,10 +181,11 @@ class PardotHook(BaseHook):
         v4 = V4_MARKER in url
         if v4 and "format" not in (params or {}):
             params = {**(params or {}), "format": "json"}
-        response = raise_for_status(self.session.request(
-            method, url, params=params, json=json, data=data, headers=send_headers,
-            stream=stream, idempotent=idempotent,
-        ))
+        with concurrency_slots(f"{self.pardot_conn_id}/{self.config.business_unit_id}"):
+            response = raise_for_status(self.session.request(
+                method, url, params=params, json=json, data=data, headers=send_headers, files=files,
+                stream=stream, idempotent=idempotent,
+            ))
         if v4 and not stream and "json" in response.headers.get("Content-Type", ""):
             self._raise_for_v4_failure(response)
         return response

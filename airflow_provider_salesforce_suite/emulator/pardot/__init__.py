@@ -1,0 +1,1 @@
+"""Pardot (Account Engagement) API emulation: v5 objects, v4 operations, Import and Export jobs."""
