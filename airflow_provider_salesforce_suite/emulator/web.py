@@ -10,7 +10,7 @@ to know how to authenticate the request and how to render its errors.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -93,6 +93,21 @@ def register_surface(app: web.Application, surface: ApiSurface) -> None:
     surfaces.append(surface)
     # Longest prefix first, so /services/data/vXX.X/jobs can later be its own surface.
     surfaces.sort(key=lambda s: len(s.prefix), reverse=True)
+
+
+def add_route_table(app: web.Application, prefix: str, table: Iterable[tuple[str, Mapping[str, Any]]],
+                    suffix: str = "") -> None:
+    """Add ``(path, {METHOD: handler})`` rows under ``prefix`` (every API package's routes go in this way).
+
+    :param app: the emulator application.
+    :param prefix: path pattern the table's paths are relative to.
+    :param table: rows of a path and its handlers by HTTP method.
+    :param suffix: pattern appended to every path (e.g. an optional trailing slash).
+    """
+    for path, methods in table:
+        resource = app.router.add_resource(prefix + path + suffix)
+        for method, handler in methods.items():
+            resource.add_route(method, handler)
 
 
 def surface_for(app: web.Application, path: str) -> ApiSurface | None:

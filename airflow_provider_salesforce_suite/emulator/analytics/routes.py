@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ..web import json_response, read_json
+from ..web import add_route_table, json_response, read_json
 from . import handlers as h
 from .service import ANALYTICS_KEY, AnalyticsService, service_of
 
@@ -70,10 +70,7 @@ def routes(app: web.Application, state: EmulatorState) -> None:
 
     app.on_startup.append(start)
     app.on_cleanup.append(close)
-    for path, methods in _table():
-        resource = app.router.add_resource(_WAVE + path + _SLASH)
-        for method, handler in methods.items():
-            resource.add_route(method, handler)
+    add_route_table(app, _WAVE, _table(), _SLASH)
     admin = app.router.add_resource("/__emulator__/analytics")
     admin.add_route("GET", analytics_settings)
     admin.add_route("POST", analytics_settings)

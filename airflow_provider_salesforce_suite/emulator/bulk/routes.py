@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ..web import ApiSurface, json_response, read_json, register_surface
+from ..web import add_route_table, ApiSurface, json_response, read_json, register_surface
 from . import handlers_v2 as v2
 from .service import BULK_KEY, BulkService, service_of
 
@@ -60,10 +60,7 @@ def routes(app: web.Application, state: EmulatorState) -> None:
         service.close()
 
     app.on_cleanup.append(close)
-    for path, methods in _v2_table():
-        resource = app.router.add_resource(_V2 + path + _SLASH)
-        for method, handler in methods.items():
-            resource.add_route(method, handler)
+    add_route_table(app, _V2, _v2_table(), _SLASH)
     v1_routes(app)
     bulk_admin = app.router.add_resource("/__emulator__/bulk")
     bulk_admin.add_route("GET", bulk_settings)
@@ -92,9 +89,6 @@ def v1_routes(app: web.Application) -> None:
     from .handlers_v1 import v1_session
     from .render import render_v1_error
 
-    for path, methods in _v1_table():
-        resource = app.router.add_resource(V1_PREFIX + r"/{version:[0-9]+\.[0-9]+}" + path + _SLASH)
-        for method, handler in methods.items():
-            resource.add_route(method, handler)
+    add_route_table(app, V1_PREFIX + r"/{version:[0-9]+\.[0-9]+}", _v1_table(), _SLASH)
     register_surface(app, ApiSurface(name="bulk", prefix=V1_PREFIX, render_error=render_v1_error,
                                      authenticate=v1_session, counts_api_usage=True))

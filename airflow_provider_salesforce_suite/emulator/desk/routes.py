@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..errors import SalesforceApiError
-from ..web import ApiSurface, _request_key, json_response, read_json, register_surface
+from ..web import add_route_table, ApiSurface, _request_key, json_response, read_json, register_surface
 from . import handlers as h
 from .resources import PREFIX
 from .service import DESK_KEY, DeskService, service_of
@@ -92,10 +92,7 @@ def routes(app: web.Application, state: EmulatorState) -> None:
     service = DeskService(state)
     app[DESK_KEY] = service
     state.reset_hooks.append(service.reset)
-    for path, methods in _table():
-        resource = app.router.add_resource(PREFIX + path)
-        for method, handler in methods.items():
-            resource.add_route(method, handler)
+    add_route_table(app, PREFIX, _table())
     admin = app.router.add_resource("/__emulator__/desk")
     admin.add_route("GET", desk_settings)
     admin.add_route("POST", desk_settings)

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from ..auth import bearer_session
 from ..errors import SalesforceApiError
-from ..web import ApiSurface, base_url, json_response, read_json, register_surface
+from ..web import ApiSurface, add_route_table, base_url, json_response, read_json, register_surface
 from .data import PardotData, pardot_error, project
 from .jobs import EXPORT_PROCEDURES, JobRunner, PardotSettings
 from ...core.pardot_objects import OBJECTS, V4_OBJECTS, PardotObjectSpec
@@ -399,10 +399,7 @@ def routes(app: web.Application, state: EmulatorState) -> None:
         ("/v5/exports/{id}/results/{n:[0-9]+}", {"GET": export_result}),
         ("/{object}/version/4/do/{operation}", {"GET": v4_operation, "POST": v4_operation}),
     ]
-    for path, methods in table:
-        resource = router.add_resource(PREFIX + path)
-        for method, handler in methods.items():
-            resource.add_route(method, handler)
+    add_route_table(app, PREFIX, table)
     admin = router.add_resource("/__emulator__/pardot")
     admin.add_route("GET", pardot_settings)
     admin.add_route("POST", pardot_settings)

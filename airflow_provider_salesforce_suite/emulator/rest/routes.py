@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..auth import bearer_session
-from ..web import ApiSurface, register_surface
+from ..web import add_route_table, ApiSurface, register_surface
 from . import collections, composite, handlers
 from . import apexrest
 from .render import render_rest_error
@@ -62,10 +62,7 @@ def routes(app: web.Application, state: EmulatorState) -> None:
     """
     versions = app.router.add_resource(PREFIX + _SLASH)
     versions.add_route("GET", handlers.versions)
-    for path, methods in _table():
-        resource = app.router.add_resource(_V + path + _SLASH)
-        for method, handler in methods.items():
-            resource.add_route(method, handler)
+    add_route_table(app, _V, _table(), _SLASH)
     apexrest.register(app)
     register_surface(
         app,
