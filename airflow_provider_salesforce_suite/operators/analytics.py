@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from airflow.sdk import BaseOperator
 
 from airflow_provider_salesforce_suite.hooks.analytics import SalesforceAnalyticsError, SalesforceAnalyticsHook
-from airflow_provider_salesforce_suite.sensors.analytics import default_deferrable, finish
+from airflow_provider_salesforce_suite.operators._defer import default_deferrable
+from airflow_provider_salesforce_suite.sensors.analytics import finish
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 from airflow.sdk import BaseOperator, ResumableJobMixin
 
 from airflow_provider_salesforce_suite.core.errors import SalesforceSuiteError
+from airflow_provider_salesforce_suite.operators._defer import default_deferrable
 from airflow_provider_salesforce_suite.hooks.bulk import (
     BulkJobProgress,
     SalesforceBulkError,
@@ -41,12 +42,6 @@ INGEST_OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
 #: Seconds between two progress lines while waiting on the worker.
 DEFAULT_PROGRESS_INTERVAL = 60.0
 _EVENT_STATUSES = ("success", "failed", "timeout", "error")
-
-
-def _default_deferrable() -> bool:
-    from airflow.configuration import conf
-
-    return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
 class SalesforceBulkRecordsFailedError(SalesforceSuiteError):
@@ -115,7 +110,7 @@ class _SalesforceBulkOperator(ResumableJobMixin, BaseOperator):
         self.poll_interval = poll_interval
         self.timeout = timeout.total_seconds() if isinstance(timeout, dt.timedelta) else timeout
         self.abort_on_timeout = abort_on_timeout
-        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.progress_interval = progress_interval
 
     @cached_property

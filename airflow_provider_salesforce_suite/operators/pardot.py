@@ -17,6 +17,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_salesforce_suite.core.errors import SalesforceSuiteError
 from airflow_provider_salesforce_suite.hooks.pardot import PardotHook
+from airflow_provider_salesforce_suite.operators._defer import default_deferrable
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -24,12 +25,6 @@ if TYPE_CHECKING:
 DEFAULT_MAX_XCOM_ROWS = 1000
 #: Errors kept in an XCom summary (the full list goes to ``errors_uri``).
 MAX_ERRORS_IN_SUMMARY = 20
-
-
-def _default_deferrable() -> bool:
-    from airflow.configuration import conf
-
-    return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
 class PardotRecordsFailedError(SalesforceSuiteError):
@@ -199,7 +194,7 @@ class _PardotJobOperator(_PardotOperator):
     def __init__(self, *, deferrable: bool | None = None, poll_interval: float = 5.0,
                  timeout: float | None = 3600.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = poll_interval
         self.timeout = timeout
 

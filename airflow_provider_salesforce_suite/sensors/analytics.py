@@ -12,16 +12,10 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_salesforce_suite.hooks.analytics import SalesforceAnalyticsHook
+from airflow_provider_salesforce_suite.operators._defer import default_deferrable
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-
-def default_deferrable() -> bool:
-    """``[operators] default_deferrable``."""
-    from airflow.configuration import conf
-
-    return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
 def finish(event: Mapping[str, Any] | None) -> dict[str, Any]:

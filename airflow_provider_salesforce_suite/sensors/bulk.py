@@ -15,15 +15,10 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_salesforce_suite.hooks.bulk import SalesforceBulkError, SalesforceBulkHook
+from airflow_provider_salesforce_suite.operators._defer import default_deferrable
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-
-def _default_deferrable() -> bool:
-    from airflow.configuration import conf
-
-    return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
 def _fail(message: str) -> None:
@@ -51,7 +46,7 @@ class _SalesforceBulkSensor(BaseSensorOperator):
         self.job_id = job_id
         self.salesforce_conn_id = salesforce_conn_id
         self.api_version = api_version
-        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
 
     @cached_property
     def hook(self) -> SalesforceBulkHook:

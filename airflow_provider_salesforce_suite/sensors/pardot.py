@@ -15,15 +15,10 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_salesforce_suite.hooks.pardot import PardotHook
+from airflow_provider_salesforce_suite.operators._defer import default_deferrable
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-
-def _default_deferrable() -> bool:
-    from airflow.configuration import conf
-
-    return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
 class _PardotJobSensor(BaseSensorOperator):
@@ -42,7 +37,7 @@ class _PardotJobSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         self.job_id = job_id
         self.pardot_conn_id = pardot_conn_id
-        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
 
     @cached_property
     def hook(self) -> PardotHook:
