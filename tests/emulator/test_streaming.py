@@ -595,3 +595,17 @@ async def test_real_aiocometd_session_many_subscribers_share_one_client(sf):
     stats = sf.admin("GET", "stats").json()["streaming"]
     assert stats["handshakes"] == 1 and stats["subscribes"] == 2 and stats["events_delivered"] >= 2
     assert stats["clients"] == 0  # the client disconnected on exit
+
+
+def test_push_topic_names_are_unique_as_on_salesforce(salesforce_emulator_reset) -> None:
+    """A second PushTopic with a taken Name is refused with DUPLICATE_VALUE (Name is unique)."""
+    import pytest
+
+    from airflow_provider_salesforce_suite.emulator.errors import SalesforceApiError
+
+    store = salesforce_emulator_reset.state.store
+    topic = {"Name": "UniqueTopic", "Query": "SELECT Id FROM Account", "ApiVersion": 64.0}
+    salesforce_emulator_reset.call(lambda: store.create("PushTopic", dict(topic)))
+    with pytest.raises(SalesforceApiError) as refused:
+        salesforce_emulator_reset.call(lambda: store.create("PushTopic", dict(topic)))
+    assert refused.value.error_code == "DUPLICATE_VALUE"
