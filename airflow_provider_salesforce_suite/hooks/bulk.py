@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_salesforce_suite.core.transport import AsyncResponse
     from airflow_provider_salesforce_suite.io.formats import Source
+    from airflow_provider_salesforce_suite.io.readers import CsvTextRows
 
 __all__ = [
     "BulkExtractSummary",
@@ -390,7 +391,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
                           on_progress)[0]
 
     # -- ingest -------------------------------------------------------------------------------------------
-    def ingest(self, sobject: str, operation: str, records: Iterable[Mapping[str, Any]], *, api: BulkApi = "2.0",
+    def ingest(self, sobject: str, operation: str, records: Iterable[Mapping[str, Any]] | CsvTextRows, *, api: BulkApi = "2.0",
                external_id_field: str | None = None, results_dir: Source, results_format: str = "csv",
                max_concurrent_jobs: int = 2, wait: bool = True, poll_interval: float = 5.0,
                timeout: float | None = None, abort_on_timeout: bool = False,
@@ -413,6 +414,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
         :param operation: ``insert``, ``update``, ``upsert``, ``delete`` or ``hardDelete``.
         :param records: the records (e.g. ``io.iter_records(...)``); nested parent references become
             ``Parent.Field`` columns, None is sent as ``#N/A`` (null), a missing key as an empty cell.
+            Or the rows of a CSV file (``io.CsvTextRows(...)``): its cells are sent as they are.
         :param api: ``"2.0"`` or ``"1.0"``.
         :param external_id_field: the external id field (upsert).
         :param results_dir: local path, URI or ``ObjectStoragePath`` of the results directory.

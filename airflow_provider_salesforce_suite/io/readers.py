@@ -6,10 +6,13 @@ import csv
 import gzip
 import io
 import json
+import logging
 from contextlib import contextmanager
 from typing import IO, Any, Iterator, Sequence
 
 from airflow_provider_salesforce_suite.io.formats import RecordFileError, Source, detect_format, to_path
+
+log = logging.getLogger(__name__)
 
 PARQUET_BATCH_ROWS = 5000
 #: CSV cells with this text are explicit nulls (the Bulk API convention); empty cells are omitted.
@@ -18,12 +21,30 @@ CSV_NULL = "#N/A"
 
 @contextmanager
 def _open_binary(source: Source, gzipped: bool) -> Iterator[IO[bytes]]:
-    with to_path(source).open("rb") as raw:
+    path = to_path(source)
+    if path.protocol in ("", "file", "local"):
+        # A plain file object: ObjectStoragePath's lineage wrapper costs an attribute lookup per
+        # CSV line read; the input is reported to hook lineage once instead.
+        _report_input(path)
+        opened: Any = open(path.path, "rb")  # noqa: SIM115
+    else:
+        opened = path.open("rb")
+    with opened as raw:
         if gzipped:
             with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
                 yield unzipped  # type: ignore[misc]
         else:
             yield raw
+
+
+def _report_input(path: Any) -> None:
+    """Report a file read to Airflow's hook lineage, as ``ObjectStoragePath.open`` would."""
+    try:
+        from airflow.sdk.lineage import get_hook_lineage_collector
+
+        get_hook_lineage_collector().add_input_asset(context=path, uri=str(path))
+    except Exception as exc:  # lineage is best effort; reading must not fail on it
+        log.debug("Could not report %s to hook lineage: %s", path, exc)
 
 
 def iter_records(
@@ -65,25 +86,92 @@ def _csv_rows(reader: Any, source: Source) -> Iterator[list[str]]:
         yield row
 
 
-def _csv_records(source: Source, gzipped: bool, columns: Sequence[str] | None, _: int) -> Iterator[dict[str, Any]]:
+def _csv_header(rows: Iterator[list[str]], source: Source, columns: Sequence[str] | None) -> list[str] | None:
+    """The header row (None for an empty file), checked: names present, unique, and covering ``columns``."""
+    header = next(rows, None)
+    if header is None:
+        return None
+    if len(set(header)) != len(header) or "" in header:
+        raise RecordFileError(f"{source}: line 1: the header has empty or repeated column names: {header}")
+    if columns is not None and (missing := [c for c in columns if c not in header]):
+        raise RecordFileError(f"{source}: columns {missing} are not in the header {header}")
+    return header
+
+
+def _csv_data_rows(source: Source, gzipped: bool, columns: Sequence[str] | None) -> Iterator[list[str]]:
+    """The header, then every data row (blank lines skipped, ragged rows refused), as read."""
     with _open_binary(source, gzipped) as raw:
         reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
         rows = _csv_rows(reader, source)
-        header = next(rows, None)
+        header = _csv_header(rows, source, columns)
         if header is None:
             return
-        if len(set(header)) != len(header) or "" in header:
-            raise RecordFileError(f"{source}: line 1: the header has empty or repeated column names: {header}")
-        if columns is not None and (missing := [c for c in columns if c not in header]):
-            raise RecordFileError(f"{source}: columns {missing} are not in the header {header}")
+        yield header
+        width = len(header)
         for row in rows:
-            if not row:  # a blank line
-                continue
-            if len(row) != len(header):
-                raise RecordFileError(
-                    f"{source}: line {reader.line_num}: {len(row)} values for {len(header)} columns"
-                )
-            yield {key: (None if value == CSV_NULL else value) for key, value in zip(header, row) if value != ""}
+            if len(row) != width:
+                if not row:  # a blank line
+                    continue
+                raise RecordFileError(f"{source}: line {reader.line_num}: {len(row)} values for {width} columns")
+            yield row
+
+
+def _csv_records(source: Source, gzipped: bool, columns: Sequence[str] | None, _: int) -> Iterator[dict[str, Any]]:
+    rows = _csv_data_rows(source, gzipped, columns)
+    header = next(rows, None)
+    for row in rows:
+        yield {key: (None if value == CSV_NULL else value) for key, value in zip(header, row) if value != ""}
+
+
+class CsvTextRows:
+    """The data rows of a CSV file as lists of text, for consumers that send values on as CSV text
+    (Bulk uploads): no record is built, and a cell goes out exactly as read (an empty cell stays
+    empty: the field is not sent; ``#N/A`` stays the explicit null). Single use, lazy: the file is
+    opened on first use and read row by row.
+
+    :param source: URI, local path or ``ObjectStoragePath`` of a ``.csv`` (or ``.csv.gz``) file.
+    :param format: ``csv`` or ``csv.gz`` when the suffix does not tell.
+    :raises RecordFileError: not a CSV file (at construction); a bad header, a ragged row or an
+        undecodable line, naming its line number (while reading).
+    """
+
+    def __init__(self, source: Source, format: str | None = None) -> None:
+        fmt, self._gzipped = detect_format(source, format)
+        if fmt != "csv":
+            raise RecordFileError(f"{source}: CsvTextRows reads CSV files, not {fmt}")
+        self.source = source
+        self._rows: Iterator[list[str]] | None = None
+        self._columns: list[str] = []
+        self._ahead: list[list[str]] = []
+
+    def _open(self) -> Iterator[list[str]]:
+        if self._rows is None:
+            self._rows = _csv_data_rows(self.source, self._gzipped, None)
+            self._columns = next(self._rows, None) or []
+        return self._rows
+
+    @property
+    def columns(self) -> list[str]:
+        """The header (empty for an empty file)."""
+        self._open()
+        return self._columns
+
+    def peek(self) -> list[str] | None:
+        """The next row without consuming it (None at the end)."""
+        if not self._ahead:
+            row = next(self._open(), None)
+            if row is None:
+                return None
+            self._ahead.append(row)
+        return self._ahead[0]
+
+    def __iter__(self) -> Iterator[list[str]]:
+        return self
+
+    def __next__(self) -> list[str]:
+        if self._ahead:
+            return self._ahead.pop()
+        return next(self._open())
 
 
 def _jsonl_records(source: Source, gzipped: bool, columns: Sequence[str] | None, _: int) -> Iterator[dict[str, Any]]:

@@ -149,6 +149,44 @@ class RecordWriter:
             self.rows += len(rows)
         return len(rows)
 
+    def write_rows(self, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+        """Append flat rows given as value lists aligned with ``columns``; returns the rows written.
+
+        The fast path for rows that are already text (e.g. CSV cells): CSV files take them as they
+        are, without building a record per row (None and ``""`` are empty cells); JSON Lines and
+        Parquet get a record per row.
+
+        :param columns: the rows' columns, in order (a column not known yet is added).
+        :param rows: the rows.
+        """
+        if self.format != "csv":
+            return self.write_page([dict(zip(columns, row)) for row in rows])
+        if self._closed:
+            raise RecordFileError(f"{self.uri}: the writer is closed")
+        if not rows:
+            return 0
+        if self._casing_open:
+            for column in columns:
+                self._adopt_casing(column)
+            self._casing_open = False
+        for column in columns:
+            if column.lower() not in self._index:
+                self._grown = self._grown or bool(self.rows)  # spooled rows lack it: rewrite at close
+                self._add_column(column)
+        positions = [self.columns.index(self._index[column.lower()]) for column in columns]
+        width = len(self.columns)
+        if positions != list(range(width)):
+            placed = []
+            for row in rows:
+                line: list[Any] = [None] * width
+                for position, value in zip(positions, row):
+                    line[position] = value
+                placed.append(line)
+            rows = placed
+        self._text_spool().writerows(rows)
+        self.rows += len(rows)
+        return len(rows)
+
     def close(self) -> None:
         """Write the destination from the spool (an empty file with a header when no rows)."""
         if self._closed:
@@ -231,13 +269,19 @@ class RecordWriter:
                 yield raw
 
     # -- CSV / JSON Lines ------------------------------------------------------------------------------
-    def _write_text(self, rows: list[dict[str, Any]]) -> None:
+    def _text_spool(self) -> Any:
+        """The CSV writer over the text spool (created on first use)."""
         if self._spool is None:
             self._spool = self._new_spool("." + self.format, text=True)
-            self._csv = csv.writer(self._spool, lineterminator="\n")
+            # the file itself, not the temporary-file wrapper: it adds a call per row written
+            self._csv = csv.writer(self._spool.file, lineterminator="\n")
+        return self._csv
+
+    def _write_text(self, rows: list[dict[str, Any]]) -> None:
+        writer = self._text_spool()
         if self.format == "csv":
             # Rows are written against the columns known now; later columns are appended at the end.
-            self._csv.writerows([[_text(row.get(c)) for c in self.columns] for row in rows])
+            writer.writerows([[_text(row.get(c)) for c in self.columns] for row in rows])
         else:
             columns = self._final_columns()
             self._spool.writelines(

@@ -35,6 +35,8 @@ from airflow_provider_salesforce_suite.hooks.bulk import (
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
+    from airflow_provider_salesforce_suite.io import CsvTextRows
+
 log = logging.getLogger(__name__)
 
 DEFAULT_CONN_ID = SalesforceBulkHook.default_conn_name
@@ -230,6 +232,16 @@ class _SalesforceBulkOperator(ResumableJobMixin, BaseOperator):
         return self.get_job_result(submission, context)
 
 
+def _non_empty(records: Iterator[Mapping[str, Any]] | CsvTextRows) -> Iterable[Mapping[str, Any]] | CsvTextRows | None:
+    """``records`` unchanged in content, or None when there is not a single record."""
+    from airflow_provider_salesforce_suite.io import CsvTextRows
+
+    if isinstance(records, CsvTextRows):
+        return None if records.peek() is None else records
+    first = next(records, None)
+    return None if first is None else chain([first], records)
+
+
 def _run_part(context: Context) -> str:
     from airflow_provider_salesforce_suite.operators.rest import _run_part as run_part
 
@@ -305,10 +317,13 @@ class SalesforceBulkIngestOperator(_SalesforceBulkOperator):
         self.concurrency_mode = concurrency_mode
         self.assignment_rule_id = assignment_rule_id
 
-    def _input(self) -> Iterator[Mapping[str, Any]]:
+    def _input(self) -> Iterator[Mapping[str, Any]] | CsvTextRows:
         if self.source is not None:
-            from airflow_provider_salesforce_suite.io import iter_records
+            from airflow_provider_salesforce_suite.io import CsvTextRows, detect_format, iter_records
 
+            if detect_format(self.source, self.source_format)[0] == "csv":
+                # CSV cells go out as CSV cells: pass the rows through without building records
+                return CsvTextRows(self.source, format=self.source_format)
             return iter_records(self.source, format=self.source_format)
         if isinstance(self.records, (str, bytes, Mapping)) or not isinstance(self.records, Iterable):
             raise TypeError(
@@ -332,14 +347,13 @@ class SalesforceBulkIngestOperator(_SalesforceBulkOperator):
 
     def submit_job(self, context: Context) -> Any:
         """Read the input, upload it and close the job(s); None (no job) for empty input."""
-        records = self._input()
-        first = next(records, None)
-        if first is None:
+        records = _non_empty(self._input())
+        if records is None:
             self.log.info("No input records: no Bulk job created for %s %s", self.operation, self.sobject)
             return None
         results_dir = self._results_location(context)
         submitted = self.hook.ingest(
-            self.sobject, self.operation, chain([first], records), api=self.api,  # type: ignore[arg-type]
+            self.sobject, self.operation, records, api=self.api,
             external_id_field=self.external_id_field, results_dir=results_dir, results_format=self.results_format,
             max_concurrent_jobs=self.max_concurrent_jobs, wait=False, max_upload_bytes=self.max_upload_bytes,
             max_records_per_upload=self.max_records_per_upload, concurrency_mode=self.concurrency_mode,

@@ -10,7 +10,7 @@ import tracemalloc
 import pyarrow.parquet as pq
 import pytest
 
-from airflow_provider_salesforce_suite.io import RecordFileError, iter_records
+from airflow_provider_salesforce_suite.io import CsvTextRows, RecordFileError, iter_records
 from airflow_provider_salesforce_suite.hooks.bulk import SalesforceBulkHook, SalesforceBulkJobFailedError
 from tests.hooks.bulk_support import FAST, bulk_settings, calls, count, emulator_process, read_csv
 
@@ -65,6 +65,29 @@ def test_identical_rows_and_growing_columns(sf_conn, tmp_path) -> None:
     assert len({r["sf__Id"] for r in successful}) == 4
     with open(summary.failed_uri) as handle:
         assert [json.loads(line)["sf__InputRow"] for line in handle] == [5]
+
+
+@pytest.mark.parametrize("api", ["2.0", "1.0"])
+def test_csv_rows_are_sent_as_read(sf_conn, emulator_admin, tmp_path, api) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text('Name,Phone,Description\n"Comma, Inc",,"two\nlines"\nNulled,555,#N/A\n'
+                      + "".join(f"Row {i},{i},d{i}\n" for i in range(7)), encoding="utf-8")
+    hook = SalesforceBulkHook(sf_conn())
+    delimiter = {"column_delimiter": "TAB"} if api == "2.0" else {}
+    summary = hook.ingest("Account", "insert", CsvTextRows(source), api=api, results_dir=tmp_path / "res",
+                          max_records_per_upload=4, **delimiter, **FAST)
+    _check_invariant(summary)
+    assert (summary.records, summary.processed) == (9, 9)
+    # One header for the whole file: an empty cell in the first row does not split the uploads.
+    uploads = calls(emulator_admin, "PUT", "/batches") if api == "2.0" else calls(emulator_admin, "POST", "/batch")
+    assert uploads == 3
+    successful = read_csv(summary.successful_uri)
+    assert [int(r["sf__InputRow"]) for r in successful] == list(range(1, 10))
+    assert successful[0]["Description"] == "two\nlines" and successful[0]["Phone"] == ""
+    first = hook.request("GET", hook.data_url(f"sobjects/Account/{successful[0]['sf__Id']}")).json()
+    assert (first["Name"], first["Phone"], first["Description"]) == ("Comma, Inc", None, "two\nlines")
+    nulled = hook.request("GET", hook.data_url(f"sobjects/Account/{successful[1]['sf__Id']}")).json()
+    assert (nulled["Phone"], nulled["Description"]) == ("555", None)
 
 
 def test_bulk_v1_ingest_in_batches_correlated_in_order(sf_conn, emulator_admin, tmp_path) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_salesforce_suite.io import (
+    CsvTextRows,
     FailedRecordsWriter,
     RecordFileError,
     RecordWriter,
@@ -82,6 +83,36 @@ def test_empty_csv_has_no_records(tmp_path: Path) -> None:
     path = tmp_path / "empty.csv"
     path.write_text("")
     assert list(iter_records(path)) == []
+
+
+def test_csv_text_rows_pass_cells_through(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv.gz"
+    text = "\ufeffName,Industry,Phone\nAcme,Tech,\n\n\"Glo, bex\",#N/A,\"1\n2\"\n"
+    path.write_bytes(gzip.compress(text.encode("utf-8")))
+    rows = CsvTextRows(path)
+    assert rows.columns == ["Name", "Industry", "Phone"]  # BOM stripped
+    assert rows.peek() == ["Acme", "Tech", ""] and rows.peek() == ["Acme", "Tech", ""]  # peek keeps the row
+    # empty cells stay empty, #N/A stays #N/A, quoted newlines survive, blank lines are skipped
+    assert list(rows) == [["Acme", "Tech", ""], ["Glo, bex", "#N/A", "1\n2"]]
+    assert rows.peek() is None
+
+
+def test_csv_text_rows_errors_and_empty_file(tmp_path: Path) -> None:
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("Name,Industry\nAcme,Tech\nGlobex\n")
+    rows = CsvTextRows(str(ragged))
+    assert next(rows) == ["Acme", "Tech"]
+    with pytest.raises(RecordFileError, match=r"ragged.csv: line 3: 1 values for 2 columns"):
+        next(rows)
+    duplicate = tmp_path / "dup.csv"
+    duplicate.write_text("Name,Name\na,b\n")
+    with pytest.raises(RecordFileError, match="line 1: the header has empty or repeated column names"):
+        CsvTextRows(duplicate).peek()
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    assert CsvTextRows(empty).peek() is None and CsvTextRows(empty).columns == []
+    with pytest.raises(RecordFileError, match="reads CSV files, not jsonl"):
+        CsvTextRows(tmp_path / "in.jsonl")
 
 
 def test_jsonl_and_gzip(tmp_path: Path) -> None:
@@ -236,6 +267,17 @@ def test_parquet_types_from_field_types_and_row_groups(tmp_path: Path) -> None:
         with RecordWriter(bad, field_types={"NumberOfEmployees": "int"}, row_group_rows=1) as writer:
             writer.write_page([{"NumberOfEmployees": "many"}])
     assert not bad.exists()  # nothing written after an error
+
+
+def test_write_rows_places_columns_by_name(tmp_path: Path) -> None:
+    with RecordWriter(tmp_path / "out.csv", columns=["id", "Name"]) as writer:
+        assert writer.write_rows(["Id", "Name"], [[1, "a"], ["2", None]]) == 2  # casing from the first rows
+        writer.write_rows(["Name", "Phone", "Id"], [["b", "555", 3]])  # reordered, one new column
+        writer.write_page([{"Id": 4, "Name": "c"}])
+    assert (tmp_path / "out.csv").read_text() == "Id,Name,Phone\n1,a,\n2,,\n3,b,555\n4,c,\n"
+    with RecordWriter(tmp_path / "out.jsonl") as writer:
+        writer.write_rows(["Id", "Name"], [[1, "a"]])
+    assert json.loads((tmp_path / "out.jsonl").read_text()) == {"Id": 1, "Name": "a"}
 
 
 def test_writer_writes_header_only_for_no_rows_and_nothing_on_error(tmp_path: Path) -> None:

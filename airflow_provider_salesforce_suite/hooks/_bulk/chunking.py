@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any, Iterable, Iterator
 
+from airflow_provider_salesforce_suite.io.readers import CsvTextRows
+
 #: Bulk CSV text of an explicit null (an empty cell leaves the field unchanged).
 CSV_NULL = "#N/A"
 #: Bulk 2.0 ``columnDelimiter`` names -> characters.
@@ -121,9 +123,10 @@ class Chunk:
 class CsvChunker:
     """Split records into :class:`Chunk` spills no larger than ``max_bytes`` / ``max_records``.
 
-    The header is the keys of the first record (nested parents flattened); a record with a key
-    the header lacks closes the chunk, and the next one's header adds the new keys (a missing key
-    is an empty cell: the field is not sent).
+    Mappings: the header is the keys of the first record (nested parents flattened); a record
+    with a key the header lacks closes the chunk, and the next one's header adds the new keys (a
+    missing key is an empty cell: the field is not sent). The rows of a CSV file
+    (:class:`~airflow_provider_salesforce_suite.io.readers.CsvTextRows`) keep the file's header.
 
     :param spill_dir: local directory for the spill files.
     :param max_bytes: most bytes per chunk, header included (exact UTF-8 size).
@@ -142,17 +145,20 @@ class CsvChunker:
         self.delimiter = DELIMITERS[delimiter]
         self._writer = csv.writer(_Echo(), delimiter=self.delimiter, lineterminator=LINE_ENDINGS[line_ending])
         self.records_seen = 0
+        self._columns: list[str] = []
 
     def _encode(self, values: Iterable[str]) -> bytes:
         return self._writer.writerow(values).encode("utf-8")
 
-    def chunks(self, records: Iterable[Mapping[str, Any]]) -> Iterator[Chunk]:
+    def chunks(self, records: Iterable[Mapping[str, Any]] | CsvTextRows) -> Iterator[Chunk]:
         """Yield the chunks of ``records`` lazily (each spill is complete when yielded).
 
+        :param records: mappings, or the rows of a CSV file (:class:`~...io.readers.CsvTextRows`),
+            which are re-encoded as they are (one header, no record built per row).
         :raises ValueError: a record is not a mapping, or is larger than ``max_bytes`` on its own.
         """
+        lines = self._text_lines(records) if isinstance(records, CsvTextRows) else self._record_lines(records)
         columns: list[str] = []
-        known: set[str] = set()
         spill = None
         header = b""
         count = size = 0
@@ -161,22 +167,14 @@ class CsvChunker:
 
         def finish() -> Chunk:
             spill.close()
-            return Chunk(index, spill.name, list(columns), first, count, size, self.delimiter)
+            return Chunk(index, spill.name, columns, first, count, size, self.delimiter)
 
-        for record in records:
-            if record.__class__ is not dict and not isinstance(record, Mapping):
-                raise ValueError(f"record {self.records_seen + 1} is a {type(record).__name__}, not a mapping")
-            row = flatten_input(record)
-            new = [key for key in row if key not in known]
-            if new and count:
-                yield finish()
-                index, spill, count = index + 1, None, 0
-            if new:
-                columns += new
-                known.update(new)
-                header = self._encode(columns)
-            line = self._encode([value if (value := row.get(c, "")).__class__ is str else csv_value(value)
-                                 for c in columns])
+        for new_header, line in lines:
+            if new_header is not None:
+                if count:
+                    yield finish()
+                    index, spill, count = index + 1, None, 0
+                header, columns = new_header, list(self._columns)
             if spill is not None and (count >= self.max_records or size + len(line) > self.max_bytes):
                 yield finish()
                 index, spill, count = index + 1, None, 0
@@ -194,3 +192,32 @@ class CsvChunker:
             self.records_seen += 1
         if spill is not None:
             yield finish()
+
+    # Both line sources yield (the new header's bytes when the columns change, else None; the row's bytes).
+    def _record_lines(self, records: Iterable[Mapping[str, Any]]) -> Iterator[tuple[bytes | None, bytes]]:
+        """Mappings: the header is the keys seen so far (nested parents flattened); a new key
+        changes it, which closes the chunk."""
+        known: set[str] = set()
+        for record in records:
+            if record.__class__ is not dict and not isinstance(record, Mapping):
+                raise ValueError(f"record {self.records_seen + 1} is a {type(record).__name__}, not a mapping")
+            row = flatten_input(record)
+            new = [key for key in row if key not in known]
+            if new:
+                self._columns += new
+                known.update(new)
+            line = self._encode([value if (value := row.get(c, "")).__class__ is str else csv_value(value)
+                                 for c in self._columns])
+            yield (self._encode(self._columns) if new else None), line
+
+    def _text_lines(self, rows: CsvTextRows) -> Iterator[tuple[bytes | None, bytes]]:
+        """CSV rows: one header (the file's), each row re-encoded with the upload's delimiter and
+        line ending (the cells are not touched)."""
+        first = rows.peek()
+        if first is None:
+            return
+        self._columns = list(rows.columns)
+        encode = self._writer.writerow
+        yield self._encode(self._columns), encode(next(rows)).encode("utf-8")
+        for row in rows:
+            yield None, encode(row).encode("utf-8")

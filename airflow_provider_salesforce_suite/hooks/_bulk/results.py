@@ -188,7 +188,9 @@ class IngestResultFiles:
         self.writers = {kind: RecordWriter(base / f"{kind}.{suffix}", suffix, columns=_RESULT_COLUMNS[kind])
                         for kind in RESULT_KINDS}
         self.counts = dict.fromkeys(RESULT_KINDS, 0)
-        self._pages: dict[str, list[dict[str, Any]]] = {kind: [] for kind in RESULT_KINDS}
+        self._pages: dict[str, list[list[Any]]] = {kind: [] for kind in RESULT_KINDS}
+        self._page_columns: dict[str, list[str]] = dict.fromkeys(RESULT_KINDS, [])
+        self._text = fmt == "csv"  # rows go to CSV as text, without a record per row
 
     def __enter__(self) -> IngestResultFiles:
         return self
@@ -203,25 +205,36 @@ class IngestResultFiles:
     def uri(self, kind: str) -> str:
         return self.writers[kind].uri
 
-    def add(self, kind: str, prefix: dict[str, Any], columns: list[str], values: list[str]) -> None:
+    def add(self, kind: str, prefix: list[Any], columns: list[str], values: list[str]) -> None:
         """Record one input row's outcome.
 
         :param kind: ``successful``, ``failed`` or ``unprocessed``.
-        :param prefix: the result columns (``sf__Id``..., ``sf__InputRow``).
-        :param columns: the chunk's header.
-        :param values: the row's uploaded values (empty cells are left out).
+        :param prefix: the values of the result columns (``sf__Id``..., ``sf__InputRow``), a new
+            list (the row's values are appended to it).
+        :param columns: the chunk's header (the same list object for every row of a chunk).
+        :param values: the row's uploaded values (an empty cell is an empty or null value).
         """
-        row = dict(prefix)
-        row.update((column, value) for column, value in zip(columns, values) if value != "")
+        if self._page_columns[kind] is not columns:
+            self._flush(kind)
+            self._page_columns[kind] = columns
         page = self._pages[kind]
-        page.append(row)
+        prefix += values
+        page.append(prefix)
         self.counts[kind] += 1
         if len(page) >= _PAGE_ROWS:
             self._flush(kind)
 
     def _flush(self, kind: str) -> None:
-        if self._pages[kind]:
-            self.writers[kind].write_page(self._pages[kind])
+        page = self._pages[kind]
+        if page:
+            columns = _RESULT_COLUMNS[kind] + self._page_columns[kind]
+            if self._text:
+                self.writers[kind].write_rows(columns, page)
+            else:  # JSON Lines / Parquet: an empty cell was not sent: null
+                width = len(_RESULT_COLUMNS[kind])
+                self.writers[kind].write_page([
+                    {column: value for number, (column, value) in enumerate(zip(columns, row))
+                     if number < width or value != ""} for row in page])
             self._pages[kind] = []
 
     def close(self) -> None:
@@ -293,17 +306,16 @@ def correlate_v2(chunk: Chunk, results: Callable[[str], Iterable[bytes]], out: I
     if unmatched:
         log.warning("Chunk %d: %d result rows matched no uploaded row (their input rows are reported "
                     "unprocessed)", chunk.index, unmatched)
+    columns = chunk.columns
     for offset, row in enumerate(chunk.rows()):
         number = chunk.first_row + offset
         extra = extras[offset]
         if kinds[offset] == _SUCCESS and extra:
-            out.add("successful", {"sf__Id": extra[0], "sf__Created": extra[1], INPUT_ROW_COLUMN: number},
-                    chunk.columns, row)
+            out.add("successful", [extra[0], extra[1], number], columns, row)
         elif kinds[offset] == _FAILURE and extra:
-            out.add("failed", {"sf__Id": extra[0], "sf__Error": extra[1], INPUT_ROW_COLUMN: number},
-                    chunk.columns, row)
+            out.add("failed", [extra[0], extra[1], number], columns, row)
         else:
-            out.add("unprocessed", {INPUT_ROW_COLUMN: number}, chunk.columns, row)
+            out.add("unprocessed", [number], columns, row)
 
 
 def correlate_v1(chunk: Chunk, results: Iterable[bytes] | None, out: IngestResultFiles) -> None:
@@ -315,17 +327,16 @@ def correlate_v1(chunk: Chunk, results: Iterable[bytes] | None, out: IngestResul
     :param out: the result files.
     """
     outcomes = csv_dicts(results) if results is not None else iter(())
+    columns = chunk.columns
     for offset, row in enumerate(chunk.rows()):
         number = chunk.first_row + offset
         result = next(outcomes, None)
         if result is None:
-            out.add("unprocessed", {INPUT_ROW_COLUMN: number}, chunk.columns, row)
+            out.add("unprocessed", [number], columns, row)
         elif result.get("Success", "").lower() == "true":
-            out.add("successful", {"sf__Id": result.get("Id", ""), "sf__Created": result.get("Created", ""),
-                                   INPUT_ROW_COLUMN: number}, chunk.columns, row)
+            out.add("successful", [result.get("Id", ""), result.get("Created", ""), number], columns, row)
         else:
-            out.add("failed", {"sf__Id": result.get("Id", ""), "sf__Error": result.get("Error", ""),
-                               INPUT_ROW_COLUMN: number}, chunk.columns, row)
+            out.add("failed", [result.get("Id", ""), result.get("Error", ""), number], columns, row)
 
 
 def unprocessed(chunk: Chunk, out: IngestResultFiles) -> None:
