@@ -26,6 +26,7 @@ docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --site-dir site
 
 bench: $(STAMP)
+	$(BIN)/python -m bench.official_provider  # the official provider, apart from $(VENV)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 emulator: $(STAMP)

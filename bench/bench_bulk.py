@@ -5,10 +5,12 @@ Ingest cases load the same CSV file (written before the clock): ``SalesforceBulk
 simple-salesforce ``bulk2`` (``insert(csv_file=...)``), simple-salesforce ``bulk`` (Bulk 1.0, the client
 the official provider's ``SalesforceBulkOperator`` uses; the records as a list) and the floor: a bare
 ``requests`` session creating one job, uploading the same bytes, polling and downloading the
-successful results to a file. Each ingest setup resets the emulator so every round loads into an
-empty org. Extract cases write the same 100,000 rows to CSV: ``SalesforceBulkQueryOperator``,
-simple-salesforce ``bulk2`` ``download``, and the floor (create job, poll, stream the pages).
-``ROWS`` is overridable with ``SF_BENCH_BULK_ROWS``.
+successful results to a file. Last, the official provider's ``SalesforceBulkOperator``
+(``apache-airflow-providers-salesforce``, installed apart from ``.venv`` and reached through its
+connection only: see ``bench.official_provider``) with the records as its ``payload`` list, read from
+the CSV before the clock but counted in its peak RSS. Each ingest setup resets the emulator so every
+round loads into an empty org. Extract cases are in ``bench_bulk_extract``. ``ROWS`` is overridable
+with ``SF_BENCH_BULK_ROWS``.
 """
 
 from __future__ import annotations
@@ -147,11 +149,15 @@ def simple_salesforce_bulk2_insert(env: BenchEnv, prepared: dict[str, Any]) -> d
     return {"rows": ROWS}
 
 
+def _load_records(prepared: dict[str, Any]) -> dict[str, Any]:
+    """Bulk 1.0 clients take a list of dicts: load the CSV into one before the clock (it still counts
+    in the case's peak RSS)."""
+    with open(prepared["path"], newline="") as handle:
+        return {**prepared, "records": list(csv.DictReader(handle))}
+
+
 def _setup_simple_salesforce_v1(env: BenchEnv) -> dict[str, Any]:
-    prepared = _setup_simple_salesforce(env)
-    with open(prepared["path"], newline="") as handle:  # bulk 1.0 takes a list of dicts: load it before the clock
-        prepared["records"] = list(csv.DictReader(handle))
-    return prepared
+    return _load_records(_setup_simple_salesforce(env))
 
 
 @client_cpu
@@ -160,6 +166,30 @@ def simple_salesforce_bulk_insert(env: BenchEnv, prepared: dict[str, Any]) -> di
     calls it (JSON batches of 10,000; it polls each batch every 5 s, with no way to ask for less)."""
     results = prepared["sf"].bulk.Account.insert(prepared["records"], batch_size=10_000)
     assert sum(1 for r in results if r["success"]) == ROWS, results[:3]
+    return {"rows": ROWS}
+
+
+def _setup_official(env: BenchEnv) -> dict[str, Any]:
+    from bench.official_provider import activate
+
+    activate(env)
+    import airflow.providers.salesforce.operators.bulk  # noqa: F401  (imports before the clock)
+
+    return _load_records(_setup_ingest(env))
+
+
+@client_cpu
+def official_bulk_operator(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
+    """The official provider's ``SalesforceBulkOperator`` (simple-salesforce Bulk 1.0 underneath, as
+    above); it builds its hook in ``execute``, so its SOAP login is inside the clock (one call)."""
+    from airflow.providers.salesforce.operators.bulk import SalesforceBulkOperator
+
+    from bench.official_provider import CONN_ID
+
+    results = SalesforceBulkOperator(task_id="load", operation="insert", object_name="Account",
+                                     payload=prepared["records"], batch_size=10_000,
+                                     salesforce_conn_id=CONN_ID).execute({"params": {}})
+    assert len(results) == ROWS and all(r["success"] for r in results), results[:3]
     return {"rows": ROWS}
 
 
@@ -182,4 +212,5 @@ CASES = [
          _setup_simple_salesforce),
     Case("ingest simple-salesforce bulk (1.0) insert(list)", simple_salesforce_bulk_insert, {},
          _setup_simple_salesforce_v1),
+    Case("ingest official SalesforceBulkOperator (payload list)", official_bulk_operator, {}, _setup_official),
 ]

@@ -1,9 +1,11 @@
 """Bulk API extract: 100,000 Account rows (7 fields) to a CSV file -- wall time and peak RSS.
 
 ``SalesforceBulkQueryOperator`` (pages streamed to the file, one header), simple-salesforce
-``bulk2`` ``download``, simple-salesforce ``bulk`` (1.0) ``query`` written with ``csv``, and the floor: a bare ``requests`` session creating the job, polling and
-streaming every page to a file. The first setup loads the rows (see ``bench_bulk``); the official
-provider has no Bulk query path (its hook queries through REST ``query_all``), so it is not here.
+``bulk2`` ``download``, simple-salesforce ``bulk`` (1.0) ``query`` written with ``csv``, the floor: a
+bare ``requests`` session creating the job, polling and streaming every page to a file; and the
+official provider's extract path (no Bulk query: ``SalesforceHook.make_query``, REST ``query_all``,
+then ``write_object_to_file`` through pandas, as its transfer operators do; see
+``bench.official_provider``). The first setup loads the rows (see ``bench_bulk``).
 """
 
 from __future__ import annotations
@@ -75,6 +77,34 @@ def simple_salesforce_bulk_query(env: BenchEnv, prepared: dict[str, Any]) -> dic
     return {"rows": len(rows), "file MB": round(os.path.getsize(output) / 2**20, 1)}
 
 
+def _setup_official_extract(env: BenchEnv) -> dict[str, Any]:
+    from bench.official_provider import activate
+
+    prepared = _setup_extract(env)
+    activate(env)
+    import airflow.providers.salesforce.hooks.salesforce  # noqa: F401  (imports before the clock)
+    import pandas  # noqa: F401  (write_object_to_file imports it on use)
+
+    return prepared
+
+
+@client_cpu
+def official_make_query(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
+    """The official provider's extract path, as its transfer operators run it: ``make_query`` (REST
+    ``query_all``: every page's records in memory) then ``write_object_to_file`` (a pandas DataFrame
+    to CSV). Its SOAP login (one call) is inside the clock."""
+    from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
+
+    from bench.official_provider import CONN_ID
+
+    hook = SalesforceHook(salesforce_conn_id=CONN_ID)
+    result = hook.make_query(SOQL)
+    output = os.path.join(env.workdir, "official-extract.csv")
+    frame = hook.write_object_to_file(result["records"], output, fmt="csv")
+    assert result["totalSize"] == len(frame) == ROWS, (result["totalSize"], len(frame))
+    return {"rows": len(frame), "file MB": round(os.path.getsize(output) / 2**20, 1)}
+
+
 @client_cpu
 def floor_extract(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     session, data = bare_session(env)
@@ -103,4 +133,6 @@ CASES = [
          _setup_simple_salesforce_extract),
     Case("extract simple-salesforce bulk (1.0) query -> csv", simple_salesforce_bulk_query, {},
          _setup_simple_salesforce_extract),
+    Case("extract official SalesforceHook.make_query -> write_object_to_file CSV", official_make_query, {},
+         _setup_official_extract),
 ]
