@@ -43,6 +43,7 @@ from airflow_provider_salesforce_suite.hooks._bulk.results import (
     concat_csv,
     correlate_v1,
     correlate_v2,
+    index_chunk,
     csv_rows,
     typed_values,
     unprocessed,
@@ -405,7 +406,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
         count (2.0: one job per upload, <= 100 MB raw, i.e. <= 150 MB base64; 1.0: one job, batches
         of <= 10,000 records and <= 10 MB). At most ``max_concurrent_jobs`` uploads (2.0 jobs or
         1.0 batches) are in flight: when the window is full the oldest is waited for and its results
-        written, so result files are in input order. See :mod:`._bulk.results` for the files and
+        written, so uploads appear in the result files in input order. See :mod:`._bulk.results` for the files and
         how rows are correlated. After a job (or batch) fails, the remaining input is not sent: it
         is read and written to the unprocessed file, and :class:`SalesforceBulkJobFailedError` (with
         ``.summary``) is raised once the files are complete (unless ``raise_on_failure`` is False).
@@ -562,6 +563,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
         chunk = upload.chunk
         try:
             if api == "2.0":
+                index = index_chunk(chunk)  # client work done while Salesforce processes the job
                 try:
                     self.wait_for_job(upload.job_id, poll_interval=poll_interval, timeout=timeout,
                                       on_progress=on_progress)
@@ -569,7 +571,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
                 except SalesforceBulkJobFailedError as exc:
                     failure = IngestFailure(upload.job_id, exc.state.value, exc.state_message)
                 try:
-                    correlate_v2(chunk, lambda which: self.stream_ingest_results(upload.job_id, which), out)
+                    correlate_v2(chunk, lambda which: self.stream_ingest_results(upload.job_id, which), out, index)
                 except SalesforceNotFoundError:  # a job that failed before processing may have no results
                     unprocessed(chunk, out)
                 return failure
@@ -635,7 +637,8 @@ class SalesforceBulkHook(SalesforceBaseHook):
 
     def collect_ingest_results(self, results_dir: Source, *, results_format: str = "csv",
                                poll_interval: float = 5.0, timeout: float | None = None,
-                               raise_on_failure: bool = True) -> BulkIngestSummary:
+                               raise_on_failure: bool = True,
+                               on_progress: ProgressCallback | None = None) -> BulkIngestSummary:
         """Write the result files of an ``ingest(..., wait=False)`` once its jobs are done (e.g.
         after a trigger fired), from the spills and manifest it kept in ``results_dir/_chunks``.
         The kept spills are read in place when ``results_dir`` is local (else copied to a local
@@ -644,8 +647,10 @@ class SalesforceBulkHook(SalesforceBaseHook):
         :param results_dir: the ``results_dir`` given to ``ingest``.
         :param results_format: ``csv``, ``jsonl`` or ``parquet``.
         :param poll_interval: seconds between polls of jobs not yet done.
-        :param timeout: seconds to wait for each job.
+        :param timeout: seconds to wait for all the jobs together.
         :param raise_on_failure: raise when a job or batch failed (after writing the files).
+        :param on_progress: called after each poll of a job not yet done.
+        :raises SalesforceBulkTimeoutError: ``timeout`` passed (the files are not written).
         """
         import json
 
@@ -656,6 +661,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
             plan = json.load(manifest)
         local = self._local_chunk_store(results_dir)
         failure: IngestFailure | None = None
+        deadline = None if timeout is None else time.monotonic() + timeout
         with tempfile.TemporaryDirectory(prefix="sf-bulk-collect-") as spill_dir, \
                 IngestResultFiles(results_dir, results_format) as out:
             for entry in plan["chunks"]:
@@ -667,8 +673,9 @@ class SalesforceBulkHook(SalesforceBaseHook):
                         shutil.copyfileobj(kept, spill, SPILL_COPY_BYTES)
                 chunk = Chunk(entry["index"], path, entry["columns"], entry["first_row"], entry["records"],
                               entry["size"], entry["delimiter"])
+                left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
                 found = self._collect(plan["api"], _Upload(chunk, entry["job_id"], entry["batch_id"]), out,
-                                      poll_interval, timeout, None, keep_spill=local is not None)
+                                      poll_interval, left, on_progress, keep_spill=local is not None)
                 failure = failure or found
         summary = self._summary(plan["job_ids"], out)
         if failure is not None and raise_on_failure:

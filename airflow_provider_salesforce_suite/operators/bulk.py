@@ -254,7 +254,8 @@ class SalesforceBulkIngestOperator(_SalesforceBulkOperator):
     location or a list of dicts (XCom), in constant memory.
 
     Records are encoded to CSV and split into uploads (2.0: one job per <= 100 MB upload; 1.0: one
-    job, batches of <= 10,000 records). Result files are written to ``results_dir`` in input order:
+    job, batches of <= 10,000 records); a CSV file's rows are passed through as text. Result files
+    are written to ``results_dir`` (uploads in input order; within one, Salesforce's result order):
     ``successful.<fmt>`` (``sf__Id``, ``sf__Created``, ``sf__InputRow``, fields), ``failed.<fmt>``
     (``sf__Id``, ``sf__Error``, ``sf__InputRow``, fields) and ``unprocessed.<fmt>``. The return
     value (XCom) is the summary ``{"api", "operation", "sobject", "job_ids", "records",
@@ -363,6 +364,14 @@ class SalesforceBulkIngestOperator(_SalesforceBulkOperator):
         return {"api": self.api, "job_ids": list(submitted.job_ids), "results_dir": results_dir,
                 "records": submitted.records}
 
+    def poll_until_complete(self, external_id: Any, context: Context) -> Any:
+        """Deferrable: as for every Bulk operator. On the worker, the collection does the waiting:
+        each job's results are written as soon as it is done (its index is built while it runs),
+        while the later jobs keep running."""
+        if external_id is None or self.deferrable:
+            return super().poll_until_complete(external_id, context)
+        return self.get_job_result(external_id, context)
+
     def _collect(self, external_id: Any, context: Context) -> dict[str, Any]:
         """Write the result files from the finished job(s) and decide success (see the class doc)."""
         if external_id is None:
@@ -386,12 +395,15 @@ class SalesforceBulkIngestOperator(_SalesforceBulkOperator):
     def _write_results(self, external_id: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
         failure: str | None = None
         try:
-            result = self.hook.collect_ingest_results(external_id["results_dir"], results_format=self.results_format,
-                                                      poll_interval=self.poll_interval, timeout=self.timeout)
+            result = self.hook.collect_ingest_results(
+                external_id["results_dir"], results_format=self.results_format, poll_interval=self.poll_interval,
+                timeout=self.timeout, on_progress=_ProgressLog(self.progress_interval))
         except SalesforceBulkJobFailedError as exc:
             if exc.summary is None:
                 raise
             result, failure = exc.summary, str(exc)
+        except SalesforceBulkTimeoutError as exc:
+            self._timed_out(external_id, str(exc))
         summary = {**self._empty_summary(), "api": external_id["api"], "job_ids": list(result.job_ids),
                    "records": result.records, "processed": result.processed, "failed": result.failed,
                    "unprocessed": result.unprocessed, "successful_uri": result.successful_uri,

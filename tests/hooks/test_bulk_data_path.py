@@ -90,6 +90,30 @@ def test_csv_rows_are_sent_as_read(sf_conn, emulator_admin, tmp_path, api) -> No
     assert (nulled["Phone"], nulled["Description"]) == ("555", None)
 
 
+def test_results_in_any_order_are_tied_to_their_input_rows(sf_conn, emulator_admin, tmp_path) -> None:
+    # Salesforce does not return Bulk 2.0 results in input order: the emulator lists them last first.
+    bulk_settings(emulator_admin, reverse_results=True)
+    rows = [*_records(30, bad_every=7), {"Name": "Twin"}, {"Name": "Twin"}]
+    hook = SalesforceBulkHook(sf_conn())
+    summary = hook.ingest("Account", "insert", rows, results_dir=tmp_path, max_records_per_upload=16, **FAST)
+    _check_invariant(summary)
+    assert (summary.records, summary.processed, summary.failed, summary.unprocessed) == (32, 28, 4, 0)
+    successful, failed = read_csv(summary.successful_uri), read_csv(summary.failed_uri)
+    # each upload's rows come in Salesforce's (here: reversed) order, uploads in input order
+    numbers = [int(r["sf__InputRow"]) for r in successful]
+    assert numbers[:14] == sorted(numbers[:14], reverse=True) and max(numbers[:14]) < min(numbers[14:])
+    assert sorted(numbers) == [n for n in range(1, 33) if n % 7 != 0]
+    for row in (r for r in successful if r["Name"] != "Twin"):
+        assert row["Name"] == f"Acc {int(row['sf__InputRow']) - 1:06d}"
+        created = hook.request("GET", hook.data_url(f"sobjects/Account/{row['sf__Id']}")).json()
+        assert created["Description"] == row["Description"] == f"row {int(row['sf__InputRow']) - 1}"
+    # identical input rows are interchangeable, but each is reported once
+    twins = [r for r in successful if r["Name"] == "Twin"]
+    assert sorted(int(r["sf__InputRow"]) for r in twins) == [31, 32] and len({r["sf__Id"] for r in twins}) == 2
+    assert sorted(int(r["sf__InputRow"]) for r in failed) == [7, 14, 21, 28]
+    assert all(r["Description"] == f"bad {int(r['sf__InputRow']) - 1}" for r in failed)
+
+
 def test_bulk_v1_ingest_in_batches_correlated_in_order(sf_conn, emulator_admin, tmp_path) -> None:
     hook = SalesforceBulkHook(sf_conn())
     summary = hook.ingest("Account", "insert", _records(2_500, bad_every=500), api="1.0",

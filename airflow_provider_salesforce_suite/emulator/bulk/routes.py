@@ -35,7 +35,8 @@ def _v2_table() -> list[tuple[str, dict]]:
 
 
 async def bulk_settings(request: web.Request) -> web.Response:
-    """``GET|POST /__emulator__/bulk``: ``{"min_in_progress_seconds": 0.5, "fail_next_job": "msg"}``."""
+    """``GET|POST /__emulator__/bulk``: ``{"min_in_progress_seconds": 0.5, "fail_next_job": "msg",
+    "reverse_results": true}``."""
     service = service_of(request)
     if request.method == "POST":
         body = await read_json(request) if request.can_read_body else {}
@@ -43,6 +44,8 @@ async def bulk_settings(request: web.Request) -> web.Response:
             service.settings.min_in_progress_seconds = float(body["min_in_progress_seconds"])
         if body.get("fail_next_job"):
             service.settings.fail_next.append(str(body["fail_next_job"]))
+        if "reverse_results" in body:
+            service.settings.reverse_results = bool(body["reverse_results"])
     return json_response(service.settings.to_json())
 
 

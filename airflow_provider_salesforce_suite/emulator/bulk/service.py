@@ -35,6 +35,8 @@ MAX_BATCH_RECORDS = 10_000
 MAX_BATCH_BYTES = 10_000_000
 #: Query result rows per Bulk 1.0 result file.
 V1_RESULT_ROWS = 100_000
+#: Result positions counting down from here list the results last row first (reverse_results).
+_REVERSED = 10**15
 #: PK chunking: Salesforce's default and maximum chunk sizes.
 PK_DEFAULT_CHUNK, PK_MAX_CHUNK = 100_000, 250_000
 
@@ -45,14 +47,19 @@ class BulkSettings:
 
     :param min_in_progress_seconds: a job/batch stays InProgress at least this long.
     :param fail_next: state messages; each makes the next processed job (or 1.0 batch) fail.
+    :param reverse_results: Bulk 2.0 ingest results come last row first. Salesforce does not keep
+        the input order in ``successfulResults``/``failedResults`` (it processes a job in internal
+        batches, in parallel): clients must not rely on it, and this makes tests show they don't.
     """
 
     min_in_progress_seconds: float = field(default_factory=lambda: env_float("SF_EMULATOR_BULK_MIN_IN_PROGRESS", 0.0))
     fail_next: list[str] = field(default_factory=list)
+    reverse_results: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The settings as the admin API shows them."""
-        return {"min_in_progress_seconds": self.min_in_progress_seconds, "fail_next": list(self.fail_next)}
+        return {"min_in_progress_seconds": self.min_in_progress_seconds, "fail_next": list(self.fail_next),
+                "reverse_results": self.reverse_results}
 
 
 class BulkService:
@@ -175,6 +182,7 @@ class BulkService:
         delimiter = DELIMITERS[job.column_delimiter]
         user = job.created_by
         seq = {"n": 0}
+        reverse = self.settings.reverse_results
         first_header: list[str] | None = None
         for path in job.uploads:
             header, rows = read_csv(path.read_bytes(), delimiter)
@@ -191,11 +199,12 @@ class BulkService:
                 ok, bad = [], []
                 for cells, result in zip(chunk, results):
                     seq["n"] += 1
+                    position = _REVERSED - seq["n"] if reverse else seq["n"]  # results are read in seq order
                     original = quoted(cells, delimiter)
                     if result.success:
-                        ok.append((seq["n"], quoted((result.id, result.created), delimiter) + delimiter + original))
+                        ok.append((position, quoted((result.id, result.created), delimiter) + delimiter + original))
                     else:
-                        bad.append((seq["n"], quoted((result.id or "", error_text(result.errors[0])), delimiter)
+                        bad.append((position, quoted((result.id or "", error_text(result.errors[0])), delimiter)
                                     + delimiter + original))
                 self.results.add(job.id, SUCCESS, ok)
                 self.results.add(job.id, FAILURE, bad)

@@ -12,9 +12,12 @@ in the input):
   digest (identical input rows are interchangeable). Input rows matched by no successful or
   failed row are the unprocessed ones, so ``unprocessedrecords`` need not be downloaded and
   ``processed + failed + unprocessed == records`` holds by construction. Memory is bounded by the
-  chunk (``max_records_per_upload``), not by the dataset.
+  chunk (``max_records_per_upload``), not by the dataset. Successful and failed rows are written
+  as their results arrive (the matched result row carries the uploaded values), so they follow
+  Salesforce's result order; unprocessed rows follow the input order.
 
-Result files (in ``results_dir``, rows in input order): ``successful.<fmt>`` (``sf__Id``,
+Result files (in ``results_dir``; chunks in input order, rows within a chunk as above; sort by
+``sf__InputRow`` for the input order): ``successful.<fmt>`` (``sf__Id``,
 ``sf__Created``, ``sf__InputRow``, fields), ``failed.<fmt>`` (``sf__Id``, ``sf__Error``,
 ``sf__InputRow``, fields) and ``unprocessed.<fmt>`` (``sf__InputRow``, fields).
 """
@@ -44,7 +47,6 @@ _RESULT_COLUMNS = {
 }
 _PAGE_ROWS = 1000
 _READ_BUFFER_BYTES = 1 << 18
-_SUCCESS, _FAILURE = 1, 2
 
 
 @dataclass(frozen=True)
@@ -130,10 +132,10 @@ class _IterStream(io.RawIOBase):
 
 
 def csv_rows(chunks: Iterable[bytes], delimiter: str = ",") -> Iterator[list[str]]:
-    """Parse a CSV byte stream row by row (constant memory)."""
+    """Parse a CSV byte stream row by row (constant memory; nothing is read before the first row)."""
     raw = io.BufferedReader(_IterStream(chunks), buffer_size=_READ_BUFFER_BYTES)
     text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-    yield from csv.reader(text, delimiter=delimiter)
+    return csv.reader(text, delimiter=delimiter)
 
 
 def csv_dicts(chunks: Iterable[bytes], delimiter: str = ",") -> Iterator[dict[str, str]]:
@@ -259,6 +261,17 @@ def _result_rows(stream: Iterable[bytes], columns: list[str], extra: tuple[str, 
     width = len(header)
     picks = [position.get(column, width) for column in columns]  # width: a missing column reads as ""
     id_at, extra_at = position.get(extra[0], width), position.get(extra[1], width)
+    start = picks[0] if picks else 0
+    end = start + len(picks)
+    if picks == list(range(start, end)) and end <= width:
+        # The usual layout (the uploaded columns in upload order, as one run): slice, don't pick.
+        for row in rows:
+            if len(row) == width:
+                yield row[start:end], row[id_at] if id_at < width else "", row[extra_at] if extra_at < width else ""
+            elif row:
+                row += [""] * (width + 1 - len(row))
+                yield row[start:end], row[id_at], row[extra_at]
+        return
     for row in rows:
         if not row:
             continue
@@ -267,15 +280,14 @@ def _result_rows(stream: Iterable[bytes], columns: list[str], extra: tuple[str, 
         yield [row[i] for i in picks], row[id_at], row[extra_at]
 
 
-def correlate_v2(chunk: Chunk, results: Callable[[str], Iterable[bytes]], out: IngestResultFiles) -> None:
-    """Write the outcome of every row of a Bulk 2.0 chunk (see the module docstring).
+#: digest of a row's values -> its spill offset, or a list of offsets for identical rows (rare: a
+#: list per row would cost memory).
+ChunkIndex = dict[bytes, "int | list[int]"]
 
-    :param chunk: the chunk (its spill is read twice).
-    :param results: ``which -> CSV byte stream`` of the job's ``successful``/``failed`` results.
-    :param out: the result files.
-    """
-    # digest -> spill offset, or a list of offsets for identical rows (rare: saves a list per row)
-    index: dict[bytes, int | list[int]] = {}
+
+def index_chunk(chunk: Chunk) -> ChunkIndex:
+    """The digest index of a chunk's rows (one read of its spill): build it while the job runs."""
+    index: ChunkIndex = {}
     for offset, row in enumerate(chunk.rows()):
         key = _digest(row)
         found = index.setdefault(key, offset)
@@ -284,11 +296,25 @@ def correlate_v2(chunk: Chunk, results: Callable[[str], Iterable[bytes]], out: I
                 index[key] = [found, offset]
             else:
                 found.append(offset)
-    kinds = bytearray(chunk.records)
-    extras: list[tuple[str, str] | None] = [None] * chunk.records
-    unmatched = 0
-    for which, code, second in (("successful", _SUCCESS, "sf__Created"), ("failed", _FAILURE, "sf__Error")):
-        for values, record_id, detail in _result_rows(results(which), chunk.columns, ("sf__Id", second),
+    return index
+
+
+def correlate_v2(chunk: Chunk, results: Callable[[str], Iterable[bytes]], out: IngestResultFiles,
+                 index: ChunkIndex | None = None) -> None:
+    """Write the outcome of every row of a Bulk 2.0 chunk (see the module docstring).
+
+    :param chunk: the chunk (its spill is read for the index, and again only when some rows
+        were not processed).
+    :param results: ``which -> CSV byte stream`` of the job's ``successful``/``failed`` results.
+    :param out: the result files.
+    :param index: the chunk's :func:`index_chunk` when already built (it is consumed).
+    """
+    if index is None:
+        index = index_chunk(chunk)
+    columns = chunk.columns
+    matched = unmatched = 0
+    for which, second in (("successful", "sf__Created"), ("failed", "sf__Error")):
+        for values, record_id, detail in _result_rows(results(which), columns, ("sf__Id", second),
                                                       chunk.delimiter):
             key = _digest(values)
             found = index.get(key)
@@ -300,22 +326,19 @@ def correlate_v2(chunk: Chunk, results: Callable[[str], Iterable[bytes]], out: I
                 del index[key]
             else:
                 offset = found.pop(0)
-            kinds[offset] = code
-            extras[offset] = (record_id, detail)
-    del index
+            matched += 1
+            # the echoed values are the uploaded ones (same digest): no need to read the spill again
+            out.add(which, [record_id, detail, chunk.first_row + offset], columns, values)
     if unmatched:
         log.warning("Chunk %d: %d result rows matched no uploaded row (their input rows are reported "
                     "unprocessed)", chunk.index, unmatched)
-    columns = chunk.columns
+    if matched == chunk.records:
+        return
+    left = {offset for found in index.values() for offset in ([found] if isinstance(found, int) else found)}
+    del index
     for offset, row in enumerate(chunk.rows()):
-        number = chunk.first_row + offset
-        extra = extras[offset]
-        if kinds[offset] == _SUCCESS and extra:
-            out.add("successful", [extra[0], extra[1], number], columns, row)
-        elif kinds[offset] == _FAILURE and extra:
-            out.add("failed", [extra[0], extra[1], number], columns, row)
-        else:
-            out.add("unprocessed", [number], columns, row)
+        if offset in left:
+            out.add("unprocessed", [chunk.first_row + offset], columns, row)
 
 
 def correlate_v1(chunk: Chunk, results: Iterable[bytes] | None, out: IngestResultFiles) -> None:
