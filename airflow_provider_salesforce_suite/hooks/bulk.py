@@ -240,7 +240,8 @@ class SalesforceBulkHook(SalesforceBaseHook):
         :param max_parallel_pages: download up to this many pages at once through "Get Parallel
             Results for a Query Job" (``resultPages``, API 58.0+), each spilled to a temporary file
             and streamed in page order (see :mod:`._bulk.pages`); the bytes are the same as with 1
-            (the default: one page after another, as below API 58.0).
+            (the default: one page after another, as below API 58.0). ``max_records`` is then sent
+            with the ``resultPages`` request, and its page URLs are used as given.
         """
         parallel = check_parallel_pages(max_parallel_pages)
         if parallel > 1 and supports_parallel_results(self.api_version):
