@@ -5,30 +5,12 @@ fetched in any order, gzip, and the errors shared with ``/results``."""
 from __future__ import annotations
 
 import gzip
-import time
 
-import pytest
 import requests
 from sf_emulator_client import V, EmulatorClient
+from test_bulk_v2 import QUERY, _wait, client  # noqa: F401  (the client fixture)
 
 from airflow_provider_salesforce_suite.emulator.bulk import service
-
-QUERY = V + "/jobs/query"
-
-
-@pytest.fixture
-def client(salesforce_emulator_reset) -> EmulatorClient:
-    c = EmulatorClient(salesforce_emulator_reset)
-    c.token()
-    return c
-
-
-def _wait(client: EmulatorClient, path: str) -> dict:
-    deadline = time.monotonic() + 10
-    while (info := client.get(path).json())["state"] not in ("JobComplete", "Failed", "Aborted"):
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    return info
 
 
 def _accounts(client: EmulatorClient, n: int) -> None:
