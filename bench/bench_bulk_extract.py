@@ -136,3 +136,23 @@ CASES = [
     Case("extract official SalesforceHook.make_query -> write_object_to_file CSV", official_make_query, {},
          _setup_official_extract),
 ]
+
+#: Result pages downloaded at once by the parallel extract case (``resultPages``, API 58.0+).
+PARALLEL_PAGES = 4
+
+
+@client_cpu
+def operator_extract_parallel(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
+    """The operator with ``max_parallel_pages``: the emulator cuts its default 10,000-row pages,
+    downloaded ``PARALLEL_PAGES`` at a time, spilled and written in order."""
+    from airflow_provider_salesforce_suite.operators.bulk import SalesforceBulkQueryOperator
+
+    output = os.path.join(env.workdir, "bulk-extract-parallel.csv")
+    summary = SalesforceBulkQueryOperator(task_id="extract", soql=SOQL, output_uri=output, deferrable=False,
+                                          poll_interval=POLL, max_parallel_pages=PARALLEL_PAGES).execute({"params": {}})
+    assert summary["records"] == ROWS, summary
+    return {"rows": ROWS, "file MB": round(os.path.getsize(output) / 2**20, 1)}
+
+
+CASES.append(Case(f"extract SalesforceBulkQueryOperator -> CSV, {PARALLEL_PAGES} pages in parallel",
+                  operator_extract_parallel, {}, _setup_operator_extract))

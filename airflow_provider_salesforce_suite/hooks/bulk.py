@@ -18,14 +18,22 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator, Literal, Mapping
 
 from airflow_provider_salesforce_suite.core.errors import SalesforceNotFoundError
 from airflow_provider_salesforce_suite.hooks._bulk import wire
+from airflow_provider_salesforce_suite.hooks._bulk.pages import (
+    PageDownloadStopped,
+    check_parallel_pages,
+    download_in_order,
+    result_page_urls,
+    supports_parallel_results,
+)
 from airflow_provider_salesforce_suite.hooks._bulk.chunking import (
     V1_MAX_BATCH_BYTES,
     V1_MAX_BATCH_RECORDS,
@@ -223,14 +231,26 @@ class SalesforceBulkHook(SalesforceBaseHook):
                                       line_ending=line_ending)
         return self.request(*self._v2(wire.V2_CREATE, kind="query"), json=body).json()
 
-    def stream_query_results(self, job_id: str, *, max_records: int | None = None) -> Iterator[bytes]:
+    def stream_query_results(self, job_id: str, *, max_records: int | None = None,
+                             max_parallel_pages: int = 1) -> Iterator[bytes]:
         """A completed query job's results as ONE CSV byte stream: the pages in order, following
         ``Sforce-Locator`` until ``null``; the header row appears only once, at the start (later
         pages' headers are dropped), so the stream can be written to a file as is.
 
         :param job_id: the query job (state ``JobComplete``).
         :param max_records: ``maxRecords`` per page (Salesforce's default when None).
+        :param max_parallel_pages: download up to this many pages at once through "Get Parallel
+            Results for a Query Job" (``resultPages``, API 58.0+), each spilled to a temporary file
+            and streamed in page order (see :mod:`._bulk.pages`); the bytes are the same as with 1
+            (the default: one page after another, as below API 58.0). ``max_records`` is then sent
+            with the ``resultPages`` request, and its page URLs are used as given.
         """
+        parallel = check_parallel_pages(max_parallel_pages)
+        if parallel > 1 and supports_parallel_results(self.api_version):
+            return concat_csv(self._parallel_query_pages(job_id, max_records, parallel))
+        if parallel > 1:
+            log.info("API %s has no resultPages (58.0+): reading the results of job %s one page at a time",
+                     self.api_version, job_id)
         return concat_csv(self._query_pages(job_id, max_records))
 
     def _query_pages(self, job_id: str, max_records: int | None) -> Iterator[Iterator[bytes]]:
@@ -249,6 +269,27 @@ class SalesforceBulkHook(SalesforceBaseHook):
             response.close()
             if not locator or locator == "null":
                 return
+
+    def _parallel_query_pages(self, job_id: str, max_records: int | None, parallel: int) -> Iterator[Iterator[bytes]]:
+        """The pages listed by ``resultPages``, ``parallel`` at a time on threads sharing
+        :attr:`session` (its connection pool, token cache and re-auth are thread-safe)."""
+        method, path = self._v2(wire.V2_QUERY_RESULT_PAGES, job_id=job_id)
+        urls = result_page_urls(lambda url, params: self.request(method, url, params=params).json(), path,
+                                {"maxRecords": max_records} if max_records else None)
+
+        def fetch(url: str, spill: BinaryIO, stop: threading.Event) -> None:
+            with self.request("GET", url, stream=True) as response:
+                for chunk in response.iter_content(STREAM_CHUNK_BYTES):
+                    if stop.is_set():
+                        raise PageDownloadStopped(url)
+                    spill.write(chunk)
+
+        listed = False
+        for page in download_in_order(urls, fetch, parallel, label=f"Bulk query job {job_id}"):
+            listed = True
+            yield page
+        if not listed:  # no page URL at all: read /results once for the header
+            yield from self._query_pages(job_id, max_records)
 
     # -- Bulk 1.0 --------------------------------------------------------------------------------------
     def v1_create_job(self, sobject: str, operation: str, *, content_type: str = "CSV",
@@ -689,13 +730,14 @@ class SalesforceBulkHook(SalesforceBaseHook):
                 sobject: str | None = None, max_records: int | None = None, poll_interval: float = 5.0,
                 timeout: float | None = None, abort_on_timeout: bool = False,
                 field_types: Mapping[str, str] | None = None,
-                on_progress: ProgressCallback | None = None) -> BulkExtractSummary:
+                on_progress: ProgressCallback | None = None, max_parallel_pages: int = 1) -> BulkExtractSummary:
         """Run a Bulk query and stream its results into ``destination`` in constant memory.
 
         CSV is copied through byte for byte (one header); JSON Lines and Parquet are written by
         :class:`~airflow_provider_salesforce_suite.io.writers.RecordWriter` from the parsed CSV
         (empty cells are nulls; ``field_types`` give typed values). Pages are fetched one after another (each locator comes with the
-        previous page), gzip-compressed on the wire. A failed write leaves no destination file.
+        previous page), or ``max_parallel_pages`` at a time (2.0, API 58.0+), gzip-compressed on the
+        wire. A failed write leaves no destination file.
 
         :param soql: the query.
         :param destination: local path, URI or ``ObjectStoragePath``.
@@ -711,11 +753,13 @@ class SalesforceBulkHook(SalesforceBaseHook):
         :param field_types: JSON Lines/Parquet: column -> Salesforce field type (``describe``), for
             booleans and numbers instead of text.
         :param on_progress: called after each poll.
+        :param max_parallel_pages: 2.0: result pages downloaded at once (see :meth:`stream_query_results`).
         """
         from airflow_provider_salesforce_suite.io.formats import detect_format
 
         wire.check_choice(api, ("2.0", "1.0"), "api")
         detect_format(destination, format)  # validate before creating a job
+        check_parallel_pages(max_parallel_pages, api)
         if pk_chunking and api != "1.0":
             raise ValueError("pk_chunking is a Bulk API 1.0 option: use api='1.0'")
         if api == "2.0":
@@ -729,12 +773,13 @@ class SalesforceBulkHook(SalesforceBaseHook):
                 self.wait_for_job(job_id, api="1.0", poll_interval=poll_interval, timeout=timeout,
                                   on_progress=on_progress)
         return self.write_query_results(job_id, destination, api=api, format=format, max_records=max_records,
-                                        field_types=field_types)
+                                        field_types=field_types, max_parallel_pages=max_parallel_pages)
 
     def write_query_results(self, job_id: str, destination: Source, *, api: BulkApi = "2.0",
                             format: str | None = None, batch_ids: Iterable[str] | None = None,
                             max_records: int | None = None,
-                            field_types: Mapping[str, str] | None = None) -> BulkExtractSummary:
+                            field_types: Mapping[str, str] | None = None,
+                            max_parallel_pages: int = 1) -> BulkExtractSummary:
         """Stream the results of a finished query job into ``destination`` in constant memory.
 
         This is the second half of :meth:`extract`, for a job created and waited for elsewhere
@@ -751,6 +796,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
             with PK chunking are the chunk batches), in Salesforce's batch order.
         :param max_records: 2.0: ``maxRecords`` per results page.
         :param field_types: JSON Lines/Parquet: column -> Salesforce field type, for typed values.
+        :param max_parallel_pages: 2.0: result pages downloaded at once (see :meth:`stream_query_results`).
         :raises SalesforceBulkJobFailedError: the job, or one of its batches, failed or was aborted
             (with Salesforce's message).
         """
@@ -760,11 +806,13 @@ class SalesforceBulkHook(SalesforceBaseHook):
         wire.check_choice(api, ("2.0", "1.0"), "api")
         if batch_ids is not None and api != "1.0":
             raise ValueError("batch_ids are Bulk API 1.0 batches: use api='1.0'")
+        check_parallel_pages(max_parallel_pages, api)
         if api == "2.0":
             status = evaluate_job(self.get_job(job_id, kind="query"))
             if status.failed:
                 raise SalesforceBulkJobFailedError(job_id, status.state, status.message)
-            records, stream = status.records_processed, self.stream_query_results(job_id, max_records=max_records)
+            records, stream = status.records_processed, self.stream_query_results(
+                job_id, max_records=max_records, max_parallel_pages=max_parallel_pages)
         else:
             records, stream = self._v1_query_results(job_id, batch_ids)
         written = self._write_extract(stream, destination, fmt, gzipped, field_types)

@@ -309,6 +309,31 @@ def test_query_bad_soql_fails_with_message(conn, context, tmp_path) -> None:
     assert not (tmp_path / "x.csv").exists()
 
 
+def test_query_parallel_pages_write_the_same_file(conn, emulator_admin, context, tmp_path) -> None:
+    from tests.hooks.bulk_support import calls
+
+    _load(conn, tmp_path, context, 120)
+
+    def run(name: str, **kwargs) -> dict:
+        return SalesforceBulkQueryOperator(task_id="extract", salesforce_conn_id=conn, deferrable=False,
+                                           soql="SELECT Id, Name FROM Account ORDER BY Name", max_records=25,
+                                           output_uri=str(tmp_path / name), **FAST, **kwargs).execute(_fresh(context))
+
+    sequential, parallel = run("one.csv"), run("many.csv", max_parallel_pages=3)
+    assert parallel["records"] == sequential["records"] == 120
+    assert (tmp_path / "many.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+    assert calls(emulator_admin, "GET", f"{parallel['job_id']}/resultPages") == 1
+    assert calls(emulator_admin, "GET", f"{parallel['job_id']}/results") == 5
+    assert calls(emulator_admin, "GET", f"{sequential['job_id']}/resultPages") == 0
+    for bad in (0, -1, 2.5, "3"):
+        with pytest.raises(ValueError, match="max_parallel_pages must be an integer >= 1"):
+            SalesforceBulkQueryOperator(task_id="x", soql="SELECT Id FROM Account", output_uri="x.csv",
+                                        max_parallel_pages=bad)
+    with pytest.raises(ValueError, match="Bulk API 2.0 option"):
+        SalesforceBulkQueryOperator(task_id="x", soql="SELECT Id FROM Account", output_uri="x.csv", api="1.0",
+                                    max_parallel_pages=2)
+
+
 def test_query_deferrable(conn, context, tmp_path) -> None:
     _load(conn, tmp_path, context, 10)
     op = SalesforceBulkQueryOperator(task_id="extract", salesforce_conn_id=conn, deferrable=True,

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import zlib
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
 from ..errors import SalesforceApiError
-from ..rest.versions import parse_version
+from ..rest.versions import parse_version, version_number
 from ..web import json_response, no_content, read_json, session_of
 from .csvdata import DELIMITERS, LINE_ENDINGS, quoted
 from .jobs import FAILURE, SUCCESS, UNPROCESSED, Job, JobState
-from .service import BulkService, service_of
+from .service import BulkService, encode_locator, service_of
 
 #: Salesforce refuses an upload over 150 MB once base64-encoded (about 112 MB raw).
 MAX_UPLOAD_BASE64 = 150 * 1024 * 1024
@@ -23,6 +24,8 @@ INGEST_OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
 QUERY_OPERATIONS = ("query", "queryAll")
 #: Jobs per page of the job list.
 LIST_PAGE = 1000
+#: ``/jobs/query/{id}/resultPages`` exists from this API version.
+PARALLEL_RESULTS_SINCE = 58.0
 
 
 def _invalid_job(message: str) -> SalesforceApiError:
@@ -343,21 +346,58 @@ async def create_query(request: web.Request) -> web.Response:
     return json_response(job_info(job, full=False))
 
 
-async def query_results(request: web.Request) -> web.StreamResponse:
-    """``GET /jobs/query/{id}/results?locator=&maxRecords=``: one CSV page, header on every page."""
+def _completed_query(request: web.Request) -> Job:
+    """The request's query job, readable: created with this API version, and ``JobComplete``."""
+    version = _version(request)
     job = _job(request, "query")
+    if job.api_version != version:
+        raise SalesforceApiError("INVALIDJOB", f"InvalidJob : Job {job.id} was created with API version "
+                                 f"{job.api_version}: get its results with that version", status=409)
     if job.state != JobState.JOB_COMPLETE:
         raise SalesforceApiError("INVALIDJOB", f"InvalidJob : Job {job.id} is not in JobComplete state "
                                  f"(state: {job.state.value})", status=409 if job.state != JobState.FAILED else 400)
+    return job
+
+
+def _max_records(request: web.Request) -> int | None:
     raw_max = request.query.get("maxRecords")
-    max_records = None
-    if raw_max is not None:
-        if not raw_max.isdigit() or int(raw_max) < 1:
-            raise SalesforceApiError("INVALIDPARAMETER", f"Invalid maxRecords: {raw_max}")
-        max_records = int(raw_max)
+    if raw_max is None:
+        return None
+    if not raw_max.isdigit() or int(raw_max) < 1:
+        raise SalesforceApiError("INVALIDPARAMETER", f"Invalid maxRecords: {raw_max}")
+    return int(raw_max)
+
+
+def _locator(request: web.Request) -> str | None:
     locator = request.query.get("locator") or None
     if locator == "null":
         raise SalesforceApiError("INVALIDLOCATOR", "Invalid locator: null")
-    lines, next_locator, count = service_of(request).query_page(job, locator, max_records)
+    return locator
+
+
+async def query_results(request: web.Request) -> web.StreamResponse:
+    """``GET /jobs/query/{id}/results?locator=&maxRecords=``: one CSV page, header on every page."""
+    job = _completed_query(request)
+    max_records = _max_records(request)
+    lines, next_locator, count = service_of(request).query_page(job, _locator(request), max_records)
     headers = {"Sforce-Locator": next_locator, "Sforce-NumberOfRecords": str(count)}
     return await _stream_csv(request, job.result_header or "", lines, LINE_ENDINGS[job.line_ending], headers)
+
+
+async def query_result_pages(request: web.Request) -> web.Response:
+    """``GET /jobs/query/{id}/resultPages`` (API 58.0+): up to five ``/results?locator=`` URLs to
+    download in parallel, each exactly one slice of the results (``maxRecords`` rows when given,
+    else :data:`~.service.RESULT_PAGE_RECORDS`), then ``nextRecordsUrl`` and ``done``."""
+    if version_number(_version(request)) < PARALLEL_RESULTS_SINCE:
+        raise _not_found()
+    job = _completed_query(request)
+    max_records = _max_records(request)
+    slices, after = service_of(request).result_slices(job, _locator(request), max_records)
+    base = f"/services/data/v{job.api_version}/jobs/query/{job.id}"
+    pages = [{"resultUrl": f"{base}/results?locator={quote(encode_locator(start, end), safe='')}"}
+             for start, end in slices]
+    next_url = None
+    if after is not None:
+        next_url = f"{base}/resultPages?locator={quote(encode_locator(after), safe='')}" + (
+            f"&maxRecords={max_records}" if max_records else "")
+    return json_response({"resultPages": pages, "nextRecordsUrl": next_url, "done": next_url is None})

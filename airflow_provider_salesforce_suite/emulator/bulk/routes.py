@@ -31,6 +31,7 @@ def _v2_table() -> list[tuple[str, dict]]:
         ("/query", {"POST": v2.create_query, "GET": v2.list_query}),
         ("/query/{job_id}", {"GET": v2.get_query, "PATCH": v2.patch_query, "DELETE": v2.delete_query}),
         ("/query/{job_id}/results", {"GET": v2.query_results}),
+        ("/query/{job_id}/resultPages", {"GET": v2.query_result_pages}),
     ]
 
 

@@ -39,6 +39,37 @@ V1_RESULT_ROWS = 100_000
 _REVERSED = 10**15
 #: PK chunking: Salesforce's default and maximum chunk sizes.
 PK_DEFAULT_CHUNK, PK_MAX_CHUNK = 100_000, 250_000
+#: ``resultPages``: rows per page URL (unless ``maxRecords`` says otherwise) and URLs per response.
+RESULT_PAGE_RECORDS, RESULT_PAGES_PER_RESPONSE = 10_000, 5
+
+
+def encode_locator(start: int, end: int | None = None) -> str:
+    """A 2.0 query results locator: base64 of the row offset (``Sforce-Locator``, as Salesforce's
+    ``MTAwMDA``), or of ``start-end`` for the slice of one ``resultPages`` URL.
+
+    :param start: first row (0-based).
+    :param end: end of the slice (exclusive), for a ``resultPages`` URL.
+    """
+    return base64.b64encode((str(start) if end is None else f"{start}-{end}").encode()).decode()
+
+
+def decode_locator(locator: str, count: int) -> tuple[int, int | None]:
+    """``(start, end or None)`` of a locator made by :func:`encode_locator`.
+
+    :param locator: the locator.
+    :param count: rows of the job (bounds check).
+    :raises SalesforceApiError: ``INVALIDLOCATOR`` for anything else.
+    """
+    try:
+        text = base64.b64decode(locator.encode(), validate=True).decode()
+        start_text, _, end_text = text.partition("-")
+        start, end = int(start_text), (int(end_text) if end_text else None)
+    except ValueError:
+        raise SalesforceApiError("INVALIDLOCATOR", "Invalid locator: " + locator) from None
+    if not 0 <= start <= (count if end is None else end) <= count:
+        raise SalesforceApiError("INVALIDLOCATOR", "Invalid locator: " + locator)
+    return start, end
+
 
 
 @dataclass
@@ -237,23 +268,42 @@ class BulkService:
         """One page of a 2.0 query job's results.
 
         :param job: a completed query job.
-        :param locator: ``Sforce-Locator`` of the previous page (``None``: the first page).
-        :param max_records: page size (default: all remaining rows, as Salesforce's ~1 GB pages).
-        :returns: ``(row lines, next locator or "null", number of records)``.
+        :param locator: ``Sforce-Locator`` of the previous page, or the locator of a ``resultPages``
+            URL (its page ends where that slice ends); ``None``: the first page.
+        :param max_records: page size (default: the rest of the results, or of the slice, as
+            Salesforce's ~1 GB pages).
+        :returns: ``(row lines, next locator or "null", number of records)``; the next locator is
+            a plain one either way, so following ``Sforce-Locator`` from any page reads the rest.
         :raises SalesforceApiError: a malformed locator.
         """
-        start = 0
-        if locator:
-            try:
-                start = int(base64.b64decode(locator.encode(), validate=True).decode())
-            except ValueError:
-                raise SalesforceApiError("INVALIDLOCATOR", "Invalid locator: " + locator) from None
-            if not 0 <= start <= job.result_count:
-                raise SalesforceApiError("INVALIDLOCATOR", "Invalid locator: " + locator)
-        size = job.result_count - start if max_records is None else min(max_records, job.result_count - start)
-        end = start + size
-        next_locator = base64.b64encode(str(end).encode()).decode() if end < job.result_count else "null"
+        start, end = decode_locator(locator, job.result_count) if locator else (0, None)
+        stop = job.result_count if end is None else end
+        size = stop - start if max_records is None else min(max_records, stop - start)
+        next_locator = encode_locator(start + size) if start + size < job.result_count else "null"
         return self.results.lines(job.id, (SUCCESS,), start=start + 1, limit=size), next_locator, size
+
+    def result_slices(self, job: Job, locator: str | None, max_records: int | None) -> tuple[list[tuple[int, int]],
+                                                                                            int | None]:
+        """The next page slices of a 2.0 query job for ``resultPages``.
+
+        :param job: a completed query job.
+        :param locator: the ``resultPages`` locator (a plain row offset); ``None``: from the start.
+        :param max_records: rows per slice (default :data:`RESULT_PAGE_RECORDS`).
+        :returns: up to :data:`RESULT_PAGES_PER_RESPONSE` ``(start, end)`` row ranges (one empty
+            range for a job without rows, so its header can be read) and the offset of the next
+            ones (None when done).
+        :raises SalesforceApiError: a malformed locator.
+        """
+        start, end = decode_locator(locator, job.result_count) if locator else (0, None)
+        if end is not None:
+            raise SalesforceApiError("INVALIDLOCATOR", "Invalid locator: " + str(locator))
+        size = max_records or RESULT_PAGE_RECORDS
+        slices = [(at, min(at + size, job.result_count))
+                  for at in range(start, job.result_count, size)][:RESULT_PAGES_PER_RESPONSE]
+        if job.result_count == 0:
+            slices = [(0, 0)]
+        after = slices[-1][1] if slices else start
+        return slices, (after if after < job.result_count else None)
 
     def raw_upload_rows(self, job: Job) -> tuple[str, Iterator[str]]:
         """The header and rows of a job's uploads as sent (a job aborted before processing).

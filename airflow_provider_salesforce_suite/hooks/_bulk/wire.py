@@ -57,6 +57,7 @@ V2_DELETE = Endpoint("DELETE", "jobs/{kind}/{job_id}")
 V2_UPLOAD = Endpoint("PUT", "jobs/ingest/{job_id}/batches")
 V2_INGEST_RESULTS = Endpoint("GET", "jobs/ingest/{job_id}/{resource}")
 V2_QUERY_RESULTS = Endpoint("GET", "jobs/query/{job_id}/results")
+V2_QUERY_RESULT_PAGES = Endpoint("GET", "jobs/query/{job_id}/resultPages")
 # -- Bulk 1.0 (relative to /services/async/XX.X/) ---------------------------------------------------------
 V1_CREATE = Endpoint("POST", "job")
 V1_GET = Endpoint("GET", "job/{job_id}")
