@@ -689,7 +689,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
                 if journal.v1_job not in job_ids:
                     job_ids.append(journal.v1_job)
             else:
-                log.warning("Bulk 1.0 job %s of an earlier try is %s: the rest of the input goes to a new job",
+                log.warning("Bulk 1.0 job %s of an earlier try is %s: any input not yet sent goes to a new job",
                             journal.v1_job, state.value)
         log.info("Resuming a submission: %d records already in job(s) %s; reading the input again to skip them",
                  sum(held.values()), job_ids)
