@@ -404,6 +404,26 @@ def test_bad_input_partway_aborts_and_a_fixed_retry_sends_only_the_rest(conn, ho
     assert count(hook, "SELECT Id FROM Account") == summary["processed"]
 
 
+def test_bad_input_partway_v1_aborts_the_job_and_a_fixed_retry_uses_a_new_one(conn, hook, emulator_admin, context,
+                                                                               tmp_path) -> None:
+    bulk_settings(emulator_admin, min_in_progress_seconds=1)
+    good = [[f"V1 row {i:02d}"] for i in range(1, 31)]
+    source = tmp_path / "accounts.csv"
+    _write_csv(source, ["Name"], good[:25] + [["Broken", "extra"]])  # file line 27
+    with pytest.raises(SalesforceBulkInputError, match=r"line 27.*Aborted by this stop \(was Open\)") as raised:
+        _ingest(conn, tmp_path, source=str(source), api="1.0", max_records_per_upload=10).execute(context)
+    (stopped,) = raised.value.jobs
+    assert stopped.records == 20 and hook.v1_get_job(stopped.job_id)["state"] == "Aborted"
+    _write_csv(source, ["Name"], good)
+    summary = _ingest(conn, tmp_path, source=str(source), api="1.0", max_records_per_upload=10).execute(context)
+    _check(summary)
+    # the aborted job keeps rows 1-20 (its batches were already running); rows 21-30 go to a new job
+    assert summary["job_ids"][0] == stopped.job_id and len(summary["job_ids"]) == 2
+    assert calls(emulator_admin, "POST", "/batch") == 3 and summary["records"] == 30
+    _rows_once(summary, [row[0] for row in good])
+    assert count(hook, "SELECT Id FROM Account") == summary["processed"] == 30
+
+
 def test_deferrable_path_with_session_expiring_mid_job(conn, hook, emulator_admin, context, tmp_path) -> None:
     bulk_settings(emulator_admin, min_in_progress_seconds=0.5)
     op = SalesforceBulkIngestOperator(task_id="load", salesforce_conn_id=conn, sobject="Account", deferrable=True,
