@@ -8,7 +8,8 @@ Every call goes through the shared :class:`~airflow_provider_salesforce_suite.co
 Data path: :meth:`SalesforceBulkHook.ingest` splits an iterable of records lazily into CSV uploads
 (:mod:`._bulk.chunking`), keeps at most ``max_concurrent_jobs`` uploads in flight, and writes result
 files tied to input rows (:mod:`._bulk.results`); :meth:`SalesforceBulkHook.extract` streams query
-results into a CSV, JSON Lines or Parquet file.
+results into a CSV, JSON Lines or Parquet file. A submission that does not wait notes each upload
+as it goes (:mod:`._bulk.journal`), so a retry after a crash resumes it instead of loading twice.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ import shutil
 import tempfile
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator, Literal, Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator, Literal, Mapping, NoReturn
 
-from airflow_provider_salesforce_suite.core.errors import SalesforceNotFoundError
+from airflow_provider_salesforce_suite.core.errors import SalesforceNotFoundError, SalesforceSuiteError
 from airflow_provider_salesforce_suite.hooks._bulk import wire
 from airflow_provider_salesforce_suite.hooks._bulk.pages import (
     PageDownloadStopped,
@@ -42,6 +43,13 @@ from airflow_provider_salesforce_suite.hooks._bulk.chunking import (
     Chunk,
     CsvChunker,
     check_v2_upload_size,
+)
+from airflow_provider_salesforce_suite.hooks._bulk.journal import (
+    MANIFEST,
+    Progress,
+    SubmissionJournal,
+    digest,
+    entry_of,
 )
 from airflow_provider_salesforce_suite.hooks._bulk.results import (
     BulkExtractSummary,
@@ -63,8 +71,10 @@ from airflow_provider_salesforce_suite.hooks._bulk.states import (
     JobKind,
     JobStatus,
     SalesforceBulkError,
+    SalesforceBulkInputError,
     SalesforceBulkJobFailedError,
     SalesforceBulkTimeoutError,
+    StoppedJob,
     evaluate_job,
 )
 from airflow_provider_salesforce_suite.hooks.base import SalesforceBaseHook
@@ -83,6 +93,7 @@ __all__ = [
     "BulkJobState",
     "SalesforceBulkError",
     "SalesforceBulkHook",
+    "SalesforceBulkInputError",
     "SalesforceBulkJobFailedError",
     "SalesforceBulkTimeoutError",
     "evaluate_job",
@@ -440,7 +451,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
                max_upload_bytes: int | None = None, max_records_per_upload: int | None = None,
                concurrency_mode: str = "Parallel", assignment_rule_id: str | None = None,
                column_delimiter: str = "COMMA", line_ending: str = "LF", raise_on_failure: bool = True,
-               on_progress: ProgressCallback | None = None) -> BulkIngestSummary:
+               on_progress: ProgressCallback | None = None, resume_key: str | None = None) -> BulkIngestSummary:
         """Load ``records`` in constant memory and write result files tied to the input rows.
 
         Records are encoded to CSV one at a time and split into uploads by exact encoded size and
@@ -451,6 +462,14 @@ class SalesforceBulkHook(SalesforceBaseHook):
         how rows are correlated. After a job (or batch) fails, the remaining input is not sent: it
         is read and written to the unprocessed file, and :class:`SalesforceBulkJobFailedError` (with
         ``.summary``) is raised once the files are complete (unless ``raise_on_failure`` is False).
+
+        If the input turns bad part-way (a malformed line, a record that is not a mapping or does not
+        fit an upload) after some of it was submitted, nothing more is sent, the jobs that have not
+        finished are aborted (a finished job cannot be undone) and :class:`SalesforceBulkInputError`
+        names the line and lists every submitted job with its records and state. With ``wait=False``
+        each step of the submission is noted in ``results_dir/_chunks`` before the next one (see
+        :mod:`._bulk.journal`), so a call with the same ``resume_key`` after a crash resumes it
+        instead of loading records twice.
 
         :param sobject: the sObject.
         :param operation: ``insert``, ``update``, ``upsert``, ``delete`` or ``hardDelete``.
@@ -475,8 +494,17 @@ class SalesforceBulkHook(SalesforceBaseHook):
         :param line_ending: 2.0: ``LF`` or ``CRLF``.
         :param raise_on_failure: raise when a job or batch failed (after writing the files).
         :param on_progress: called after each poll.
+        :param resume_key: ``wait=False``: names this submission (e.g. the task instance). When
+            ``results_dir/_chunks`` holds the unfinished progress of the same key and parameters, it
+            is resumed: a job created but not closed (2.0) is aborted and its chunk sent again, a
+            batch added but not noted (1.0) is adopted, the 1.0 job is reused while ``Open`` (else
+            the rest goes to a new job), the input is read again and the chunks already submitted
+            are checked (same rows, bytes and content, else :class:`SalesforceBulkError`) and
+            skipped; the returned summary covers every job. A finished submission is returned as
+            is. Progress of another key is refused. None: start afresh (earlier progress is dropped).
         :raises SalesforceBulkJobFailedError: a job or batch failed (``.summary`` has the counts).
         :raises SalesforceBulkTimeoutError: a wait exceeded ``timeout``.
+        :raises SalesforceBulkInputError: the input turned bad after part of it was submitted.
         """
         chunker = self._chunker_args(api, max_upload_bytes, max_records_per_upload, column_delimiter, max_concurrent_jobs)
         if api == "2.0":
@@ -488,38 +516,66 @@ class SalesforceBulkHook(SalesforceBaseHook):
                                     external_id_field=external_id_field)
         job_ids: list[str] = []
         v1_job: list[str] = []
+        held: dict[str, int] = {}  # job id -> records sent to it (what a stop on bad input reports)
+        journal: SubmissionJournal | None = None
+        if not wait:
+            journal = self._journal(results_dir, resume_key, {
+                "api": api, "sobject": sobject, "operation": operation, "external_id_field": external_id_field,
+                "concurrency_mode": concurrency_mode, "assignment_rule_id": assignment_rule_id,
+                "line_ending": line_ending, **chunker})
+            progress = journal.load()
+            if progress is not None and progress.manifest is not None:  # an earlier try sent it all
+                return self._submitted(progress.manifest)
+            if progress is None:
+                journal.begin()
+            else:
+                self._resume(api, journal, progress, job_ids, v1_job, held)
 
         def submit(chunk: Chunk) -> _Upload:
+            data = chunk.data()
+            tag = digest(data) if journal is not None else ""
             if api == "2.0":
                 job_id = self.create_ingest_job(sobject, operation, external_id_field=external_id_field,
                                                 column_delimiter=column_delimiter, line_ending=line_ending,
                                                 assignment_rule_id=assignment_rule_id)["id"]
                 job_ids.append(job_id)
+                held[job_id] = chunk.records
+                if journal is not None:  # noted before any data leaves: a retry can abort it
+                    journal.pending(entry_of(chunk, job_id, tag))
                 try:
-                    self.upload_job_data(job_id, chunk.data())
+                    self.upload_job_data(job_id, data)
                     self.close_job(job_id)
                 except Exception:
                     self._quietly(self.abort_job, job_id)
                     raise
-                return _Upload(chunk, job_id)
-            if not v1_job:
-                v1_job.append(self.v1_create_job(sobject, operation, concurrency_mode=concurrency_mode,
-                                                 external_id_field=external_id_field)["id"])
-                job_ids.append(v1_job[0])
-            return _Upload(chunk, v1_job[0], self.v1_add_batch(v1_job[0], chunk.data())["id"])
+                upload = _Upload(chunk, job_id)
+            else:
+                if not v1_job:
+                    v1_job.append(self.v1_create_job(sobject, operation, concurrency_mode=concurrency_mode,
+                                                     external_id_field=external_id_field)["id"])
+                    job_ids.append(v1_job[0])
+                    if journal is not None:
+                        journal.set_v1_job(v1_job[0])
+                if journal is not None:
+                    journal.pending(entry_of(chunk, v1_job[0], tag))
+                upload = _Upload(chunk, v1_job[0], self.v1_add_batch(v1_job[0], data)["id"])
+                held[v1_job[0]] = held.get(v1_job[0], 0) + chunk.records
+            if journal is not None:
+                journal.done(entry_of(chunk, upload.job_id, tag, upload.batch_id))
+            return upload
 
-        if not wait:
-            kept = self._local_chunk_store(results_dir)
-            if kept is not None:  # spill straight into the kept copy: nothing to copy
+        if journal is not None:
+            kept = journal.local
+            if kept is not None and not journal.entries:  # spill straight into the kept copy: nothing to copy
                 chunks = CsvChunker(kept, line_ending=line_ending, **chunker).chunks(records)
-                return self._submit_only(api, chunks, submit, v1_job, job_ids, results_dir)
+                return self._submit_only(api, chunks, submit, v1_job, job_ids, held, journal)
         with tempfile.TemporaryDirectory(prefix="sf-bulk-ingest-") as spill_dir:
             chunks = CsvChunker(spill_dir, line_ending=line_ending, **chunker).chunks(records)
-            if not wait:
-                return self._submit_only(api, chunks, submit, v1_job, job_ids, results_dir)
+            if journal is not None:
+                return self._submit_only(api, chunks, submit, v1_job, job_ids, held, journal)
             with IngestResultFiles(results_dir, results_format) as out:
-                failure = self._run_window(api, chunks, submit, out, max_concurrent_jobs, poll_interval,
-                                           timeout, abort_on_timeout, on_progress, v1_job)
+                failure = self._run_window(api, self._guarded(chunks, api, held), submit, out, max_concurrent_jobs,
+                                           poll_interval, timeout, abort_on_timeout, on_progress, v1_job)
             summary = self._summary(job_ids, out)
         log.info("Bulk %s %s of %s: %d records, %d processed, %d failed, %d unprocessed (jobs %s)", api, operation,
                  sobject, summary.records, summary.processed, summary.failed, summary.unprocessed, job_ids)
@@ -631,7 +687,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
                 os.unlink(chunk.path)
 
     # -- deferred collection -------------------------------------------------------------------------------
-    _MANIFEST = "manifest.json"
+    _MANIFEST = MANIFEST
     _CHUNKS = "_chunks"
 
     @classmethod
@@ -645,36 +701,162 @@ class SalesforceBulkHook(SalesforceBaseHook):
         os.makedirs(store.path, exist_ok=True)
         return store.path
 
-    def _submit_only(self, api: str, chunks: Iterator[Chunk], submit: Callable[[Chunk], _Upload], v1_job: list[str],
-                     job_ids: list[str], results_dir: Source) -> BulkIngestSummary:
-        """Upload every chunk and keep each spill in ``results_dir/_chunks`` (copied there unless it
-        was spilled there), then write the manifest :meth:`collect_ingest_results` reads."""
-        import json
-
+    def _journal(self, results_dir: Source, key: str | None, params: Mapping[str, Any]) -> SubmissionJournal:
         from airflow_provider_salesforce_suite.io.formats import to_path
 
         store = to_path(results_dir) / self._CHUNKS
-        store.mkdir(parents=True, exist_ok=True)
         local = self._local_chunk_store(results_dir)
-        entries = []
-        records = 0
-        for chunk in chunks:
-            upload = submit(chunk)
-            if local is None or os.path.dirname(chunk.path) != local:
+        if local is None:
+            store.mkdir(parents=True, exist_ok=True)
+        return SubmissionJournal(store, local, key, params)
+
+    def _submitted(self, manifest: Mapping[str, Any]) -> BulkIngestSummary:
+        records = sum(entry["records"] for entry in manifest["chunks"])
+        log.info("Every chunk was submitted by an earlier try (%d records, jobs %s): nothing to send",
+                 records, manifest["job_ids"])
+        return self._summary(manifest["job_ids"], None, records)
+
+    def _resume(self, api: str, journal: SubmissionJournal, progress: Progress, job_ids: list[str],
+                v1_job: list[str], held: dict[str, int]) -> None:
+        """Continue an earlier try's submission: settle its pending chunk, take over its jobs."""
+        journal.resume(progress)
+        if progress.pending is not None:
+            entry = self._settle_pending(api, progress.pending, progress.entries, journal)
+            if entry is not None:
+                journal.done(entry)
+        for entry in journal.entries:
+            held[entry["job_id"]] = held.get(entry["job_id"], 0) + entry["records"]
+        job_ids.extend(held)
+        if api == "1.0" and journal.v1_job:
+            state = BulkJobState(self.v1_get_job(journal.v1_job)["state"])
+            if state is BulkJobState.OPEN:
+                v1_job.append(journal.v1_job)
+                if journal.v1_job not in job_ids:
+                    job_ids.append(journal.v1_job)
+            else:
+                log.warning("Bulk 1.0 job %s of an earlier try is %s: any input not yet sent goes to a new job",
+                            journal.v1_job, state.value)
+        log.info("Resuming a submission: %d records already in job(s) %s; reading the input again to skip them",
+                 sum(held.values()), job_ids)
+
+    def _settle_pending(self, api: str, pending: Mapping[str, Any], entries: list[dict[str, Any]],
+                        journal: SubmissionJournal) -> dict[str, Any] | None:
+        """Whether the chunk an earlier try was sending went in: its entry (with the 1.0 batch id)
+        if it did, None if it must be sent again (a 2.0 job left ``Open`` is aborted first)."""
+        job_id = pending["job_id"]
+        rows = f"input rows {pending['first_row']}-{pending['first_row'] + pending['records'] - 1}"
+        if api == "2.0":
+            try:
+                status = evaluate_job(self.get_job(job_id))
+            except SalesforceNotFoundError:
+                return None
+            if status.state is BulkJobState.OPEN:
+                self.abort_job(job_id)
+                log.warning("Aborted Bulk job %s: an earlier try created it and stopped before closing its upload "
+                            "(%s are sent again in a new job)", job_id, rows)
+                return None
+            if status.failed and not status.records_processed:
+                return None  # aborted or failed before processing a record: nothing of it loaded
+            log.info("Bulk job %s of an earlier try is %s: its upload went in (%s are not sent again)", job_id,
+                     status.state.value, rows)
+            return dict(pending)
+        known = {entry["batch_id"] for entry in entries if entry["job_id"] == job_id}
+        unknown = [batch["id"] for batch in self.v1_list_batches(job_id) if batch["id"] not in known]
+        if not unknown:
+            return None
+        if len(unknown) > 1:
+            raise SalesforceBulkError(
+                f"Bulk 1.0 job {job_id} has batches {unknown} that no try noted as submitted: cannot tell which "
+                f"input rows they hold. Check them (or abort the job), then remove {journal.location}")
+        # The job is this submission's own and only the pending chunk was being added: it is that batch.
+        log.info("Batch %s of Bulk 1.0 job %s was added by an earlier try (%s are not sent again)", unknown[0],
+                 job_id, rows)
+        return {**pending, "batch_id": unknown[0]}
+
+    def _submit_only(self, api: str, chunks: Iterator[Chunk], submit: Callable[[Chunk], _Upload], v1_job: list[str],
+                     job_ids: list[str], held: dict[str, int], journal: SubmissionJournal) -> BulkIngestSummary:
+        """Upload every chunk not yet submitted, keeping its spill in ``results_dir/_chunks`` (copied
+        there unless it was spilled there) before its data leaves; ``submit`` notes each step in the
+        journal and the manifest :meth:`collect_ingest_results` reads comes last. When resuming, the
+        chunks an earlier try submitted are read again, checked against the journal and skipped."""
+        store, local = journal.store, journal.local
+        resumed = len(journal.entries)
+        checked = records_read = 0
+        for chunk in self._guarded(chunks, api, held, journal):
+            records_read = chunk.first_row + chunk.records - 1
+            if chunk.index < resumed:
+                journal.check(chunk, journal.entries[chunk.index])
+                os.unlink(chunk.path)
+                checked += 1
+                continue
+            copied = local is None or os.path.dirname(chunk.path) != local
+            if copied:
                 with open(chunk.path, "rb") as spill, (store / os.path.basename(chunk.path)).open("wb") as kept:
                     shutil.copyfileobj(spill, kept, SPILL_COPY_BYTES)
+            submit(chunk)
+            if copied:
                 os.unlink(chunk.path)
-            entries.append({"index": chunk.index, "file": os.path.basename(chunk.path), "columns": chunk.columns,
-                            "first_row": chunk.first_row, "records": chunk.records, "size": chunk.size,
-                            "delimiter": chunk.delimiter, "job_id": upload.job_id, "batch_id": upload.batch_id})
-            records += chunk.records
+        if checked < resumed:
+            raise journal.short_input(records_read)
         if v1_job:
             self.v1_close_job(v1_job[0])
-        with (store / self._MANIFEST).open("w") as manifest:
-            json.dump({"api": api, "job_ids": job_ids, "chunks": entries}, manifest)
+        journal.finish(api, job_ids)
+        records = sum(entry["records"] for entry in journal.entries)
         log.info("Submitted %d records in %d upload(s) (jobs %s); results not collected (wait=False)",
-                 records, len(entries), job_ids)
+                 records, len(journal.entries), job_ids)
         return self._summary(job_ids, None, records)
+
+    # -- input that turns bad part-way ---------------------------------------------------------------------
+    def _guarded(self, chunks: Iterator[Chunk], api: str, held: dict[str, int],
+                 journal: SubmissionJournal | None = None) -> Iterator[Chunk]:
+        """``chunks``, stopping the submitted jobs when the input turns bad part-way (a ``ValueError``:
+        :class:`~airflow_provider_salesforce_suite.io.RecordFileError` names the line, the chunker the
+        record); bad input before any job is raised as it is. Other errors (reading a remote file...)
+        leave the jobs as they are: a resumable submission picks them up on retry."""
+        while True:
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            except ValueError as exc:
+                if not held:
+                    raise
+                self._stop_on_bad_input(api, held, exc, journal)
+            except Exception:
+                if held:
+                    log.warning("Reading the input failed after job(s) %s were submitted; they are left as they are",
+                                list(held))
+                raise
+            yield chunk
+
+    def _stop_on_bad_input(self, api: str, held: dict[str, int], exc: ValueError,
+                           journal: SubmissionJournal | None) -> NoReturn:
+        jobs = [self._stop_job(api, job_id, records) for job_id, records in held.items()]
+        note = ""
+        if journal is not None and journal.key is not None:
+            note = (f"The submission is kept in {journal.location}: a retry with the same input stops here again "
+                    "without sending anything; once the input is fixed (rows already submitted unchanged), a retry "
+                    "sends only the rest and reports the rows the aborted jobs did not process as unprocessed. To "
+                    f"submit everything again instead, remove {journal.location} (finished jobs' rows would load "
+                    "twice).")
+        raise SalesforceBulkInputError(str(exc), jobs, api, note) from exc
+
+    def _stop_job(self, api: str, job_id: str, records: int) -> StoppedJob:
+        """Abort ``job_id`` unless it finished (2.0) or was closed (1.0); what it holds afterwards."""
+        get = self.get_job if api == "2.0" else self.v1_get_job
+        try:
+            was = BulkJobState(get(job_id)["state"])
+            if (not was.is_terminal) if api == "2.0" else (was is BulkJobState.OPEN):
+                self._quietly(self.abort_job if api == "2.0" else self.v1_abort_job, job_id)
+            status = evaluate_job(get(job_id), api)  # type: ignore[arg-type]
+            batches = (dict(Counter(BulkJobState(b["state"]).value for b in self.v1_list_batches(job_id)))
+                       if api == "1.0" else None)
+        except SalesforceSuiteError as error:
+            log.warning("Could not read or stop Bulk job %s: %s", job_id, error)
+            return StoppedJob(job_id, records, None)
+        aborted = status.state is BulkJobState.ABORTED and was is not BulkJobState.ABORTED
+        return StoppedJob(job_id, records, status.state.value, was.value, aborted, status.records_processed,
+                          status.records_failed, batches)
 
     def collect_ingest_results(self, results_dir: Source, *, results_format: str = "csv",
                                poll_interval: float = 5.0, timeout: float | None = None,

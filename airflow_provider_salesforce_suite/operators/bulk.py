@@ -6,7 +6,8 @@ Salesforce works (``deferrable=True``) and without loading data twice after a wo
 Lifecycle of both operators: submit the job(s) -> check once -> wait (on the worker, logging
 progress; or deferred to :class:`~airflow_provider_salesforce_suite.triggers.bulk.SalesforceBulkJobTrigger`)
 -> fetch the results and write the files. The submitted job ids are kept in the task state
-store before waiting, so a retry reconnects to them.
+store before waiting, so a retry reconnects to them; an ingest also notes each upload in
+``results_dir/_chunks`` as it goes, so a retry after a crash mid-submission resumes it.
 """
 
 from __future__ import annotations
@@ -347,18 +348,28 @@ class SalesforceBulkIngestOperator(_SalesforceBulkOperator):
                 "unprocessed_uri": None, "results_dir": None}
 
     def submit_job(self, context: Context) -> Any:
-        """Read the input, upload it and close the job(s); None (no job) for empty input."""
+        """Read the input, upload it and close the job(s); None (no job) for empty input.
+
+        Each upload is noted in ``results_dir/_chunks`` as it goes, under this task instance's key
+        (``dag_id/run_id/task_id[-map_index]``), so a try that dies part-way through the uploads is
+        resumed by the next one (see :meth:`SalesforceBulkHook.ingest`, ``resume_key``): nothing is
+        loaded twice and the final submission covers every job. Not with ``durable=False``, nor
+        after a stored submission whose jobs all failed before loading a record (then the mixin
+        submits again, from scratch)."""
         records = _non_empty(self._input())
-        if records is None:
+        results_dir = self._results_location(context)
+        resume_key = self._resume_key(context)
+        if records is None and not self._unfinished(results_dir, resume_key):
             self.log.info("No input records: no Bulk job created for %s %s", self.operation, self.sobject)
             return None
-        results_dir = self._results_location(context)
         submitted = self.hook.ingest(
-            self.sobject, self.operation, records, api=self.api,
-            external_id_field=self.external_id_field, results_dir=results_dir, results_format=self.results_format,
-            max_concurrent_jobs=self.max_concurrent_jobs, wait=False, max_upload_bytes=self.max_upload_bytes,
-            max_records_per_upload=self.max_records_per_upload, concurrency_mode=self.concurrency_mode,
-            assignment_rule_id=self.assignment_rule_id)
+            self.sobject, self.operation, records if records is not None else iter(()),
+            api=self.api, external_id_field=self.external_id_field, results_dir=results_dir,
+            results_format=self.results_format, max_concurrent_jobs=self.max_concurrent_jobs, wait=False,
+            max_upload_bytes=self.max_upload_bytes, max_records_per_upload=self.max_records_per_upload,
+            concurrency_mode=self.concurrency_mode, assignment_rule_id=self.assignment_rule_id, resume_key=resume_key)
+        if not submitted.job_ids:
+            return None
         self.log.info("Submitted %d %s records to Bulk %s job(s) %s", submitted.records, self.sobject, self.api,
                       submitted.job_ids)
         return {"api": self.api, "job_ids": list(submitted.job_ids), "results_dir": results_dir,
@@ -371,6 +382,20 @@ class SalesforceBulkIngestOperator(_SalesforceBulkOperator):
         if external_id is None or self.deferrable:
             return super().poll_until_complete(external_id, context)
         return self.get_job_result(external_id, context)
+
+    def _resume_key(self, context: Context) -> str | None:
+        store = context.get("task_state_store")
+        if not self.durable or (store is not None and store.get(self.external_id_key)):
+            return None  # not resumable, or the mixin submits again after jobs that loaded nothing
+        return _run_part(context)
+
+    @staticmethod
+    def _unfinished(results_dir: str, resume_key: str | None) -> bool:
+        """An earlier try left submission progress: an input that is empty now must not hide its jobs."""
+        from airflow_provider_salesforce_suite.hooks._bulk.journal import HEADER
+        from airflow_provider_salesforce_suite.io import to_path
+
+        return resume_key is not None and (to_path(results_dir) / SalesforceBulkHook._CHUNKS / HEADER).exists()
 
     def _collect(self, external_id: Any, context: Context) -> dict[str, Any]:
         """Write the result files from the finished job(s) and decide success (see the class doc)."""

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import gc
 import json
+import time
 import tracemalloc
 
 import pyarrow.parquet as pq
 import pytest
 
 from airflow_provider_salesforce_suite.io import CsvTextRows, RecordFileError, iter_records
-from airflow_provider_salesforce_suite.hooks.bulk import SalesforceBulkHook, SalesforceBulkJobFailedError
+from airflow_provider_salesforce_suite.hooks.bulk import (
+    SalesforceBulkError,
+    SalesforceBulkHook,
+    SalesforceBulkInputError,
+    SalesforceBulkJobFailedError,
+)
 from tests.hooks.bulk_support import FAST, bulk_settings, calls, count, emulator_process, read_csv
 
 
@@ -202,9 +208,12 @@ def test_deferred_collection(sf_conn, tmp_path) -> None:
     assert submitted.records == 1_200 and len(submitted.job_ids) == 3 and submitted.successful_uri is None
     for job_id in submitted.job_ids:
         hook.wait_for_job(job_id, **FAST)
-    # a local results_dir: the spills were written straight into _chunks (no temporary copy)
+    # a local results_dir: the spills were written straight into _chunks (no temporary copy), beside
+    # the submission's progress notes and its manifest
     kept = sorted(p.name for p in (tmp_path / "_chunks").iterdir())
-    assert kept == ["chunk-00000.csv", "chunk-00001.csv", "chunk-00002.csv", "manifest.json"]
+    assert [name for name in kept if name.endswith(".csv")] == ["chunk-00000.csv", "chunk-00001.csv",
+                                                                "chunk-00002.csv"]
+    assert "manifest.json" in kept and "submission.json" in kept and not any(n.endswith(".tmp") for n in kept)
     summary = hook.collect_ingest_results(tmp_path, **FAST)
     _check_invariant(summary)
     assert (summary.records, summary.processed, summary.failed) == (1_200, 1_198, 2)
@@ -228,14 +237,120 @@ def test_deferred_collection_on_remote_storage(sf_conn, tmp_path) -> None:
     submitted = hook.ingest("Account", "insert", _records(700, bad_every=350), results_dir=remote,
                             max_records_per_upload=400, wait=False)
     kept = to_path(remote) / "_chunks"
-    assert sorted(p.name for p in kept.iterdir()) == ["chunk-00000.csv", "chunk-00001.csv", "manifest.json"]
+    names = sorted(p.name for p in kept.iterdir())
+    assert [n for n in names if n.endswith(".csv")] == ["chunk-00000.csv", "chunk-00001.csv"]
+    assert "manifest.json" in names
     for _ in range(2):  # copied to a local temporary file per chunk; the kept copies stay for a re-run
         summary = hook.collect_ingest_results(remote, **FAST)
         assert (summary.records, summary.processed, summary.failed) == (700, 698, 2)
-        assert len(list(kept.iterdir())) == 3
+        assert sorted(p.name for p in kept.iterdir()) == names
     failed = list(iter_records(summary.failed_uri))
     assert summary.failed_uri.startswith("memory://") and [r["sf__InputRow"] for r in failed] == ["350", "700"]
     assert len(set(submitted.job_ids)) == 2
+
+
+def _paced(records, before: dict):
+    """``records``, calling ``before[n]()`` before record ``n`` (1-based) is handed out."""
+    for number, record in enumerate(records, start=1):
+        if number in before:
+            before[number]()
+        yield record
+
+
+def _bad_file(path, good_rows: int, bad_line: str = "Broken,x,extra"):
+    with open(path, "w") as handle:
+        handle.write("Name,Description\n")
+        handle.writelines(f"Acc {i:06d},row {i}\n" for i in range(good_rows))
+        handle.write(bad_line + "\n")
+    return path
+
+
+@pytest.mark.parametrize("api", ["2.0", "1.0"])
+def test_bad_input_partway_aborts_unfinished_jobs_and_lists_them(sf_conn, emulator_admin, tmp_path, api) -> None:
+    hook = SalesforceBulkHook(sf_conn())
+    source = _bad_file(tmp_path / "in.csv", 21)  # the ragged row is file line 23
+
+    def first_upload_done_then_slow() -> None:  # rows 1-10 are in and loaded; the next upload stays running
+        deadline = time.monotonic() + 10
+        while count(hook, "SELECT Id FROM Account") < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        bulk_settings(emulator_admin, min_in_progress_seconds=5)
+
+    records = _paced(iter_records(source), {12: first_upload_done_then_slow})
+    with pytest.raises(SalesforceBulkInputError, match="line 23") as raised:
+        hook.ingest("Account", "insert", records, api=api, results_dir=tmp_path / "res", max_records_per_upload=10,
+                    max_concurrent_jobs=3, **FAST)
+    error = raised.value
+    assert isinstance(error, RecordFileError) and error.records_submitted == 20
+    text = str(error)
+    assert "rows 1-20" in text and all(job.job_id in text for job in error.jobs)
+    if api == "2.0":
+        done, stopped = error.jobs
+        assert (done.state, done.aborted, done.records, done.processed) == ("JobComplete", False, 10, 10)
+        assert (stopped.state, stopped.aborted, stopped.was, stopped.records) == ("Aborted", True, "InProgress", 10)
+        assert "JobComplete, 10 processed (0 rejected) - already loaded, cannot be undone" in text
+        assert hook.get_job(stopped.job_id)["state"] == "Aborted"
+    else:
+        (job,) = error.jobs
+        assert (job.state, job.was, job.aborted, job.records) == ("Aborted", "Open", True, 20)
+        assert job.batches and job.batches.get("Completed") >= 1 and "Aborted by this stop (was Open)" in text
+        assert hook.v1_get_job(job.job_id)["state"] == "Aborted"
+    assert "retry" not in text  # nothing to resume without a resume_key
+
+
+def test_resume_key_at_the_hook(sf_conn, emulator_admin, tmp_path) -> None:
+    hook = SalesforceBulkHook(sf_conn())
+    args = {"results_dir": tmp_path, "max_records_per_upload": 100, "wait": False}
+
+    def crash_at(n: int):
+        def crash() -> None:
+            raise KeyboardInterrupt  # a BaseException: the worker is gone, no clean-up runs
+        return {n: crash}
+
+    with pytest.raises(KeyboardInterrupt):
+        hook.ingest("Account", "insert", _paced(_records(450), crash_at(260)), resume_key="k", **args)
+    # An input that ends before what was submitted is refused; so is a job that is someone else's.
+    with pytest.raises(SalesforceBulkError, match="now has 100 records, but 200 were already submitted"):
+        hook.ingest("Account", "insert", _records(100), resume_key="k", **args)
+    with pytest.raises(SalesforceBulkError, match="unfinished submission of 'k', not of 'other'"):
+        hook.ingest("Account", "insert", _records(450), resume_key="other", **args)
+    assert calls(emulator_admin, "PUT", "/batches") == 2
+    resumed = hook.ingest("Account", "insert", _records(450), resume_key="k", **args)
+    assert resumed.records == 450 and len(resumed.job_ids) == 5 and calls(emulator_admin, "PUT", "/batches") == 5
+    # A finished submission is returned as it is, without reading the input.
+    again = hook.ingest("Account", "insert", iter(()), resume_key="k", **args)
+    assert (again.job_ids, again.records) == (resumed.job_ids, 450)
+    assert calls(emulator_admin, "POST", "jobs/ingest") == 5
+    summary = hook.collect_ingest_results(tmp_path, **FAST)
+    _check_invariant(summary)
+    assert (summary.records, summary.processed) == (450, 450) and count(hook, "SELECT Id FROM Account") == 450
+    assert [int(r["sf__InputRow"]) for r in read_csv(summary.successful_uri)] == list(range(1, 451))
+    # Without a key the progress is dropped and everything is sent afresh (the caller asked for it).
+    fresh = hook.ingest("Account", "insert", _records(450, start=450), **args)
+    assert len(set(fresh.job_ids) & set(resumed.job_ids)) == 0 and calls(emulator_admin, "PUT", "/batches") == 10
+
+
+def test_resume_on_remote_storage(sf_conn, emulator_admin, tmp_path) -> None:
+    from airflow.sdk.io.store import attach
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    attach(protocol="memory", fs=MemoryFileSystem())
+    hook = SalesforceBulkHook(sf_conn())
+    remote = f"memory://bulk-resume/{tmp_path.name}"
+    args = {"results_dir": remote, "max_records_per_upload": 100, "wait": False, "api": "1.0", "resume_key": "k"}
+
+    def die() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        hook.ingest("Account", "insert", _paced(_records(350, bad_every=175), {230: die}), **args)
+    submitted = hook.ingest("Account", "insert", _records(350, bad_every=175), **args)
+    assert submitted.records == 350 and len(submitted.job_ids) == 1
+    assert calls(emulator_admin, "POST", f"/job/{submitted.job_ids[0]}/batch") == 4
+    summary = hook.collect_ingest_results(remote, **FAST)
+    _check_invariant(summary)
+    assert (summary.records, summary.processed, summary.failed) == (350, 348, 2)
+    assert [r["sf__InputRow"] for r in iter_records(summary.failed_uri)] == ["175", "350"]
 
 
 @pytest.mark.parametrize("api", ["2.0", "1.0"])

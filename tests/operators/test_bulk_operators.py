@@ -13,7 +13,12 @@ import pytest
 from airflow.sdk import Asset
 from airflow.sdk.exceptions import TaskDeferred
 
-from airflow_provider_salesforce_suite.hooks.bulk import SalesforceBulkHook
+from airflow_provider_salesforce_suite.hooks.bulk import (
+    SalesforceBulkError,
+    SalesforceBulkHook,
+    SalesforceBulkInputError,
+    SalesforceBulkJobFailedError,
+)
 from airflow_provider_salesforce_suite.io import RecordFileError
 from airflow_provider_salesforce_suite.operators.bulk import (
     SalesforceBulkIngestOperator,
@@ -21,7 +26,7 @@ from airflow_provider_salesforce_suite.operators.bulk import (
     SalesforceBulkRecordsFailedError,
     SalesforceBulkWaitTimeoutError,
 )
-from tests.hooks.bulk_support import bulk_settings, count, read_csv
+from tests.hooks.bulk_support import bulk_settings, calls, count, read_csv
 
 FAST = {"poll_interval": 0.02}
 
@@ -221,6 +226,202 @@ def test_crash_after_submit_reconnects_instead_of_loading_twice(conn, hook, emul
     bulk_settings(emulator_admin, min_in_progress_seconds=0)
     again = _ingest(conn, tmp_path, records=records).execute(context)
     assert again["processed"] == 50 and len(_ingest_jobs(hook)) == 1
+
+
+class _Crash(BaseException):
+    """A worker dying: not an ``Exception``, so no clean-up handler of the code under test runs."""
+
+
+class _CrashAfter:
+    """An input that kills the worker when asked for record ``after + 1``."""
+
+    def __init__(self, records: list[dict], after: int) -> None:
+        self.records, self.after = records, after
+
+    def __iter__(self):
+        for number, record in enumerate(self.records):
+            if number == self.after:
+                raise _Crash(f"worker died reading record {number + 1}")
+            yield record
+
+
+def _crashing_hook(conn: str, method: str, on_call: int) -> SalesforceBulkHook:
+    """A real hook whose ``method`` completes its call to Salesforce, then the worker dies (on the
+    ``on_call``-th call): the moment between a request and the note that records it."""
+    seen = {"calls": 0}
+
+    def crash_after(self, *args, **kwargs):
+        result = getattr(SalesforceBulkHook, method)(self, *args, **kwargs)
+        seen["calls"] += 1
+        if seen["calls"] == on_call:
+            raise _Crash(f"worker died right after {method}")
+        return result
+
+    return type("CrashingHook", (SalesforceBulkHook,), {method: crash_after})(conn)
+
+
+def _rows_once(summary: dict, names: list[str]) -> None:
+    """Every input row is in exactly one result file, once, with its own values."""
+    rows = [row for uri in (summary["successful_uri"], summary["failed_uri"], summary["unprocessed_uri"])
+            for row in read_csv(uri)]
+    assert sorted(int(row["sf__InputRow"]) for row in rows) == list(range(1, len(names) + 1))
+    assert all(row["Name"] == names[int(row["sf__InputRow"]) - 1] for row in rows)
+
+
+@pytest.mark.parametrize("api", ["2.0", "1.0"])
+def test_crash_mid_submission_resumes_without_loading_twice(conn, hook, emulator_admin, context, tmp_path,
+                                                            api) -> None:
+    names = [f"Resume {i:02d}" for i in range(50)]
+    records = [{"Name": name} for name in names]
+    # The worker dies reading record 24: uploads of rows 1-10 and 11-20 are in, nothing is stored.
+    with pytest.raises(_Crash):
+        _ingest(conn, tmp_path, records=_CrashAfter(records, 23), api=api, max_records_per_upload=10).execute(context)
+    assert context["task_state_store"].get(SalesforceBulkIngestOperator.external_id_key) is None
+    uploads = ("PUT", "/batches") if api == "2.0" else ("POST", "/batch")
+    assert calls(emulator_admin, *uploads) == 2
+    # The retry (same task instance, full input) sends only rows 21-50.
+    summary = _ingest(conn, tmp_path, records=records, api=api, max_records_per_upload=10).execute(context)
+    _check(summary)
+    assert (summary["records"], summary["processed"]) == (50, 50)
+    assert calls(emulator_admin, *uploads) == 5
+    assert len(summary["job_ids"]) == (5 if api == "2.0" else 1)
+    assert count(hook, "SELECT Id FROM Account") == 50
+    _rows_once(summary, names)
+    if api == "1.0":
+        assert hook.v1_get_job(summary["job_ids"][0])["state"] == "Closed"
+
+
+@pytest.mark.parametrize(("api", "method", "settled"), [
+    ("2.0", "upload_job_data", "aborted"),   # job created, data uploaded, upload not closed: aborted, sent again
+    ("2.0", "close_job", "adopted"),         # upload closed, not yet noted: Salesforce loads it, not sent again
+    ("1.0", "v1_add_batch", "adopted"),      # batch added, not yet noted: adopted, not sent again
+])
+def test_crash_inside_an_upload_is_settled_by_the_retry(conn, hook, emulator_admin, context, tmp_path, api,
+                                                        method, settled) -> None:
+    names = [f"Settle {i:02d}" for i in range(30)]
+    records = [{"Name": name} for name in names]
+    first = _ingest(conn, tmp_path, records=records, api=api, max_records_per_upload=10)
+    first.hook = _crashing_hook(conn, method, on_call=2)  # dies inside the second upload (rows 11-20)
+    with pytest.raises(_Crash):
+        first.execute(context)
+    summary = _ingest(conn, tmp_path, records=records, api=api, max_records_per_upload=10).execute(context)
+    _check(summary)
+    assert (summary["records"], summary["processed"], summary["unprocessed"]) == (30, 30, 0)
+    assert count(hook, "SELECT Id FROM Account") == 30
+    _rows_once(summary, names)
+    if api == "1.0":
+        assert calls(emulator_admin, "POST", "/batch") == 3 and len(summary["job_ids"]) == 1
+        return
+    states = {job["id"]: job["state"] for job in _ingest_jobs(hook)}
+    assert set(summary["job_ids"]) <= set(states) and len(summary["job_ids"]) == 3
+    if settled == "aborted":  # the pending job holds no loaded row and is not part of the submission
+        assert len(states) == 4 and [s for j, s in states.items() if j not in summary["job_ids"]] == ["Aborted"]
+    else:
+        assert len(states) == 3 and calls(emulator_admin, "POST", "jobs/ingest") == 3
+
+
+def test_crash_before_the_job_ids_are_stored_does_not_resubmit(conn, hook, emulator_admin, context,
+                                                               tmp_path) -> None:
+    records = [{"Name": f"Stored {i}"} for i in range(25)]
+    # submit_job returned, and the worker died before the mixin stored its result (its known window)
+    _ingest(conn, tmp_path, records=records, max_records_per_upload=10).submit_job(context)
+    assert context["task_state_store"].get(SalesforceBulkIngestOperator.external_id_key) is None
+    summary = _ingest(conn, tmp_path, records=records, max_records_per_upload=10).execute(context)
+    _check(summary)
+    assert summary["processed"] == 25 and len(summary["job_ids"]) == 3
+    assert calls(emulator_admin, "POST", "jobs/ingest") == 3 and count(hook, "SELECT Id FROM Account") == 25
+
+
+def test_jobs_that_loaded_nothing_are_submitted_afresh_not_resumed(conn, hook, emulator_admin, context,
+                                                                    tmp_path) -> None:
+    bulk_settings(emulator_admin, fail_next_job="InternalServerError : the org hiccuped")
+    records = [{"Name": f"Again {i}"} for i in range(5)]
+    first = _ingest(conn, tmp_path, records=records)
+    submission = first.submit_job(context)  # submitted and stored; the worker dies while waiting
+    context["task_state_store"].set(first.external_id_key, submission)
+    with pytest.raises(SalesforceBulkJobFailedError):
+        hook.wait_for_job(submission["job_ids"][0], **FAST)
+    # The mixin sees a job that failed before loading anything and submits again: from scratch, not
+    # the finished submission kept in results_dir/_chunks (that would fail the same way forever).
+    summary = _ingest(conn, tmp_path, records=records).execute(context)
+    assert summary["processed"] == 5 and summary["job_ids"] != submission["job_ids"]
+    assert calls(emulator_admin, "POST", "jobs/ingest") == 2 and count(hook, "SELECT Id FROM Account") == 5
+
+
+def test_resume_is_refused_for_changed_input_or_another_run(conn, hook, emulator_admin, context, tmp_path) -> None:
+    records = [{"Name": f"Same {i:02d}"} for i in range(30)]
+    with pytest.raises(_Crash):
+        _ingest(conn, tmp_path, records=_CrashAfter(records, 15), max_records_per_upload=10).execute(context)
+    changed = [dict(r) for r in records]
+    changed[4]["Name"] = "Same X4"  # same size, other content
+    with pytest.raises(SalesforceBulkError, match=r"input changed.*rows 1-10 \(10 records.*different content"):
+        _ingest(conn, tmp_path, records=changed, max_records_per_upload=10).execute(context)
+    with pytest.raises(SalesforceBulkError, match="parameters changed.*max_records"):
+        _ingest(conn, tmp_path, records=records, max_records_per_upload=5).execute(context)
+    other_run = {**context, "ti": type("OtherTi", (_TaskInstance,), {"run_id": "scheduled__2026-01-02"})()}
+    with pytest.raises(SalesforceBulkError, match="holds the unfinished submission of 'bulk_dag/manual"):
+        _ingest(conn, tmp_path, records=records, max_records_per_upload=10).execute(other_run)
+    with pytest.raises(SalesforceBulkError, match="now has 0 records, but 10 were already submitted"):
+        _ingest(conn, tmp_path, records=[], max_records_per_upload=10).execute(context)  # emptied: not ignored
+    assert calls(emulator_admin, "POST", "jobs/ingest") == 1  # none of the refusals sent anything
+    summary = _ingest(conn, tmp_path, records=records, max_records_per_upload=10).execute(context)
+    assert summary["processed"] == 30 and count(hook, "SELECT Id FROM Account") == 30
+
+
+def test_bad_input_partway_aborts_and_a_fixed_retry_sends_only_the_rest(conn, hook, emulator_admin, context,
+                                                                        tmp_path) -> None:
+    bulk_settings(emulator_admin, min_in_progress_seconds=5)  # the jobs are still running when input turns bad
+    good = [[f"Row {i:02d}", str(i)] for i in range(1, 31)]
+    source = tmp_path / "accounts.csv"
+    _write_csv(source, ["Name", "NumberOfEmployees"], good[:25])
+    with open(source, "a") as handle:
+        handle.write("Broken,26,extra\n")  # file line 27: data row 26
+    op = _ingest(conn, tmp_path, source=str(source), max_records_per_upload=10)
+    with pytest.raises(SalesforceBulkInputError, match="line 27") as raised:
+        op.execute(context)
+    error = raised.value
+    assert isinstance(error, RecordFileError) and error.records_submitted == 20
+    jobs = {job["id"]: job["state"] for job in _ingest_jobs(hook)}
+    assert len(jobs) == 2 and set(jobs.values()) == {"Aborted"}
+    text = str(error)
+    assert all(job_id in text for job_id in jobs) and "Aborted by this stop" in text and "rows 1-20" in text
+    assert [job.records for job in error.jobs] == [10, 10] and all(job.aborted for job in error.jobs)
+    # A retry with the same bad file stops at the same line without sending anything.
+    with pytest.raises(SalesforceBulkInputError, match="line 27"):
+        _ingest(conn, tmp_path, source=str(source), max_records_per_upload=10).execute(context)
+    assert calls(emulator_admin, "PUT", "/batches") == 2
+    # Fixed (rows 1-20 unchanged): the retry sends rows 21-30 only; the aborted jobs fail the task, and
+    # every row is reported once.
+    bulk_settings(emulator_admin, min_in_progress_seconds=0)
+    _write_csv(source, ["Name", "NumberOfEmployees"], good)
+    with pytest.raises(SalesforceBulkRecordsFailedError, match="Aborted") as failed:
+        _ingest(conn, tmp_path, source=str(source), max_records_per_upload=10).execute(context)
+    summary = failed.value.summary
+    _check(summary)
+    assert summary["records"] == 30 and calls(emulator_admin, "PUT", "/batches") == 3
+    assert len(summary["job_ids"]) == 3 and set(jobs) <= set(summary["job_ids"])
+    _rows_once(summary, [row[0] for row in good])
+    assert count(hook, "SELECT Id FROM Account") == summary["processed"]
+
+
+def test_bad_input_partway_v1_aborts_the_job_and_a_fixed_retry_uses_a_new_one(conn, hook, emulator_admin, context,
+                                                                               tmp_path) -> None:
+    bulk_settings(emulator_admin, min_in_progress_seconds=1)
+    good = [[f"V1 row {i:02d}"] for i in range(1, 31)]
+    source = tmp_path / "accounts.csv"
+    _write_csv(source, ["Name"], good[:25] + [["Broken", "extra"]])  # file line 27
+    with pytest.raises(SalesforceBulkInputError, match=r"line 27.*Aborted by this stop \(was Open\)") as raised:
+        _ingest(conn, tmp_path, source=str(source), api="1.0", max_records_per_upload=10).execute(context)
+    (stopped,) = raised.value.jobs
+    assert stopped.records == 20 and hook.v1_get_job(stopped.job_id)["state"] == "Aborted"
+    _write_csv(source, ["Name"], good)
+    summary = _ingest(conn, tmp_path, source=str(source), api="1.0", max_records_per_upload=10).execute(context)
+    _check(summary)
+    # the aborted job keeps rows 1-20 (its batches were already running); rows 21-30 go to a new job
+    assert summary["job_ids"][0] == stopped.job_id and len(summary["job_ids"]) == 2
+    assert calls(emulator_admin, "POST", "/batch") == 3 and summary["records"] == 30
+    _rows_once(summary, [row[0] for row in good])
+    assert count(hook, "SELECT Id FROM Account") == summary["processed"] == 30
 
 
 def test_deferrable_path_with_session_expiring_mid_job(conn, hook, emulator_admin, context, tmp_path) -> None:

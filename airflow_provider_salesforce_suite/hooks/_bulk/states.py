@@ -9,6 +9,7 @@ from typing import Any, Literal, Mapping
 
 from airflow_provider_salesforce_suite.core.errors import SalesforceSuiteError
 from airflow_provider_salesforce_suite.core.secrets import redact_text
+from airflow_provider_salesforce_suite.io.formats import RecordFileError
 
 BulkApi = Literal["1.0", "2.0"]
 JobKind = Literal["ingest", "query"]
@@ -157,3 +158,61 @@ class SalesforceBulkTimeoutError(SalesforceBulkError, TimeoutError):
         self.state = BulkJobState(state)
         self.elapsed = elapsed
         super().__init__(f"Bulk job {job_id} still {self.state.value} after {elapsed:.1f}s")
+
+
+@dataclass(frozen=True)
+class StoppedJob:
+    """A job an ingest had already submitted when its input turned bad, as left by the stop.
+
+    :param job_id: the job.
+    :param records: records sent to it.
+    :param state: its state after the stop (None: it could not be read).
+    :param was: its state before the stop.
+    :param aborted: the stop aborted it (it had not finished).
+    :param processed: records processed (saved or rejected) when last read.
+    :param failed: records rejected when last read.
+    :param batches: 1.0: how many batches are in each state.
+    """
+
+    job_id: str
+    records: int
+    state: str | None
+    was: str | None = None
+    aborted: bool = False
+    processed: int = 0
+    failed: int = 0
+    batches: Mapping[str, int] | None = None
+
+    def describe(self) -> str:
+        if self.state is None:
+            return f"{self.job_id} ({self.records} records): state unknown (could not be read)"
+        text = f"{self.job_id} ({self.records} records): {self.state}"
+        if self.aborted:
+            text += f" by this stop (was {self.was})"
+        text += f", {self.processed} processed ({self.failed} rejected)"
+        if self.batches:
+            text += "; batches " + ", ".join(f"{n} {state}" for state, n in sorted(self.batches.items()))
+        if not self.aborted and self.state in (BulkJobState.JOB_COMPLETE.value, BulkJobState.CLOSED.value):
+            text += " - already loaded, cannot be undone"
+        return text
+
+
+class SalesforceBulkInputError(SalesforceBulkError, RecordFileError):
+    """The input turned bad (a malformed line, a record that is not a mapping or is too large for
+    an upload) after part of it was submitted. The jobs that had not finished were aborted; ``jobs``
+    says what each submitted job holds and where it stands (a finished job cannot be undone).
+
+    :param cause: the input error's text (it names the row or line).
+    :param jobs: the submitted jobs after the stop.
+    :param api: ``"2.0"`` or ``"1.0"``.
+    :param note: what a retry does (resumable submissions).
+    """
+
+    def __init__(self, cause: str, jobs: list[StoppedJob], api: str, note: str = "") -> None:
+        self.cause = cause
+        self.jobs = jobs
+        self.records_submitted = sum(job.records for job in jobs)
+        listing = "; ".join(job.describe() for job in jobs)
+        super().__init__(redact_text(
+            f"{cause}. By then {self.records_submitted} records (input rows 1-{self.records_submitted}) had been "
+            f"submitted; nothing after them was sent. Bulk {api} job(s): {listing}.{' ' + note if note else ''}"))
