@@ -58,7 +58,8 @@ class BenchEnv:
 def _discover(selected: list[str]) -> list[str]:
     names = sorted(m.name for m in pkgutil.iter_modules([str(BENCH_DIR)]) if m.name.startswith("bench_"))
     if selected:
-        names = [n for n in names if any(s in n for s in selected)]
+        # a module's exact name selects just it ("bench_bulk", not also "bench_bulk_extract")
+        names = [n for n in names if any(s == n or (s in n and s not in names) for s in selected)]
     return names
 
 

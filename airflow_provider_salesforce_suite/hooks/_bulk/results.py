@@ -216,13 +216,22 @@ class IngestResultFiles:
         :param columns: the chunk's header (the same list object for every row of a chunk).
         :param values: the row's uploaded values (an empty cell is an empty or null value).
         """
+        prefix += values
+        self.add_rows(kind, columns, [prefix])
+
+    def add_rows(self, kind: str, columns: list[str], rows: list[list[Any]]) -> None:
+        """Record the outcomes of several input rows of one chunk.
+
+        :param kind: ``successful``, ``failed`` or ``unprocessed``.
+        :param columns: the chunk's header (the same list object for every row of a chunk).
+        :param rows: each the result columns' values then the row's uploaded values.
+        """
         if self._page_columns[kind] is not columns:
             self._flush(kind)
             self._page_columns[kind] = columns
         page = self._pages[kind]
-        prefix += values
-        page.append(prefix)
-        self.counts[kind] += 1
+        page += rows
+        self.counts[kind] += len(rows)
         if len(page) >= _PAGE_ROWS:
             self._flush(kind)
 
@@ -312,23 +321,32 @@ def correlate_v2(chunk: Chunk, results: Callable[[str], Iterable[bytes]], out: I
     if index is None:
         index = index_chunk(chunk)
     columns = chunk.columns
+    first = chunk.first_row
+    page: list[list[Any]] = []
     matched = unmatched = 0
     for which, second in (("successful", "sf__Created"), ("failed", "sf__Error")):
         for values, record_id, detail in _result_rows(results(which), columns, ("sf__Id", second),
                                                       chunk.delimiter):
             key = _digest(values)
             found = index.get(key)
-            if found is None or found == []:
-                unmatched += 1
-                continue
-            if isinstance(found, int):
+            if found.__class__ is int:
                 offset = found
                 del index[key]
-            else:
+            elif found:
                 offset = found.pop(0)
+            else:
+                unmatched += 1
+                continue
             matched += 1
             # the echoed values are the uploaded ones (same digest): no need to read the spill again
-            out.add(which, [record_id, detail, chunk.first_row + offset], columns, values)
+            row = [record_id, detail, first + offset]
+            row += values
+            page.append(row)
+            if len(page) >= _PAGE_ROWS:
+                out.add_rows(which, columns, page)
+                page = []
+        out.add_rows(which, columns, page)
+        page = []
     if unmatched:
         log.warning("Chunk %d: %d result rows matched no uploaded row (their input rows are reported "
                     "unprocessed)", chunk.index, unmatched)
@@ -338,7 +356,7 @@ def correlate_v2(chunk: Chunk, results: Callable[[str], Iterable[bytes]], out: I
     del index
     for offset, row in enumerate(chunk.rows()):
         if offset in left:
-            out.add("unprocessed", [chunk.first_row + offset], columns, row)
+            out.add("unprocessed", [first + offset], columns, row)
 
 
 def correlate_v1(chunk: Chunk, results: Iterable[bytes] | None, out: IngestResultFiles) -> None:
