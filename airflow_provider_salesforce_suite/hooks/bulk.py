@@ -111,6 +111,10 @@ _FROM = re.compile(r"\bfrom\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
 ProgressCallback = Callable[[BulkJobProgress], None]
 
 
+#: Uploads in flight at once when ``ingest`` waits for its jobs and no ``max_concurrent_jobs`` is given.
+DEFAULT_CONCURRENT_UPLOADS = 2
+
+
 @dataclass
 class _Upload:
     """One chunk in flight: its 2.0 job, or its 1.0 job and batch."""
@@ -446,7 +450,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
     # -- ingest -------------------------------------------------------------------------------------------
     def ingest(self, sobject: str, operation: str, records: Iterable[Mapping[str, Any]] | CsvTextRows, *, api: BulkApi = "2.0",
                external_id_field: str | None = None, results_dir: Source, results_format: str = "csv",
-               max_concurrent_jobs: int = 2, wait: bool = True, poll_interval: float = 5.0,
+               max_concurrent_jobs: int | None = None, wait: bool = True, poll_interval: float = 5.0,
                timeout: float | None = None, abort_on_timeout: bool = False,
                max_upload_bytes: int | None = None, max_records_per_upload: int | None = None,
                concurrency_mode: str = "Parallel", assignment_rule_id: str | None = None,
@@ -480,7 +484,11 @@ class SalesforceBulkHook(SalesforceBaseHook):
         :param external_id_field: the external id field (upsert).
         :param results_dir: local path, URI or ``ObjectStoragePath`` of the results directory.
         :param results_format: ``csv``, ``jsonl``, ``parquet`` (``csv.gz``, ``jsonl.gz``).
-        :param max_concurrent_jobs: uploads in flight at once.
+        :param max_concurrent_jobs: uploads in flight at once (default 2 with ``wait``). With
+            ``wait=False`` (2.0): at most this many jobs not yet finished; a further upload waits for
+            one to finish (polling every ``poll_interval``). Default None there: every upload goes
+            in at once and Salesforce queues the jobs. Bulk 1.0 batches are governed by the job's
+            ``concurrency_mode``.
         :param wait: False: upload, close and return at once (counts are zero; the spills and a
             manifest are kept in ``results_dir/_chunks`` for :meth:`collect_ingest_results`).
         :param poll_interval: seconds between polls.
@@ -506,7 +514,10 @@ class SalesforceBulkHook(SalesforceBaseHook):
         :raises SalesforceBulkTimeoutError: a wait exceeded ``timeout``.
         :raises SalesforceBulkInputError: the input turned bad after part of it was submitted.
         """
-        chunker = self._chunker_args(api, max_upload_bytes, max_records_per_upload, column_delimiter, max_concurrent_jobs)
+        if max_concurrent_jobs is None and wait:
+            max_concurrent_jobs = DEFAULT_CONCURRENT_UPLOADS
+        chunker = self._chunker_args(api, max_upload_bytes, max_records_per_upload, column_delimiter,
+                                     1 if max_concurrent_jobs is None else max_concurrent_jobs)
         if api == "2.0":
             wire.v2_ingest_job_body(sobject, operation, external_id_field=external_id_field,
                                     column_delimiter=column_delimiter, line_ending=line_ending,
@@ -568,11 +579,13 @@ class SalesforceBulkHook(SalesforceBaseHook):
             kept = journal.local
             if kept is not None and not journal.entries:  # spill straight into the kept copy: nothing to copy
                 chunks = CsvChunker(kept, line_ending=line_ending, **chunker).chunks(records)
-                return self._submit_only(api, chunks, submit, v1_job, job_ids, held, journal)
+                return self._submit_only(api, chunks, submit, v1_job, job_ids, held, journal,
+                                         (max_concurrent_jobs, poll_interval))
         with tempfile.TemporaryDirectory(prefix="sf-bulk-ingest-") as spill_dir:
             chunks = CsvChunker(spill_dir, line_ending=line_ending, **chunker).chunks(records)
             if journal is not None:
-                return self._submit_only(api, chunks, submit, v1_job, job_ids, held, journal)
+                return self._submit_only(api, chunks, submit, v1_job, job_ids, held, journal,
+                                         (max_concurrent_jobs, poll_interval))
             with IngestResultFiles(results_dir, results_format) as out:
                 failure = self._run_window(api, self._guarded(chunks, api, held), submit, out, max_concurrent_jobs,
                                            poll_interval, timeout, abort_on_timeout, on_progress, v1_job)
@@ -774,12 +787,15 @@ class SalesforceBulkHook(SalesforceBaseHook):
         return {**pending, "batch_id": unknown[0]}
 
     def _submit_only(self, api: str, chunks: Iterator[Chunk], submit: Callable[[Chunk], _Upload], v1_job: list[str],
-                     job_ids: list[str], held: dict[str, int], journal: SubmissionJournal) -> BulkIngestSummary:
+                     job_ids: list[str], held: dict[str, int], journal: SubmissionJournal,
+                     bound: tuple[int | None, float] = (None, 5.0)) -> BulkIngestSummary:
         """Upload every chunk not yet submitted, keeping its spill in ``results_dir/_chunks`` (copied
         there unless it was spilled there) before its data leaves; ``submit`` notes each step in the
         journal and the manifest :meth:`collect_ingest_results` reads comes last. When resuming, the
-        chunks an earlier try submitted are read again, checked against the journal and skipped."""
+        chunks an earlier try submitted are read again, checked against the journal and skipped.
+        ``bound``: (most 2.0 jobs not yet finished, seconds between polls while waiting for room)."""
         store, local = journal.store, journal.local
+        in_flight = deque(job_ids) if api == "2.0" and bound[0] is not None else None
         resumed = len(journal.entries)
         checked = records_read = 0
         for chunk in self._guarded(chunks, api, held, journal):
@@ -789,11 +805,15 @@ class SalesforceBulkHook(SalesforceBaseHook):
                 os.unlink(chunk.path)
                 checked += 1
                 continue
+            if in_flight is not None:
+                self._wait_for_room(in_flight, bound[0], bound[1])  # type: ignore[arg-type]
             copied = local is None or os.path.dirname(chunk.path) != local
             if copied:
                 with open(chunk.path, "rb") as spill, (store / os.path.basename(chunk.path)).open("wb") as kept:
                     shutil.copyfileobj(spill, kept, SPILL_COPY_BYTES)
-            submit(chunk)
+            upload = submit(chunk)
+            if in_flight is not None:
+                in_flight.append(upload.job_id)
             if copied:
                 os.unlink(chunk.path)
         if checked < resumed:
@@ -805,6 +825,20 @@ class SalesforceBulkHook(SalesforceBaseHook):
         log.info("Submitted %d records in %d upload(s) (jobs %s); results not collected (wait=False)",
                  records, len(journal.entries), job_ids)
         return self._summary(job_ids, None, records)
+
+    def _wait_for_room(self, in_flight: deque[str], most: int, poll_interval: float) -> None:
+        """Return once fewer than ``most`` of the ``in_flight`` 2.0 jobs are unfinished (dropping the
+        finished ones); polls the unfinished ones every ``poll_interval`` seconds meanwhile."""
+        delay = min(poll_interval, FIRST_POLL_DELAY)
+        while len(in_flight) >= most:
+            for job_id in list(in_flight):
+                if evaluate_job(self.get_job(job_id)).done:
+                    in_flight.remove(job_id)
+            if len(in_flight) >= most:
+                log.info("%d Bulk jobs in flight (max_concurrent_jobs=%d): waiting %.1fs for one to finish",
+                         len(in_flight), most, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, poll_interval)
 
     # -- input that turns bad part-way ---------------------------------------------------------------------
     def _guarded(self, chunks: Iterator[Chunk], api: str, held: dict[str, int],

@@ -277,7 +277,9 @@ class SalesforceBulkIngestOperator(_SalesforceBulkOperator):
         failed_records_base_uri`` option, else a temp directory), the same on every try.
     :param results_format: ``csv``, ``jsonl``, ``parquet`` (``csv.gz``, ``jsonl.gz``).
     :param max_failed_records: rejected records tolerated before the task fails (default 0).
-    :param max_concurrent_jobs: uploads in flight at once.
+    :param max_concurrent_jobs: 2.0: at most this many jobs unfinished at once; a further upload
+        waits on the worker for one to finish. Default None: every upload goes in at once (one job
+        per upload) and Salesforce queues them. Bulk 1.0 batches follow ``concurrency_mode``.
     :param max_records_per_upload: most records per upload (2.0 default 100,000; 1.0 at most 10,000).
     :param max_upload_bytes: most bytes per upload.
     :param concurrency_mode: 1.0: ``Parallel`` or ``Serial``.
@@ -295,7 +297,7 @@ class SalesforceBulkIngestOperator(_SalesforceBulkOperator):
                  records: Iterable[Mapping[str, Any]] | None = None,
                  source: str | ObjectStoragePath | None = None, source_format: str | None = None,
                  external_id_field: str | None = None, results_dir: str | ObjectStoragePath | None = None,
-                 results_format: str = "csv", max_failed_records: int = 0, max_concurrent_jobs: int = 2,
+                 results_format: str = "csv", max_failed_records: int = 0, max_concurrent_jobs: int | None = None,
                  max_records_per_upload: int | None = None, max_upload_bytes: int | None = None,
                  concurrency_mode: str = "Parallel", assignment_rule_id: str | None = None,
                  **kwargs: Any) -> None:
@@ -366,6 +368,7 @@ class SalesforceBulkIngestOperator(_SalesforceBulkOperator):
             self.sobject, self.operation, records if records is not None else iter(()),
             api=self.api, external_id_field=self.external_id_field, results_dir=results_dir,
             results_format=self.results_format, max_concurrent_jobs=self.max_concurrent_jobs, wait=False,
+            poll_interval=self.poll_interval,
             max_upload_bytes=self.max_upload_bytes, max_records_per_upload=self.max_records_per_upload,
             concurrency_mode=self.concurrency_mode, assignment_rule_id=self.assignment_rule_id, resume_key=resume_key)
         if not submitted.job_ids:

@@ -120,6 +120,24 @@ def test_results_in_any_order_are_tied_to_their_input_rows(sf_conn, emulator_adm
     assert all(r["Description"] == f"bad {int(r['sf__InputRow']) - 1}" for r in failed)
 
 
+def test_submission_keeps_at_most_max_concurrent_jobs_unfinished(sf_conn, emulator_admin, tmp_path) -> None:
+    bulk_settings(emulator_admin, min_in_progress_seconds=0.4)
+    hook = SalesforceBulkHook(sf_conn())
+    submitted = hook.ingest("Account", "insert", _records(9), results_dir=tmp_path, wait=False,
+                            max_records_per_upload=3, max_concurrent_jobs=1, poll_interval=0.05)
+    # each upload waited for the job before it: only the last one can still be running
+    states = [hook.get_job(job_id)["state"] for job_id in submitted.job_ids]
+    assert len(states) == 3 and states[:2] == ["JobComplete", "JobComplete"], states
+    summary = hook.collect_ingest_results(tmp_path, poll_interval=0.05)
+    assert (summary.records, summary.processed) == (9, 9)
+    # without a bound every upload goes in at once: the first job is still running when it returns
+    unbounded = hook.ingest("Account", "insert", _records(9), results_dir=tmp_path / "free", wait=False,
+                            max_records_per_upload=3, poll_interval=0.05)
+    assert hook.get_job(unbounded.job_ids[0])["state"] != "JobComplete"
+    with pytest.raises(ValueError, match="max_concurrent_jobs must be at least 1"):
+        hook.ingest("Account", "insert", _records(1), results_dir=tmp_path / "x", max_concurrent_jobs=0)
+
+
 def test_bulk_v1_ingest_in_batches_correlated_in_order(sf_conn, emulator_admin, tmp_path) -> None:
     hook = SalesforceBulkHook(sf_conn())
     summary = hook.ingest("Account", "insert", _records(2_500, bad_every=500), api="1.0",
