@@ -495,7 +495,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
         :param timeout: seconds to wait for each job or batch.
         :param abort_on_timeout: abort the jobs in flight when ``timeout`` passes.
         :param max_upload_bytes: most bytes per upload (default and limit: 100 MB for 2.0, 10 MB for 1.0).
-        :param max_records_per_upload: most records per upload (2.0 default 100,000; 1.0 limit 10,000).
+        :param max_records_per_upload: most records per upload (2.0 default 50,000; 1.0 limit 10,000).
         :param concurrency_mode: 1.0: ``Parallel`` or ``Serial``.
         :param assignment_rule_id: 2.0: assignment rule for cases or leads.
         :param column_delimiter: 2.0: ``COMMA``, ``TAB``... (1.0 is always ``COMMA``).

@@ -280,7 +280,7 @@ class SalesforceBulkIngestOperator(_SalesforceBulkOperator):
     :param max_concurrent_jobs: 2.0: at most this many jobs unfinished at once; a further upload
         waits on the worker for one to finish. Default None: every upload goes in at once (one job
         per upload) and Salesforce queues them. Bulk 1.0 batches follow ``concurrency_mode``.
-    :param max_records_per_upload: most records per upload (2.0 default 100,000; 1.0 at most 10,000).
+    :param max_records_per_upload: most records per upload (2.0 default 50,000; 1.0 at most 10,000).
     :param max_upload_bytes: most bytes per upload.
     :param concurrency_mode: 1.0: ``Parallel`` or ``Serial``.
     :param assignment_rule_id: 2.0: case or lead assignment rule.
