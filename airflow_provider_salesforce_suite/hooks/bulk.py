@@ -692,8 +692,10 @@ class SalesforceBulkHook(SalesforceBaseHook):
                 correlate_v1(chunk, self.v1_batch_results(upload.job_id, upload.batch_id), out)
                 return None
             unprocessed(chunk, out)
-            if state.is_failure:
-                return IngestFailure(upload.job_id, state.value, batch.get("stateMessage"), upload.batch_id)
+            if state.is_failure or state is BulkJobState.NOT_PROCESSED:  # an ingest batch: its job was aborted
+                return IngestFailure(upload.job_id, state.value,
+                                     batch.get("stateMessage") or "batch not processed (its job was aborted)",
+                                     upload.batch_id)
             return None
         finally:
             if not keep_spill and os.path.exists(chunk.path):

@@ -447,11 +447,17 @@ class SalesforceBulkIngestOperator(_SalesforceBulkOperator):
         if failure is None and summary["failed"] > self.max_failed_records:
             failure = (f"{summary['failed']} of {summary['records']} {self.sobject} records failed to "
                        f"{self.operation} (max_failed_records={self.max_failed_records})")
+        if failure is None and summary["unprocessed"]:
+            # never a silent success with records left behind (an aborted job, unmatched results)
+            failure = f"{summary['unprocessed']} of {summary['records']} {self.sobject} records were not processed"
         if failure is not None:
             ti = context.get("ti")
             if ti is not None:
                 ti.xcom_push(key="summary", value=summary)
-            raise SalesforceBulkRecordsFailedError(f"{failure}; failed records in {summary['failed_uri']}", summary)
+            where = f"failed records in {summary['failed_uri']}"
+            if summary["unprocessed"]:
+                where += f", unprocessed records in {summary['unprocessed_uri']}"
+            raise SalesforceBulkRecordsFailedError(f"{failure}; {where}", summary)
         return summary
 
     @staticmethod

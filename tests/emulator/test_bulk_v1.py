@@ -83,6 +83,13 @@ def test_csv_insert_job_lifecycle(v1: V1) -> None:
     assert closed["state"] == "Closed" and closed["numberBatchesCompleted"] == "1"
     again = v1.call("POST", f"/job/{job_id}/batch", data="Name\nB\n", ctype="text/csv")
     assert again.status_code == 400 and _error(again)[0] == "InvalidJobState"
+    # a Closed job can still be aborted; an Aborted one cannot be closed again
+    aborted = v1.info(v1.call("POST", f"/job/{job_id}", data='<jobInfo xmlns="http://www.force.com/2009/06/'
+                                                              'asyncapi/dataload"><state>Aborted</state></jobInfo>'))
+    assert aborted["state"] == "Aborted"
+    reopen = v1.call("POST", f"/job/{job_id}", data='<jobInfo xmlns="http://www.force.com/2009/06/'
+                                                     'asyncapi/dataload"><state>Closed</state></jobInfo>')
+    assert reopen.status_code == 400 and _error(reopen)[0] == "InvalidJobState"
 
 
 def test_json_job_results_and_errors(v1: V1) -> None:

@@ -448,6 +448,26 @@ def test_deferrable_path_with_session_expiring_mid_job(conn, hook, emulator_admi
     assert summary["processed"] == 10 and len(read_csv(summary["successful_uri"])) == 10
 
 
+def test_bulk_v1_job_aborted_while_batches_wait_fails_with_every_row_unprocessed(
+        conn, hook, emulator_admin, context, tmp_path) -> None:
+    bulk_settings(emulator_admin, v1_queued_seconds=2.0)  # batches wait Queued, as on Salesforce
+    op = SalesforceBulkIngestOperator(task_id="load", salesforce_conn_id=conn, sobject="Account", api="1.0",
+                                      deferrable=True, records=[{"Name": f"Q {i}"} for i in range(25)],
+                                      max_records_per_upload=10, results_dir=str(tmp_path / "res"), **FAST)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(_fresh(context))
+    job_id = deferred.value.kwargs["submission"]["job_ids"][0]
+    hook.v1_abort_job(job_id)  # someone aborts the job before Salesforce picked the batches up
+    assert {b["state"] for b in hook.v1_list_batches(job_id)} == {"NotProcessed"}
+    with pytest.raises(SalesforceBulkRecordsFailedError, match="NotProcessed") as failed:
+        op.execute_complete(context, event={"status": "success"}, **deferred.value.kwargs)
+    summary = failed.value.summary
+    _check(summary)
+    assert (summary["processed"], summary["unprocessed"]) == (0, 25)
+    assert [int(r["sf__InputRow"]) for r in read_csv(summary["unprocessed_uri"])] == list(range(1, 26))
+    assert count(hook, "SELECT Id FROM Account WHERE Name LIKE 'Q %'") == 0
+
+
 def test_execute_complete_rejects_bad_events(conn, tmp_path, context) -> None:
     op = _ingest(conn, tmp_path, records=[{"Name": "x"}])
     with pytest.raises(Exception, match="Unexpected event"):

@@ -187,7 +187,10 @@ async def update_job(request: web.Request) -> web.Response:
     service = service_of(request)
     if wanted not in ("Closed", "Aborted"):
         raise v1_error("InvalidJobState", f"Invalid state: {wanted}")
-    if job.state in (JobState.CLOSED, JobState.ABORTED, JobState.FAILED) and job.state.value != wanted:
+    # A Closed job can still be aborted (its Queued batches are then not processed); nothing reopens one.
+    closed_to_abort = job.state is JobState.CLOSED and wanted == "Aborted"
+    if job.state in (JobState.CLOSED, JobState.ABORTED, JobState.FAILED) and job.state.value != wanted \
+            and not closed_to_abort:
         raise v1_error("InvalidJobState", f"Job {job.id} is {job.state.value}; it cannot be {wanted}")
     if wanted == "Aborted":
         job.abort_requested = True

@@ -37,7 +37,7 @@ def _v2_table() -> list[tuple[str, dict]]:
 
 async def bulk_settings(request: web.Request) -> web.Response:
     """``GET|POST /__emulator__/bulk``: ``{"min_in_progress_seconds": 0.5, "fail_next_job": "msg",
-    "reverse_results": true}``."""
+    "reverse_results": true, "v1_queued_seconds": 0.5}``."""
     service = service_of(request)
     if request.method == "POST":
         body = await read_json(request) if request.can_read_body else {}
@@ -47,6 +47,8 @@ async def bulk_settings(request: web.Request) -> web.Response:
             service.settings.fail_next.append(str(body["fail_next_job"]))
         if "reverse_results" in body:
             service.settings.reverse_results = bool(body["reverse_results"])
+        if "v1_queued_seconds" in body:
+            service.settings.v1_queued_seconds = float(body["v1_queued_seconds"])
     return json_response(service.settings.to_json())
 
 

@@ -78,6 +78,8 @@ class BulkSettings:
 
     :param min_in_progress_seconds: a job/batch stays InProgress at least this long.
     :param fail_next: state messages; each makes the next processed job (or 1.0 batch) fail.
+    :param v1_queued_seconds: a Bulk 1.0 batch stays ``Queued`` this long before it is processed
+        (Salesforce queues batches; aborting the job meanwhile leaves them ``NotProcessed``).
     :param reverse_results: Bulk 2.0 ingest results come last row first. Salesforce does not keep
         the input order in ``successfulResults``/``failedResults`` (it processes a job in internal
         batches, in parallel): clients must not rely on it, and this makes tests show they don't.
@@ -86,11 +88,12 @@ class BulkSettings:
     min_in_progress_seconds: float = field(default_factory=lambda: env_float("SF_EMULATOR_BULK_MIN_IN_PROGRESS", 0.0))
     fail_next: list[str] = field(default_factory=list)
     reverse_results: bool = False
+    v1_queued_seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         """The settings as the admin API shows them."""
         return {"min_in_progress_seconds": self.min_in_progress_seconds, "fail_next": list(self.fail_next),
-                "reverse_results": self.reverse_results}
+                "reverse_results": self.reverse_results, "v1_queued_seconds": self.v1_queued_seconds}
 
 
 class BulkService:
@@ -334,7 +337,7 @@ class BulkService:
         :param batch: the batch.
         """
         generation = self._generation
-        await asyncio.sleep(0)
+        await asyncio.sleep(self.settings.v1_queued_seconds)
         if batch.state != JobState.QUEUED or generation != self._generation:
             return
         if job.state == JobState.ABORTED:
