@@ -262,8 +262,9 @@ class SalesforceBulkIngestOperator(_SalesforceBulkOperator):
     value (XCom) is the summary ``{"api", "operation", "sobject", "job_ids", "records",
     "processed", "failed", "unprocessed", "successful_uri", "failed_uri", "unprocessed_uri",
     "results_dir"}`` with ``processed + failed + unprocessed == records``. The task fails when a
-    job failed (with Salesforce's message) or more than ``max_failed_records`` records were
-    rejected (the summary is pushed under ``summary`` first). Empty input creates no job.
+    job failed (with Salesforce's message), more than ``max_failed_records`` records were
+    rejected, or any record was left unprocessed (the summary is pushed under ``summary`` first).
+    Empty input creates no job.
 
     :param sobject: the sObject, e.g. ``Account``.
     :param operation: ``insert``, ``update``, ``upsert``, ``delete`` or ``hardDelete``.
