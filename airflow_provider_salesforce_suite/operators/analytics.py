@@ -2,7 +2,9 @@
 
 Waiting (uploads, dataflow jobs) happens on the worker, or - ``deferrable=True`` - on the triggerer
 through :class:`~airflow_provider_salesforce_suite.triggers.analytics.SalesforceAnalyticsJobTrigger`.
-A failed upload or dataflow job fails the task at once with Salesforce's message.
+A failed upload or dataflow job fails the task at once with Salesforce's message. Upload and
+dataflow operators keep the id in the task state store before waiting
+(:class:`~airflow.sdk.ResumableJobMixin`): a retry reconnects instead of submitting again.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import datetime as dt
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, ResumableJobMixin
 
 from airflow_provider_salesforce_suite.hooks.analytics import SalesforceAnalyticsError, SalesforceAnalyticsHook
 from airflow_provider_salesforce_suite.operators._defer import default_deferrable
@@ -19,6 +21,8 @@ from airflow_provider_salesforce_suite.sensors.analytics import finish
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_salesforce_suite.hooks.analytics import AnalyticsStatus
 
 #: Rows a query may push to XCom before the operator refuses (write to a file instead).
 DEFAULT_MAX_XCOM_ROWS = 1000
@@ -45,13 +49,20 @@ class _AnalyticsOperator(BaseOperator):
         return SalesforceAnalyticsHook(salesforce_conn_id=self.salesforce_conn_id, api_version=self.api_version)
 
 
-class _WaitingOperator(_AnalyticsOperator):
-    """Wait for an upload or dataflow job, on the worker or deferred.
+class _WaitingOperator(ResumableJobMixin, _AnalyticsOperator):
+    """Submit an upload or dataflow job, then wait for it on the worker or deferred.
+
+    Resumable (:class:`~airflow.sdk.ResumableJobMixin`): the id is kept in the task state store
+    before waiting, so a retry after a worker crash reconnects to the running upload or job, or
+    collects a finished one, instead of submitting it again. A failed one fails the retry with
+    Salesforce's message, as on the first try (retrying cannot help); an upload header never set
+    to ``Process`` (``New``) was never loaded, so the retry uploads again.
 
     :param wait: wait until processed (else return as soon as it is submitted).
     :param deferrable: wait on the triggerer; default ``[operators] default_deferrable``.
     :param poll_interval: seconds between status checks.
-    :param timeout: seconds to wait in all (None: no limit).
+    :param wait_timeout: seconds to wait in all (None: no limit).
+    :param durable: keep the id in the task state store (ResumableJobMixin).
     """
 
     _kind = "upload"
@@ -64,9 +75,41 @@ class _WaitingOperator(_AnalyticsOperator):
         self.poll_interval = poll_interval
         self.wait_timeout = wait_timeout
 
-    def _wait_for(self, object_id: str, submitted: dict[str, Any]) -> dict[str, Any]:
+    def execute(self, context: Context) -> Any:
+        return self.execute_resumable(context)
+
+    def _submit(self, context: Context) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _status(self, object_id: str) -> AnalyticsStatus:
+        return (self.hook.upload_status(object_id) if self._kind == "upload"
+                else self.hook.dataflow_job_status(object_id))
+
+    # -- ResumableJobMixin ----------------------------------------------------------------------------
+    def submit_job(self, context: Context) -> str:
+        """Submit; returns the ``InsightsExternalData`` or dataflow job id."""
+        self._submitted = self._submit(context)
+        return self._submitted["id"]
+
+    def get_job_status(self, external_id: Any, context: Context) -> str:
+        """``Active`` (reconnect), ``Done`` (collect: a failure fails the task, not resubmitted) or
+        Salesforce's ``New`` (an upload never set to Process: nothing loaded, submitted again)."""
+        status = self._status(str(external_id))
+        if status.done or status.failed:
+            return "Done"
+        return "New" if self._kind == "upload" and status.status == "New" else "Active"
+
+    def is_job_active(self, status: str) -> bool:
+        return status == "Active"
+
+    def is_job_succeeded(self, status: str) -> bool:
+        return status == "Done"
+
+    def poll_until_complete(self, external_id: Any, context: Context) -> Any:
+        """Wait (unless ``wait=False``), on the worker or deferred; then the final status."""
+        object_id = str(external_id)
         if not self.wait:
-            return submitted
+            return self.get_job_result(object_id, context)
         if self.deferrable:
             from airflow_provider_salesforce_suite.triggers.analytics import SalesforceAnalyticsJobTrigger
 
@@ -84,6 +127,24 @@ class _WaitingOperator(_AnalyticsOperator):
             if "ended" in str(exc):  # failed on Salesforce: retrying the task cannot help
                 raise AirflowFailException(str(exc)) from None
             raise
+        self._submitted = {"id": status.id, "status": status.status, "message": status.message}
+        return self._submitted
+
+    def get_job_result(self, external_id: Any, context: Context) -> Any:
+        """The status ``{"id", "status", "message"}``: as submitted or waited for by this try, else
+        read now (a failure fails the task with Salesforce's message)."""
+        submitted = getattr(self, "_submitted", None)
+        if submitted is not None and submitted["id"] == str(external_id):
+            return submitted
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from airflow_provider_salesforce_suite.hooks.analytics import raise_if_failed
+
+        status = self._status(str(external_id))
+        try:
+            raise_if_failed(self._kind, status)
+        except SalesforceAnalyticsError as exc:
+            raise AirflowFailException(str(exc)) from None
         return {"id": status.id, "status": status.status, "message": status.message}
 
     def execute_complete(self, context: Context, event: Mapping[str, Any] | None = None) -> Any:
@@ -150,11 +211,12 @@ class SalesforceAnalyticsUploadOperator(_WaitingOperator):
     :param dataset_label: the dataset's label (``EdgemartLabel``).
     :param folder: app (folder) id or name.
     :param part_bytes: raw bytes per part (at most 10,000,000).
-    Waiting: ``wait``, ``deferrable``, ``poll_interval``, ``wait_timeout``.
+    Waiting: ``wait``, ``deferrable``, ``poll_interval``, ``wait_timeout``, ``durable``.
     """
 
     template_fields: Sequence[str] = ("source", "dataset", "dataset_label", "folder", "salesforce_conn_id")
     _kind = "upload"
+    external_id_key = "salesforce_analytics_upload_id"
 
     def __init__(self, *, source: Any, dataset: str, metadata: Mapping[str, Any] | None = None,
                  operation: str = "Overwrite", dataset_label: str | None = None, folder: str | None = None,
@@ -170,12 +232,18 @@ class SalesforceAnalyticsUploadOperator(_WaitingOperator):
         self.folder = folder
         self.part_bytes = part_bytes
 
-    def execute(self, context: Context) -> Any:
+    def _submit(self, context: Context) -> dict[str, Any]:
+        """Upload the parts, keep the header id, then set it to ``Process``: a retry after a crash in
+        between finds it ``New`` (never loaded) and uploads again; after it, it reconnects."""
         extra = {"part_bytes": self.part_bytes} if self.part_bytes else {}
         header_id = self.hook.upload_dataset(self.source, self.dataset, metadata=self.metadata,
                                              operation=self.operation, label=self.dataset_label,  # type: ignore[arg-type]
-                                             folder=self.folder, **extra)
-        return self._wait_for(header_id, {"id": header_id, "status": "Queued", "message": None})
+                                             folder=self.folder, process=False, **extra)
+        store = context.get("task_state_store") if self.durable else None
+        if store is not None:
+            store.set(self.external_id_key, header_id)
+        self.hook.process_upload(header_id)
+        return {"id": header_id, "status": "Queued", "message": None}
 
 
 class SalesforceAnalyticsRunDataflowOperator(_WaitingOperator):
@@ -183,11 +251,12 @@ class SalesforceAnalyticsRunDataflowOperator(_WaitingOperator):
 
     :param dataflow_id: the ``02K`` dataflow (templated).
     :param recipe_id: or a recipe (runs its target dataflow) (templated).
-    Waiting: ``wait``, ``deferrable``, ``poll_interval``, ``wait_timeout``.
+    Waiting: ``wait``, ``deferrable``, ``poll_interval``, ``wait_timeout``, ``durable``.
     """
 
     template_fields: Sequence[str] = ("dataflow_id", "recipe_id", "salesforce_conn_id")
     _kind = "dataflow_job"
+    external_id_key = "salesforce_analytics_dataflow_job_id"
 
     def __init__(self, *, dataflow_id: str | None = None, recipe_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -196,11 +265,11 @@ class SalesforceAnalyticsRunDataflowOperator(_WaitingOperator):
         self.dataflow_id = dataflow_id
         self.recipe_id = recipe_id
 
-    def execute(self, context: Context) -> Any:
+    def _submit(self, context: Context) -> dict[str, Any]:
         job = self.hook.start_dataflow(self.dataflow_id) if self.dataflow_id else self.hook.start_recipe(
             self.recipe_id or "")
         self.log.info("Started dataflow job %s (%s)", job["id"], job.get("status"))
-        return self._wait_for(job["id"], {"id": job["id"], "status": job.get("status"), "message": None})
+        return {"id": job["id"], "status": job.get("status"), "message": None}
 
 
 class SalesforceAnalyticsGetOperator(_AnalyticsOperator):

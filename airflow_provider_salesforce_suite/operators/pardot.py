@@ -3,7 +3,9 @@ a file, import prospects, export to a file, and any Pardot call.
 
 Files are streamed both ways (``io.iter_records`` in, ``io.RecordWriter`` out). Import and Export
 wait on the worker, or (``deferrable=True``) on the triggerer with
-:class:`~airflow_provider_salesforce_suite.triggers.pardot.PardotJobTrigger`.
+:class:`~airflow_provider_salesforce_suite.triggers.pardot.PardotJobTrigger`; they keep the job id
+in the task state store first (:class:`~airflow.sdk.ResumableJobMixin`), so a retry reconnects to
+the job instead of submitting a second one.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, ResumableJobMixin
 
 from airflow_provider_salesforce_suite.core.errors import SalesforceSuiteError
 from airflow_provider_salesforce_suite.hooks.pardot import PardotHook
@@ -181,15 +183,24 @@ class PardotUpsertProspectsOperator(_PardotOperator):
         return summary
 
 
-class _PardotJobOperator(_PardotOperator):
+class _PardotJobOperator(ResumableJobMixin, _PardotOperator):
     """Submit a job, then wait on the worker or defer; subclasses say what to do when it is Complete.
+
+    Resumable (:class:`~airflow.sdk.ResumableJobMixin`): the job id is kept in the task state store
+    before waiting, so a retry after a worker crash reconnects to the job while it runs, collects it
+    when it is Complete, and submits again only when the job provably changed nothing (see
+    :meth:`get_job_status`).
 
     :param deferrable: wait on the triggerer; default ``[operators] default_deferrable``.
     :param poll_interval: seconds between status checks.
-    :param timeout: seconds to wait for the job (None: no limit).
+    :param timeout: seconds to wait for the job (None: no limit); the job is left running, and a
+        retry reconnects to it.
+    :param durable: keep the job id in the task state store (ResumableJobMixin).
     """
 
     _kind = "import"
+    #: States of a job that is still running (reconnect to it).
+    _ACTIVE_STATES = frozenset({"Ready", "Waiting", "Processing"})
 
     def __init__(self, *, deferrable: bool | None = None, poll_interval: float = 5.0,
                  timeout: float | None = 3600.0, **kwargs: Any) -> None:
@@ -198,34 +209,83 @@ class _PardotJobOperator(_PardotOperator):
         self.poll_interval = poll_interval
         self.timeout = timeout
 
-    def _submit(self) -> int:
+    def _submit(self, context: Context) -> int:
         raise NotImplementedError
 
     def _finish(self, summary: dict[str, Any]) -> Any:
         raise NotImplementedError
 
     def execute(self, context: Context) -> Any:
+        return self.execute_resumable(context)
+
+    # -- ResumableJobMixin ----------------------------------------------------------------------------
+    def submit_job(self, context: Context) -> int:
+        """Submit the job; returns its id."""
+        job_id = self._submit(context)
+        self.log.info("Pardot %s %s submitted", self._kind, job_id)
+        return job_id
+
+    def get_job_status(self, external_id: Any, context: Context) -> str:
+        """Pardot's state, except ``FailedNothingLoaded`` for a Failed job that changed nothing (no
+        prospect created or updated: safe to submit again) and ``FailedAfterLoading`` for one that
+        did (collected, and the task fails: submitting the rows again is not safe)."""
+        from airflow_provider_salesforce_suite.triggers.pardot import poll_job
+
+        status = poll_job(self.hook, self._kind, int(external_id))
+        if not status.failed:
+            return status.state
+        loaded = int(status.info.get("createdCount") or 0) + int(status.info.get("updatedCount") or 0)
+        return "FailedAfterLoading" if loaded else "FailedNothingLoaded"
+
+    def is_job_active(self, status: str) -> bool:
+        return status in self._ACTIVE_STATES
+
+    def is_job_succeeded(self, status: str) -> bool:
+        # Not only success: a job that failed after loading rows is collected (and fails the task).
+        # Anything else (an Open import never set Ready, a job that changed nothing) is submitted again.
+        return status in ("Complete", "FailedAfterLoading")
+
+    def poll_until_complete(self, external_id: Any, context: Context) -> Any:
+        """Wait for the job on the worker, or defer while it runs (``deferrable``); then collect it."""
         from airflow_provider_salesforce_suite.triggers.pardot import PardotJobTrigger, poll_job
 
-        job_id = self._submit()
-        self.log.info("Pardot %s %s submitted", self._kind, job_id)
+        job_id = int(external_id)
         started = time.monotonic()
         while True:
             status = poll_job(self.hook, self._kind, job_id)
-            if status.failed:
-                from airflow.sdk.exceptions import AirflowFailException
-
-                raise AirflowFailException(f"Pardot {self._kind} {job_id} ended {status.state}")
-            if status.done:
-                return self._finish(status.summary())
+            if status.done or status.failed:
+                return self.get_job_result(job_id, context)
             if self.deferrable:
                 self.defer(trigger=PardotJobTrigger(kind=self._kind, job_id=job_id, pardot_conn_id=self.pardot_conn_id,
                                                     poll_interval=self.poll_interval, timeout=self.timeout),
                            method_name="execute_complete",
                            timeout=dt.timedelta(seconds=self.timeout) if self.timeout else None)
             if self.timeout is not None and time.monotonic() - started > self.timeout:
-                raise TimeoutError(f"Pardot {self._kind} {job_id} still {status.state} after {self.timeout:g}s")
+                raise TimeoutError(f"Pardot {self._kind} {job_id} still {status.state} after {self.timeout:g}s "
+                                   "(left running: a retry reconnects to it)")
             time.sleep(self.poll_interval)
+
+    def get_job_result(self, external_id: Any, context: Context) -> Any:
+        """Collect the finished job once (the mixin may ask twice): :meth:`_finish`, or fail the
+        task when the job Failed."""
+        job_id = int(external_id)
+        collected = getattr(self, "_collected", None)
+        if collected is None or collected[0] != job_id:
+            from airflow_provider_salesforce_suite.triggers.pardot import poll_job
+
+            status = poll_job(self.hook, self._kind, job_id)
+            if not status.done:
+                from airflow.sdk.exceptions import AirflowFailException
+
+                raise AirflowFailException(f"Pardot {self._kind} {job_id} ended {status.state}")
+            self._collected = collected = (job_id, self._finish(status.summary()))
+        return collected[1]
+
+    def _keep(self, context: Context, job_id: int) -> None:
+        """Keep a job id in the task state store now, before the mixin would (durable only)."""
+        store = context.get("task_state_store") if self.durable else None
+        if store is not None:
+            store.set(self.external_id_key, job_id)
 
     def execute_complete(self, context: Context, event: Mapping[str, Any] | None = None) -> Any:
         """Resume after the trigger fired.
@@ -251,11 +311,12 @@ class PardotImportOperator(_PardotJobOperator):
     :param errors_uri: where to write the rejected rows (input columns + ``error``).
     :param max_failed_records: more rejected rows than this fail the task (None: never).
     :param batch_rows: rows a batch file.
-    Other parameters: ``pardot_conn_id``, ``deferrable``, ``poll_interval``, ``timeout``.
+    Other parameters: ``pardot_conn_id``, ``deferrable``, ``poll_interval``, ``timeout``, ``durable``.
     """
 
     template_fields: Sequence[str] = ("input_uri", "errors_uri", "pardot_conn_id")
     _kind = "import"
+    external_id_key = "salesforce_pardot_import_id"
 
     def __init__(self, *, input_uri: str | ObjectStoragePath, input_format: str | None = None,
                  operation: str = "Upsert", errors_uri: str | ObjectStoragePath | None = None,
@@ -270,11 +331,14 @@ class PardotImportOperator(_PardotJobOperator):
         self.max_failed_records = max_failed_records
         self.batch_rows = batch_rows
 
-    def _submit(self) -> int:
+    def _submit(self, context: Context) -> int:
+        """Create the import, upload the batches, set it ``Ready``. The import id is kept as soon as
+        it is created: a retry after a crash before ``Ready`` finds it Open (Pardot processes
+        nothing until then and has no call to cancel it), leaves it, and submits a new import."""
         from airflow_provider_salesforce_suite.io import iter_records
 
         return self.hook.import_records(iter_records(self.input_uri, format=self.input_format), self.operation,
-                                        self.batch_rows)
+                                        self.batch_rows, on_created=lambda job_id: self._keep(context, job_id))
 
     def _finish(self, summary: dict[str, Any]) -> Any:
         failed = int(summary.get("errorCount") or 0)
@@ -299,11 +363,12 @@ class PardotExportOperator(_PardotJobOperator):
     :param arguments: the procedure's arguments (``createdAfter``, ``updatedAfter`` ...).
     :param output_uri: file to write (CSV, JSON Lines, Parquet; any object storage).
     :param output_format: overrides the format from the suffix.
-    Other parameters: ``pardot_conn_id``, ``deferrable``, ``poll_interval``, ``timeout``.
+    Other parameters: ``pardot_conn_id``, ``deferrable``, ``poll_interval``, ``timeout``, ``durable``.
     """
 
     template_fields: Sequence[str] = ("procedure", "fields", "arguments", "output_uri", "pardot_conn_id")
     _kind = "export"
+    external_id_key = "salesforce_pardot_export_id"
 
     def __init__(self, *, procedure: str, fields: Sequence[str], output_uri: str | ObjectStoragePath,
                  arguments: Mapping[str, Any] | None = None, output_format: str | None = None,
@@ -315,7 +380,7 @@ class PardotExportOperator(_PardotJobOperator):
         self.output_uri = output_uri
         self.output_format = output_format
 
-    def _submit(self) -> int:
+    def _submit(self, context: Context) -> int:
         return self.hook.create_export(self.procedure, self.fields, self.arguments)
 
     def _finish(self, summary: dict[str, Any]) -> Any:

@@ -20,6 +20,7 @@ from airflow_provider_salesforce_suite.operators.analytics import (
 )
 from airflow_provider_salesforce_suite.sensors.analytics import SalesforceAnalyticsDataflowJobSensor
 from tests.hooks.test_analytics_hook import META, analytics_settings, write_sales
+from tests.operators.resumable_support import Crash, TaskStateStore, requests_to
 
 FAST = {"poll_interval": 0.02}
 
@@ -166,3 +167,82 @@ def test_get_operator(conn, tmp_path) -> None:
                                               max_items=1).execute({})) == 1
     with pytest.raises(ValueError, match="resource must be one of"):
         SalesforceAnalyticsGetOperator(task_id="g", resource="widgets")
+
+
+# -- retries and crashes (ResumableJobMixin) -------------------------------------------------------
+
+HEADERS = "POST */sobjects/InsightsExternalData"
+
+
+@pytest.fixture
+def slow_jobs(salesforce_emulator_reset):
+    """Uploads and dataflow jobs run for a second (the worker dies meanwhile); knobs restored after."""
+    before = analytics_settings(salesforce_emulator_reset)
+    analytics_settings(salesforce_emulator_reset, min_running_seconds=1.0)
+    yield salesforce_emulator_reset
+    analytics_settings(salesforce_emulator_reset, min_running_seconds=before["min_running_seconds"])
+
+
+def _sales_rows(conn) -> int:
+    rows = SalesforceAnalyticsHook(conn).query_records('q = load "Sales"; q = group q by all; '
+                                                       "q = foreach q generate count() as 'n';")
+    return rows[0]["n"]
+
+
+def test_upload_retry_after_a_crash_reconnects_instead_of_loading_twice(conn, tmp_path, slow_jobs,
+                                                                         emulator_admin) -> None:
+    context = {"task_state_store": TaskStateStore()}
+    # The worker uploads and sets Process, then dies while waiting: the header id is kept.
+    header_id = _upload(conn, tmp_path, metadata=META, operation="Append").submit_job(context)
+    assert context["task_state_store"] == {SalesforceAnalyticsUploadOperator.external_id_key: header_id}
+    result = _upload(conn, tmp_path, metadata=META, operation="Append").execute(context)
+    assert (result["id"], result["status"]) == (header_id, "Completed")
+    # After it finished: collected again, nothing uploaded.
+    assert _upload(conn, tmp_path, metadata=META, operation="Append").execute(context)["id"] == header_id
+    assert requests_to(emulator_admin, HEADERS) == 1 and _sales_rows(conn) == 30
+
+
+def test_upload_crash_before_process_uploads_again(conn, tmp_path, emulator_admin) -> None:
+    context = {"task_state_store": TaskStateStore()}
+
+    def crash(self, *args, **kwargs):
+        raise Crash("worker died before setting Action to Process")
+
+    first = _upload(conn, tmp_path, metadata=META, operation="Append")
+    first.hook = type("CrashingHook", (SalesforceAnalyticsHook,), {"process_upload": crash})(conn)
+    with pytest.raises(Crash):
+        first.execute(context)
+    never = context["task_state_store"][SalesforceAnalyticsUploadOperator.external_id_key]
+    assert SalesforceAnalyticsHook(conn).upload_status(never).status == "New"
+    result = _upload(conn, tmp_path, metadata=META, operation="Append").execute(context)
+    assert result["id"] != never and result["status"] == "Completed"
+    assert requests_to(emulator_admin, HEADERS) == 2 and _sales_rows(conn) == 30
+    assert SalesforceAnalyticsHook(conn).upload_status(never).status == "New"  # never loaded
+
+
+def test_dataflow_retry_reconnects_and_a_failed_job_is_not_run_again(conn, slow_jobs, emulator_admin) -> None:
+    hook = SalesforceAnalyticsHook(conn)
+    flow_id = hook.list_dataflows()[0]["id"]
+
+    def run(**kwargs) -> SalesforceAnalyticsRunDataflowOperator:
+        return SalesforceAnalyticsRunDataflowOperator(task_id="df", salesforce_conn_id=conn, dataflow_id=flow_id,
+                                                      **{**FAST, **kwargs})
+
+    context = {"task_state_store": TaskStateStore()}
+    job_id = run().submit_job(context)
+    context["task_state_store"].set(run().external_id_key, job_id)  # as the mixin does
+    with pytest.raises(TaskDeferred) as deferred:  # a deferrable retry waits for the same job
+        run(deferrable=True).execute(context)
+    assert deferred.value.trigger.serialize()[1]["object_id"] == job_id
+    assert run(deferrable=False).execute(context) == {"id": job_id, "status": "Success", "message": None}
+    assert requests_to(emulator_admin, "POST */wave/dataflowjobs") == 1
+    # A job that failed while no worker watched: the retry fails with its message, runs nothing.
+    analytics_settings(slow_jobs, fail_next_dataflow="Node digest failed: boom", min_running_seconds=0)
+    context = {"task_state_store": TaskStateStore()}
+    failed_id = run().submit_job(context)
+    context["task_state_store"].set(run().external_id_key, failed_id)
+    with pytest.raises(SalesforceAnalyticsError, match="boom"):
+        hook.wait("dataflow_job", failed_id, poll_interval=0.02)
+    with pytest.raises(AirflowFailException, match="ended Failure: Node digest failed: boom"):
+        run(deferrable=False).execute(context)
+    assert requests_to(emulator_admin, "POST */wave/dataflowjobs") == 2

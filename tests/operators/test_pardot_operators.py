@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import time
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
@@ -21,6 +22,7 @@ from airflow_provider_salesforce_suite.operators.pardot import (
     PardotUpsertProspectsOperator,
 )
 from airflow_provider_salesforce_suite.operators.rest import SalesforceXComLimitError
+from tests.operators.resumable_support import Crash, TaskStateStore, requests_to
 
 
 @pytest.fixture
@@ -144,3 +146,111 @@ def test_call_operator_v5_and_v4(conn) -> None:
     assert reply["result"]["total_results"] == 1
     assert PardotCallOperator(task_id="c", pardot_conn_id=conn, method="DELETE",
                               path="/api/v5/objects/lists/1").execute({}) is None
+
+
+# -- retries and crashes (ResumableJobMixin) -------------------------------------------------------
+
+def _import_op(conn: str, source: str, **kwargs) -> PardotImportOperator:
+    return PardotImportOperator(task_id="i", pardot_conn_id=conn, input_uri=source, poll_interval=0.05,
+                                deferrable=False, **kwargs)
+
+
+def test_import_retry_after_a_crash_reconnects_instead_of_importing_twice(conn, pardot_admin, emulator_admin,
+                                                                          tmp_path) -> None:
+    pardot_admin(job_seconds=1.0, fail_next_job=False)
+    source = _csv(tmp_path / "in.csv", [{"email": f"once{i}@example.com"} for i in range(4)])
+    context = {"task_state_store": TaskStateStore()}
+    # The worker submits, then dies while waiting: the import id is in the task state store.
+    job_id = _import_op(conn, source).submit_job(context)
+    assert context["task_state_store"] == {PardotImportOperator.external_id_key: job_id}
+    assert PardotHook(conn).get_import(job_id)["state"] in ("Waiting", "Processing")
+    # The retry (a new operator object, same task state) waits for that import and collects it.
+    summary = _import_op(conn, source).execute(context)
+    assert (summary["job_id"], summary["state"], summary["createdCount"]) == (job_id, "Complete", 4)
+    assert requests_to(emulator_admin, "POST /api/v5/imports") == 1
+    # A retry after the import finished: collected again, nothing submitted.
+    again = _import_op(conn, source).execute(context)
+    assert again == summary and requests_to(emulator_admin, "POST /api/v5/imports") == 1
+    assert requests_to(emulator_admin, f"PATCH /api/v5/imports/{job_id}") == 1
+    assert len(list(PardotHook(conn).iter_records("prospects", ["id"]))) == 4
+
+
+@pytest.mark.parametrize("dies_in", ["upload_import_batch", "submit_import"])
+def test_import_crash_before_ready_leaves_the_open_import_and_imports_once(conn, emulator_admin, tmp_path,
+                                                                           dies_in) -> None:
+    source = _csv(tmp_path / "in.csv", [{"email": f"open{i}@example.com"} for i in range(3)])
+    context = {"task_state_store": TaskStateStore()}
+
+    def crash(self, *args, **kwargs):
+        raise Crash(f"worker died in {dies_in}")
+
+    first = _import_op(conn, source, batch_rows=2)
+    first.hook = type("CrashingHook", (PardotHook,), {dies_in: crash})(conn)
+    with pytest.raises(Crash):
+        first.execute(context)
+    open_id = context["task_state_store"][PardotImportOperator.external_id_key]  # kept as soon as created
+    assert PardotHook(conn).get_import(open_id)["state"] == "Open"
+    summary = _import_op(conn, source, batch_rows=2).execute(context)
+    assert summary["job_id"] != open_id and (summary["state"], summary["createdCount"]) == ("Complete", 3)
+    assert context["task_state_store"][PardotImportOperator.external_id_key] == summary["job_id"]
+    # Pardot never processes an import that was not set Ready: the abandoned one loaded nothing.
+    assert PardotHook(conn).get_import(open_id)["state"] == "Open"
+    assert requests_to(emulator_admin, "POST /api/v5/imports") == 2
+    assert len(list(PardotHook(conn).iter_records("prospects", ["id"]))) == 3
+
+
+def test_import_that_failed_having_loaded_nothing_is_submitted_again(conn, pardot_admin, emulator_admin,
+                                                                      tmp_path) -> None:
+    pardot_admin(fail_next_job=True)
+    source = _csv(tmp_path / "in.csv", [{"email": "again@example.com"}])
+    context = {"task_state_store": TaskStateStore()}
+    failed_id = _import_op(conn, source).submit_job(context)  # the worker dies; the import then fails
+    hook = PardotHook(conn)
+    while hook.get_import(failed_id)["state"] != "Failed":
+        time.sleep(0.05)
+    summary = _import_op(conn, source).execute(context)
+    assert summary["job_id"] != failed_id and summary["createdCount"] == 1
+    assert requests_to(emulator_admin, "POST /api/v5/imports") == 2
+
+
+def test_import_that_failed_after_loading_rows_fails_the_retry_without_resubmitting(conn, emulator_admin,
+                                                                                     tmp_path) -> None:
+    hook = PardotHook(conn)
+    # A stored import whose first batch loaded and whose second batch broke it (not UTF-8): Failed.
+    job_id = hook.create_import()
+    hook.upload_import_batch(job_id, b"email\nloaded@example.com\n")
+    hook.upload_import_batch(job_id, b"email\n\xff\xfe\n")
+    hook.submit_import(job_id)
+    while hook.get_import(job_id)["state"] != "Failed":
+        time.sleep(0.05)
+    context = {"task_state_store": TaskStateStore({PardotImportOperator.external_id_key: job_id})}
+    source = _csv(tmp_path / "in.csv", [{"email": "loaded@example.com"}])
+    with pytest.raises(AirflowFailException, match=f"import {job_id} ended Failed"):
+        _import_op(conn, source).execute(context)
+    assert requests_to(emulator_admin, "POST /api/v5/imports") == 1
+
+
+def test_export_retry_reconnects_on_the_worker_and_by_deferring(conn, pardot_admin, emulator_admin,
+                                                                tmp_path) -> None:
+    pardot_admin(job_seconds=1.0)
+    _prospects(conn, 2)
+    out = tmp_path / "prospects.csv"
+
+    def export(**kwargs) -> PardotExportOperator:
+        return PardotExportOperator(task_id="e", pardot_conn_id=conn, procedure="prospect_byUpdatedAt",
+                                    fields=["id", "email"], output_uri=str(out), poll_interval=0.05, **kwargs)
+
+    context = {"task_state_store": TaskStateStore()}
+    job_id = export(deferrable=False).submit_job(context)
+    context["task_state_store"].set(PardotExportOperator.external_id_key, job_id)  # as the mixin does
+    # A deferrable retry defers on the running export instead of starting another.
+    with pytest.raises(TaskDeferred) as deferred:
+        export(deferrable=True).execute(context)
+    assert deferred.value.trigger.job_id == job_id
+    result = export(deferrable=False).execute(context)
+    assert (result["job_id"], result["rows"]) == (job_id, 2)
+    assert requests_to(emulator_admin, "POST /api/v5/exports") == 1
+    # durable=False keeps nothing: every try submits.
+    context = {"task_state_store": TaskStateStore()}
+    assert export(deferrable=False, durable=False).execute(context)["job_id"] != job_id
+    assert context["task_state_store"] == {} and requests_to(emulator_admin, "POST /api/v5/exports") == 2

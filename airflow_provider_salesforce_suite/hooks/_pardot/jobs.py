@@ -11,7 +11,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 #: Rows a batch file holds before a new batch starts (Pardot caps a batch file at 10 MB / 50k rows).
 IMPORT_BATCH_ROWS = 50_000
@@ -122,14 +122,19 @@ class PardotJobsMixin:
             yield from csv.DictReader(lines)
 
     def import_records(self, records: Iterable[Mapping[str, Any]], operation: str = "Upsert",
-                       batch_rows: int = IMPORT_BATCH_ROWS) -> int:
+                       batch_rows: int = IMPORT_BATCH_ROWS,
+                       on_created: Callable[[int], None] | None = None) -> int:
         """Create an import, upload ``records`` as CSV batches (streamed) and submit it; returns its id.
 
         :param records: prospect dicts (the first one's keys are the columns; ``email`` identifies).
         :param operation: ``Create`` or ``Upsert``.
         :param batch_rows: rows a batch file.
+        :param on_created: called with the import id as soon as it exists, before any upload (an
+            operator keeps it, so a retry after a crash part-way through finds the Open import).
         """
         import_id = self.create_import(operation)
+        if on_created is not None:
+            on_created(import_id)
         uploaded = 0
         for content in _csv_batches(records, batch_rows):
             self.upload_import_batch(import_id, content)
