@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from lxml import etree
 from zeep.xsd.valueobjects import CompoundValue
@@ -102,8 +102,17 @@ def to_sobject(factory: Any, record: Mapping[str, Any], sobject: str | None = No
 
 
 # -- incoming ----------------------------------------------------------------------------------------
+_LOCAL_NAMES: dict[str, str] = {}
+
+
 def _local(tag: Any) -> str:
-    return etree.QName(tag).localname
+    # Field tags repeat on every record of a page: look each one up once.
+    name = _LOCAL_NAMES.get(tag)
+    if name is None:
+        name = etree.QName(tag).localname
+        if len(_LOCAL_NAMES) < 100_000:
+            _LOCAL_NAMES[tag] = name
+    return name
 
 
 def _typed(text: str, kind: str | None) -> Any:
@@ -150,11 +159,20 @@ class RecordReader:
                     record_id = child.text
                 elif name != "fieldsToNull":
                     children.append(child)
+        return self.build(kind, record_id, children)
+
+    def build(self, kind: str | None, record_id: str | None, fields: Iterable[Any]) -> dict[str, Any]:
+        """A record dict from its type, its ``Id`` and its field elements (typed as described).
+
+        :param kind: the sObject type.
+        :param record_id: the record id (left out when empty).
+        :param fields: the field elements, in document order.
+        """
         types = self._field_types(kind) if kind else {}
         out: dict[str, Any] = {"type": kind}
         if record_id:
             out["Id"] = record_id
-        for child in children:
+        for child in fields:
             name = _local(child.tag)
             out[name] = self._field_value(child, types.get(name))
         return out
