@@ -106,8 +106,7 @@ def _page(root: Any, operation: str, reader: RecordReader) -> QueryPage:
             locator, step = (None if child.get(_NIL) == "true" else child.text), 2
         elif tag == _RECORDS and step < 4:
             step = 3
-            if child.get(_NIL) != "true":
-                records.append(_record(child, reader))
+            records.append(_record(child, reader))
         elif tag == _SIZE and step < 4:
             size, step = _integer(child), 4
         else:  # out of sequence, unknown, a comment or processing instruction
@@ -132,8 +131,8 @@ def _integer(element: Any) -> int:
 def _record(element: Any, reader: RecordReader) -> dict[str, Any]:
     """A top-level record, read as zeep reads the ``sObject`` sequence (type, fieldsToNull*, Id?, any*)."""
     kind = element.get(_XSI_TYPE)
-    if kind is not None and kind.rpartition(":")[2] != "sObject":  # another type: zeep's to read
-        raise _Unsupported
+    if element.get(_NIL) == "true" or kind is not None and kind.rpartition(":")[2] != "sObject":
+        raise _Unsupported  # a nil record (zeep makes it {"type": None}) or another type: zeep's to read
     children = iter(element)
     first = next(children, None)
     if first is None or first.tag != _TYPE or not first.text or len(first):
