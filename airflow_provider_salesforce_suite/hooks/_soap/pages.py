@@ -26,6 +26,7 @@ _RESULT = f"{{{PARTNER_NS}}}result"
 _DONE, _LOCATOR, _RECORDS, _SIZE = (f"{{{PARTNER_NS}}}{name}" for name in ("done", "queryLocator", "records", "size"))
 _TYPE, _TO_NULL, _ID = (f"{{{SOBJECT_NS}}}{name}" for name in ("type", "fieldsToNull", "Id"))
 _SOBJECT_PREFIX = f"{{{SOBJECT_NS}}}"
+_FIELD_TAGS: set[str] = set()  # field tags already seen in the sObject namespace
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 
@@ -133,25 +134,24 @@ def _record(element: Any, reader: RecordReader) -> dict[str, Any]:
     kind = element.get(_XSI_TYPE)
     if element.get(_NIL) == "true" or kind is not None and kind.rpartition(":")[2] != "sObject":
         raise _Unsupported  # a nil record (zeep makes it {"type": None}) or another type: zeep's to read
-    children = iter(element)
-    first = next(children, None)
+    children = list(element)
+    first = children[0] if children else None
     if first is None or first.tag != _TYPE or not first.text or len(first):
         raise _Unsupported
     record_id = None
-    fields = []
-    in_head = True  # still where fieldsToNull and Id may appear
-    for child in children:
-        tag = child.tag
-        if in_head and tag == _TO_NULL:
-            continue
-        if in_head and tag == _ID:
-            if len(child):
-                raise _Unsupported
-            in_head = False
-            record_id = None if child.get(_NIL) == "true" else child.text
-            continue
-        if not isinstance(tag, str) or not tag.startswith(_SOBJECT_PREFIX):
+    at, count = 1, len(children)
+    while at < count and children[at].tag == _TO_NULL:
+        at += 1
+    if at < count and children[at].tag == _ID:
+        if len(children[at]):
             raise _Unsupported
-        in_head = False
-        fields.append(child)
+        record_id = None if children[at].get(_NIL) == "true" else children[at].text
+        at += 1
+    fields = children[at:]
+    for child in fields:  # sObject fields only (no comments or processing instructions either)
+        if child.tag not in _FIELD_TAGS:
+            if not isinstance(child.tag, str) or not child.tag.startswith(_SOBJECT_PREFIX):
+                raise _Unsupported
+            if len(_FIELD_TAGS) < 100_000:
+                _FIELD_TAGS.add(child.tag)
     return reader.build(first.text, record_id, fields)

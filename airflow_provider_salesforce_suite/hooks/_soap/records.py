@@ -115,20 +115,30 @@ def _local(tag: Any) -> str:
     return name
 
 
-def _typed(text: str, kind: str | None) -> Any:
-    if kind in ("boolean",):
-        return text == "true"
-    if kind in ("int", "long", "integer", "short", "byte"):
-        return int(text)
-    if kind in ("double", "decimal", "float"):
-        return float(text)
-    if kind == "date":
-        return date.fromisoformat(text)
-    if kind == "dateTime":
-        return datetime.fromisoformat(text)
-    if kind == "time":
-        return time.fromisoformat(text.rstrip("Z"))
-    return text
+def _time(text: str) -> time:
+    return time.fromisoformat(text.rstrip("Z"))
+
+
+#: soapType / xsi:type local name -> converter of the text (anything else stays text).
+_CONVERT_KIND: dict[str, Callable[[str], Any]] = {
+    "boolean": "true".__eq__, "int": int, "long": int, "integer": int, "short": int, "byte": int,
+    "double": float, "decimal": float, "float": float, "date": date.fromisoformat,
+    "dateTime": datetime.fromisoformat, "time": _time,
+}
+_CONVERTERS: dict[str, Callable[[str], Any] | None] = {}
+
+
+def _converter(declared: str | None) -> Callable[[str], Any] | None:
+    """The converter for a declared type (``xsd:int``, ``tns:ID`` ...); cached, as few types repeat."""
+    if not declared:
+        return None
+    try:
+        return _CONVERTERS[declared]
+    except KeyError:
+        convert = _CONVERT_KIND.get(declared.rsplit(":", 1)[-1])
+        if len(_CONVERTERS) < 10_000:
+            _CONVERTERS[declared] = convert
+        return convert
 
 
 class RecordReader:
@@ -186,10 +196,11 @@ class RecordReader:
                 return self.query_result_element(element)
             return self.record(element)
         text = element.text or ""
-        xsi_type = element.get(_XSI_TYPE)
-        kind = xsi_type.rsplit(":", 1)[-1] if xsi_type else (soap_type.rsplit(":", 1)[-1] if soap_type else None)
+        convert = _converter(element.get(_XSI_TYPE) or soap_type)
+        if convert is None:
+            return text
         try:
-            return _typed(text, kind)
+            return convert(text)
         except ValueError:  # text that does not fit the declared type stays text
             return text
 
