@@ -5,6 +5,8 @@ Records go in and come out as plain dicts (``{"type": "Account", "Id": ..., "Nam
 once per process; the zeep client posts through :attr:`session` (TLS, proxies, timeouts, retries) and
 parses responses with DTDs, entities and external references refused. The token travels in the
 ``SessionHeader``: an ``INVALID_SESSION_ID`` fault re-authenticates once and replays once.
+Query pages (``query``/``queryAll``/``queryMore``) are read from the response XML directly
+(``hooks/_soap/pages.py``), the same records without zeep's object per record.
 zeep and lxml are imported on the first call, not with this module.
 """
 
