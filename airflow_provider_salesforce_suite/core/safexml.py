@@ -1,4 +1,4 @@
-"""Safe XML for Salesforce's XML wire formats (SOAP login, Bulk API 1.0).
+"""Safe XML for Salesforce's XML wire formats (SOAP login and query pages, Bulk API 1.0).
 
 Salesforce never sends a DTD, so any document declaring one (or an entity) is refused before it
 reaches the parser: entity expansion ("billion laughs") and external entities are impossible.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ElementTree
+from typing import Any
 from xml.sax.saxutils import escape
 
 _FORBIDDEN_XML = re.compile(rb"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
@@ -20,12 +21,30 @@ def parse_xml_safely(body: bytes | None) -> ElementTree.Element | None:
 
     :param body: the raw XML document.
     """
-    if not body or _FORBIDDEN_XML.search(body):
+    if not body or declares_dtd(body):
         return None
     try:
         return ElementTree.fromstring(body)
     except ElementTree.ParseError:
         return None
+
+
+def declares_dtd(body: bytes) -> bool:
+    """Whether ``body`` declares a DTD or an entity (such a document is refused, never parsed).
+
+    :param body: the raw XML document.
+    """
+    return b"<!" in body and _FORBIDDEN_XML.search(body) is not None
+
+
+def lxml_parser() -> Any:
+    """A fresh lxml parser for a document :func:`declares_dtd` passed: no DTD loading or validation,
+    no entity resolution, no network, no huge trees, comments dropped. lxml is imported here, lazily.
+    """
+    from lxml import etree
+
+    return etree.XMLParser(resolve_entities=False, load_dtd=False, dtd_validation=False, no_network=True,
+                           huge_tree=False, remove_comments=True, recover=False)
 
 
 def local_name(tag: str) -> str:

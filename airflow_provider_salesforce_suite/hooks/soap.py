@@ -5,6 +5,8 @@ Records go in and come out as plain dicts (``{"type": "Account", "Id": ..., "Nam
 once per process; the zeep client posts through :attr:`session` (TLS, proxies, timeouts, retries) and
 parses responses with DTDs, entities and external references refused. The token travels in the
 ``SessionHeader``: an ``INVALID_SESSION_ID`` fault re-authenticates once and replays once.
+Query pages (``query``/``queryAll``/``queryMore``) are read from the response XML directly
+(``hooks/_soap/pages.py``), the same records without zeep's object per record.
 zeep and lxml are imported on the first call, not with this module.
 """
 
@@ -21,6 +23,7 @@ from airflow_provider_salesforce_suite.hooks.base import SalesforceBaseHook
 
 if TYPE_CHECKING:
     from airflow_provider_salesforce_suite.core.auth import Token
+    from airflow_provider_salesforce_suite.hooks._soap.pages import QueryPage
     from airflow_provider_salesforce_suite.hooks._soap.records import RecordReader
 
 #: Records per call of record-taking operations (Salesforce's limit for create/update/... is 200).
@@ -105,6 +108,12 @@ class SalesforceSoapHook(SalesforceBaseHook):
         :param headers: SOAP headers for this call.
         :param arguments: the operation's request elements.
         """
+        return self._invoke(operation, headers, arguments)
+
+    def _invoke(self, operation: str, headers: Headers | None, arguments: Mapping[str, Any],
+                read: Callable[[Any], Any] | None = None) -> Any:
+        """:meth:`invoke`; with ``read``, zeep sends the envelope and ``read(response)`` reads the reply
+        (inside the same fault translation and re-authentication)."""
         client, service = self._zeep
         try:
             method = getattr(service, operation)
@@ -123,7 +132,11 @@ class SalesforceSoapHook(SalesforceBaseHook):
             soap_headers = {k: v for k, v in self._soap_headers(token, headers).items() if k in allowed}
             self.calls += 1
             try:
-                return method(**arguments, _soapheaders=soap_headers)
+                if read is None:
+                    return method(**arguments, _soapheaders=soap_headers)
+                with client.settings(raw_response=True):
+                    response = method(**arguments, _soapheaders=soap_headers)
+                return read(response)
             except Exception as exc:  # noqa: BLE001 - translated below, the one boundary
                 error = faults.translate(exc, operation, transport.last_status, self.soap_url)
             if getattr(error, "error_code", None) in _SESSION_CODES and not replayed:
@@ -215,12 +228,34 @@ class SalesforceSoapHook(SalesforceBaseHook):
         call_headers = dict(headers or {})
         if batch_size is not None:
             call_headers["QueryOptions"] = {"batchSize": batch_size}
-        result = self.invoke("queryAll" if include_deleted else "query", headers=call_headers, queryString=soql)
+        page = self._query_page("queryAll" if include_deleted else "query", call_headers, queryString=soql)
         while True:
-            yield [self._reader.record(r) for r in (result.records or []) if r is not None]
-            if result.done or not result.queryLocator:
+            yield page.records
+            if page.done or not page.query_locator:
                 return
-            result = self.invoke("queryMore", headers=call_headers, queryLocator=result.queryLocator)
+            page = self._query_page("queryMore", call_headers, queryLocator=page.query_locator)
+
+    def _query_page(self, operation: str, headers: Headers | None, **arguments: Any) -> QueryPage:
+        """One ``query``/``queryAll``/``queryMore`` page, read from the response XML directly
+        (``_soap/pages.py``); zeep reads what that reader does not vouch for (faults included)."""
+        from airflow_provider_salesforce_suite.hooks._soap.pages import QueryPage, UnsafeXml, read_query_page
+
+        def read(response: Any) -> QueryPage:
+            try:
+                page = read_query_page(response.status_code, response.content, operation, self._reader)
+            except UnsafeXml:
+                raise faults.unsafe_xml_error(operation, response.status_code, self.soap_url) from None
+            if page is not None:
+                return page
+            from airflow_provider_salesforce_suite.hooks._soap.client import BINDING
+
+            client = self.get_conn()
+            binding = client.wsdl.bindings[BINDING]
+            result = binding.process_reply(client, binding.get(operation), response)
+            return QueryPage([self._reader.record(r) for r in (result.records or []) if r is not None],
+                             result.done, result.queryLocator, result.size)
+
+        return self._invoke(operation, headers, arguments, read)
 
     def query(self, soql: str, *, include_deleted: bool = False, batch_size: int | None = None,
               headers: Headers | None = None) -> Iterator[dict[str, Any]]:
@@ -245,7 +280,7 @@ class SalesforceSoapHook(SalesforceBaseHook):
 
         :param query_locator: the locator of the previous page.
         """
-        return self.call("queryMore", headers=headers, queryLocator=query_locator)
+        return self._query_page("queryMore", headers, queryLocator=query_locator).as_dict()
 
     def search(self, sosl: str, *, headers: Headers | None = None) -> list[dict[str, Any]]:
         """The records found by a SOSL search.

@@ -221,3 +221,109 @@ def test_per_call_headers(hook) -> None:
 def test_bad_input(hook, call, message) -> None:
     with pytest.raises((ValueError, TypeError), match=message):
         call(hook)
+
+
+# -- query pages: read from the XML directly (hooks/_soap/pages.py), same records as the zeep path ----
+def _zeep_pages(hook, operation: str, soql: str) -> list[list[dict]]:
+    """The pages as zeep reads them: ``call`` always goes through zeep and ``RecordReader.plain``."""
+    headers = {"QueryOptions": {"batchSize": 200}}
+    result = hook.call(operation, headers=headers, queryString=soql)
+    pages = [result["records"]]
+    while not result["done"] and result["queryLocator"]:
+        result = hook.call("queryMore", headers=headers, queryLocator=result["queryLocator"])
+        pages.append(result["records"])
+    return pages
+
+
+@pytest.fixture
+def related(hook) -> list[str]:
+    """250 accounts (a parent each, some nulls) with 2 contacts each (dates, booleans, nulls)."""
+    [top] = hook.create([{"type": "Account", "Name": "Top & Co", "NumberOfEmployees": 7}])
+    accounts = hook.create([{"type": "Account", "Name": f"Acc {i:03d}", "ParentId": top["id"],
+                             "NumberOfEmployees": i if i % 3 else None, "AnnualRevenue": i * 1.5}
+                            for i in range(250)])
+    contacts = [{"type": "Contact", "LastName": f"L{i:03d}-{j}", "AccountId": a["id"], "DoNotCall": bool(j),
+                 "Birthdate": date(1990, 1, 1) + timedelta(days=i) if i % 4 else None}
+                for i, a in enumerate(accounts) for j in range(2)]
+    assert all(r["success"] for r in hook.create(contacts))
+    return [a["id"] for a in accounts]
+
+
+@pytest.mark.parametrize("operation,soql", [
+    ("query", "SELECT Id, LastName, Birthdate, DoNotCall, CreatedDate, Account.Name, Account.NumberOfEmployees, "
+              "Account.AnnualRevenue, Account.Parent.Name, ReportsTo.LastName FROM Contact ORDER BY LastName"),
+    ("queryAll", "SELECT Name, NumberOfEmployees, AnnualRevenue, IsDeleted, Parent.Name, "
+                 "(SELECT LastName, DoNotCall, Birthdate FROM Contacts ORDER BY LastName) FROM Account ORDER BY Name"),
+    ("query", "SELECT AccountId, COUNT(Id) n, MAX(Birthdate) latest FROM Contact GROUP BY AccountId"),
+])
+def test_query_pages_match_the_zeep_path(hook, related, operation, soql) -> None:
+    fast = list(hook.query_pages(soql, include_deleted=operation == "queryAll", batch_size=200))
+    assert len(fast) >= 2 and sum(map(len, fast)) >= 250
+    # repr: same keys in the same order, same values of the same types (1 != 1.0 != True there)
+    assert repr(fast) == repr(_zeep_pages(hook, operation, soql))
+    direct = _read_directly(hook, operation, soql)  # the hook's pages were not zeep's fallback
+    assert direct is not None and repr(direct.records) == repr(fast[0])
+
+
+def _read_directly(hook, operation: str, soql: str):
+    """The first page posted by hand and read by ``read_query_page`` (None: it would fall back to zeep)."""
+    from airflow_provider_salesforce_suite.core.safexml import xml_text
+    from airflow_provider_salesforce_suite.hooks._soap.pages import read_query_page
+
+    token = hook.session.token.access_token
+    envelope = ('<?xml version="1.0" encoding="utf-8"?><e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"'
+                ' xmlns:p="urn:partner.soap.sforce.com"><e:Header><p:SessionHeader><p:sessionId>'
+                f'{token}</p:sessionId></p:SessionHeader><p:QueryOptions><p:batchSize>200</p:batchSize>'
+                f'</p:QueryOptions></e:Header><e:Body><p:{operation}><p:queryString>{xml_text(soql)}'
+                f"</p:queryString></p:{operation}></e:Body></e:Envelope>")
+    response = hook.session.post(hook.soap_url, data=envelope.encode(),
+                                 headers={"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""'})
+    return read_query_page(response.status_code, response.content, operation, hook._reader)
+
+
+def test_query_pages_are_read_without_zeep(hook, related) -> None:
+    soql = ("SELECT Name, Parent.Name, (SELECT LastName FROM Contacts ORDER BY LastName) FROM Account "
+            "WHERE Name LIKE 'Acc 00%' ORDER BY Name")
+    page = _read_directly(hook, "query", soql)
+    assert page is not None and page.done is True and page.query_locator is None and page.size == 10
+    assert page.records == _zeep_pages(hook, "query", soql)[0]
+    assert page.records[0]["Parent"]["Name"] == "Top & Co"
+    assert [c["LastName"] for c in page.records[0]["Contacts"]["records"]] == ["L000-0", "L000-1"]
+
+
+def test_query_more_is_a_page_dict(hook, related) -> None:
+    first = hook.call("query", headers={"QueryOptions": {"batchSize": 200}},
+                      queryString="SELECT Id, Name FROM Account ORDER BY Name")
+    more = hook.query_more(first["queryLocator"])
+    assert list(more) == ["done", "queryLocator", "records", "size"]
+    assert more["done"] is True and more["queryLocator"] is None and more["size"] == 251
+    assert [r["Name"] for r in more["records"]] == [f"Acc {i:03d}" for i in range(200, 250)] + ["Top & Co"]
+
+
+def test_query_page_faults_keep_code_and_message(hook) -> None:
+    with pytest.raises(SalesforceMalformedQueryError) as err:
+        next(hook.query_pages("SELECT Id FROM Account WHERE", batch_size=200))
+    assert err.value.error_code == "MALFORMED_QUERY" and "unexpected token" in err.value.message
+    assert (err.value.row, err.value.column, err.value.method) == (1, 29, "QUERY")
+    with pytest.raises(SalesforceMalformedQueryError) as err:
+        next(hook.query_pages("SELECT Nope__c FROM Account", include_deleted=True))
+    assert err.value.error_code == "INVALID_FIELD" and "Nope__c" in err.value.message
+    assert err.value.method == "QUERYALL"
+    with pytest.raises(SalesforceMalformedQueryError) as err:
+        hook.query_more("01gD0000000bogus-200")
+    assert err.value.error_code == "INVALID_QUERY_LOCATOR" and err.value.fault_type == "InvalidQueryLocatorFault"
+    assert err.value.method == "QUERYMORE" and err.value.message
+
+
+def test_session_expiry_mid_paging_reauthenticates_once(hook, emulator_admin) -> None:
+    hook.create([{"Name": f"P {i:03d}"} for i in range(450)], sobject="Account")
+    pages = hook.query_pages("SELECT Id, Name FROM Account ORDER BY Name", batch_size=200)
+    first = next(pages)
+    token = hook.session.token.access_token
+    emulator_admin.expire_sessions()
+    before = _soap_calls(emulator_admin)
+    rest = list(pages)
+    assert [len(first)] + [len(p) for p in rest] == [200, 200, 50]
+    assert rest[-1][-1]["Name"] == "P 449"
+    assert _soap_calls(emulator_admin) - before == 3  # rejected queryMore, its replay, the last page
+    assert hook.session.token.access_token != token

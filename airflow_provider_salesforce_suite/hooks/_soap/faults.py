@@ -71,6 +71,18 @@ def fault_error(fault: Any, operation: str) -> SalesforceApiError:
                row=_int(values.get("row")), column=_int(values.get("column")), method=operation)
 
 
+def unsafe_xml_error(operation: str, status: int | None, address: str, what: str = "a DTD") -> SalesforceApiError:
+    """The error for a response that declares a DTD or entities (refused, never parsed).
+
+    :param operation: the partner operation.
+    :param status: HTTP status of the response.
+    :param address: the endpoint.
+    :param what: what the response declares.
+    """
+    return SalesforceApiError(status or 0, "UNSAFE_XML", f"response to {operation} refused: it declares {what} "
+                              "(never parsed)", method=operation, path=address)
+
+
 def translate(exc: Exception, operation: str, status: int | None, address: str) -> Exception:
     """The exception to raise for anything zeep raised during ``operation`` (the one boundary).
 
@@ -90,9 +102,7 @@ def translate(exc: Exception, operation: str, status: int | None, address: str) 
         return fault_error(exc, operation)
     if isinstance(exc, (zx.DTDForbidden, zx.EntitiesForbidden)):
         what = "a DTD" if isinstance(exc, zx.DTDForbidden) else "an entity declaration"
-        return SalesforceApiError(status or 0, "UNSAFE_XML",
-                                  f"response to {operation} refused: it declares {what} (never parsed)",
-                                  method=operation, path=address)
+        return unsafe_xml_error(operation, status, address, what)
     if isinstance(exc, zx.TransportError):
         return error_from_response(exc.status_code or status or 0, None, exc.content, method=operation, path=address)
     if isinstance(exc, (zx.XMLSyntaxError, zx.XMLParseError)):

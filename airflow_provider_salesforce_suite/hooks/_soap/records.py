@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from lxml import etree
 from zeep.xsd.valueobjects import CompoundValue
@@ -102,24 +102,43 @@ def to_sobject(factory: Any, record: Mapping[str, Any], sobject: str | None = No
 
 
 # -- incoming ----------------------------------------------------------------------------------------
+_LOCAL_NAMES: dict[str, str] = {}
+
+
 def _local(tag: Any) -> str:
-    return etree.QName(tag).localname
+    # Field tags repeat on every record of a page: look each one up once.
+    name = _LOCAL_NAMES.get(tag)
+    if name is None:
+        name = etree.QName(tag).localname
+        if len(_LOCAL_NAMES) < 100_000:
+            _LOCAL_NAMES[tag] = name
+    return name
 
 
-def _typed(text: str, kind: str | None) -> Any:
-    if kind in ("boolean",):
-        return text == "true"
-    if kind in ("int", "long", "integer", "short", "byte"):
-        return int(text)
-    if kind in ("double", "decimal", "float"):
-        return float(text)
-    if kind == "date":
-        return date.fromisoformat(text)
-    if kind == "dateTime":
-        return datetime.fromisoformat(text)
-    if kind == "time":
-        return time.fromisoformat(text.rstrip("Z"))
-    return text
+def _time(text: str) -> time:
+    return time.fromisoformat(text.rstrip("Z"))
+
+
+#: soapType / xsi:type local name -> converter of the text (anything else stays text).
+_CONVERT_KIND: dict[str, Callable[[str], Any]] = {
+    "boolean": "true".__eq__, "int": int, "long": int, "integer": int, "short": int, "byte": int,
+    "double": float, "decimal": float, "float": float, "date": date.fromisoformat,
+    "dateTime": datetime.fromisoformat, "time": _time,
+}
+_CONVERTERS: dict[str, Callable[[str], Any] | None] = {}
+
+
+def _converter(declared: str | None) -> Callable[[str], Any] | None:
+    """The converter for a declared type (``xsd:int``, ``tns:ID`` ...); cached, as few types repeat."""
+    if not declared:
+        return None
+    try:
+        return _CONVERTERS[declared]
+    except KeyError:
+        convert = _CONVERT_KIND.get(declared.rsplit(":", 1)[-1])
+        if len(_CONVERTERS) < 10_000:
+            _CONVERTERS[declared] = convert
+        return convert
 
 
 class RecordReader:
@@ -150,11 +169,20 @@ class RecordReader:
                     record_id = child.text
                 elif name != "fieldsToNull":
                     children.append(child)
+        return self.build(kind, record_id, children)
+
+    def build(self, kind: str | None, record_id: str | None, fields: Iterable[Any]) -> dict[str, Any]:
+        """A record dict from its type, its ``Id`` and its field elements (typed as described).
+
+        :param kind: the sObject type.
+        :param record_id: the record id (left out when empty).
+        :param fields: the field elements, in document order.
+        """
         types = self._field_types(kind) if kind else {}
         out: dict[str, Any] = {"type": kind}
         if record_id:
             out["Id"] = record_id
-        for child in children:
+        for child in fields:
             name = _local(child.tag)
             out[name] = self._field_value(child, types.get(name))
         return out
@@ -168,10 +196,11 @@ class RecordReader:
                 return self.query_result_element(element)
             return self.record(element)
         text = element.text or ""
-        xsi_type = element.get(_XSI_TYPE)
-        kind = xsi_type.rsplit(":", 1)[-1] if xsi_type else (soap_type.rsplit(":", 1)[-1] if soap_type else None)
+        convert = _converter(element.get(_XSI_TYPE) or soap_type)
+        if convert is None:
+            return text
         try:
-            return _typed(text, kind)
+            return convert(text)
         except ValueError:  # text that does not fit the declared type stays text
             return text
 
