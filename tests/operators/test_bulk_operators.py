@@ -27,6 +27,7 @@ from airflow_provider_salesforce_suite.operators.bulk import (
     SalesforceBulkWaitTimeoutError,
 )
 from tests.hooks.bulk_support import bulk_settings, calls, count, read_csv
+from tests.operators.resumable_support import Crash, TaskStateStore
 
 FAST = {"poll_interval": 0.02}
 
@@ -42,31 +43,17 @@ class _TaskInstance:
         self.pushed[key] = value
 
 
-class _Store:
-    """A dict behind the task/asset state store accessor API (get/set)."""
-
-    def __init__(self) -> None:
-        self.data: dict = {}
-
-    def get(self, key, default=None):
-        return self.data.get(key, default)
-
-    def set(self, key, value, **_) -> None:
-        assert value is not None
-        self.data[key] = value
-
-
 class _AssetStores:
     def __init__(self) -> None:
-        self.stores: dict[str, _Store] = {}
+        self.stores: dict[str, TaskStateStore] = {}
 
-    def __getitem__(self, asset: Asset) -> _Store:
-        return self.stores.setdefault(asset.name, _Store())
+    def __getitem__(self, asset: Asset) -> TaskStateStore:
+        return self.stores.setdefault(asset.name, TaskStateStore())
 
 
 @pytest.fixture
 def context() -> dict:
-    return {"ti": _TaskInstance(), "params": {}, "task_state_store": _Store(), "asset_state_store": _AssetStores()}
+    return {"ti": _TaskInstance(), "params": {}, "task_state_store": TaskStateStore(), "asset_state_store": _AssetStores()}
 
 
 @pytest.fixture
@@ -89,7 +76,7 @@ def _write_csv(path, header, rows, *, bom=False) -> str:
 
 def _fresh(context: dict) -> dict:
     """Another task instance's context: its own task state store (the ti and asset stores shared)."""
-    return {**context, "task_state_store": _Store()}
+    return {**context, "task_state_store": TaskStateStore()}
 
 
 def _ingest(conn, tmp_path, **kwargs) -> SalesforceBulkIngestOperator:
@@ -200,11 +187,11 @@ def test_timeout_aborts_or_leaves_running(conn, hook, emulator_admin, context, t
     op = _ingest(conn, tmp_path, records=[{"Name": "slow"}], timeout=0.3, abort_on_timeout=True)
     with pytest.raises(SalesforceBulkWaitTimeoutError, match="aborted"):
         op.execute(context)
-    job_id = context["task_state_store"].data[op.external_id_key]["job_ids"][0]
+    job_id = context["task_state_store"][op.external_id_key]["job_ids"][0]
     assert hook.get_job(job_id)["state"] == "Aborted"
     left = _ingest(conn, tmp_path, records=[{"Name": "slow"}], timeout=0.3, results_dir=str(tmp_path / "r2"))
     with pytest.raises(SalesforceBulkWaitTimeoutError, match="left running"):
-        left.execute({**context, "task_state_store": _Store()})
+        left.execute({**context, "task_state_store": TaskStateStore()})
     states = {job["id"]: job["state"] for job in _ingest_jobs(hook)}
     assert sorted(states.values()) == ["Aborted", "UploadComplete"] or "InProgress" in states.values()
 
@@ -228,11 +215,7 @@ def test_crash_after_submit_reconnects_instead_of_loading_twice(conn, hook, emul
     assert again["processed"] == 50 and len(_ingest_jobs(hook)) == 1
 
 
-class _Crash(BaseException):
-    """A worker dying: not an ``Exception``, so no clean-up handler of the code under test runs."""
-
-
-class _CrashAfter:
+class CrashAfter:
     """An input that kills the worker when asked for record ``after + 1``."""
 
     def __init__(self, records: list[dict], after: int) -> None:
@@ -241,7 +224,7 @@ class _CrashAfter:
     def __iter__(self):
         for number, record in enumerate(self.records):
             if number == self.after:
-                raise _Crash(f"worker died reading record {number + 1}")
+                raise Crash(f"worker died reading record {number + 1}")
             yield record
 
 
@@ -254,7 +237,7 @@ def _crashing_hook(conn: str, method: str, on_call: int) -> SalesforceBulkHook:
         result = getattr(SalesforceBulkHook, method)(self, *args, **kwargs)
         seen["calls"] += 1
         if seen["calls"] == on_call:
-            raise _Crash(f"worker died right after {method}")
+            raise Crash(f"worker died right after {method}")
         return result
 
     return type("CrashingHook", (SalesforceBulkHook,), {method: crash_after})(conn)
@@ -274,8 +257,8 @@ def test_crash_mid_submission_resumes_without_loading_twice(conn, hook, emulator
     names = [f"Resume {i:02d}" for i in range(50)]
     records = [{"Name": name} for name in names]
     # The worker dies reading record 24: uploads of rows 1-10 and 11-20 are in, nothing is stored.
-    with pytest.raises(_Crash):
-        _ingest(conn, tmp_path, records=_CrashAfter(records, 23), api=api, max_records_per_upload=10).execute(context)
+    with pytest.raises(Crash):
+        _ingest(conn, tmp_path, records=CrashAfter(records, 23), api=api, max_records_per_upload=10).execute(context)
     assert context["task_state_store"].get(SalesforceBulkIngestOperator.external_id_key) is None
     uploads = ("PUT", "/batches") if api == "2.0" else ("POST", "/batch")
     assert calls(emulator_admin, *uploads) == 2
@@ -302,7 +285,7 @@ def test_crash_inside_an_upload_is_settled_by_the_retry(conn, hook, emulator_adm
     records = [{"Name": name} for name in names]
     first = _ingest(conn, tmp_path, records=records, api=api, max_records_per_upload=10)
     first.hook = _crashing_hook(conn, method, on_call=2)  # dies inside the second upload (rows 11-20)
-    with pytest.raises(_Crash):
+    with pytest.raises(Crash):
         first.execute(context)
     summary = _ingest(conn, tmp_path, records=records, api=api, max_records_per_upload=10).execute(context)
     _check(summary)
@@ -350,8 +333,8 @@ def test_jobs_that_loaded_nothing_are_submitted_afresh_not_resumed(conn, hook, e
 
 def test_resume_is_refused_for_changed_input_or_another_run(conn, hook, emulator_admin, context, tmp_path) -> None:
     records = [{"Name": f"Same {i:02d}"} for i in range(30)]
-    with pytest.raises(_Crash):
-        _ingest(conn, tmp_path, records=_CrashAfter(records, 15), max_records_per_upload=10).execute(context)
+    with pytest.raises(Crash):
+        _ingest(conn, tmp_path, records=CrashAfter(records, 15), max_records_per_upload=10).execute(context)
     changed = [dict(r) for r in records]
     changed[4]["Name"] = "Same X4"  # same size, other content
     with pytest.raises(SalesforceBulkError, match=r"input changed.*rows 1-10 \(10 records.*different content"):
@@ -584,7 +567,7 @@ def test_incremental_extract_keeps_a_watermark_without_gaps(conn, hook, context,
 
     first = run("1.csv")
     assert first["records"] == 3 and first["watermark"]["previous"] is None
-    stored = context["asset_state_store"][asset].data["salesforce_bulk_watermark"]
+    stored = context["asset_state_store"][asset]["salesforce_bulk_watermark"]
     assert stored["field"] == "SystemModstamp" and stored["value"] == first["watermark"]["new"]
     time.sleep(1.1)
     a_id = next(r["Id"] for r in read_csv(tmp_path / "1.csv") if r["Name"] == "A")
