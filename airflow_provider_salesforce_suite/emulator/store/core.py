@@ -15,19 +15,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import ids
-from .errors import SalesforceApiError
-from .metadata import Metadata, ObjectDef, load_metadata
-from .metadata.describe import basic_info, describe_global, describe_object, version_path
-from .metadata.model import FieldDef
-from .metadata.validation import RecordValidator, api_value, format_datetime
-from .soql.cursors import CursorRegistry
-from .soql.engine import QueryEngine
-from .soql.explain import plans as explain_plans
-from .soql.parser import parse as parse_soql
-from .sosl import SearchEngine
-from .sosl import parse as parse_sosl
-from .sosl.engine import searchable_objects
+from .. import ids
+from ..errors import SalesforceApiError
+from ..metadata import Metadata, ObjectDef, load_metadata
+from ..metadata.describe import basic_info, describe_global, describe_object, version_path
+from ..metadata.model import FieldDef
+from ..metadata.validation import RecordValidator, api_value, format_datetime
+from ..soql.cursors import CursorRegistry
+from ..soql.engine import QueryEngine
+from ..soql.explain import plans as explain_plans
+from ..soql.parser import parse as parse_soql
+from ..sosl import SearchEngine
+from ..sosl import parse as parse_sosl
+from ..sosl.engine import searchable_objects
 
 ORG_ID = ids.to_18("00D000000000001")
 ADMIN_USER_ID = ids.to_18("005000000000001")
