@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import date, datetime
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -220,12 +222,13 @@ ODD_SAVED = ["<result><id></id><success>true</success></result>", "<result/>",
              '<result><errors xsi:type="DuplicateError"><message>m</message></errors><success>false</success></result>',
              "<result><id>001000000000001AAA</id><success>true</success><extra>x</extra></result>",
              "<result><success>yes</success></result>"]
+TRICKY = "Smith & Sons <Ltd> — Zoë, 東京 \"q\" 'a' ]]> \t\r\n"
 RECORDS = [
-    {"type": "Account", "Name": TRICKY if (TRICKY := "Smith & Sons <Ltd> — Zoë, 東京 \"q\" 'a' ]]>") else "",
+    {"type": "Account", "Name": TRICKY,
      "Site": None, "Active__c": True, "Closed__c": False, "Employees": 12, "Rate__c": 0.1, "Big__c": 10**20,
-     "Founded__c": __import__("datetime").date(1999, 12, 31), "Tags__c": ["a", "b"],
-     "Seen__c": __import__("datetime").datetime(2024, 5, 6, 7, 8, 9, 123456),
-     "Amount__c": __import__("decimal").Decimal("1234.500"), "Description": None, "Empty__c": ""},
+     "Founded__c": date(1999, 12, 31), "Tags__c": ["a", "b"],
+     "Seen__c": datetime(2024, 5, 6, 7, 8, 9, 123456),
+     "Amount__c": Decimal("1234.500"), "Description": None, "Empty__c": ""},
     {"attributes": {"type": "Contact"}, "Id": "003000000000001AAA", "LastName": "x", "Email": None,
      "Account": {"type": "Account", "Ext_Id__c": "A-1 & <2>", "Ignored__c": None}},
     {"Id": "", "Name": "no type: sobject="},
@@ -274,7 +277,7 @@ def test_save_request_is_the_envelope_zeep_renders(loopback, operation, argument
     assert _tree(sent) == _tree(etree.fromstring(expected))
     first, contact, lead = sent[1][0].findall("{urn:partner.soap.sforce.com}sObjects")
     assert [etree.QName(e).localname for e in first][:4] == ["type", "fieldsToNull", "fieldsToNull", "Name"]
-    assert first[3].text == RECORDS[0]["Name"] and b"Smith &amp; Sons &lt;Ltd&gt;" in _Handler.seen[0]
+    assert first[3].text == TRICKY and b"Smith &amp; Sons &lt;Ltd&gt;" in _Handler.seen[0]
     assert [etree.QName(e).localname for e in contact] == ["type", "fieldsToNull", "Id", "LastName", "Account"]
     assert contact[4][1].text == "A-1 & <2>" and len(contact[4]) == 2
     assert [e.text for e in lead] == ["Lead", "no type: sobject="]

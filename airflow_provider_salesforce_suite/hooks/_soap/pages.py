@@ -6,7 +6,8 @@ pages that is most of the time spent. This reader walks the ``QueryResult`` with
 dicts are the ones the zeep path makes. It reads only what it can vouch for: a 200 response whose
 ``QueryResult`` and top-level ``sObject`` records follow the WSDL's sequences. Anything else (a
 fault, an HTTP error, malformed XML, an unexpected element) returns None and zeep reads the same
-response, raising the same errors as before.
+response, raising the same errors as before. :func:`response_element` (the safe parse and the
+envelope walk) is shared with ``saves.py``.
 """
 
 from __future__ import annotations
