@@ -6,7 +6,8 @@ once per process; the zeep client posts through :attr:`session` (TLS, proxies, t
 parses responses with DTDs, entities and external references refused. The token travels in the
 ``SessionHeader``: an ``INVALID_SESSION_ID`` fault re-authenticates once and replays once.
 Query pages (``query``/``queryAll``/``queryMore``) are read from the response XML directly
-(``hooks/_soap/pages.py``), the same records without zeep's object per record.
+(``hooks/_soap/pages.py``), the same records without zeep's object per record; ``create``/``update``/
+``upsert`` build their ``sObjects`` as XML and read their results directly (``hooks/_soap/saves.py``).
 zeep and lxml are imported on the first call, not with this module.
 """
 
@@ -171,6 +172,51 @@ class SalesforceSoapHook(SalesforceBaseHook):
             self._types[sobject] = {f.name: f.soapType for f in (described.fields or []) if f is not None}
         return self._types[sobject]
 
+    def _zeep_reply(self, operation: str, response: Any) -> Any:
+        """zeep's reading of a raw ``response`` to ``operation`` (what the direct readers do not vouch for)."""
+        from airflow_provider_salesforce_suite.hooks._soap.client import BINDING
+
+        client = self.get_conn()
+        binding = client.wsdl.bindings[BINDING]
+        return binding.process_reply(client, binding.get(operation), response)
+
+    @cached_property
+    def _saves(self) -> tuple[Any, bool]:
+        """The plugin appending prebuilt ``<sObjects>`` to this hook's envelopes, and whether the WSDL's
+        result types are the ones ``_soap/saves.py`` reads directly."""
+        from airflow_provider_salesforce_suite.hooks._soap.saves import AppendSObjects, wsdl_matches
+
+        client = self.get_conn()
+        plugin = AppendSObjects()
+        client.plugins.append(plugin)
+        return plugin, wsdl_matches(client)
+
+    def _save(self, operation: str, records: Iterable[Mapping[str, Any]], sobject: str | None,
+              headers: Headers | None, **arguments: Any) -> list[dict[str, Any]]:
+        """``create``/``update``/``upsert`` in calls of 200: the ``<sObjects>`` built as XML (the bytes
+        zeep would render) and the results read from the response XML (``_soap/saves.py``)."""
+        from airflow_provider_salesforce_suite.hooks._soap.pages import UnsafeXml
+        from airflow_provider_salesforce_suite.hooks._soap.records import sobjects_element
+        from airflow_provider_salesforce_suite.hooks._soap.saves import read_save_results
+
+        plugin, direct = self._saves
+
+        def read(response: Any) -> list[dict[str, Any]]:
+            try:
+                results = read_save_results(response.status_code, response.content, operation) if direct else None
+            except UnsafeXml:
+                raise faults.unsafe_xml_error(operation, response.status_code, self.soap_url) from None
+            if results is not None:
+                return results
+            return self._reader.plain(self._zeep_reply(operation, response))
+
+        def send(chunk: list[Any]) -> list[dict[str, Any]]:
+            elements = [sobjects_element(record, sobject) for record in chunk]
+            with plugin.appending(elements):
+                return self._invoke(operation, headers, arguments, read)
+
+        return self._batched(operation, records, "sObjects", send=send)
+
     def _sobjects(self, records: Iterable[Mapping[str, Any]], sobject: str | None) -> list[Any]:
         from airflow_provider_salesforce_suite.hooks._soap.client import SOBJECT_NS
         from airflow_provider_salesforce_suite.hooks._soap.records import to_sobject
@@ -180,18 +226,24 @@ class SalesforceSoapHook(SalesforceBaseHook):
 
     def _batched(self, operation: str, items: Iterable[Any], argument: str, *,
                  prepare: Callable[[list[Any]], list[Any]] = list, headers: Headers | None = None,
-                 **arguments: Any) -> list[Any]:
-        """Send ``items`` in calls of at most the operation's limit; the per-item results, in order."""
+                 send: Callable[[list[Any]], list[Any]] | None = None, **arguments: Any) -> list[Any]:
+        """Send ``items`` in calls of at most the operation's limit; the per-item results, in order.
+
+        ``send(chunk)`` replaces the default call (``prepare(chunk)`` as ``argument``)."""
+        if send is None:
+            def send(chunk: list[Any]) -> list[Any]:
+                return self.call(operation, headers=headers, **{argument: prepare(chunk)}, **arguments)
+
         size = _PER_CALL.get(operation, MAX_RECORDS_PER_CALL)
         results: list[Any] = []
         chunk: list[Any] = []
         for item in _items(items, argument):
             chunk.append(item)
             if len(chunk) == size:
-                results.extend(self.call(operation, headers=headers, **{argument: prepare(chunk)}, **arguments))
+                results.extend(send(chunk))
                 chunk = []
         if chunk:
-            results.extend(self.call(operation, headers=headers, **{argument: prepare(chunk)}, **arguments))
+            results.extend(send(chunk))
         return results
 
     # -- session -----------------------------------------------------------------------------------
@@ -247,11 +299,7 @@ class SalesforceSoapHook(SalesforceBaseHook):
                 raise faults.unsafe_xml_error(operation, response.status_code, self.soap_url) from None
             if page is not None:
                 return page
-            from airflow_provider_salesforce_suite.hooks._soap.client import BINDING
-
-            client = self.get_conn()
-            binding = client.wsdl.bindings[BINDING]
-            result = binding.process_reply(client, binding.get(operation), response)
+            result = self._zeep_reply(operation, response)
             return QueryPage([self._reader.record(r) for r in (result.records or []) if r is not None],
                              result.done, result.queryLocator, result.size)
 
@@ -314,8 +362,7 @@ class SalesforceSoapHook(SalesforceBaseHook):
         :param sobject: the sObject type of records without a ``type``.
         :param headers: SOAP headers (``AllOrNoneHeader``, ``DuplicateRuleHeader``, ``EmailHeader`` ...).
         """
-        return self._batched("create", records, "sObjects", prepare=lambda c: self._sobjects(c, sobject),
-                             headers=headers)
+        return self._save("create", records, sobject, headers)
 
     def update(self, records: Iterable[Mapping[str, Any]], *, sobject: str | None = None,
                headers: Headers | None = None) -> list[dict[str, Any]]:
@@ -325,8 +372,7 @@ class SalesforceSoapHook(SalesforceBaseHook):
         :param sobject: the sObject type of records without a ``type``.
         :param headers: SOAP headers.
         """
-        return self._batched("update", records, "sObjects", prepare=lambda c: self._sobjects(c, sobject),
-                             headers=headers)
+        return self._save("update", records, sobject, headers)
 
     def upsert(self, external_id_field: str, records: Iterable[Mapping[str, Any]], *,
                sobject: str | None = None, headers: Headers | None = None) -> list[dict[str, Any]]:
@@ -339,8 +385,7 @@ class SalesforceSoapHook(SalesforceBaseHook):
         """
         if not external_id_field:
             raise ValueError("external_id_field is required")
-        return self._batched("upsert", records, "sObjects", prepare=lambda c: self._sobjects(c, sobject),
-                             headers=headers, externalIDFieldName=external_id_field)
+        return self._save("upsert", records, sobject, headers, externalIDFieldName=external_id_field)
 
     def delete(self, ids: Iterable[str], *, headers: Headers | None = None) -> list[dict[str, Any]]:
         """Delete records (to the recycle bin), 200 per call.

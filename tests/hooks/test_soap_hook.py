@@ -147,6 +147,16 @@ def test_expired_session_reauthenticates_once_and_replays(hook, emulator_admin) 
     assert _soap_calls(emulator_admin) - before == 2  # rejected, then replayed with the fresh token
 
 
+def test_expired_session_replays_a_create_with_the_same_records(hook, emulator_admin) -> None:
+    assert hook.create([{"type": "Account", "Name": "before"}])[0]["success"]
+    emulator_admin.expire_sessions()
+    before = _soap_calls(emulator_admin)
+    results = hook.create([{"type": "Account", "Name": f"replayed {i}", "Site": None} for i in range(3)])
+    assert [r["success"] for r in results] == [True] * 3 and _soap_calls(emulator_admin) - before == 2
+    rows = list(hook.query("SELECT Name FROM Account WHERE Name LIKE 'replayed%' ORDER BY Name"))
+    assert [r["Name"] for r in rows] == ["replayed 0", "replayed 1", "replayed 2"]  # sent once, in full
+
+
 def test_session_auth_type_cannot_reauthenticate(sf_conn, hook, emulator_admin) -> None:
     token = hook.session.token
     session_hook = SalesforceSoapHook(sf_conn("sf_session", extra={"auth_type": "session",

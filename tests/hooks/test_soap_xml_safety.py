@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import date, datetime
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -197,3 +199,147 @@ def test_query_page_that_is_not_xml(loopback):
     with pytest.raises(SalesforceApiError) as err:
         next(hook.query_pages("SELECT Id FROM Contact"))
     assert err.value.status == 200
+
+
+# -- create/update/upsert: sObjects built as XML, results read directly; both as zeep does them ------
+SID = "00D000000000001!loopbackSessionValue"
+SAVE = ('<?xml version="1.0" encoding="UTF-8"?>{dtd}<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"'
+        ' xmlns="urn:partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        "<soapenv:Body><{op}Response>{results}</{op}Response></soapenv:Body></soapenv:Envelope>")
+SAVED = ("<result><id>001000000000001AAA</id><success>true</success></result>"
+         "<result><errors><fields>Name</fields><fields>Site</fields><message>Required fields are missing: "
+         "[Name] &amp; &lt;more&gt;</message><statusCode>REQUIRED_FIELD_MISSING</statusCode></errors>"
+         '<errors><message>second</message><statusCode xsi:nil="true"/></errors><id xsi:nil="true"/>'
+         "<success>false</success></result>\n  <result><errors><statusCode>X</statusCode></errors>"
+         "<success>0</success></result>")
+UPSERTED = ("<result><created>true</created><id>001000000000001AAA</id><success>true</success></result>"
+            "<result><created>false</created><id>001000000000002AAA</id><success>1</success></result>"
+            "<result><errors><fields>Ext__c</fields><message>dup</message><statusCode>DUPLICATE_EXTERNAL_ID"
+            '</statusCode></errors><created>false</created><id xsi:nil="true"/><success>false</success></result>')
+# Shapes the direct reader leaves to zeep: an empty id, out of sequence, an xsi:type'd error, an unknown element.
+ODD_SAVED = ["<result><id></id><success>true</success></result>", "<result/>",
+             "<result><success>true</success><id>001000000000001AAA</id></result>",
+             '<result><errors xsi:type="DuplicateError"><message>m</message></errors><success>false</success></result>',
+             "<result><id>001000000000001AAA</id><success>true</success><extra>x</extra></result>",
+             "<result><success>yes</success></result>"]
+TRICKY = "Smith & Sons <Ltd> — Zoë, 東京 \"q\" 'a' ]]> \t\r\n"
+RECORDS = [
+    {"type": "Account", "Name": TRICKY,
+     "Site": None, "Active__c": True, "Closed__c": False, "Employees": 12, "Rate__c": 0.1, "Big__c": 10**20,
+     "Founded__c": date(1999, 12, 31), "Tags__c": ["a", "b"],
+     "Seen__c": datetime(2024, 5, 6, 7, 8, 9, 123456),
+     "Amount__c": Decimal("1234.500"), "Description": None, "Empty__c": ""},
+    {"attributes": {"type": "Contact"}, "Id": "003000000000001AAA", "LastName": "x", "Email": None,
+     "Account": {"type": "Account", "Ext_Id__c": "A-1 & <2>", "Ignored__c": None}},
+    {"Id": "", "Name": "no type: sobject="},
+]
+
+
+def _tree(element) -> tuple:
+    """An element as (namespaced tag, attributes, text, children): prefixes and declarations aside."""
+    return (element.tag, sorted(element.attrib.items()), element.text,
+            [_tree(child) for child in element], element.tail)
+
+
+def _zeep_envelope(hook, operation: str, records, **arguments) -> bytes:
+    """The envelope zeep rendered before (zeep's sObject per record)."""
+    from lxml import etree
+
+    client, service = hook._zeep
+    objects = hook._sobjects(records, "Lead")
+    envelope = client.create_message(service, operation, sObjects=objects, _soapheaders={"SessionHeader": {"sessionId": SID}},
+                                     **arguments)
+    return etree.tostring(envelope)
+
+
+def _outcome(call) -> str:
+    """The repr of a call's result, or its error's type and text (zeep raises for some shapes)."""
+    try:
+        return repr(call())
+    except SalesforceApiError as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _save(op: str, results: str, dtd: str = "") -> bytes:
+    return SAVE.format(op=op, results=results, dtd=dtd).encode()
+
+
+@pytest.mark.parametrize("operation,arguments", [("create", {}), ("update", {}),
+                                                 ("upsert", {"external_id_field": "Ext_Id__c"})])
+def test_save_request_is_the_envelope_zeep_renders(loopback, operation, arguments):
+    from lxml import etree
+
+    hook = loopback((200, _save(operation, UPSERTED if operation == "upsert" else SAVED)))
+    getattr(hook, operation)(*arguments.values(), RECORDS, sobject="Lead")
+    zeep_arguments = {"externalIDFieldName": arguments["external_id_field"]} if arguments else {}
+    expected = _zeep_envelope(hook, operation, RECORDS, **zeep_arguments)
+    sent = etree.fromstring(_Handler.seen[0])
+    assert _tree(sent) == _tree(etree.fromstring(expected))
+    first, contact, lead = sent[1][0].findall("{urn:partner.soap.sforce.com}sObjects")
+    assert [etree.QName(e).localname for e in first][:4] == ["type", "fieldsToNull", "fieldsToNull", "Name"]
+    assert first[3].text == TRICKY and b"Smith &amp; Sons &lt;Ltd&gt;" in _Handler.seen[0]
+    assert [etree.QName(e).localname for e in contact] == ["type", "fieldsToNull", "Id", "LastName", "Account"]
+    assert contact[4][1].text == "A-1 & <2>" and len(contact[4]) == 2
+    assert [e.text for e in lead] == ["Lead", "no type: sobject="]
+
+
+@pytest.mark.parametrize("operation,results,direct", [
+    ("create", SAVED, True), ("update", SAVED, True), ("upsert", UPSERTED, True),
+    ("upsert", SAVED, True), *[("create", odd, False) for odd in ODD_SAVED], ("create", UPSERTED, False)])
+def test_save_results_match_zeep(loopback, operation, results, direct):
+    from airflow_provider_salesforce_suite.hooks._soap.saves import read_save_results
+
+    body = _save(operation, results)
+    hook = loopback((200, body))
+    records = [{"type": "Account", "Name": f"n{i}"} for i in range(body.count(b"<result>") + body.count(b"<result/>"))]
+    arguments = {"externalIDFieldName": "Ext__c"} if operation == "upsert" else {}
+    got = _outcome(lambda: hook.upsert("Ext__c", records) if operation == "upsert" else
+                   getattr(hook, operation)(records))
+    assert got == _outcome(lambda: hook.call(operation, sObjects=[], **arguments))  # zeep's reading
+    assert (read_save_results(200, body, operation) is not None) is direct
+    if operation == "create" and direct:
+        got = hook.create(records)  # the same body again
+        assert got[0] == {"errors": [], "id": "001000000000001AAA", "success": True}
+        assert got[1]["errors"] == [
+            {"fields": ["Name", "Site"], "message": "Required fields are missing: [Name] & <more>",
+             "statusCode": "REQUIRED_FIELD_MISSING"}, {"fields": [], "message": "second", "statusCode": None}]
+        assert got[2] == {"errors": [{"fields": [], "message": None, "statusCode": "X"}], "id": None,
+                          "success": False}
+
+
+@pytest.mark.parametrize("dtd", [
+    '<!DOCTYPE soapenv:Envelope [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>',
+    '<!DOCTYPE soapenv:Envelope [<!ENTITY x SYSTEM "file:///etc/passwd">]>',
+])
+def test_save_response_with_a_dtd_is_refused(loopback, dtd):
+    entity = "&b;" if "&a;" in dtd else "&x;"
+    hook = loopback((200, _save("create", f"<result><id>{entity}</id><success>true</success></result>", dtd)))
+    with pytest.raises(SalesforceApiError) as err:
+        hook.create([{"type": "Account", "Name": "n"}])
+    assert err.value.error_code == "UNSAFE_XML" and "create" in str(err.value) and "aaaa" not in str(err.value)
+
+
+def test_save_fault_and_non_xml_are_raised_as_before(loopback):
+    hook = loopback((500, FAULT))
+    with pytest.raises(SalesforceSoapFaultError) as err:
+        hook.update([{"type": "Account", "Id": "001000000000001AAA", "Name": "n"}])
+    assert err.value.error_code == "UNABLE_TO_LOCK_ROW"
+    hook = loopback((200, b"<html>oops"))
+    got = _outcome(lambda: hook.create([{"type": "Account", "Name": "n"}]))
+    assert got == _outcome(lambda: hook.call("create", sObjects=[])) and "HTTP 200" in got
+
+
+def test_save_with_another_wsdl_reads_results_through_zeep(loopback, tmp_path):
+    from airflow_provider_salesforce_suite.hooks._soap import client as soap_client
+
+    wsdl = open(soap_client.partner_wsdl_path(), encoding="utf-8").read()
+    marker = '<element name="statusCode" type="xsd:string" minOccurs="0" maxOccurs="1" nillable="true"/>'
+    assert marker in wsdl
+    path = tmp_path / "partner.wsdl"
+    path.write_text(wsdl.replace(marker, marker + '<element name="extendedErrorDetails" type="xsd:string" '
+                                                  'minOccurs="0" maxOccurs="unbounded"/>'), encoding="utf-8")
+    loopback((200, _save("create", SAVED)))
+    hook = SalesforceSoapHook("sf_soap_loop", wsdl_path=str(path))
+    results = hook.create([{"type": "Account", "Name": f"n{i}"} for i in range(4)])
+    assert hook._saves[1] is False
+    assert results[1]["errors"][0]["extendedErrorDetails"] == [] and results[0]["success"] is True

@@ -6,7 +6,8 @@ pages that is most of the time spent. This reader walks the ``QueryResult`` with
 dicts are the ones the zeep path makes. It reads only what it can vouch for: a 200 response whose
 ``QueryResult`` and top-level ``sObject`` records follow the WSDL's sequences. Anything else (a
 fault, an HTTP error, malformed XML, an unexpected element) returns None and zeep reads the same
-response, raising the same errors as before.
+response, raising the same errors as before. :func:`response_element` (the safe parse and the
+envelope walk) is shared with ``saves.py``.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class UnsafeXml(Exception):
     """The response declares a DTD or entities: refused before parsing."""
 
 
-class _Unsupported(Exception):
+class Unsupported(Exception):
     """A shape this reader does not vouch for: zeep reads the response instead."""
 
 
@@ -60,8 +61,23 @@ def read_query_page(status: int, content: bytes, operation: str, reader: RecordR
     :param reader: types and converts the records' fields.
     :raises UnsafeXml: the response declares a DTD or entities.
     """
-    if status != 200 or not content:
+    try:
+        return _page(response_element(status, content, operation), reader)
+    except Unsupported:
         return None
+
+
+def response_element(status: int, content: bytes, operation: str) -> Any:
+    """The ``{operation}Response`` element of a 200 response (parsed with ``core/safexml.py``'s settings).
+
+    :param status: HTTP status of the response.
+    :param content: the response body.
+    :param operation: the partner operation.
+    :raises UnsafeXml: the response declares a DTD or entities.
+    :raises Unsupported: anything else (a fault, an HTTP error, malformed XML): zeep reads it.
+    """
+    if status != 200 or not content:
+        raise Unsupported
     if declares_dtd(content):
         raise UnsafeXml
     from lxml import etree
@@ -69,41 +85,37 @@ def read_query_page(status: int, content: bytes, operation: str, reader: RecordR
     try:
         root = etree.fromstring(content, lxml_parser())
     except etree.XMLSyntaxError:
-        return None
-    try:
-        return _page(root, operation, reader)
-    except _Unsupported:
-        return None
+        raise Unsupported from None
+    if root.tag != _ENVELOPE:
+        raise Unsupported
+    body = next((child for child in root if child.tag == _BODY), None)
+    if body is None:
+        raise Unsupported
+    return only_child(body, f"{{{PARTNER_NS}}}{operation}Response")  # a Fault is not
 
 
-def _only_child(element: Any, tag: str) -> Any:
+def only_child(element: Any, tag: str) -> Any:
     children = [child for child in element if isinstance(child.tag, str)]
     if len(children) != 1 or children[0].tag != tag:
-        raise _Unsupported
+        raise Unsupported
     return children[0]
 
 
-def _page(root: Any, operation: str, reader: RecordReader) -> QueryPage:
-    if root.tag != _ENVELOPE:
-        raise _Unsupported
-    body = next((child for child in root if child.tag == _BODY), None)
-    if body is None:
-        raise _Unsupported
-    response = _only_child(body, f"{{{PARTNER_NS}}}{operation}Response")  # a Fault is not
-    result = _only_child(response, _RESULT)
+def _page(response: Any, reader: RecordReader) -> QueryPage:
+    result = only_child(response, _RESULT)
     kind = result.get(_XSI_TYPE)
     if kind is not None and kind.rpartition(":")[2] != "QueryResult":
-        raise _Unsupported
+        raise Unsupported
     done = locator = size = None
     records: list[dict[str, Any]] = []
     step = 0  # position in the QueryResult sequence: done, queryLocator, records*, size
     for child in result:
         tag = child.tag
         if tag == _DONE and step < 1:
-            done, step = _boolean(child), 1
+            done, step = boolean(child), 1
         elif tag == _LOCATOR and step < 2:
             if child.get(_NIL) != "true" and not child.text:
-                raise _Unsupported
+                raise Unsupported
             locator, step = (None if child.get(_NIL) == "true" else child.text), 2
         elif tag == _RECORDS and step < 4:
             step = 3
@@ -111,14 +123,14 @@ def _page(root: Any, operation: str, reader: RecordReader) -> QueryPage:
         elif tag == _SIZE and step < 4:
             size, step = _integer(child), 4
         else:  # out of sequence, unknown, a comment or processing instruction
-            raise _Unsupported
+            raise Unsupported
     return QueryPage(records, done, locator, size)
 
 
-def _boolean(element: Any) -> bool:
+def boolean(element: Any) -> bool:
     value = _BOOLEANS.get(element.text or "")  # zeep's reading: exactly these spellings
     if value is None or len(element):
-        raise _Unsupported
+        raise Unsupported
     return value
 
 
@@ -126,32 +138,32 @@ def _integer(element: Any) -> int:
     try:
         return int(element.text)
     except (TypeError, ValueError):
-        raise _Unsupported from None
+        raise Unsupported from None
 
 
 def _record(element: Any, reader: RecordReader) -> dict[str, Any]:
     """A top-level record, read as zeep reads the ``sObject`` sequence (type, fieldsToNull*, Id?, any*)."""
     kind = element.get(_XSI_TYPE)
     if element.get(_NIL) == "true" or kind is not None and kind.rpartition(":")[2] != "sObject":
-        raise _Unsupported  # a nil record (zeep makes it {"type": None}) or another type: zeep's to read
+        raise Unsupported  # a nil record (zeep makes it {"type": None}) or another type: zeep's to read
     children = list(element)
     first = children[0] if children else None
     if first is None or first.tag != _TYPE or not first.text or len(first):
-        raise _Unsupported
+        raise Unsupported
     record_id = None
     at, count = 1, len(children)
     while at < count and children[at].tag == _TO_NULL:
         at += 1
     if at < count and children[at].tag == _ID:
         if len(children[at]):
-            raise _Unsupported
+            raise Unsupported
         record_id = None if children[at].get(_NIL) == "true" else children[at].text
         at += 1
     fields = children[at:]
     for child in fields:  # sObject fields only (no comments or processing instructions either)
         if child.tag not in _FIELD_TAGS:
             if not isinstance(child.tag, str) or not child.tag.startswith(_SOBJECT_PREFIX):
-                raise _Unsupported
+                raise Unsupported
             if len(_FIELD_TAGS) < 100_000:
                 _FIELD_TAGS.add(child.tag)
     return reader.build(first.text, record_id, fields)

@@ -76,13 +76,8 @@ def _field(name: str, value: Any) -> etree._Element:
     return element
 
 
-def to_sobject(factory: Any, record: Mapping[str, Any], sobject: str | None = None) -> Any:
-    """The zeep ``sObject`` for a record dict.
-
-    :param factory: the zeep ``ens:sObject`` type.
-    :param record: the record.
-    :param sobject: the type when the record has none.
-    """
+def _sobject_parts(record: Mapping[str, Any], sobject: str | None) -> tuple[str, list[str], Any, list[Any]]:
+    """A record's type, ``fieldsToNull`` names, ``Id`` (None when empty) and field elements, in order."""
     if not isinstance(record, Mapping):
         raise TypeError(f"a record must be a mapping, not {type(record).__name__}")
     kind = record_type(record, sobject)
@@ -98,7 +93,42 @@ def to_sobject(factory: Any, record: Mapping[str, Any], sobject: str | None = No
             nulls.append(name)
         else:
             fields.append(_field(name, value))
+    return kind, nulls, record_id, fields
+
+
+def to_sobject(factory: Any, record: Mapping[str, Any], sobject: str | None = None) -> Any:
+    """The zeep ``sObject`` for a record dict.
+
+    :param factory: the zeep ``ens:sObject`` type.
+    :param record: the record.
+    :param sobject: the type when the record has none.
+    """
+    kind, nulls, record_id, fields = _sobject_parts(record, sobject)
     return factory(type=kind, fieldsToNull=nulls, Id=record_id, _value_1=fields)
+
+
+_SOBJECTS = f"{{{PARTNER_NS}}}sObjects"
+_TYPE, _TO_NULL, _ID = (f"{{{SOBJECT_NS}}}{name}" for name in ("type", "fieldsToNull", "Id"))
+
+
+def sobjects_element(record: Mapping[str, Any], sobject: str | None = None) -> etree._Element:
+    """The ``<sObjects>`` request element for a record dict, as zeep renders :func:`to_sobject`'s value
+    (``type``, ``fieldsToNull``*, ``Id``?, then the fields in order; no ``xsi:type``) without zeep's
+    object per record.
+
+    :param record: the record.
+    :param sobject: the type when the record has none.
+    """
+    kind, nulls, record_id, fields = _sobject_parts(record, sobject)
+    element = etree.Element(_SOBJECTS)
+    etree.SubElement(element, _TYPE).text = kind
+    for name in nulls:
+        etree.SubElement(element, _TO_NULL).text = name
+    if record_id is not None:  # zeep's rendering of an xsd:string: bytes decoded, anything else str()
+        etree.SubElement(element, _ID).text = \
+            record_id.decode() if isinstance(record_id, bytes) else str(record_id)
+    element.extend(fields)
+    return element
 
 
 # -- incoming ----------------------------------------------------------------------------------------
@@ -234,4 +264,4 @@ class RecordReader:
         return value
 
 
-__all__ = ["PARTNER_NS", "RecordReader", "record_type", "to_sobject", "value_text"]
+__all__ = ["PARTNER_NS", "RecordReader", "record_type", "sobjects_element", "to_sobject", "value_text"]
