@@ -15,13 +15,12 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import ids
 from ..errors import SalesforceApiError
 from ..store import RecordResult
-from .csvdata import DELIMITERS, LINE_ENDINGS, minimal, quoted, read_csv
+from .csvdata import DELIMITERS, minimal, quoted, read_csv
 from .ingest import InvalidBatch, RowMapper, chunks, error_text, run_ingest
 from .jobs import FAILURE, SUCCESS, UNPROCESSED, Batch, Job, JobState, ResultStore, env_float
 

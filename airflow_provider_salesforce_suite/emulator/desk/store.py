@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import sqlite3
 import threading
-from typing import Any, Iterable
+from typing import Any
 
 #: Every resource kind the emulator keeps (the table is ``desk_<kind>``).
 KINDS = ("articles", "cases", "companies", "customers", "groups", "topics", "users", "labels", "filters",

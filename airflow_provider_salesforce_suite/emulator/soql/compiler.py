@@ -194,7 +194,7 @@ class Compiler:
         if name in AGGREGATES:
             if node.arg is None:
                 if name != "COUNT":
-                    raise self._error("MALFORMED_QUERY", node, f"unexpected token: ')'")
+                    raise self._error("MALFORMED_QUERY", node, "unexpected token: ')'")
                 return Typed("COUNT(*)", "int", None, True, "expr")
             arg = self.operand(scope, node.arg)
             if name == "COUNT":

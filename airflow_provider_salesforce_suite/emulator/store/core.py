@@ -128,7 +128,7 @@ class StoreBase:
             table = _q(obj.name)
             existing = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
             if not existing:
-                cols = [f'"Id" TEXT PRIMARY KEY']
+                cols = ['"Id" TEXT PRIMARY KEY']
                 cols += [f"{_q(f.name)} {f.sql_type}" for f in obj.fields.values() if f.name != "Id"]
                 cols.append(f"{_q(_CASCADE_COL)} TEXT")
                 self._conn.execute(f"CREATE TABLE {table} ({', '.join(cols)})")

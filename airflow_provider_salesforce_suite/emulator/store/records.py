@@ -135,7 +135,7 @@ class RecordWrites(StoreBase):
         if body_id and ids.normalize(body_id) != normalized:
             raise SalesforceApiError(
                 "INVALID_ID_FIELD",
-                f"The Id field should not be specified in the sobject data.", fields=[]
+                "The Id field should not be specified in the sobject data.", fields=[]
             )
         result = self.update_many(sobject, [{**values, "Id": normalized}], user_id=user_id)[0]
         if not result.success:
