@@ -580,12 +580,12 @@ class SalesforceBulkHook(SalesforceBaseHook):
             if kept is not None and not journal.entries:  # spill straight into the kept copy: nothing to copy
                 chunks = CsvChunker(kept, line_ending=line_ending, **chunker).chunks(records)
                 return self._submit_only(api, chunks, submit, v1_job, job_ids, held, journal,
-                                         (max_concurrent_jobs, poll_interval))
+                                         max_unfinished=max_concurrent_jobs, poll_interval=poll_interval)
         with tempfile.TemporaryDirectory(prefix="sf-bulk-ingest-") as spill_dir:
             chunks = CsvChunker(spill_dir, line_ending=line_ending, **chunker).chunks(records)
             if journal is not None:
                 return self._submit_only(api, chunks, submit, v1_job, job_ids, held, journal,
-                                         (max_concurrent_jobs, poll_interval))
+                                         max_unfinished=max_concurrent_jobs, poll_interval=poll_interval)
             with IngestResultFiles(results_dir, results_format) as out:
                 failure = self._run_window(api, self._guarded(chunks, api, held), submit, out, max_concurrent_jobs,
                                            poll_interval, timeout, abort_on_timeout, on_progress, v1_job)
@@ -790,14 +790,15 @@ class SalesforceBulkHook(SalesforceBaseHook):
 
     def _submit_only(self, api: str, chunks: Iterator[Chunk], submit: Callable[[Chunk], _Upload], v1_job: list[str],
                      job_ids: list[str], held: dict[str, int], journal: SubmissionJournal,
-                     bound: tuple[int | None, float] = (None, 5.0)) -> BulkIngestSummary:
+                     *, max_unfinished: int | None = None, poll_interval: float = 5.0) -> BulkIngestSummary:
         """Upload every chunk not yet submitted, keeping its spill in ``results_dir/_chunks`` (copied
         there unless it was spilled there) before its data leaves; ``submit`` notes each step in the
         journal and the manifest :meth:`collect_ingest_results` reads comes last. When resuming, the
         chunks an earlier try submitted are read again, checked against the journal and skipped.
-        ``bound``: (most 2.0 jobs not yet finished, seconds between polls while waiting for room)."""
+        ``max_unfinished``: most 2.0 jobs not yet finished (None: no bound), polled every
+        ``poll_interval`` seconds while an upload waits for room."""
         store, local = journal.store, journal.local
-        in_flight = deque(job_ids) if api == "2.0" and bound[0] is not None else None
+        in_flight = deque(job_ids) if api == "2.0" and max_unfinished is not None else None
         resumed = len(journal.entries)
         checked = records_read = 0
         for chunk in self._guarded(chunks, api, held, journal):
@@ -808,7 +809,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
                 checked += 1
                 continue
             if in_flight is not None:
-                self._wait_for_room(in_flight, bound[0], bound[1])  # type: ignore[arg-type]
+                self._wait_for_room(in_flight, max_unfinished, poll_interval)  # type: ignore[arg-type]
             copied = local is None or os.path.dirname(chunk.path) != local
             if copied:
                 with open(chunk.path, "rb") as spill, (store / os.path.basename(chunk.path)).open("wb") as kept:
