@@ -6,13 +6,12 @@ A job that ends ``Failure`` fails the sensor at once with Salesforce's message (
 from __future__ import annotations
 
 import datetime as dt
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk import PokeReturnValue
 
 from airflow_provider_salesforce_suite.hooks.analytics import SalesforceAnalyticsHook
-from airflow_provider_salesforce_suite.operators._defer import default_deferrable
+from airflow_provider_salesforce_suite.sensors._base import SalesforceJobSensorBase
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -36,31 +35,16 @@ def finish(event: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(event["result"])
 
 
-class SalesforceAnalyticsDataflowJobSensor(BaseSensorOperator):
+class SalesforceAnalyticsDataflowJobSensor(SalesforceJobSensorBase):
     """Wait for a dataflow (or recipe) job to reach ``Success`` or ``Warning``.
 
     The XCom value is ``{"id", "status", "message"}``.
 
     :param job_id: the ``03C`` dataflow job (templated).
-    :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
-    :param api_version: overrides the connection's API version.
-    :param deferrable: wait on the triggerer; default ``[operators] default_deferrable``.
+    Other parameters: see :class:`~airflow_provider_salesforce_suite.sensors._base.SalesforceJobSensorBase`.
     """
 
-    template_fields: Sequence[str] = ("job_id", "salesforce_conn_id")
-
-    def __init__(self, *, job_id: str, salesforce_conn_id: str = SalesforceAnalyticsHook.default_conn_name,
-                 api_version: str | None = None, deferrable: bool | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.job_id = job_id
-        self.salesforce_conn_id = salesforce_conn_id
-        self.api_version = api_version
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
-
-    @cached_property
-    def hook(self) -> SalesforceAnalyticsHook:
-        """The analytics hook on ``salesforce_conn_id``."""
-        return SalesforceAnalyticsHook(salesforce_conn_id=self.salesforce_conn_id, api_version=self.api_version)
+    hook_class = SalesforceAnalyticsHook
 
     def poke(self, context: Context) -> PokeReturnValue:
         from airflow.sdk.exceptions import AirflowFailException

@@ -9,13 +9,12 @@ cannot help) with Salesforce's state message.
 from __future__ import annotations
 
 import datetime as dt
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk import PokeReturnValue
 
 from airflow_provider_salesforce_suite.hooks.bulk import SalesforceBulkError, SalesforceBulkHook
-from airflow_provider_salesforce_suite.operators._defer import default_deferrable
+from airflow_provider_salesforce_suite.sensors._base import SalesforceJobSensorBase
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -27,31 +26,15 @@ def _fail(message: str) -> None:
     raise AirflowFailException(message)
 
 
-class _SalesforceBulkSensor(BaseSensorOperator):
-    """Connection, hook and the deferrable path shared by the Bulk sensors.
+class _SalesforceBulkSensor(SalesforceJobSensorBase):
+    """The deferrable path shared by the Bulk sensors (job id, connection and hook: see the base).
 
     :param job_id: the Bulk job.
-    :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
-    :param api_version: overrides the connection's API version.
-    :param deferrable: wait on the triggerer; default ``[operators] default_deferrable``.
     """
 
-    template_fields: Sequence[str] = ("job_id", "salesforce_conn_id")
+    hook_class = SalesforceBulkHook
     _api = "2.0"
     _kind = "ingest"
-
-    def __init__(self, *, job_id: str, salesforce_conn_id: str = SalesforceBulkHook.default_conn_name,
-                 api_version: str | None = None, deferrable: bool | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.job_id = job_id
-        self.salesforce_conn_id = salesforce_conn_id
-        self.api_version = api_version
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
-
-    @cached_property
-    def hook(self) -> SalesforceBulkHook:
-        """The Bulk hook on ``salesforce_conn_id``."""
-        return SalesforceBulkHook(salesforce_conn_id=self.salesforce_conn_id, api_version=self.api_version)
 
     def _lines(self) -> list[dict[str, Any]]:
         raise NotImplementedError
