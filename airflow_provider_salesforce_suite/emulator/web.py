@@ -110,6 +110,28 @@ def add_route_table(app: web.Application, prefix: str, table: Iterable[tuple[str
             resource.add_route(method, handler)
 
 
+def attach_service(app: web.Application, state: EmulatorState, key: web.AppKey[Any], service: Any, *,
+                   close: Callable[[], None] | None = None, admin: tuple[str, Any] | None = None) -> None:
+    """Keep an API package's service on the app, reset it with the emulator and close it on shutdown.
+
+    :param app: the emulator application.
+    :param state: the emulator state (its ``reset_hooks`` get ``service.reset``).
+    :param key: the app key handlers find the service under.
+    :param service: the service (has ``reset()``).
+    :param close: called when the app shuts down.
+    :param admin: ``(path, handler)`` of the package's ``GET|POST /__emulator__/...`` knobs.
+    """
+    app[key] = service
+    state.reset_hooks.append(service.reset)
+    if close is not None:
+        async def on_cleanup(_app: web.Application) -> None:
+            close()
+
+        app.on_cleanup.append(on_cleanup)
+    if admin is not None:
+        add_route_table(app, "", [(admin[0], {"GET": admin[1], "POST": admin[1]})])
+
+
 def surface_for(app: web.Application, path: str) -> ApiSurface | None:
     """The surface a path belongs to (``None`` outside every surface).
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ..web import add_route_table, json_response, read_json
+from ..web import add_route_table, attach_service, json_response, read_json
 from . import handlers as h
 from .service import ANALYTICS_KEY, AnalyticsService, service_of
 
@@ -57,23 +57,16 @@ def routes(app: web.Application, state: EmulatorState) -> None:
     :param state: the emulator state.
     """
     service = AnalyticsService(state)
-    app[ANALYTICS_KEY] = service
-    state.reset_hooks.append(service.reset)
+    attach_service(app, state, ANALYTICS_KEY, service, close=service.close,
+                   admin=("/__emulator__/analytics", analytics_settings))
 
     async def start(_app: web.Application) -> None:
         import asyncio
 
         service.bind_loop(asyncio.get_running_loop())
 
-    async def close(_app: web.Application) -> None:
-        service.close()
-
     app.on_startup.append(start)
-    app.on_cleanup.append(close)
     add_route_table(app, _WAVE, _table(), _SLASH)
-    admin = app.router.add_resource("/__emulator__/analytics")
-    admin.add_route("GET", analytics_settings)
-    admin.add_route("POST", analytics_settings)
 
 
 __all__ = ["routes", "AnalyticsService"]

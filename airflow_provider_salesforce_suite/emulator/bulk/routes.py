@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ..web import add_route_table, ApiSurface, json_response, read_json, register_surface
+from ..web import add_route_table, attach_service, ApiSurface, json_response, read_json, register_surface
 from . import handlers_v2 as v2
 from .service import BULK_KEY, BulkService, service_of
 
@@ -59,18 +59,9 @@ def routes(app: web.Application, state: EmulatorState) -> None:
     :param state: the emulator state.
     """
     service = BulkService(state)
-    app[BULK_KEY] = service
-    state.reset_hooks.append(service.reset)
-
-    async def close(_app: web.Application) -> None:
-        service.close()
-
-    app.on_cleanup.append(close)
+    attach_service(app, state, BULK_KEY, service, close=service.close, admin=("/__emulator__/bulk", bulk_settings))
     add_route_table(app, _V2, _v2_table(), _SLASH)
     v1_routes(app)
-    bulk_admin = app.router.add_resource("/__emulator__/bulk")
-    bulk_admin.add_route("GET", bulk_settings)
-    bulk_admin.add_route("POST", bulk_settings)
 
 
 def _v1_table() -> list[tuple[str, dict]]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..errors import SalesforceApiError
-from ..web import add_route_table, ApiSurface, _request_key, json_response, read_json, register_surface
+from ..web import add_route_table, ApiSurface, _request_key, attach_service, json_response, read_json, register_surface
 from . import handlers as h
 from .resources import PREFIX
 from .service import DESK_KEY, DeskService, service_of
@@ -90,12 +90,8 @@ def routes(app: web.Application, state: EmulatorState) -> None:
     :param state: the emulator state.
     """
     service = DeskService(state)
-    app[DESK_KEY] = service
-    state.reset_hooks.append(service.reset)
+    attach_service(app, state, DESK_KEY, service, admin=("/__emulator__/desk", desk_settings))
     add_route_table(app, PREFIX, _table())
-    admin = app.router.add_resource("/__emulator__/desk")
-    admin.add_route("GET", desk_settings)
-    admin.add_route("POST", desk_settings)
     register_surface(app, ApiSurface(name="desk", prefix=PREFIX, render_error=render_desk_error,
                                      authenticate=_authenticate))
     app.on_response_prepare.append(_add_rate_headers)

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from ..auth import bearer_session
 from ..errors import SalesforceApiError
-from ..web import ApiSurface, add_route_table, base_url, json_response, read_json, register_surface
+from ..web import ApiSurface, add_route_table, attach_service, base_url, json_response, read_json, register_surface
 from .data import PardotData, pardot_error, project
 from .jobs import EXPORT_PROCEDURES, JobRunner, PardotSettings
 from ...core.pardot_objects import OBJECTS, V4_OBJECTS, PardotObjectSpec
@@ -378,13 +378,8 @@ def routes(app: web.Application, state: EmulatorState) -> None:
     :param state: the emulator state.
     """
     service = PardotService(state)
-    app[PARDOT_KEY] = service
-    state.reset_hooks.append(service.reset)
-
-    async def close(_app: web.Application) -> None:
-        service.data.close()
-
-    app.on_cleanup.append(close)
+    attach_service(app, state, PARDOT_KEY, service, close=service.data.close,
+                   admin=("/__emulator__/pardot", pardot_settings))
     router = app.router
     table: list[tuple[str, dict]] = [
         ("/v5/objects/prospects/do/upsertLatestByEmail", {"POST": upsert_latest_by_email}),
@@ -400,9 +395,6 @@ def routes(app: web.Application, state: EmulatorState) -> None:
         ("/{object}/version/4/do/{operation}", {"GET": v4_operation, "POST": v4_operation}),
     ]
     add_route_table(app, PREFIX, table)
-    admin = router.add_resource("/__emulator__/pardot")
-    admin.add_route("GET", pardot_settings)
-    admin.add_route("POST", pardot_settings)
     router.add_post("/__emulator__/pardot/seed", seed_records)
     # /api/v5 plus one prefix per v4 object: /api itself is shared with other APIs (Desk's /api/v2).
     for prefix in (f"{PREFIX}/v5", *(f"{PREFIX}/{name}" for name in V4_OBJECTS)):
