@@ -35,6 +35,24 @@ class SalesforceTransportError(SalesforceSuiteError):
     """Connection error or timeout that persisted after the allowed retries."""
 
 
+class SalesforceOutcomeUnknownError(SalesforceTransportError):
+    """A call that is not safe to replay (e.g. an insert ``POST``) was sent, and its connection
+    failed before the reply arrived: Salesforce may or may not have carried it out.
+
+    Never retried by the transport. Callers decide: reconcile (query back what was written),
+    or report the records as ``OUTCOME_UNKNOWN`` so nobody sends them again blindly.
+
+    :param message: what failed (method, path and the failure's kind; never a secret).
+    :param method: HTTP method of the call.
+    :param path: URL path of the call, without host or query string.
+    """
+
+    def __init__(self, message: str, *, method: str | None = None, path: str | None = None) -> None:
+        super().__init__(message)
+        self.method = method.upper() if method else None
+        self.path = safe_path(path) if path else None
+
+
 class SalesforceAuthError(SalesforceSuiteError):
     """An authentication flow failed (OAuth token endpoint, SOAP login, or no way to re-authenticate).
 
