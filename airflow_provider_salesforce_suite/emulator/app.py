@@ -5,7 +5,8 @@ Middlewares, outermost first:
 1. ``errors``  - turns :class:`SalesforceApiError`, aiohttp's 404/405 and unexpected exceptions
    into the wire format of the API surface the path belongs to (one renderer per surface,
    chosen in :func:`render_error` only), and counts the request in the stats.
-2. ``faults``  - injected latency, errors and dropped connections (admin-configured).
+2. ``faults``  - injected latency, errors, dropped connections, and replies lost or cut after the
+   request was carried out (admin-configured; see :mod:`.faults`).
 3. ``auth``    - resolves the session with the surface's authenticator.
 4. ``limits``  - counts the request toward the daily API limit, refuses it past the limit and
    remembers the ``Sforce-Limit-Info`` value (added to success *and* error responses by an
@@ -37,7 +38,7 @@ from .rest.render import render_rest_error
 from .soap import routes as soap_routes
 from .state import EmulatorState
 from .streaming import routes as streaming_routes
-from .web import DROPPED, LIMIT_INFO, SESSION, STATE_KEY, SURFACES_KEY, ApiSurface, state_of, surface_for
+from .web import DROPPED, LIMIT_INFO, TRUNCATE, SESSION, STATE_KEY, SURFACES_KEY, ApiSurface, state_of, surface_for
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ def build_app(state: EmulatorState) -> web.Application:
     for register in _API_PACKAGES:
         register(app, state)
     app.on_response_prepare.append(_add_limit_info)
+    app.on_response_prepare.append(_cut_streamed_reply)
     return app
 
 
@@ -148,7 +150,7 @@ def _record(request: web.Request, response: web.StreamResponse | None) -> None:
 
 @web.middleware
 async def faults_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Apply the first fault rule that hits this request."""
+    """Apply the first fault rule that hits this request (see :mod:`.faults` for the fates)."""
     surface = surface_for(request.app, request.path)
     if surface is None or not surface.faultable:
         return await handler(request)
@@ -159,20 +161,88 @@ async def faults_middleware(request: web.Request, handler: Handler) -> web.Strea
     state.stats.record_fault()
     if rule.latency_ms:
         await asyncio.sleep(rule.latency_ms / 1000)
+    if rule.expire_session:
+        state.sessions.expire_all()
     if rule.drop_connection:
-        request[DROPPED] = True
-        if request.transport is not None:
-            # abort(): no TLS close_notify, no response - what a load balancer reset looks like.
-            request.transport.abort()
-        return web.Response(status=499)
-    if not rule.fails:
-        return await handler(request)
-    response = render_error(
-        request, SalesforceApiError(rule.error_code or "UNKNOWN_EXCEPTION", rule.message or "", status=rule.status or 500)
-    )
-    if rule.retry_after is not None:
-        response.headers["Retry-After"] = str(rule.retry_after)
-    return response
+        return _drop(request)
+    if rule.body is not None:
+        return web.Response(status=rule.status or 200, body=rule.body.encode("utf-8"),
+                            headers={"Content-Type": rule.content_type})
+    if rule.fails:
+        response = render_error(
+            request,
+            SalesforceApiError(rule.error_code or "UNKNOWN_EXCEPTION", rule.message or "", status=rule.status or 500),
+        )
+        if rule.retry_after is not None:
+            response.headers["Retry-After"] = str(rule.retry_after)
+        return response
+    if not rule.after_handler:
+        return await handler(request)  # latency or session expiry only
+    # A reply the handler streams itself is lost or cut at its first write (_cut_streamed_reply).
+    request[TRUNCATE] = "half" if rule.truncate_body else "none"
+    try:
+        response = await handler(request)  # carried out: a write is committed whatever happens next
+    except SalesforceApiError as exc:  # a refused request's reply is lost or cut just the same
+        response = render_error(request, exc)
+    except ConnectionResetError:
+        if request.get(DROPPED):
+            return web.Response(status=499)  # a streamed reply, lost or cut as asked
+        raise
+    request[TRUNCATE] = ""  # the handler is done: nothing more to cut at prepare time
+    if rule.lose_reply:
+        return _drop(request)
+    return await _send_part(request, response)
+
+
+def _drop(request: web.Request) -> web.StreamResponse:
+    """Close the connection with no reply."""
+    request[DROPPED] = True
+    if request.transport is not None:
+        # abort(): no TLS close_notify, no response - what a load balancer reset looks like.
+        request.transport.abort()
+    return web.Response(status=499)
+
+
+async def _send_part(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """Send ``response``'s status, headers and the first half of its body, then close."""
+    if response.prepared:
+        return response  # streamed by its handler: already cut by _cut_streamed_reply
+    body = getattr(response, "body", None)
+    if not isinstance(body, (bytes, bytearray)) or len(body) < 2:
+        return _drop(request)  # nothing to cut in half: the reply is lost instead
+    part = web.StreamResponse(status=response.status, reason=response.reason, headers=response.headers)
+    part.content_length = len(body)
+    await part.prepare(request)
+    await part.write(bytes(body[: len(body) // 2]))
+    _close_mid_body(request)
+    return part
+
+
+def _close_mid_body(request: web.Request) -> None:
+    request[DROPPED] = True
+    if request.transport is not None:
+        request.transport.close()  # flushes what was written, then closes: the body stops short
+
+
+async def _cut_streamed_reply(request: web.Request, response: web.StreamResponse) -> None:
+    """For a ``lose_reply``/``truncate_body`` hit whose handler streams the reply itself: at the
+    first write, the connection is aborted (nothing sent) or half the data goes out, then it closes."""
+    fate = request.get(TRUNCATE)
+    if not fate or response is None:
+        return
+    write = response.write
+
+    async def cut(data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return await write(data)
+        if fate == "half":
+            await write(bytes(data[: max(1, len(data) // 2)]))
+            _close_mid_body(request)
+        else:
+            _drop(request)
+        raise ConnectionResetError("emulator fault: reply lost or cut mid-body")
+
+    response.write = cut  # type: ignore[method-assign]
 
 
 @web.middleware

@@ -3,6 +3,23 @@
 Rules are added through ``POST /__emulator__/faults``. ``count`` makes a rule deterministic
 (the next N matching requests fail, then the rule is spent) - what retry tests need;
 ``rate`` makes it probabilistic (seeded, so a given seed replays the same sequence).
+
+A hit request meets one fate, decided before the handler runs (``before``) or after it
+(``after``: the request was carried out and committed, only its reply suffers):
+
+=====================  =======  ==============================================================
+rule                   when     what the client sees
+=====================  =======  ==============================================================
+``status``/``error``   before   Salesforce's error in the API's own format; nothing was done
+``body``               before   that raw body (e.g. an HTML page with status 200)
+``drop_connection``    before   the connection closes with no reply; nothing was done
+``expire_session``     before   every session is expired, so the request (and the caller's
+                                next ones) answer INVALID_SESSION_ID until it re-authenticates
+``lose_reply``         after    the connection closes with no reply; the write WAS committed
+``truncate_body``      after    status, headers and part of the body, then the connection
+                                closes (a reply cut mid-body)
+``latency_ms``         before   the delay, then whatever else the rule does (or the normal reply)
+=====================  =======  ==============================================================
 """
 
 from __future__ import annotations
@@ -45,6 +62,14 @@ class FaultRule:
     :param method: only requests with this HTTP method (``None``: any).
     :param retry_after: value of the ``Retry-After`` header on the injected error.
     :param seed: seed of the random generator used for ``rate``.
+    :param lose_reply: carry the request out (a write is committed), then close the connection
+        without any reply: the fault a client cannot tell from ``drop_connection``.
+    :param truncate_body: carry the request out, send the status, headers and part of the body,
+        then close the connection.
+    :param body: answer with this raw body instead of carrying the request out (with ``status``,
+        default 200, and ``content_type``).
+    :param content_type: ``Content-Type`` of ``body`` (default ``text/html;charset=UTF-8``).
+    :param expire_session: expire every session first, so the request answers INVALID_SESSION_ID.
     """
 
     status: int | None = None
@@ -58,14 +83,29 @@ class FaultRule:
     method: str | None = None
     retry_after: int | None = None
     seed: int | None = None
+    lose_reply: bool = False
+    truncate_body: bool = False
+    body: str | None = None
+    content_type: str = "text/html;charset=UTF-8"
+    expire_session: bool = False
     id: int = 0
     hits: int = 0
     _random: random.Random = field(default_factory=random.Random, repr=False)
 
     def __post_init__(self) -> None:
+        fates = [name for name in ("drop_connection", "lose_reply", "truncate_body") if getattr(self, name)]
+        if self.body is not None:
+            fates.append("body")
+            if self.error_code:
+                raise ValueError("body and error_code exclude each other: body is sent as it is")
+            self.status = 200 if self.status is None else self.status
+        elif self.error_code or self.status is not None:
+            fates.append("status/error_code")
+        if len(fates) > 1:
+            raise ValueError(f"a rule has one fate, got {fates}")
         if self.error_code and self.status is None:
             self.status = DEFAULT_STATUS.get(self.error_code, 400)
-        if self.status is not None and not self.error_code:
+        if self.status is not None and not self.error_code and self.body is None:
             self.error_code = "SERVER_UNAVAILABLE" if self.status >= 500 else "UNKNOWN_EXCEPTION"
         if self.error_code and not self.message:
             self.message = DEFAULT_MESSAGES.get(self.error_code, self.error_code)
@@ -75,8 +115,13 @@ class FaultRule:
 
     @property
     def fails(self) -> bool:
-        """Whether a hit request gets an error response."""
-        return self.status is not None
+        """Whether a hit request gets an error response (``body`` rules answer raw instead)."""
+        return self.status is not None and self.body is None
+
+    @property
+    def after_handler(self) -> bool:
+        """Whether the request is carried out first and only its reply is lost or cut."""
+        return self.lose_reply or self.truncate_body
 
     def matches(self, method: str, path: str) -> bool:
         """Whether a request is covered by this rule (before the rate is applied).
@@ -102,13 +147,19 @@ class FaultRule:
             "path_prefix": self.path_prefix,
             "method": self.method,
             "retry_after": self.retry_after,
+            "lose_reply": self.lose_reply,
+            "truncate_body": self.truncate_body,
+            "body": self.body,
+            "content_type": self.content_type,
+            "expire_session": self.expire_session,
             "hits": self.hits,
         }
 
 
 _RULE_KEYS = frozenset(
     {"status", "error_code", "message", "rate", "count", "latency_ms", "drop_connection",
-     "path_prefix", "method", "retry_after", "seed"}
+     "path_prefix", "method", "retry_after", "seed", "lose_reply", "truncate_body", "body", "content_type",
+     "expire_session"}
 )
 
 

@@ -42,6 +42,8 @@ SESSION: Any = _request_key("emulator_session", object)
 LIMIT_INFO: Any = _request_key("emulator_limit_info", str)
 #: request[DROPPED] marks a request whose connection a fault closed.
 DROPPED: Any = _request_key("emulator_dropped", bool)
+#: request[TRUNCATE] is ``"none"`` or ``"half"``: how much of a streamed reply a fault lets out.
+TRUNCATE: Any = _request_key("emulator_truncate", str)
 
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 
