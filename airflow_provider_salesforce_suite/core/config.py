@@ -31,6 +31,8 @@ _HOST_ALIASES = {"login": PRODUCTION_LOGIN_URL, "prod": PRODUCTION_LOGIN_URL, "t
 AUTH_TYPES = ("password", "jwt", "client_credentials", "refresh_token", "session", "soap_login")
 _API_VERSION_RE = re.compile(r"^\d{1,3}\.\d$")
 _SECRET_FIELDS = ("password", "security_token", "consumer_secret", "private_key", "refresh_token", "session_id")
+# The user a secret is paired with in a Basic Authorization header (so its base64 form is masked too).
+_BASIC_AUTH_USER = {"password": "username", "consumer_secret": "consumer_key"}
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -239,7 +241,8 @@ class SalesforceConnectionConfig:
     def __post_init__(self) -> None:
         self._validate()
         for name in _SECRET_FIELDS:
-            mask(getattr(self, name), None)
+            user = _BASIC_AUTH_USER.get(name)
+            mask(getattr(self, name), None, username=getattr(self, user) if user else None)
 
     @classmethod
     def from_connection(cls, conn: Any, *, api_version: str | None = None,
@@ -479,7 +482,7 @@ class DeskConnectionConfig:
         if missing:
             raise SalesforceConfigError(f"Desk auth_type {self.auth_type!r} needs {', '.join(missing)}")
         for name in _DESK_SECRET_FIELDS:
-            mask(getattr(self, name), None)
+            mask(getattr(self, name), None, username=self.email if name == "password" else None)
 
     @classmethod
     def from_connection(cls, conn: Any) -> DeskConnectionConfig:

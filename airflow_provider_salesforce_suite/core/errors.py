@@ -221,7 +221,9 @@ def snippet(body: bytes | None, limit: int = SNIPPET_CHARS) -> str:
     """A short, single-line, tag-free and secret-free excerpt of a body, for error messages."""
     if not body:
         return "<empty body>"
-    text = body.decode("utf-8", errors="replace")
+    # Redacted before and after the clean-up: unescaping and joining whitespace could change a
+    # secret's registered form (an echoed form body's "&amp..." or a password with two spaces).
+    text = redact_text(body.decode("utf-8", errors="replace"))
     text = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", text)
     title = re.search(r"(?is)<title>(.*?)</title>", text)
     text = re.sub(r"(?s)<[^>]*>", " ", text)
