@@ -100,7 +100,7 @@ def test_patch_cut_mid_body_is_outcome_unknown(sf_conn, emulator_admin) -> None:
     assert requests_to(emulator_admin, "GET", path) == 1
 
 
-def test_tls_certificate_problem_is_named_and_not_retried(sf_conn, emulator_admin) -> None:
+def test_tls_certificate_problem_is_named_and_not_retried(sf_conn, emulator_admin, caplog) -> None:
     hook = SalesforceBaseHook(sf_conn(extra={"ca_bundle": None, "verify": True}))
     with pytest.raises(SalesforceTransportError) as err:
         hook.request("GET", "/services/data/")
@@ -109,6 +109,7 @@ def test_tls_certificate_problem_is_named_and_not_retried(sf_conn, emulator_admi
     assert "TLS certificate/handshake problem" in text and "ca_bundle" in text and "verify" in text
     assert "Not retried" in text and "SSLCertVerificationError" in text
     assert emulator_admin.stats()["requests"].get(f"POST {TOKEN_PATH}", 0) == 0  # never got past TLS
+    assert "failed transiently" not in caplog.text  # and not retried
 
 
 def test_classifier_tells_eof_from_certificate_problems() -> None:
@@ -172,10 +173,25 @@ def test_500_on_an_insert_is_not_retried(sf_conn, emulator_admin) -> None:
     assert requests_to(emulator_admin, "POST", path) == 1
 
 
-def test_soap_malformed_query_fault_is_not_retried(sf_conn, emulator_admin) -> None:
+def test_500_with_a_specific_error_code_is_not_retried_on_a_read(sf_conn, emulator_admin) -> None:
+    hook = SalesforceBaseHook(sf_conn())
+    path = hook.data_url("query")
+    emulator_admin.fault(status=500, error_code="MALFORMED_QUERY", count=3, method="GET", path_prefix=path)
+    with pytest.raises(SalesforceApiError, match="MALFORMED_QUERY"):
+        hook.request("GET", path, params={"q": "SELECT Id FROM Account"})
+    assert requests_to(emulator_admin, "GET", path) == 1
+
+
+@pytest.mark.parametrize("injected", [False, True])
+def test_soap_malformed_query_fault_is_not_retried(sf_conn, emulator_admin, injected) -> None:
+    """A SOAP fault is an HTTP 500 with a real exceptionCode: an answer, even for a read-only call."""
     hook = SalesforceSoapHook(sf_conn())
+    soql = "SELECT Id FROMM Account"
+    if injected:  # the same fault, injected on a valid query
+        emulator_admin.fault(status=500, error_code="MALFORMED_QUERY", count=3, path_prefix="/services/Soap/")
+        soql = "SELECT Id FROM Account"
     with pytest.raises(SalesforceSoapMalformedQueryError):
-        list(hook.query("SELECT Id FROMM Account"))
+        list(hook.query(soql))
     soap_posts = {k: n for k, n in emulator_admin.stats()["requests"].items() if k.startswith("POST /services/Soap/")}
     assert list(soap_posts.values()) == [1], soap_posts
 
@@ -236,3 +252,19 @@ def test_token_endpoint_html_page_is_still_an_auth_error(sf_conn, emulator_admin
     emulator_admin.fault(body=HTML_PAGE, count=1, path_prefix=TOKEN_PATH)
     with pytest.raises(SalesforceAuthError, match="Corporate proxy"):
         hook.request("GET", hook.data_url("limits"))
+
+
+async def test_async_tls_certificate_problem_is_named_and_not_retried(sf_conn, emulator_admin, caplog) -> None:
+    token = SalesforceBaseHook(sf_conn()).session.token
+    hook = SalesforceBaseHook(sf_conn("sf_async_tls", login=None, password=None, extra={
+        "auth_type": "session", "session_id": token.access_token, "instance_url": token.instance_url,
+        "ca_bundle": None, "verify": True}))
+    path = hook.data_url("limits")
+    async with hook.async_session() as session:
+        with pytest.raises(SalesforceTransportError) as err:
+            await session.request("GET", path)
+    assert not isinstance(err.value, SalesforceOutcomeUnknownError)
+    assert "TLS certificate/handshake problem" in str(err.value) and "ca_bundle" in str(err.value)
+    assert token.access_token not in str(err.value)
+    assert requests_to(emulator_admin, "GET", path) == 0  # refused at the handshake
+    assert "failed transiently" not in caplog.text  # and not retried
