@@ -46,6 +46,12 @@ class _TaskInstance:
         self.pushed[key] = value
 
 
+@pytest.fixture(autouse=True)
+def _own_base_uri(monkeypatch, tmp_path) -> None:
+    """Every test its own default failures and journal base (a failed task keeps its journal)."""
+    monkeypatch.setenv("AIRFLOW__SALESFORCE_SUITE__FAILED_RECORDS_BASE_URI", f"file://{tmp_path}/base")
+
+
 @pytest.fixture
 def context() -> dict:
     return {"ti": _TaskInstance(), "params": {}}
@@ -178,7 +184,7 @@ def test_empty_input_makes_no_call(conn, emulator_admin, context, tmp_path, capl
         summary = SalesforceCreateRecordsOperator(task_id="save", salesforce_conn_id=conn, sobject="Account",
                                                   source=source).execute(context)
     assert summary == {"operation": "insert", "sobject": "Account", "records": 0, "succeeded": 0, "failed": 0,
-                       "created_ids": [], "failed_records_uri": None}
+                       "unknown": 0, "created_ids": [], "failed_records_uri": None, "outcome_unknown_uri": None}
     assert emulator_admin.stats()["requests_total"] == before
     assert "No input records: nothing to insert on Account" in caplog.text
 
