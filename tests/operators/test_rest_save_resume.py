@@ -320,3 +320,30 @@ def test_10000_inserts_under_faults_and_crashes_leave_each_record_once(sf_conn, 
     custom_admin.clear_faults()
     names = _names(hook)
     assert len(names) == 10_000 and set(names.values()) == {1}
+
+
+def test_journal_on_an_object_store(sf_conn, emulator_admin, context, monkeypatch) -> None:
+    from airflow.sdk.io import attach
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    store = MemoryFileSystem()
+    attach("memory", fs=store)
+    conn = sf_conn("sf_store")
+    hook = SalesforceRestHook(salesforce_conn_id=conn)
+    records = [{"Name": f"S{i:03d}"} for i in range(500)]
+
+    def load(source: Iterable[dict]) -> SalesforceCreateRecordsOperator:
+        return _insert(conn, source, batch_size=100, concurrency=1, journal_base_uri="memory://journals/")
+
+    with monkeypatch.context() as patch:
+        _die_after_answer(patch, 300)
+        with pytest.raises(Crash):
+            load(records).execute(context)
+    journal = "/journals/load_dag/manual__2026-02-01T00_00_00_00_00/load.journal"
+    assert sorted(p.rsplit("/", 1)[-1] for p in store.ls(journal, detail=False)) == [
+        "chunk-0000000000.json", "chunk-0000000100.json", "chunk-0000000200.json", "chunk-0000000300.pending.json",
+        "journal.json"]
+    with pytest.raises(SalesforceRecordsFailedError, match="100 of 500 records were sent to Salesforce without"):
+        load(records).execute(context)
+    names = _names(hook)
+    assert len(names) == 500 and set(names.values()) == {1}
