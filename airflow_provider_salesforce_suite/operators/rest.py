@@ -354,7 +354,10 @@ class SalesforceSaveRecordsOperator(_SalesforceRestOperator):
             _push_summary(context, summary)
             raise SalesforceRecordsFailedError(". ".join(problems), summary)
         if journal is not None:
-            journal.remove()  # done: nothing is left for a retry to resume
+            try:
+                journal.remove()  # done: nothing is left for a retry to resume
+            except OSError as exc:  # a leftover journal is harmless: the next run has its own
+                log.warning("Could not remove the save journal %s: %s", journal.location, exc)
         return summary
 
     def _stopped(self, cause: Exception, read: int, summary: dict[str, Any], journal: SaveJournal | None,
@@ -365,14 +368,17 @@ class SalesforceSaveRecordsOperator(_SalesforceRestOperator):
         where = "".join(f"; {what} in {summary[key]}" for what, key in (
             ("failed records", "failed_records_uri"), ("records with an unknown outcome", "outcome_unknown_uri"))
             if summary[key])
-        at = f"at input record {read + 1}: " if not isinstance(cause, SalesforceInvalidRecordError) else ""
+        if isinstance(cause, SalesforceInvalidRecordError):
+            what = f"An input record cannot be sent: {cause}"
+        else:
+            what = f"Reading the input failed at input record {read + 1}: {cause}"
         if journal is not None:
             then = (f"Their results are journaled in {journal.location}: a retry of this task with the corrected "
                     "input resumes after them and does not send them again.")
         else:
             then = "durable=False: a retry sends them again."
         return SalesforceSaveStoppedError(
-            f"The input stopped {at}{cause}. By then {summary['records']} records (input records 1-"
+            f"{what}. By then {summary['records']} records (input records 1-"
             f"{summary['records']}) had been saved or answered: {summary['succeeded']} succeeded, "
             f"{summary['failed']} failed, {summary['unknown']} outcome unknown{where}; nothing after them was sent. "
             f"{then}", summary)

@@ -347,3 +347,23 @@ def test_journal_on_an_object_store(sf_conn, emulator_admin, context, monkeypatc
         load(records).execute(context)
     names = _names(hook)
     assert len(names) == 500 and set(names.values()) == {1}
+
+
+def test_a_record_that_cannot_be_sent_stops_after_the_calls_in_flight(sf_conn, context) -> None:
+    from airflow_provider_salesforce_suite.operators.rest import SalesforceDeleteRecordsOperator
+
+    conn = sf_conn("sf_delete")
+    hook = SalesforceRestHook(salesforce_conn_id=conn)
+    ids = [r.id for r in hook.save_records("insert", "Account", [{"Name": f"Del{i}"} for i in range(300)])]
+    records = [{"Id": i} for i in ids[:250]] + [{"Name": "no id"}] + [{"Id": i} for i in ids[250:]]
+
+    def delete(rows: list) -> SalesforceDeleteRecordsOperator:
+        return SalesforceDeleteRecordsOperator(task_id="load", salesforce_conn_id=conn, sobject="Account",
+                                               records=rows, batch_size=100, concurrency=2)
+
+    with pytest.raises(SalesforceSaveStoppedError, match=(
+            r"An input record cannot be sent: record 250: delete needs an Id\. By then 200 records")):
+        delete(records).execute(context)
+    assert sum(_names(hook).values()) == 100
+    summary = delete([r for r in records if "Id" in r]).execute(context)  # corrected: resumes at record 201
+    assert (summary["records"], summary["succeeded"]) == (300, 300) and not _names(hook)
