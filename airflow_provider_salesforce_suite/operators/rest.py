@@ -150,7 +150,8 @@ class SalesforceSaveRecordsOperator(_SalesforceRestOperator):
     :param journal_base_uri: base of the journal directory
         ``<journal_base_uri>/<dag_id>/<run_id>/<task_id>[-<map_index>].journal``; default as
         ``failed_records_base_uri``. Removed when the task succeeds.
-    :param durable: keep the journal (default). ``False``: a retry sends everything again.
+    :param durable: keep the journal (default; only when run as a task instance, i.e. with ``ti`` in
+        the context). ``False``: a retry sends everything again.
     :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
     :param api_version: overrides the connection's API version.
     """
@@ -240,9 +241,9 @@ class SalesforceSaveRecordsOperator(_SalesforceRestOperator):
             return f"{parent}/{name}" if parent else f"{stem}.{kind}.{fmt}"
         return f"{self._base_uri(None)}/{_run_part(context)}.{kind}.csv"
 
-    def _journal(self, run_key: str) -> SaveJournal | None:
-        if not self.durable:
-            return None
+    def _journal(self, context: Context, run_key: str) -> SaveJournal | None:
+        if not self.durable or context.get("ti") is None:
+            return None  # outside a task instance there is no retry to resume, and no key to own a journal
         from airflow_provider_salesforce_suite.hooks._rest.journal import SaveJournal
 
         params = {"operation": self.operation, "sobject": self.sobject, "external_id_field": self.external_id_field,
@@ -255,7 +256,7 @@ class SalesforceSaveRecordsOperator(_SalesforceRestOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         run_key = _run_part(context)
-        journal = self._journal(run_key)
+        journal = self._journal(context, run_key)
         records = self._input()
         first = next(records, None)
         summary: dict[str, Any] = {

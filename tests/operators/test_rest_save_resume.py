@@ -367,3 +367,16 @@ def test_a_record_that_cannot_be_sent_stops_after_the_calls_in_flight(sf_conn, c
     assert sum(_names(hook).values()) == 100
     summary = delete([r for r in records if "Id" in r]).execute(context)  # corrected: resumes at record 201
     assert (summary["records"], summary["succeeded"]) == (300, 300) and not _names(hook)
+
+
+def test_no_journal_outside_a_task_instance_or_when_not_durable(sf_conn, context, tmp_path) -> None:
+    conn = sf_conn("sf_plain")
+    hook = SalesforceRestHook(salesforce_conn_id=conn)
+    records = [{"Name": f"P{i}"} for i in range(300)]
+    with pytest.raises(Crash):
+        _insert(conn, _crash_at(records, 250), batch_size=100, concurrency=1, durable=False).execute(context)
+    assert not _journal_dir(tmp_path).exists()
+    with pytest.raises(Crash):
+        _insert(conn, _crash_at(records, 250), batch_size=100, concurrency=1).execute({})
+    assert not (tmp_path / "base").exists()
+    assert sum(_names(hook).values()) == 400  # nothing to resume from: each execute sent its 200 records
