@@ -32,18 +32,7 @@ from airflow_provider_salesforce_suite.operators.rest import (
     SalesforceUpsertRecordsOperator,
     SalesforceXComLimitError,
 )
-
-
-class _TaskInstance:
-    """What the operators read from ``context["ti"]`` (ids, and XCom pushes recorded)."""
-
-    dag_id, run_id, task_id, map_index = "dag_a", "manual__2026-01-01T00:00:00+00:00", "save", -1
-
-    def __init__(self) -> None:
-        self.pushed: dict[str, object] = {}
-
-    def xcom_push(self, key: str, value: object) -> None:
-        self.pushed[key] = value
+from tests.operators.resumable_support import RecordingTaskInstance
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +43,7 @@ def _own_base_uri(monkeypatch, tmp_path) -> None:
 
 @pytest.fixture
 def context() -> dict:
-    return {"ti": _TaskInstance(), "params": {}}
+    return {"ti": RecordingTaskInstance(), "params": {}}
 
 
 @pytest.fixture

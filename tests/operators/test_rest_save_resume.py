@@ -19,20 +19,14 @@ from airflow_provider_salesforce_suite.operators.rest import (
     SalesforceSaveStoppedError,
     SalesforceUpsertRecordsOperator,
 )
-from tests.operators.resumable_support import Crash, requests_to
+from tests.operators.resumable_support import Crash, RecordingTaskInstance, requests_to
 
 COLLECTIONS = "/services/data/v64.0/composite/sobjects"
 POSTS = f"POST {COLLECTIONS}"
 
 
-class _TaskInstance:
-    dag_id, run_id, task_id, map_index = "load_dag", "manual__2026-02-01T00:00:00+00:00", "load", -1
-
-    def __init__(self) -> None:
-        self.pushed: dict[str, object] = {}
-
-    def xcom_push(self, key: str, value: object) -> None:
-        self.pushed[key] = value
+class _TaskInstance(RecordingTaskInstance):
+    dag_id, run_id, task_id = "load_dag", "manual__2026-02-01T00:00:00+00:00", "load"
 
 
 @pytest.fixture(autouse=True)
@@ -51,6 +45,12 @@ def _journal_dir(tmp_path: Path) -> Path:
 
 def _names(hook: SalesforceRestHook, sobject: str = "Account") -> Counter:
     return Counter(r["Name"] for r in hook.query(f"SELECT Name FROM {sobject}"))
+
+
+def _assert_each_once(hook: SalesforceRestHook, count: int) -> None:
+    """The org holds ``count`` Accounts, no two with the same Name."""
+    names = _names(hook)
+    assert len(names) == count and set(names.values()) == {1}, names.most_common(3)
 
 
 def _crash_at(records: Iterable[Any], at: int) -> Iterator[Any]:
@@ -96,8 +96,7 @@ def test_crash_mid_insert_then_retry_saves_each_record_once(sf_conn, emulator_ad
 
     summary = _insert(conn, records, batch_size=100, concurrency=2).execute(context)
     assert (summary["records"], summary["succeeded"], summary["failed"], summary["unknown"]) == (1000, 1000, 0, 0)
-    names = _names(hook)
-    assert len(names) == 1000 and set(names.values()) == {1}
+    _assert_each_once(hook, 1000)
     assert requests_to(emulator_admin, POSTS) - posts == 10 - len(answered)  # only the chunks not saved
     assert sorted(summary["created_ids"]) == sorted(r["Id"] for r in hook.query("SELECT Id FROM Account"))
     assert not _journal_dir(tmp_path).exists()  # a successful task leaves no journal
@@ -128,8 +127,7 @@ def test_answered_insert_not_journaled_is_unknown_without_a_key(sf_conn, emulato
         assert all(r["sf__Error"].startswith("OUTCOME_UNKNOWN: ") for r in rows)
         assert context["ti"].pushed["summary"] == summary
     assert requests_to(emulator_admin, POSTS) == posts  # the second retry sent nothing
-    names = _names(hook)
-    assert len(names) == 500 and set(names.values()) == {1}
+    _assert_each_once(hook, 500)
 
 
 def test_answered_insert_not_journaled_is_looked_up_with_a_key(sf_conn, custom_emulator, custom_admin, context,
@@ -153,30 +151,20 @@ def test_answered_insert_not_journaled_is_looked_up_with_a_key(sf_conn, custom_e
     assert sorted(summary["created_ids"]) == sorted(r["Id"] for r in rows)
 
 
-def test_lost_insert_reply_with_a_key_is_settled_in_the_same_try(sf_conn, custom_emulator, custom_admin,
-                                                                 context) -> None:
+@pytest.mark.parametrize(("fault", "posts"), [
+    ({"lose_reply": True}, 2),  # committed, reply lost: found by its keys, not sent again
+    ({"drop_connection": True}, 3),  # dropped before Salesforce saw it: looked up, then sent again
+])
+def test_insert_without_an_answer_is_settled_by_key_in_the_same_try(sf_conn, custom_emulator, custom_admin, context,
+                                                                    fault, posts) -> None:
     conn = sf_conn("sf_lost", server=custom_emulator)
     hook = SalesforceRestHook(salesforce_conn_id=conn)
-    custom_admin.fault(lose_reply=True, method="POST", path_prefix=COLLECTIONS, count=1)
+    custom_admin.fault(method="POST", path_prefix=COLLECTIONS, count=1, **fault)
     summary = _insert(conn, [{"Name": f"L{i:03d}"} for i in range(400)], concurrency=1,
                       idempotency_field="External_Id__c").execute(context)
     assert (summary["succeeded"], summary["unknown"], len(summary["created_ids"])) == (400, 0, 400)
-    assert requests_to(custom_admin, POSTS) == 2  # the lost chunk was found by its keys: not sent again
-    names = _names(hook)
-    assert len(names) == 400 and set(names.values()) == {1}
-
-
-def test_dropped_insert_with_a_key_sends_the_missing_records(sf_conn, custom_emulator, custom_admin,
-                                                            context) -> None:
-    conn = sf_conn("sf_dropped", server=custom_emulator)
-    hook = SalesforceRestHook(salesforce_conn_id=conn)
-    custom_admin.fault(drop_connection=True, method="POST", path_prefix=COLLECTIONS, count=1)
-    summary = _insert(conn, [{"Name": f"D{i:03d}"} for i in range(300)], concurrency=1,
-                      idempotency_field="External_Id__c").execute(context)
-    assert (summary["succeeded"], summary["unknown"]) == (300, 0)
-    assert requests_to(custom_admin, POSTS) == 3  # dropped before Salesforce saw it: looked up, then sent again
-    names = _names(hook)
-    assert len(names) == 300 and set(names.values()) == {1}
+    assert requests_to(custom_admin, POSTS) == posts
+    _assert_each_once(hook, 400)
 
 
 def test_lost_insert_reply_without_a_key_fails_and_is_never_resent(sf_conn, emulator_admin, context) -> None:
@@ -189,8 +177,7 @@ def test_lost_insert_reply_without_a_key_fails_and_is_never_resent(sf_conn, emul
     with pytest.raises(SalesforceRecordsFailedError, match="200 of 400 records were sent to Salesforce without"):
         _insert(conn, records, concurrency=1).execute(context)
     assert requests_to(emulator_admin, POSTS) == 2  # the retry sent nothing: chunk 0 unknown, chunk 200 saved
-    names = _names(hook)
-    assert len(names) == 400 and set(names.values()) == {1}
+    _assert_each_once(hook, 400)
 
 
 def test_upsert_with_an_unknown_outcome_is_sent_again(sf_conn, custom_emulator, custom_admin, context,
@@ -213,8 +200,7 @@ def test_upsert_with_an_unknown_outcome_is_sent_again(sf_conn, custom_emulator, 
     summary = upsert().execute(context)
     assert requests_to(custom_admin, path) == 6  # chunks 200 (outcome not journaled), 300 and 400
     assert (summary["succeeded"], summary["unknown"], len(summary["created_ids"])) == (500, 0, 400)
-    names = _names(hook)
-    assert len(names) == 500 and set(names.values()) == {1}
+    _assert_each_once(hook, 500)
 
 
 # -- a bad row part-way ------------------------------------------------------------------------------------------
@@ -255,8 +241,7 @@ def test_bad_row_partway_then_a_corrected_file_resumes(sf_conn, emulator_admin, 
     assert (summary["records"], summary["succeeded"], summary["failed"]) == (1000, 990, 10)
     rows = _read_csv(failed)  # complete across the tries, each failure once
     assert len(rows) == 10 and all(r["sf__Error"].startswith("REQUIRED_FIELD_MISSING") for r in rows)
-    names = _names(hook)
-    assert len(names) == 990 and set(names.values()) == {1}
+    _assert_each_once(hook, 990)
 
 
 def test_changed_input_or_parameters_are_refused(sf_conn, emulator_admin, context, tmp_path) -> None:
@@ -318,8 +303,7 @@ def test_10000_inserts_under_faults_and_crashes_leave_each_record_once(sf_conn, 
     hits = [rule["hits"] for rule in custom_admin._call("GET", "faults")]
     assert all(hits), hits  # every kind of fault did hit
     custom_admin.clear_faults()
-    names = _names(hook)
-    assert len(names) == 10_000 and set(names.values()) == {1}
+    _assert_each_once(hook, 10_000)
 
 
 def test_journal_on_an_object_store(sf_conn, emulator_admin, context, monkeypatch) -> None:
@@ -345,8 +329,7 @@ def test_journal_on_an_object_store(sf_conn, emulator_admin, context, monkeypatc
         "journal.json"]
     with pytest.raises(SalesforceRecordsFailedError, match="100 of 500 records were sent to Salesforce without"):
         load(records).execute(context)
-    names = _names(hook)
-    assert len(names) == 500 and set(names.values()) == {1}
+    _assert_each_once(hook, 500)
 
 
 def test_a_record_that_cannot_be_sent_stops_after_the_calls_in_flight(sf_conn, context) -> None:

@@ -64,9 +64,10 @@ class SaveJournal:
 
     def __init__(self, location: Source, key: str, params: Mapping[str, Any]) -> None:
         from airflow_provider_salesforce_suite.io.formats import to_path
+        from airflow_provider_salesforce_suite.io.whole import local_dir
 
         self.store = to_path(location)
-        self.local: str | None = self.store.path if self.store.protocol in ("", "file", "local") else None
+        self.local = local_dir(self.store)
         self.key = key
         self.params = dict(params)
         self._names: frozenset[str] = frozenset()
@@ -83,17 +84,9 @@ class SaveJournal:
             return json.load(handle)
 
     def _write(self, name: str, value: Any) -> None:
-        text = json.dumps(value, separators=(",", ":"))
-        if self.local is None:  # an object store writes an object whole
-            with (self.store / name).open("w") as handle:
-                handle.write(text)
-            return
-        target = os.path.join(self.local, name)
-        with open(target + ".tmp", "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(target + ".tmp", target)
+        from airflow_provider_salesforce_suite.io.whole import write_whole
+
+        write_whole(self.store, self.local, name, json.dumps(value, separators=(",", ":")))
 
     def _delete(self, name: str) -> None:
         path = self.store / name
