@@ -274,11 +274,9 @@ def test_changed_input_or_parameters_are_refused(sf_conn, emulator_admin, contex
 
 
 # -- the defect: retries under faults ----------------------------------------------------------------------------
-def test_10000_inserts_under_faults_and_crashes_leave_each_record_once(sf_conn, custom_emulator, custom_admin,
-                                                                       context) -> None:
-    conn = sf_conn("sf_chaos", server=custom_emulator, extra={"max_retries": 4, "retry_max_seconds": 30})
-    hook = SalesforceRestHook(salesforce_conn_id=conn)
-    rules = [  # ~10% of the collections calls, seeded
+def _faults(admin: Any) -> None:
+    """About 10% of the collections calls fail, seeded: every kind of fault a load meets."""
+    rules = [
         {"status": 503, "error_code": "SERVER_UNAVAILABLE", "rate": 0.03, "seed": 1},
         {"error_code": "REQUEST_LIMIT_EXCEEDED", "message": "ConcurrentPerOrgLongTxn Limit exceeded.",
          "rate": 0.02, "seed": 6},
@@ -288,7 +286,14 @@ def test_10000_inserts_under_faults_and_crashes_leave_each_record_once(sf_conn, 
         {"status": 500, "error_code": "UNKNOWN_EXCEPTION", "count": 2},  # definite failures: sent by a later try
     ]
     for rule in rules:
-        custom_admin.fault(method="POST", path_prefix=COLLECTIONS, **rule)
+        admin.fault(method="POST", path_prefix=COLLECTIONS, **rule)
+
+
+def test_10000_inserts_under_faults_and_crashes_leave_each_record_once(sf_conn, custom_emulator, custom_admin,
+                                                                       context) -> None:
+    conn = sf_conn("sf_chaos", server=custom_emulator, extra={"max_retries": 4, "retry_max_seconds": 30})
+    hook = SalesforceRestHook(salesforce_conn_id=conn)
+    _faults(custom_admin)
     records = [{"Name": f"C{i:05d}"} for i in range(10_000)]
 
     def load(source: Iterable[dict]) -> SalesforceCreateRecordsOperator:
@@ -304,6 +309,32 @@ def test_10000_inserts_under_faults_and_crashes_leave_each_record_once(sf_conn, 
     assert all(hits), hits  # every kind of fault did hit
     custom_admin.clear_faults()
     _assert_each_once(hook, 10_000)
+
+
+def test_inserts_under_faults_without_a_key_never_duplicate(sf_conn, emulator_admin, context) -> None:
+    """The reported defect without idempotency_field: no record twice; the ones whose insert got no
+    answer are listed, not sent again, and every input record is either in the org or in that list."""
+    conn = sf_conn("sf_chaos_nokey", extra={"max_retries": 4, "retry_max_seconds": 30})
+    hook = SalesforceRestHook(salesforce_conn_id=conn)
+    _faults(emulator_admin)
+    records = [{"Name": f"N{i:05d}"} for i in range(4000)]
+
+    def load(source: Iterable[dict]) -> SalesforceCreateRecordsOperator:
+        return _insert(conn, source, batch_size=100, concurrency=4)
+
+    for at in (1200, 2800):
+        with pytest.raises(Crash):
+            load(_crash_at(records, at)).execute(context)
+    with pytest.raises(SalesforceRecordsFailedError, match="records were sent to Salesforce without an answer") as raised:
+        load(records).execute(context)
+    summary = raised.value.summary
+    assert summary["failed"] == 0 and summary["succeeded"] + summary["unknown"] == 4000 and summary["unknown"]
+    emulator_admin.clear_faults()
+    names = _names(hook)
+    assert set(names.values()) == {1}  # nothing twice
+    unknown = {r["Name"] for r in _read_csv(Path(summary["outcome_unknown_uri"].removeprefix("file://")))}
+    assert len(unknown) == summary["unknown"] and set(names) | unknown == {r["Name"] for r in records}
+    assert len(set(names) - unknown) == summary["succeeded"]  # each lost reply was committed, each drop was not
 
 
 def test_journal_on_an_object_store(sf_conn, emulator_admin, context, monkeypatch) -> None:
