@@ -104,7 +104,10 @@ class SaveJournal:
             os.makedirs(self.local, exist_ok=True)
         else:
             self.store.mkdir(parents=True, exist_ok=True)
-        names = frozenset(p.name for p in self.store.iterdir())
+        try:
+            names = frozenset(p.name for p in self.store.iterdir())
+        except FileNotFoundError:  # an object store has no empty "directory" to list
+            names = frozenset()
         if HEADER not in names:
             self._write(HEADER, {"key": self.key, "params": self.params})
             self._names = frozenset()
