@@ -68,6 +68,7 @@ from airflow_provider_salesforce_suite.hooks._bulk.results import (
     typed_values,
     unprocessed,
 )
+from airflow_provider_salesforce_suite.hooks._bulk.values import ValueCheck
 from airflow_provider_salesforce_suite.hooks._bulk.states import (
     BulkApi,
     BulkJobProgress,
@@ -594,11 +595,11 @@ class SalesforceBulkHook(SalesforceBaseHook):
         if journal is not None:
             kept = journal.local
             if kept is not None and not journal.entries:  # spill straight into the kept copy: nothing to copy
-                chunks = CsvChunker(kept, line_ending=line_ending, **chunker).chunks(records)
+                chunks = CsvChunker(kept, line_ending=line_ending, check=ValueCheck(api), **chunker).chunks(records)
                 return self._submit_only(api, chunks, submit, v1_job, job_ids, held, journal,
                                          max_unfinished=max_concurrent_jobs, poll_interval=poll_interval)
         with tempfile.TemporaryDirectory(prefix="sf-bulk-ingest-") as spill_dir:
-            chunks = CsvChunker(spill_dir, line_ending=line_ending, **chunker).chunks(records)
+            chunks = CsvChunker(spill_dir, line_ending=line_ending, check=ValueCheck(api), **chunker).chunks(records)
             if journal is not None:
                 return self._submit_only(api, chunks, submit, v1_job, job_ids, held, journal,
                                          max_unfinished=max_concurrent_jobs, poll_interval=poll_interval)
@@ -738,9 +739,10 @@ class SalesforceBulkHook(SalesforceBaseHook):
 
         try:
             for chunk in chunks:
-                if failure is not None:
+                if failure is not None or not chunk.records:  # not sent (nothing to send: every row refused)
                     unprocessed(chunk, out)
-                    os.unlink(chunk.path)
+                    if chunk.path:
+                        os.unlink(chunk.path)
                     continue
                 window.append(submit(chunk))
                 while len(window) >= window_size:
@@ -819,7 +821,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
         return SubmissionJournal(store, local, key, params)
 
     def _submitted(self, manifest: Mapping[str, Any]) -> BulkIngestSummary:
-        records = sum(entry["records"] for entry in manifest["chunks"])
+        records = sum(entry["records"] + len(entry.get("rejected", ())) for entry in manifest["chunks"])
         log.info("Every chunk was submitted by an earlier try (%d records, jobs %s): nothing to send",
                  records, manifest["job_ids"])
         return self._summary(manifest["job_ids"], None, records)
@@ -833,6 +835,8 @@ class SalesforceBulkHook(SalesforceBaseHook):
             if entry is not None:
                 journal.done(entry)
         for entry in journal.entries:
+            if entry["job_id"] is None:
+                continue
             held[entry["job_id"]] = held.get(entry["job_id"], 0) + entry["records"]
         job_ids.extend(held)
         if api == "1.0" and journal.v1_job:
@@ -895,11 +899,15 @@ class SalesforceBulkHook(SalesforceBaseHook):
         resumed = len(journal.entries)
         checked = records_read = 0
         for chunk in self._guarded(chunks, api, held, journal):
-            records_read = chunk.first_row + chunk.records - 1
+            records_read = chunk.last_row
             if chunk.index < resumed:
                 journal.check(chunk, journal.entries[chunk.index])
-                os.unlink(chunk.path)
+                if chunk.path:
+                    os.unlink(chunk.path)
                 checked += 1
+                continue
+            if not chunk.records:  # every row refused before upload: noted so collection reports them
+                journal.done(entry_of(chunk, None, ""))
                 continue
             if in_flight is not None:
                 self._wait_for_room(in_flight, max_unfinished, poll_interval)  # type: ignore[arg-type]
@@ -917,7 +925,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
         if v1_job:
             self.v1_close_job(v1_job[0])
         journal.finish(api, job_ids)
-        records = sum(entry["records"] for entry in journal.entries)
+        records = sum(entry["records"] + len(entry.get("rejected", ())) for entry in journal.entries)
         log.info("Submitted %d records in %d upload(s) (jobs %s); results not collected (wait=False)",
                  records, len(journal.entries), job_ids)
         return self._summary(job_ids, None, records)
@@ -1018,14 +1026,19 @@ class SalesforceBulkHook(SalesforceBaseHook):
         with tempfile.TemporaryDirectory(prefix="sf-bulk-collect-") as spill_dir, \
                 IngestResultFiles(results_dir, results_format) as out:
             for entry in plan["chunks"]:
-                if local is not None:
+                if not entry["file"]:
+                    path = ""
+                elif local is not None:
                     path = os.path.join(local, entry["file"])
                 else:
                     path = os.path.join(spill_dir, entry["file"])
                     with (store / entry["file"]).open("rb") as kept, open(path, "wb") as spill:
                         shutil.copyfileobj(kept, spill, SPILL_COPY_BYTES)
                 chunk = Chunk(entry["index"], path, entry["columns"], entry["first_row"], entry["records"],
-                              entry["size"], entry["delimiter"])
+                              entry["size"], entry["delimiter"], tuple(entry.get("rejected", ())))
+                if entry["job_id"] is None:  # nothing of it was uploaded (every row refused)
+                    unprocessed(chunk, out)
+                    continue
                 left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
                 found = self._collect(plan["api"], _Upload(chunk, entry["job_id"], entry["batch_id"]), out,
                                       poll_interval, left, on_progress, keep_spill=local is not None)
