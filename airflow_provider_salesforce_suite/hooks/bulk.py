@@ -68,6 +68,7 @@ from airflow_provider_salesforce_suite.hooks._bulk.results import (
     typed_values,
     unprocessed,
 )
+from airflow_provider_salesforce_suite.hooks._bulk.rereads import reread_body
 from airflow_provider_salesforce_suite.hooks._bulk.values import ValueCheck
 from airflow_provider_salesforce_suite.hooks._bulk.states import (
     BulkApi,
@@ -151,11 +152,17 @@ class SalesforceBulkHook(SalesforceBaseHook):
     def _kind(kind: str) -> str:
         return wire.check_choice(kind, wire.JOB_KINDS, "kind")
 
-    def _stream(self, method: str, path: str, **kwargs: Any) -> Iterator[bytes]:
-        """The body of a successful response in chunks (gzip is negotiated and decoded by requests)."""
-        response = self.request(method, path, stream=True, **kwargs)
-        with response:
-            yield from response.iter_content(STREAM_CHUNK_BYTES)
+    def _stream(self, method: str, path: str, *, job_id: str, params: Mapping[str, Any] | None = None,
+                first: requests.Response | None = None) -> Iterator[bytes]:
+        """The body of a successful GET in chunks (gzip is negotiated and decoded by requests); a
+        connection cut mid-body is read again from the start (see :mod:`._bulk.rereads`).
+
+        :param job_id: the job the document belongs to (named by an error).
+        :param first: the response of the first GET, when its headers were needed first.
+        """
+        yield from reread_body(lambda: self.request(method, path, params=params, stream=True), STREAM_CHUNK_BYTES,
+                               retries=self.session.policy.max_retries, what=f"Bulk job {job_id}: {method} {path}",
+                               first=first)
 
     @staticmethod
     def _v1_parsed(response: requests.Response | AsyncResponse) -> Any:
@@ -247,7 +254,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
             ``sf__Error``, fields) or ``unprocessed`` (fields).
         """
         resource = wire.V2_RESULT_RESOURCES[wire.check_choice(which, tuple(wire.V2_RESULT_RESOURCES), "which")]
-        return self._stream(*self._v2(wire.V2_INGEST_RESULTS, job_id=job_id, resource=resource))
+        return self._stream(*self._v2(wire.V2_INGEST_RESULTS, job_id=job_id, resource=resource), job_id=job_id)
 
     # -- Bulk 2.0 query --------------------------------------------------------------------------------
     def create_query_job(self, soql: str, *, include_deleted: bool = False, column_delimiter: str = "COMMA",
@@ -286,12 +293,9 @@ class SalesforceBulkHook(SalesforceBaseHook):
             params = {k: v for k, v in (("locator", locator), ("maxRecords", max_records)) if v}
             response = self.request(method, path, params=params or None, stream=True)
             locator = response.headers.get(wire.LOCATOR_HEADER)
-
-            def body(response: requests.Response = response) -> Iterator[bytes]:
-                with response:
-                    yield from response.iter_content(STREAM_CHUNK_BYTES)
-
-            yield body()
+            body = self._stream(method, path, job_id=job_id, params=params or None, first=response)
+            yield body
+            body.close()
             response.close()
             if not locator or locator == "null":
                 return
@@ -304,11 +308,14 @@ class SalesforceBulkHook(SalesforceBaseHook):
                                 {"maxRecords": max_records} if max_records else None)
 
         def fetch(url: str, spill: BinaryIO, stop: threading.Event) -> None:
-            with self.request("GET", url, stream=True) as response:
-                for chunk in response.iter_content(STREAM_CHUNK_BYTES):
+            body = self._stream("GET", url, job_id=job_id)
+            try:
+                for chunk in body:
                     if stop.is_set():
                         raise PageDownloadStopped(url)
                     spill.write(chunk)
+            finally:
+                body.close()
 
         listed = False
         for page in download_in_order(urls, fetch, parallel, label=f"Bulk query job {job_id}"):
@@ -385,12 +392,12 @@ class SalesforceBulkHook(SalesforceBaseHook):
 
     def v1_batch_request(self, job_id: str, batch_id: str) -> Iterator[bytes]:
         """The batch's request body as Salesforce stored it, streamed."""
-        return self._stream(*self._v1(wire.V1_BATCH_REQUEST, job_id=job_id, batch_id=batch_id))
+        return self._stream(*self._v1(wire.V1_BATCH_REQUEST, job_id=job_id, batch_id=batch_id), job_id=job_id)
 
     def v1_batch_results(self, job_id: str, batch_id: str) -> Iterator[bytes]:
         """An ingest batch's results, streamed: CSV ``Id, Success, Created, Error``, one row per
         request row in request order."""
-        return self._stream(*self._v1(wire.V1_BATCH_RESULT, job_id=job_id, batch_id=batch_id))
+        return self._stream(*self._v1(wire.V1_BATCH_RESULT, job_id=job_id, batch_id=batch_id), job_id=job_id)
 
     def v1_query_result_ids(self, job_id: str, batch_id: str) -> list[str]:
         """The result ids of a completed query batch."""
@@ -399,7 +406,8 @@ class SalesforceBulkHook(SalesforceBaseHook):
 
     def v1_query_result(self, job_id: str, batch_id: str, result_id: str) -> Iterator[bytes]:
         """One query result file, streamed (CSV with a header)."""
-        return self._stream(*self._v1(wire.V1_QUERY_RESULT, job_id=job_id, batch_id=batch_id, result_id=result_id))
+        return self._stream(*self._v1(wire.V1_QUERY_RESULT, job_id=job_id, batch_id=batch_id, result_id=result_id),
+                            job_id=job_id)
 
     # -- waiting -----------------------------------------------------------------------------------------
     def _poll(self, job_id: str, fetch: Callable[[], dict[str, Any]], evaluate: Callable[[dict[str, Any]], JobStatus],
