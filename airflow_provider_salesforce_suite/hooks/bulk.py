@@ -79,9 +79,11 @@ from airflow_provider_salesforce_suite.hooks._bulk.states import (
     SalesforceBulkError,
     SalesforceBulkInputError,
     SalesforceBulkJobFailedError,
+    SalesforceBulkJobPurgedError,
     SalesforceBulkTimeoutError,
     StoppedJob,
     evaluate_job,
+    job_gone,
 )
 from airflow_provider_salesforce_suite.hooks.base import SalesforceBaseHook
 
@@ -101,6 +103,7 @@ __all__ = [
     "SalesforceBulkHook",
     "SalesforceBulkInputError",
     "SalesforceBulkJobFailedError",
+    "SalesforceBulkJobPurgedError",
     "SalesforceBulkTimeoutError",
     "evaluate_job",
 ]
@@ -130,6 +133,18 @@ class _Upload:
     chunk: Chunk
     job_id: str
     batch_id: str | None = None
+
+
+def _rows_of(entry: Mapping[str, Any]) -> str:
+    """``input rows 11-20`` of a journal entry (its uploaded and refused rows)."""
+    last = entry["first_row"] + entry["records"] + len(entry.get("rejected", ())) - 1
+    return f"input rows {entry['first_row']}-{last}"
+
+
+def _maybe_loaded(rows: str, journal: SubmissionJournal) -> str:
+    return (f"It held {rows}, which an earlier try sent: they may have been loaded, and nothing can tell any more. "
+            f"Not sending them again (that could load them twice): check the org for them, then remove "
+            f"{journal.location} to submit afresh, or drop the loaded rows from the input.")
 
 
 class SalesforceBulkHook(SalesforceBaseHook):
@@ -573,15 +588,17 @@ class SalesforceBulkHook(SalesforceBaseHook):
                                                   column_delimiter=column_delimiter, line_ending=line_ending,
                                                   assignment_rule_id=assignment_rule_id)["id"]
 
-                def note(job_id: str, live: bool) -> None:
-                    if not live:  # aborted before its upload closed: it loaded nothing and is not collected
+                def note(job_id: str, phase: str) -> None:
+                    if phase == "aborted":  # aborted before its upload closed: it loaded nothing, not collected
                         job_ids.remove(job_id)
                         held.pop(job_id, None)
                         return
-                    job_ids.append(job_id)
-                    held[job_id] = chunk.records
-                    if journal is not None:  # noted before any data leaves: a retry can abort it
-                        journal.pending(entry_of(chunk, job_id, tag))
+                    if phase == "created":
+                        job_ids.append(job_id)
+                        held[job_id] = chunk.records
+                    if journal is not None:  # noted before any data leaves (a retry can abort the job), and
+                        # before the close (a retry finding the job purged knows whether it could have loaded)
+                        journal.pending({**entry_of(chunk, job_id, tag), "closing": phase == "closing"})
 
                 upload = _Upload(chunk, self._v2_load_chunk(create, data, note))
             else:
@@ -652,8 +669,8 @@ class SalesforceBulkHook(SalesforceBaseHook):
 
         :param create: creates the job and returns its id.
         :param data: the chunk's CSV bytes.
-        :param note: told ``(job_id, True)`` before the upload, ``(job_id, False)`` when that job is
-            aborted and replaced.
+        :param note: told ``(job_id, "created")`` before the upload, ``(job_id, "closing")`` before
+            the close, ``(job_id, "aborted")`` when that job is aborted and replaced.
         """
         for _ in range(_LOST_REPLY_ATTEMPTS):
             try:
@@ -662,18 +679,19 @@ class SalesforceBulkHook(SalesforceBaseHook):
                 log.warning("Bulk job creation lost its reply (%s); any job it made is empty and Open, and never "
                             "loads. Creating another", exc)
                 continue
-            note(job_id, True)
+            note(job_id, "created")
             try:
                 self.upload_job_data(job_id, data)
             except SalesforceOutcomeUnknownError as exc:
                 self._quietly(self.abort_job, job_id)
-                note(job_id, False)
+                note(job_id, "aborted")
                 log.warning("The upload to Bulk job %s lost its reply (%s): the job is aborted before closing, so it "
                             "loads nothing; the chunk goes to a new job", job_id, exc)
                 continue
             except Exception:
                 self._quietly(self.abort_job, job_id)
                 raise
+            note(job_id, "closing")
             try:
                 self._close_settled(job_id)
             except Exception:
@@ -716,6 +734,18 @@ class SalesforceBulkHook(SalesforceBaseHook):
                          state.value)
                 return
             self.close_job(job_id)
+
+    @staticmethod
+    @contextmanager
+    def _job_must_exist(job_id: str, api: str, known: Callable[[], str]) -> Iterator[None]:
+        """Turn Salesforce's "no such job" into :class:`SalesforceBulkJobPurgedError` (``known()``
+        says what is known of its records)."""
+        try:
+            yield
+        except SalesforceSuiteError as exc:
+            if job_gone(exc):
+                raise SalesforceBulkJobPurgedError(job_id, api, known()) from exc
+            raise
 
     @staticmethod
     def _quietly(action: Callable[..., Any], *args: Any) -> None:
@@ -774,12 +804,17 @@ class SalesforceBulkHook(SalesforceBaseHook):
         """Wait for one upload and write the outcome of each of its rows; the failure, if it failed.
         The spill is removed afterwards unless ``keep_spill`` (the kept copy of a deferred ingest)."""
         chunk = upload.chunk
+        gone = self._job_must_exist(upload.job_id, api, lambda: (
+            f"It held {_rows_of(entry_of(chunk, upload.job_id, ''))}, uploaded and closed: Salesforce processed "
+            "them, so they may be loaded, but their results can no longer be read. Check the org for them before "
+            "loading them again (sending them blindly could load them twice)."))
         try:
             if api == "2.0":
                 index = index_chunk(chunk)  # client work done while Salesforce processes the job
                 try:
-                    self.wait_for_job(upload.job_id, poll_interval=poll_interval, timeout=timeout,
-                                      on_progress=on_progress)
+                    with gone:
+                        self.wait_for_job(upload.job_id, poll_interval=poll_interval, timeout=timeout,
+                                          on_progress=on_progress)
                     failure = None
                 except SalesforceBulkJobFailedError as exc:
                     failure = IngestFailure(upload.job_id, exc.state.value, exc.state_message)
@@ -789,7 +824,8 @@ class SalesforceBulkHook(SalesforceBaseHook):
                     unprocessed(chunk, out)
                 return failure
             assert upload.batch_id is not None
-            batch = self._wait_for_batch(upload.job_id, upload.batch_id, poll_interval, timeout, on_progress)
+            with gone:
+                batch = self._wait_for_batch(upload.job_id, upload.batch_id, poll_interval, timeout, on_progress)
             state = BulkJobState(batch["state"])
             if state is BulkJobState.COMPLETED:
                 correlate_v1(chunk, self.v1_batch_results(upload.job_id, upload.batch_id), out)
@@ -847,8 +883,16 @@ class SalesforceBulkHook(SalesforceBaseHook):
                 continue
             held[entry["job_id"]] = held.get(entry["job_id"], 0) + entry["records"]
         job_ids.extend(held)
+        if api == "2.0":  # a job gone since (purged) fails the resume before anything more is sent
+            for job_id in held:
+                rows = ", ".join(_rows_of(entry) for entry in journal.entries if entry["job_id"] == job_id)
+                with self._job_must_exist(job_id, api, lambda rows=rows: _maybe_loaded(rows, journal)):
+                    self.get_job(job_id)
         if api == "1.0" and journal.v1_job:
-            state = BulkJobState(self.v1_get_job(journal.v1_job)["state"])
+            submitted = [entry for entry in journal.entries if entry["job_id"] == journal.v1_job]
+            with self._job_must_exist(journal.v1_job, api, lambda: _maybe_loaded(
+                    ", ".join(_rows_of(entry) for entry in submitted) or "no input rows", journal)):
+                state = BulkJobState(self.v1_get_job(journal.v1_job)["state"])
             if state is BulkJobState.OPEN:
                 v1_job.append(journal.v1_job)
                 if journal.v1_job not in job_ids:
@@ -864,11 +908,15 @@ class SalesforceBulkHook(SalesforceBaseHook):
         """Whether the chunk an earlier try was sending went in: its entry (with the 1.0 batch id)
         if it did, None if it must be sent again (a 2.0 job left ``Open`` is aborted first)."""
         job_id = pending["job_id"]
-        rows = f"input rows {pending['first_row']}-{pending['first_row'] + pending['records'] - 1}"
+        rows = _rows_of(pending)
         if api == "2.0":
             try:
                 status = evaluate_job(self.get_job(job_id))
-            except SalesforceNotFoundError:
+            except SalesforceNotFoundError as exc:
+                if pending.get("closing"):
+                    raise SalesforceBulkJobPurgedError(job_id, api, _maybe_loaded(rows, journal)) from exc
+                log.warning("Bulk job %s of an earlier try is gone, and that try stopped before closing its upload: "
+                            "it loaded nothing (%s are sent again in a new job)", job_id, rows)
                 return None
             if status.state is BulkJobState.OPEN:
                 self.abort_job(job_id)
@@ -881,7 +929,9 @@ class SalesforceBulkHook(SalesforceBaseHook):
                      status.state.value, rows)
             return dict(pending)
         known = {entry["batch_id"] for entry in entries if entry["job_id"] == job_id}
-        unknown = [batch["id"] for batch in self.v1_list_batches(job_id) if batch["id"] not in known]
+        with self._job_must_exist(job_id, api, lambda: _maybe_loaded(rows, journal)):
+            batches = self.v1_list_batches(job_id)
+        unknown = [batch["id"] for batch in batches if batch["id"] not in known]
         if not unknown:
             return None
         if len(unknown) > 1:
