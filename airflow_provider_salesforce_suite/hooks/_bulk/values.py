@@ -16,8 +16,10 @@ from typing import Sequence
 #: Most characters in one field ("Bulk API 2.0 limits": 131,072; "Bulk API limits" (1.0): 32,000).
 MAX_FIELD_CHARS = {"2.0": 131_072, "1.0": 32_000}
 #: Characters refused per API, as UTF-8 byte patterns (for the encoded row) and text patterns (per cell).
-_REFUSED_BYTES = {"2.0": re.compile(b"\x00"),
-                  "1.0": re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]")}
+_REFUSED_BYTES = {"2.0": re.compile(b"\x00"), "1.0": re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")}
+#: UTF-8 lead of U+FFC0-U+FFFF, which holds the non-characters U+FFFE and U+FFFF (a plain byte
+#: search: an alternation in the pattern above would make every row's scan slower).
+_NONCHARACTER_LEAD = b"\xef\xbf"
 _REFUSED_TEXT = {"2.0": re.compile("\x00"), "1.0": re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")}
 _NAMES = {"\x00": "NUL", "\ufffe": "a non-character", "\uffff": "a non-character"}
 
@@ -33,6 +35,7 @@ class ValueCheck:
         self.max_chars = MAX_FIELD_CHARS[api]
         self._refused_bytes = _REFUSED_BYTES[api]
         self._refused_text = _REFUSED_TEXT[api]
+        self._noncharacters = api == "1.0"
 
     def problem(self, columns: Sequence[str], values: Sequence[str], line: bytes) -> str | None:
         """The ``sf__Error`` for the row, or None when Salesforce would take every value.
@@ -41,7 +44,8 @@ class ValueCheck:
         :param values: the row's CSV values (in ``columns`` order).
         :param line: the encoded row (its bytes are at least as many as any value's characters).
         """
-        if len(line) <= self.max_chars and not self._refused_bytes.search(line):
+        if len(line) <= self.max_chars and not self._refused_bytes.search(line) and not (
+                self._noncharacters and _NONCHARACTER_LEAD in line):
             return None
         for column, value in zip(columns, values):
             if len(value) > self.max_chars:
