@@ -1,0 +1,59 @@
+"""Chaos: Bulk 1.0/2.0 and REST inserts and upserts under the fault mix (503, 500, concurrency
+limits, dropped connections, slow replies, lost replies, cut reads, sessions expiring about every
+50 calls), one try killed with SIGKILL mid-job, Airflow-style retries. Every case must end with
+the task succeeded, succeeded + failed + unprocessed == input, no duplicate and no lost row.
+
+``make test`` runs the reduced sizes (``test_chaos_reduced``); ``make chaos`` runs the full ones
+(``SF_CHAOS_SIZE=full``: 100,000 Bulk rows and 10,000 REST records per case).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.chaos.harness import RESULTS, ChaosCase, ChaosResult, ChaosRunner, full_size
+
+#: Airflow ``retries`` + 1: enough for the fault mix to let one try through.
+MAX_TRIES = 12
+SEED = 14
+REST_INSERT_XFAIL = pytest.mark.xfail(strict=True, reason="REST journal not merged yet (restsafe): a retried "
+                                      "insert sends every record again, duplicating those an earlier try saved")
+
+
+def _cases(bulk_rows: int, bulk_unit: int, rest_rows: int, rest_concurrency: int) -> list:
+    return [
+        pytest.param(ChaosCase("bulk", "insert", bulk_rows, api="2.0", per_unit=bulk_unit), id="bulk2-insert"),
+        pytest.param(ChaosCase("bulk", "upsert", bulk_rows, api="2.0", per_unit=bulk_unit), id="bulk2-upsert"),
+        pytest.param(ChaosCase("bulk", "insert", bulk_rows, api="1.0", per_unit=bulk_unit), id="bulk1-insert"),
+        pytest.param(ChaosCase("bulk", "upsert", bulk_rows, api="1.0", per_unit=bulk_unit), id="bulk1-upsert"),
+        pytest.param(ChaosCase("rest", "insert", rest_rows, concurrency=rest_concurrency), id="rest-insert",
+                     marks=REST_INSERT_XFAIL),
+        pytest.param(ChaosCase("rest", "upsert", rest_rows, concurrency=rest_concurrency), id="rest-upsert"),
+    ]
+
+
+def _check(result: ChaosResult) -> None:
+    RESULTS.append(result)
+    summary = (f"{result.case}: {result.status} after {result.tries} tries {result.try_outcomes}; "
+               f"last error: {result.last_error}")
+    assert result.killed_try is not None and result.try_outcomes[result.killed_try - 1] == "killed", summary
+    assert result.status == "success", summary
+    assert result.succeeded + result.failed + result.unprocessed == result.rows, summary
+    assert result.duplicates == 0, summary
+    assert result.lost == 0, summary
+    assert result.in_org == result.succeeded, summary
+
+
+@pytest.mark.parametrize("case", _cases(bulk_rows=3000, bulk_unit=500, rest_rows=1200, rest_concurrency=2))
+def test_chaos_reduced(chaos_runner: ChaosRunner, case: ChaosCase) -> None:
+    if full_size():
+        pytest.skip("the full run (SF_CHAOS_SIZE=full) runs test_chaos_full")
+    _check(chaos_runner.run(case, seed=SEED, max_tries=MAX_TRIES, try_timeout=120))
+
+
+@pytest.mark.chaos_full
+@pytest.mark.parametrize("case", _cases(bulk_rows=100_000, bulk_unit=10_000, rest_rows=10_000, rest_concurrency=4))
+def test_chaos_full(chaos_runner: ChaosRunner, case: ChaosCase) -> None:
+    if not full_size():
+        pytest.skip("full-size chaos runs with make chaos (SF_CHAOS_SIZE=full)")
+    _check(chaos_runner.run(case, seed=SEED, max_tries=MAX_TRIES, try_timeout=900))
