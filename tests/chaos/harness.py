@@ -167,7 +167,7 @@ class ChaosRunner:
         self.workdir = workdir
 
     def run(self, case: ChaosCase, *, seed: int, max_tries: int, kill_try: int | None = 1,
-            try_timeout: float = 600.0) -> ChaosResult:
+            try_timeout: float = 600.0, faults: Callable[[int, int], list[dict[str, Any]]] | None = None) -> ChaosResult:
         """Run ``case`` until a try succeeds or ``max_tries`` ran; then count the org's rows.
 
         :param case: the case.
@@ -175,6 +175,8 @@ class ChaosRunner:
         :param max_tries: Airflow's ``retries + 1``.
         :param kill_try: the try killed with SIGKILL mid-job (None: no kill).
         :param try_timeout: seconds after which a try is killed as timed out (``execution_timeout``).
+        :param faults: ``(try_number, seed) -> rules`` set before each try; default the fault mix,
+            seeded ``seed * 1000 + try_number`` (each try its own sequence, the same on every run).
         """
         rng = random.Random(seed)
         base = self.workdir / case.name
@@ -191,7 +193,7 @@ class ChaosRunner:
                 method, prefix, _ = case.unit_request
                 self.admin.fault(latency_ms=KILL_TRY_LATENCY_MS, method=method, path_prefix=prefix)
                 result.killed_try, result.kill_after_units = try_number, kill_after
-            for rule in fault_mix(seed * 1000 + try_number):
+            for rule in (faults or _mix)(try_number, seed):
                 self.admin.fault(**rule)
             outcome = self._one_try(case, base, kwargs, try_number, kill_after, try_timeout)
             result.tries = try_number
@@ -266,6 +268,10 @@ class ChaosRunner:
         result.in_org = sum(counts.values())
         result.duplicates = sum(n - 1 for n in counts.values() if n > 1)
         result.lost = len(wanted - set(counts) - failed_keys)
+
+
+def _mix(try_number: int, seed: int) -> list[dict[str, Any]]:
+    return fault_mix(seed * 1000 + try_number)
 
 
 def _keys_in(uri: str | None) -> set[str]:

@@ -13,23 +13,32 @@ import pytest
 
 from tests.chaos.harness import RESULTS, ChaosCase, ChaosResult, ChaosRunner, full_size
 
-#: Airflow ``retries`` + 1: enough for the fault mix to let one try through.
-MAX_TRIES = 12
+#: Airflow ``retries`` + 1: enough for the fault mix to let one try through (passing reduced
+#: cases take 4-5 tries).
+MAX_TRIES_REDUCED, MAX_TRIES_FULL = 8, 12
 SEED = 14
 REST_INSERT_XFAIL = pytest.mark.xfail(strict=True, reason="REST journal not merged yet (restsafe): a retried "
                                       "insert sends every record again, duplicating those an earlier try saved")
+BULK2_XFAIL = pytest.mark.xfail(strict=True, reason="Bulk 2.0 aborts a job whose close reply was lost (see "
+                                "test_chaos_findings.py::test_bulk2_lost_close_reply_converges_on_retry); every "
+                                "retry then fails on the Aborted job")
 
 
-def _cases(bulk_rows: int, bulk_unit: int, rest_rows: int, rest_concurrency: int) -> list:
-    return [
-        pytest.param(ChaosCase("bulk", "insert", bulk_rows, api="2.0", per_unit=bulk_unit), id="bulk2-insert"),
-        pytest.param(ChaosCase("bulk", "upsert", bulk_rows, api="2.0", per_unit=bulk_unit), id="bulk2-upsert"),
+def _cases(bulk_rows: int, bulk_unit: int, rest_rows: int, rest_concurrency: int, *, reduced: bool) -> list:
+    """The six cases; the reduced run keeps one per API and operation kind (``make test`` time)."""
+    cases = [
+        pytest.param(ChaosCase("bulk", "insert", bulk_rows, api="2.0", per_unit=bulk_unit), id="bulk2-insert",
+                     marks=BULK2_XFAIL),
+        pytest.param(ChaosCase("bulk", "upsert", bulk_rows, api="2.0", per_unit=bulk_unit), id="bulk2-upsert",
+                     marks=BULK2_XFAIL),
         pytest.param(ChaosCase("bulk", "insert", bulk_rows, api="1.0", per_unit=bulk_unit), id="bulk1-insert"),
         pytest.param(ChaosCase("bulk", "upsert", bulk_rows, api="1.0", per_unit=bulk_unit), id="bulk1-upsert"),
         pytest.param(ChaosCase("rest", "insert", rest_rows, concurrency=rest_concurrency), id="rest-insert",
                      marks=REST_INSERT_XFAIL),
         pytest.param(ChaosCase("rest", "upsert", rest_rows, concurrency=rest_concurrency), id="rest-upsert"),
     ]
+    keep = {"bulk2-upsert", "bulk1-insert", "rest-insert", "rest-upsert"}
+    return [case for case in cases if case.id in keep] if reduced else cases
 
 
 def _check(result: ChaosResult) -> None:
@@ -44,16 +53,18 @@ def _check(result: ChaosResult) -> None:
     assert result.in_org == result.succeeded, summary
 
 
-@pytest.mark.parametrize("case", _cases(bulk_rows=3000, bulk_unit=500, rest_rows=1200, rest_concurrency=2))
+@pytest.mark.parametrize("case", _cases(bulk_rows=3000, bulk_unit=500, rest_rows=1200, rest_concurrency=2,
+                                        reduced=True))
 def test_chaos_reduced(chaos_runner: ChaosRunner, case: ChaosCase) -> None:
     if full_size():
         pytest.skip("the full run (SF_CHAOS_SIZE=full) runs test_chaos_full")
-    _check(chaos_runner.run(case, seed=SEED, max_tries=MAX_TRIES, try_timeout=120))
+    _check(chaos_runner.run(case, seed=SEED, max_tries=MAX_TRIES_REDUCED, try_timeout=120))
 
 
 @pytest.mark.chaos_full
-@pytest.mark.parametrize("case", _cases(bulk_rows=100_000, bulk_unit=10_000, rest_rows=10_000, rest_concurrency=4))
+@pytest.mark.parametrize("case", _cases(bulk_rows=100_000, bulk_unit=10_000, rest_rows=10_000, rest_concurrency=4,
+                                        reduced=False))
 def test_chaos_full(chaos_runner: ChaosRunner, case: ChaosCase) -> None:
     if not full_size():
         pytest.skip("full-size chaos runs with make chaos (SF_CHAOS_SIZE=full)")
-    _check(chaos_runner.run(case, seed=SEED, max_tries=MAX_TRIES, try_timeout=900))
+    _check(chaos_runner.run(case, seed=SEED, max_tries=MAX_TRIES_FULL, try_timeout=900))
