@@ -178,7 +178,7 @@ class ChaosRunner:
         :param faults: ``(try_number, seed) -> rules`` set before each try; default the fault mix,
             seeded ``seed * 1000 + try_number`` (each try its own sequence, the same on every run).
         """
-        rng = random.Random(seed)
+        rng = random.Random(f"{seed}-{case.name}")  # each case its own kill point, the same every run
         base = self.workdir / case.name
         source = write_input(case, base)
         kwargs = case.operator_kwargs(self.conn_id, str(source), str(base / "results"))
