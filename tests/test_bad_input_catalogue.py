@@ -27,7 +27,6 @@ from airflow_provider_salesforce_suite.core.errors import (
     SalesforceSoapFaultError,
     SalesforceSuiteError,
 )
-from airflow_provider_salesforce_suite.emulator.config import DEFAULT_CONSUMER_SECRET, DEFAULT_PASSWORD
 from airflow_provider_salesforce_suite.hooks.analytics import SalesforceAnalyticsError
 from airflow_provider_salesforce_suite.hooks.bulk import SalesforceBulkJobFailedError
 from airflow_provider_salesforce_suite.hooks.rest import SalesforceCompositeLimitError, SalesforceMixedTypesError
@@ -37,6 +36,10 @@ from airflow_provider_salesforce_suite.operators.bulk import SalesforceBulkRecor
 from tests.hooks.desk_support import desk_conn  # noqa: F401  (fixture)
 
 BAD_ID = "001000000000000AAA"
+#: Connection fields and extras whose values must never appear in an error.
+PEM = "-----BEGIN PRIVATE KEY-----\nMIIEcatalogue\n-----END PRIVATE KEY-----\n"
+SECRET_FIELDS = ("password", "consumer_secret", "refresh_token", "private_key", "session_id", "access_token",
+                 "access_token_secret")
 WRONG_BU = "0Uv000000000999AAA"
 
 
@@ -55,7 +58,15 @@ class Env:
     tmp: Path
     hooks: list[Any] = field(default_factory=list)
 
+    given: list[str] = field(default_factory=list)
+
+    def _note(self, extra: dict[str, Any] | None, fields: dict[str, Any]) -> None:
+        """Keep the secrets a case puts into a connection, to look for them in the error."""
+        values = {**(extra or {}), **fields}
+        self.given += [str(values[k]) for k in SECRET_FIELDS if values.get(k)]
+
     def conn(self, *, extra: dict[str, Any] | None = None, **fields: Any) -> str:
+        self._note(extra, fields)
         return self.sf_conn(f"sf_bad_{len(self.hooks)}", extra={"max_retries": 0, **(extra or {})}, **fields)
 
     def _hook(self, hook: Any) -> Any:
@@ -90,11 +101,13 @@ class Env:
     def pardot(self, **extra: Any) -> Any:
         from airflow_provider_salesforce_suite.hooks.pardot import PardotHook
 
+        self._note(extra, {})
         return self._hook(PardotHook(self.pardot_conn(f"pardot_bad_{len(self.hooks)}", max_retries=0, **extra)))
 
     def desk(self, *, extra: dict[str, Any] | None = None, **fields: Any) -> Any:
         from airflow_provider_salesforce_suite.hooks.desk import DeskHook
 
+        self._note(extra, fields)
         return self._hook(DeskHook(self.desk_conn(f"desk_bad_{len(self.hooks)}",
                                                   extra={"max_retries": 0, **(extra or {})}, **fields)))
 
@@ -103,13 +116,13 @@ class Env:
         path.write_bytes(content.encode() if isinstance(content, str) else content)
         return str(path)
 
-    @staticmethod
-    def secrets() -> list[str]:
-        """The emulator's credentials and every access token obtained in this test (the token
-        cache is emptied before each test)."""
+    def secrets(self) -> list[str]:
+        """The secrets the case gave and every access token obtained in this test (the token cache is
+        emptied before each test). The emulator's own password and consumer secret are the word
+        ``emulator``, which messages may name innocently (the consumer key is the same word)."""
         from airflow_provider_salesforce_suite.core import auth
 
-        return [DEFAULT_PASSWORD, DEFAULT_CONSUMER_SECRET, *(t.access_token for t in auth._CACHE.values())]
+        return [*self.given, *(t.access_token for t in auth._CACHE.values())]
 
 
 @dataclass(frozen=True)
@@ -206,7 +219,7 @@ CASES: dict[str, Bad] = {
                                   ("auth_type", "magic")),
     "conn-jwt-without-key": Bad(lambda e: e.rest(extra={"auth_type": "jwt"}).limits(), SalesforceConfigError,
                                 ("jwt", "private_key")),
-    "conn-jwt-key-and-file": Bad(lambda e: e.rest(extra={"auth_type": "jwt", "private_key": "x",
+    "conn-jwt-key-and-file": Bad(lambda e: e.rest(extra={"auth_type": "jwt", "private_key": PEM,
                                                          "private_key_file": "/x.pem"}).limits(),
                                  SalesforceConfigError, ("contradictory",)),
     "conn-refresh-token-missing": Bad(lambda e: e.rest(extra={"auth_type": "refresh_token"}).limits(),
@@ -387,7 +400,7 @@ CASES: dict[str, Bad] = {
     "pardot-export-unknown-procedure": Bad(lambda e: e.pardot().create_export("Nope.Query", ["id"]),
                                            SalesforceApiError, ("PARDOT_10", "procedure.name must be one of")),
     # -- Desk ------------------------------------------------------------------------------------------------------
-    "desk-wrong-password": Bad(lambda e: e.desk(password="wrong").create_case("x"), SalesforceAuthError,
+    "desk-wrong-password": Bad(lambda e: e.desk(password="Wr0ng-Desk-Passw0rd").create_case("x"), SalesforceAuthError,
                                ("401", "Unauthorized"), xfail="fixes (in flight): a Desk 401 (wrong password) is "
                                "raised as an expired session", not_error=SalesforceSessionExpiredError),
     "desk-unknown-collection": Bad(lambda e: e.desk().show("tickets", 1), ValueError, ("tickets",)),

@@ -27,7 +27,9 @@ def chaos_runner(custom_emulator, custom_admin, monkeypatch, tmp_path: Path) -> 
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", custom_emulator.connection_json())
     root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    return ChaosRunner(custom_admin, CONN_ID, env, _key_counter(), tmp_path)
+    report = os.environ.get("SF_CHAOS_REPORT")
+    workdir = Path(report) / "runs" if report else tmp_path  # the full run keeps inputs, results and try logs
+    return ChaosRunner(custom_admin, CONN_ID, env, _key_counter(), workdir)
 
 
 def _key_counter():

@@ -3,8 +3,9 @@ its tries with SIGKILL mid-job, retry it as Airflow does, then count what reache
 
 Each try is a separate process (:mod:`tests.chaos.worker`) with the same dag_id/run_id/task_id,
 the next try_number and the same file-backed task state store. The try chosen for the kill sees
-slow replies on the requests that carry data (uploads, batches, Collections calls) and is killed
-right after its k-th such request (k drawn from the seed), so the kill lands mid-job at any size.
+only slow replies on the requests that carry data (uploads, batches, Collections calls) and is
+killed right after its k-th such request (k drawn from the seed), so the kill lands mid-job at any
+size; every other try runs under the fault mix.
 After the last try the harness clears the faults and queries every row's unique key back.
 """
 
@@ -16,6 +17,7 @@ import math
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -120,6 +122,8 @@ class ChaosResult:
     in_org: int = 0
     duplicates: int = 0
     lost: int = 0
+    tokens_checked: int = 0
+    secrets_in_logs: int = 0
     last_error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -180,27 +184,32 @@ class ChaosRunner:
         """
         rng = random.Random(f"{seed}-{case.name}")  # each case its own kill point, the same every run
         base = self.workdir / case.name
+        shutil.rmtree(base, ignore_errors=True)  # a new task instance: no state or results of an earlier run
         source = write_input(case, base)
         kwargs = case.operator_kwargs(self.conn_id, str(source), str(base / "results"))
         result = ChaosResult(case=case.name, rows=case.rows)
         last_summary: dict[str, Any] | None = None
+        tokens: set[str] = set()
         before = self.admin.stats()
         started = time.monotonic()
         for try_number in range(1, max_tries + 1):
             kill_after = case.kill_point(rng) if try_number == kill_try else None
             self.admin.clear_faults()
             if kill_after is not None:
+                # Only slow data requests on the try to kill, so nothing else ends it before the kill point.
                 method, prefix, _ = case.unit_request
                 self.admin.fault(latency_ms=KILL_TRY_LATENCY_MS, method=method, path_prefix=prefix)
                 result.killed_try, result.kill_after_units = try_number, kill_after
-            for rule in (faults or _mix)(try_number, seed):
-                self.admin.fault(**rule)
+            else:
+                for rule in (faults or _mix)(try_number, seed):
+                    self.admin.fault(**rule)
             outcome = self._one_try(case, base, kwargs, try_number, kill_after, try_timeout)
             result.tries = try_number
             result.try_outcomes.append(outcome["status"] if outcome["status"] != "failed"
                                        else f"failed: {outcome['error_class']}")
             if outcome.get("summary"):
                 last_summary = outcome["summary"]
+            tokens.update(outcome.get("tokens") or ())
             if outcome["status"] == "failed":
                 result.last_error = outcome["error"]
             if outcome["status"] == "success":
@@ -212,6 +221,8 @@ class ChaosRunner:
         result.requests = stats["requests_total"] - before["requests_total"]
         result.faults_injected = stats["faults_injected"] - before["faults_injected"]
         self._account(case, result, last_summary)
+        result.tokens_checked = len(tokens)
+        result.secrets_in_logs = _secrets_in(base.glob("try-*.log"), tokens)
         return result
 
     def _one_try(self, case: ChaosCase, base: Path, kwargs: dict[str, Any], try_number: int,
@@ -268,6 +279,11 @@ class ChaosRunner:
         result.in_org = sum(counts.values())
         result.duplicates = sum(n - 1 for n in counts.values() if n > 1)
         result.lost = len(wanted - set(counts) - failed_keys)
+
+
+def _secrets_in(logs: Any, tokens: set[str]) -> int:
+    """How many try logs contain one of the access tokens the tries held."""
+    return sum(1 for log in logs if any(token in log.read_text(errors="replace") for token in tokens))
 
 
 def _mix(try_number: int, seed: int) -> list[dict[str, Any]]:

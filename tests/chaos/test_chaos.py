@@ -51,6 +51,7 @@ def _check(result: ChaosResult) -> None:
     assert result.duplicates == 0, summary
     assert result.lost == 0, summary
     assert result.in_org == result.succeeded, summary
+    assert result.tokens_checked and result.secrets_in_logs == 0, summary  # no access token in a try's log
 
 
 @pytest.mark.parametrize("case", _cases(bulk_rows=3000, bulk_unit=500, rest_rows=1200, rest_concurrency=2,

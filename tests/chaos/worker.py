@@ -77,9 +77,16 @@ def run_try(spec: dict[str, Any]) -> dict[str, Any]:
             "seconds": time.monotonic() - started}
 
 
+def _tokens() -> list[str]:
+    """The access tokens this try holds, so the harness can check that none reached the log."""
+    from airflow_provider_salesforce_suite.core import auth
+
+    return [token.access_token for token in auth._CACHE.values()]
+
+
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
-    outcome = run_try(spec)
+    outcome = {**run_try(spec), "tokens": _tokens()}
     Path(spec["outcome"]).write_text(json.dumps(outcome, default=str), encoding="utf-8")
     return 0 if outcome["status"] == "success" else 1
 
