@@ -19,9 +19,12 @@ MAX_TRIES_REDUCED, MAX_TRIES_FULL = 8, 12
 SEED = 14
 REST_INSERT_XFAIL = pytest.mark.xfail(strict=True, reason="REST journal not merged yet (restsafe): a retried "
                                       "insert sends every record again, duplicating those an earlier try saved")
-BULK2_XFAIL = pytest.mark.xfail(strict=True, reason="Bulk 2.0 aborts a job whose close reply was lost, and "
+# Not strict: whether the mix hits a close or an upload with a lost reply depends on how many polls
+# a try makes (timing), so a run may pass. The defects are pinned deterministically (strict) in
+# test_chaos_findings.py; drop this marker when they are fixed.
+BULK2_XFAIL = pytest.mark.xfail(strict=False, reason="Bulk 2.0 aborts a job whose close reply was lost, and "
                                 "replays an upload whose reply was lost (see test_chaos_findings.py): every retry "
-                                "fails on the Aborted job, or rows load twice")
+                                "then fails on the Aborted job, or rows load twice")
 
 
 def _cases(bulk_rows: int, bulk_unit: int, rest_rows: int, rest_concurrency: int, *, reduced: bool) -> list:
