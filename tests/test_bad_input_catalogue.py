@@ -31,7 +31,7 @@ from airflow_provider_salesforce_suite.hooks.analytics import SalesforceAnalytic
 from airflow_provider_salesforce_suite.hooks.bulk import SalesforceBulkJobFailedError
 from airflow_provider_salesforce_suite.hooks.rest import SalesforceCompositeLimitError, SalesforceMixedTypesError
 from airflow_provider_salesforce_suite.hooks.streaming import SalesforceStreamingError
-from airflow_provider_salesforce_suite.io import RecordFileError
+from airflow_provider_salesforce_suite.io import RecordFileError, RecordWriter
 from airflow_provider_salesforce_suite.operators.bulk import SalesforceBulkRecordsFailedError
 from tests.hooks.desk_support import desk_conn  # noqa: F401  (fixture)
 
@@ -193,6 +193,12 @@ def _last_hour() -> tuple[Any, Any]:
     return now - dt.timedelta(hours=1), now
 
 
+def _soap_login_wrong(env: Env) -> Any:
+    password = "Wr0ng-Soap-Passw0rd"
+    env.given.append(password)
+    return env.soap().login("admin@emulator.local", password)
+
+
 def _pardot_prospect(env: Env) -> tuple[Any, int]:
     hook = env.pardot()
     return hook, hook.create_record("prospects", {"email": "catalogue@example.com"})["id"]
@@ -290,6 +296,20 @@ CASES: dict[str, Bad] = {
     "rest-tree-over-200": Bad(lambda e: e.rest().sobject_tree(
         "Account", [{"attributes": {"type": "Account", "referenceId": f"r{i}"}, "Name": "x"} for i in range(201)]),
         SalesforceCompositeLimitError, ("201", "200")),
+    "rest-collections-raw-over-200": Bad(lambda e: e.rest().call("POST", "composite/sobjects", json={
+        "allOrNone": False, "records": [{"attributes": {"type": "Account"}, "Name": f"x{i}"} for i in range(201)]}),
+        SalesforceApiError, ("EXCEEDED_ID_LIMIT", "200")),
+    "rest-read-only-field": Bad(lambda e: (lambda h: h.update("Account", h.create("Account", {"Name": "a"}), {
+        "CreatedDate": "2020-01-01T00:00:00Z"}))(e.rest()), SalesforceApiError,
+        ("INVALID_FIELD_FOR_INSERT_UPDATE", "CreatedDate")),
+    "rest-value-too-long": Bad(lambda e: e.rest().create("Account", {"Name": "a" * 300}), SalesforceApiError,
+                               ("STRING_TOO_LONG", "Name")),
+    "rest-soql-bad-date": Bad(lambda e: list(e.rest().query("SELECT Id FROM Account WHERE CreatedDate > 2020-13-45")),
+                              SalesforceApiError, ("INVALID_FIELD", "CreatedDate")),
+    "rest-bad-sosl": Bad(lambda e: e.rest().search("FIND {unclosed"), SalesforceMalformedQueryError,
+                         ("MALFORMED_SEARCH", "{unclosed")),
+    "rest-delete-unknown-id": Bad(lambda e: e.rest().delete("Account", BAD_ID), SalesforceNotFoundError,
+                                  ("NOT_FOUND", BAD_ID)),
     "rest-get-records-unknown-field": Bad(lambda e: list(e.rest().get_records("Account", [BAD_ID], ["Nope__c"])),
                                           SalesforceApiError, ("INVALID_FIELD", "Nope__c")),
     # -- SOAP ----------------------------------------------------------------------------------------------------
@@ -311,6 +331,7 @@ CASES: dict[str, Bad] = {
     "soap-get-deleted-unknown-sobject": Bad(lambda e: e.soap().get_deleted("Nope__c", *_last_hour()),
                                             SalesforceSoapFaultError, ("INVALID_TYPE", "Nope__c")),
     "soap-bad-sosl": Bad(lambda e: e.soap().search("FIND {unclosed"), SalesforceSoapFaultError, ("MALFORMED_SEARCH",)),
+    "soap-wrong-login": Bad(_soap_login_wrong, SalesforceSoapFaultError, ("INVALID_LOGIN",)),
     # -- Bulk 2.0 / 1.0 --------------------------------------------------------------------------------------------
     "bulk2-unknown-sobject": Bad(lambda e: e.bulk().create_ingest_job("Nope__c", "insert"), SalesforceApiError,
                                  ("Nope__c",)),
@@ -319,6 +340,14 @@ CASES: dict[str, Bad] = {
     "bulk2-upsert-not-external-id": Bad(lambda e: e.bulk().create_ingest_job("Account", "upsert",
                                                                              external_id_field="Name"),
                                         SalesforceApiError, ("Name",)),
+    "bulk2-upsert-unknown-external-id": Bad(lambda e: e.bulk().create_ingest_job("Account", "upsert",
+                                                                                 external_id_field="Nope__c"),
+                                            SalesforceApiError, ("InvalidJob", "Nope__c", "External Id")),
+    "bulk2-extract-unknown-field": Bad(lambda e: e.bulk().extract("SELECT Nope__c FROM Account", str(e.tmp / "o.csv")),
+                                       SalesforceApiError, ("INVALID_FIELD", "Nope__c")),
+    "bulk2-extract-unsupported-suffix": Bad(lambda e: e.bulk().extract("SELECT Id FROM Account",
+                                                                        str(e.tmp / "o.xlsx")),
+                                            RecordFileError, ("o.xlsx", "suffix")),
     "bulk2-unknown-job-id": Bad(lambda e: e.bulk().get_job("7505E0000000000AAA"), SalesforceNotFoundError,
                                 ("7505E0000000000AAA",)),
     "bulk2-unknown-field-in-header": Bad(lambda e: _bulk_wait(e, lambda h: _v2_job_with(
@@ -365,6 +394,9 @@ CASES: dict[str, Bad] = {
                                          "(Salesforce refuses the insert with the query error)"),
     "streaming-pushtopic-unknown-option": Bad(lambda e: e.streaming().update_push_topic("T", colour="red"),
                                               ValueError, ("colour",)),
+    "streaming-pushtopic-bad-notify": Bad(lambda e: e.streaming().create_push_topic(
+        "Good", "SELECT Id, Name FROM Account", notify_for_fields="Sometimes"), ValueError,
+        ("notify_for_fields", "Sometimes")),
     "streaming-delete-unknown-pushtopic": Bad(lambda e: e.streaming().delete_push_topic("NoSuchTopic"),
                                               SalesforceNotFoundError, ("NoSuchTopic",)),
     # -- CRM Analytics ---------------------------------------------------------------------------------------------
@@ -377,6 +409,8 @@ CASES: dict[str, Bad] = {
         e.file("d.csv", "a\n1\n"), "S", operation="Merge"), SalesforceAnalyticsError, ("operation", "Merge")),
     "analytics-upload-empty-file": Bad(lambda e: e.analytics().upload_dataset(e.file("empty.csv", ""), "S"),
                                        SalesforceAnalyticsError, ("empty.csv", "empty")),
+    "analytics-unknown-collection": Bad(lambda e: list(e.analytics().iter_assets("widgets")),
+                                        SalesforceNotFoundError, ("NOT_FOUND", "widgets")),
     "analytics-start-unknown-dataflow": Bad(lambda e: e.analytics().start_dataflow("02K000000000000AAA"),
                                             SalesforceNotFoundError, ("02K000000000000AAA",)),
     # -- Pardot ----------------------------------------------------------------------------------------------------
@@ -408,6 +442,8 @@ CASES: dict[str, Bad] = {
                              ("Resource Not Found", "cases/404")),
     "desk-unknown-sub-collection": Bad(lambda e: e.desk().collection_path("companies", 1, "notes"), ValueError,
                                        ("notes",)),
+    "desk-create-unsupported": Bad(lambda e: e.desk().create("users", {"name": "x"}), ValueError,
+                                   ("users", "create")),
     "desk-unknown-auth-type": Bad(lambda e: e.desk(extra={"auth_type": "magic"}).show("cases", 1),
                                   SalesforceConfigError, ("auth_type", "magic")),
     # -- operators' arguments --------------------------------------------------------------------------------------
@@ -445,6 +481,8 @@ CASES: dict[str, Bad] = {
                        "gzip.BadGzipFile unwrapped, without the file's name"),
     "io-format-mismatch": Bad(lambda e: _records_of(e.file("data.csv", "Name\nx\n"), "xml"), RecordFileError,
                               ("xml",)),
+    "io-writer-unknown-suffix": Bad(lambda e: RecordWriter(str(e.tmp / "out.xml")), RecordFileError,
+                                    ("out.xml", "suffix")),
     "io-gzip-bad-json-line": Bad(lambda e: _records_of(e.file("bad.jsonl.gz", gzip.compress(b'{"a": 1}\n{x\n'))),
                                  RecordFileError, ("bad.jsonl.gz", "line 2")),
 }
