@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote, quote_plus, urlencode
 
 import pytest
 
@@ -23,6 +24,8 @@ PASSWORD = "Pr0be-Pa55w0rd-5b1e"
 SECURITY_TOKEN = "Tok3nProbe9c2d7e"
 CONSUMER_KEY = "probe-app"
 CONSUMER_SECRET = "Pr0be-C0nsumer-S3cret-77aa"
+# A password with every character that changes under URL, JSON or XML encoding.
+ECHO_PASSWORD = 'p@ss w+rd/&=%"\\é'
 
 
 _RUNNER = """
@@ -32,6 +35,11 @@ configure_logging(output=open(sys.argv[1], "w"), colored_console_log=False)  # a
 from airflow.dag_processing.dagbag import DagBag
 run = DagBag(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag("secrets_probe").test()
 print("STATE", run.state)
+from airflow.models.xcom import XComModel
+from airflow.utils.session import create_session
+with create_session() as session:
+    for row in session.query(XComModel).filter(XComModel.run_id == run.run_id):
+        print("XCOM", row.task_id, row.key, row.value)
 """
 
 
@@ -66,7 +74,12 @@ def test_task_logs_and_errors_never_show_secrets(probe_emulator: EmulatorServer,
         "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).parent / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW_CONN_SALESFORCE_SUITE_DEFAULT": json.dumps(connection),
+        "AIRFLOW_CONN_SALESFORCE_ECHO": json.dumps({**connection, "password": ECHO_PASSWORD}),
     }
+    # The token endpoint echoes the form body of the first token request (the echo task's).
+    echoed_form = urlencode({"grant_type": "password", "username": USERNAME, "password": ECHO_PASSWORD + SECURITY_TOKEN})
+    probe_emulator.state.faults.add({"status": 400, "body": echoed_form, "content_type": "text/plain", "count": 1,
+                                     "path_prefix": "/services/oauth2/token"})
     airflow = str(Path(sys.executable).parent / "airflow")
     subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
     log_file = tmp_path / "task.log"
@@ -80,6 +93,13 @@ def test_task_logs_and_errors_never_show_secrets(probe_emulator: EmulatorServer,
     assert "debug: token=*** password=*** secret=***" in output
     assert "about to fail with session ***" in output
     assert "SalesforceMalformedQueryError" in output and "MALFORMED_QUERY" in output
+    # The echo task's error went to the log and, as its return value, to XCom: masked in both.
+    assert "XCOM echoed_password_task return_value" in output and "caught: Salesforce OAuth" in output
+    assert "token call failed: Salesforce OAuth (password) failed with HTTP 400" in output
+    echoed = [ECHO_PASSWORD, quote_plus(ECHO_PASSWORD), quote(ECHO_PASSWORD, safe=""),
+              json.dumps(ECHO_PASSWORD)[1:-1], json.dumps(ECHO_PASSWORD, ensure_ascii=False)[1:-1]]
+    for form in echoed:
+        assert form not in output, f"an encoding of the password reached the logs or XCom: {form!r}"
 
     tokens = [session.token for session in probe_emulator.state.sessions._sessions.values()]
     assert tokens, "the tasks authenticated"

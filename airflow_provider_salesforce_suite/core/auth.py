@@ -26,17 +26,10 @@ from airflow_provider_salesforce_suite.core.config import (
 from airflow_provider_salesforce_suite.core.errors import (
     SalesforceAuthError,
     SalesforceSessionExpiredError,
-    SalesforceTransportError,
     snippet,
 )
-from airflow_provider_salesforce_suite.core.retry import (
-    RetryableFault,
-    RetryPolicy,
-    classify_transient,
-    parse_retry_after,
-    sync_retrying,
-)
-from airflow_provider_salesforce_suite.core.safexml import parse_xml_safely, xml_text
+from airflow_provider_salesforce_suite.core.retry import RetryPolicy
+from airflow_provider_salesforce_suite.core.safexml import parse_xml_safely, unsafe_xml_reason, xml_text
 from airflow_provider_salesforce_suite.core.secrets import mask
 
 log = logging.getLogger(__name__)
@@ -258,7 +251,7 @@ class SalesforceAuthenticator:
         values = {el.tag.rsplit("}", 1)[-1]: (el.text or "") for el in (root.iter() if root is not None else [])}
         if response.status_code != 200 or "sessionId" not in values:
             code = values.get("faultcode", "").split(":")[-1] or None
-            text = values.get("faultstring") or snippet(response.content)
+            text = values.get("faultstring") or unsafe_xml_reason(response.content) or snippet(response.content)
             raise SalesforceAuthError(
                 f"SOAP login failed (HTTP {response.status_code}{', ' + code if code else ''}): {text}",
                 error=code, error_description=text, status=response.status_code,
@@ -271,34 +264,16 @@ class SalesforceAuthenticator:
 
     # -- HTTP ------------------------------------------------------------------------------------
     def _post(self, url: str, **kwargs: Any) -> requests.Response:
-        """POST to a login endpoint with the shared retry policy (token requests are safe to replay)."""
+        """POST to a login endpoint under the shared retry policy, as an idempotent call: asking for a
+        token again is safe, so a dropped connection, a read timeout and a bare 500 are retried too."""
+        # transport imports this module; by the time a token is needed both are loaded.
+        from airflow_provider_salesforce_suite.core.transport import send_with_retries
+
         c = self.config
-
-        def attempt() -> requests.Response:
-            try:
-                response = self._http.post(
-                    url, timeout=(c.connect_timeout, c.timeout), verify=c.requests_verify, **kwargs
-                )
-            except requests.exceptions.SSLError:  # a certificate problem does not heal by retrying
-                raise SalesforceTransportError(f"TLS error talking to the Salesforce login endpoint {url}") from None
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                raise RetryableFault(type(exc).__name__) from exc
-            reason = classify_transient(
-                response.status_code, response.headers, response.content, method="POST", idempotent=True
-            )
-            if reason:
-                raise RetryableFault(reason, retry_after=parse_retry_after(response.headers), result=response)
-            return response
-
-        try:
-            return sync_retrying(self._policy)(attempt)
-        except RetryableFault as fault:
-            if fault.result is not None:
-                return fault.result
-            cause = fault.__cause__
-            raise SalesforceTransportError(
-                f"cannot reach the Salesforce login endpoint {url}: {type(cause).__name__}"
-            ) from None
+        return send_with_retries(
+            lambda: self._http.post(url, timeout=(c.connect_timeout, c.timeout), verify=c.requests_verify, **kwargs),
+            "POST", url, self._policy, idempotent=True,
+        )
 
     def _token_request(self, form: dict[str, Any]) -> Token:
         url = f"{self.config.login_url}{TOKEN_PATH}"

@@ -31,6 +31,8 @@ _HOST_ALIASES = {"login": PRODUCTION_LOGIN_URL, "prod": PRODUCTION_LOGIN_URL, "t
 AUTH_TYPES = ("password", "jwt", "client_credentials", "refresh_token", "session", "soap_login")
 _API_VERSION_RE = re.compile(r"^\d{1,3}\.\d$")
 _SECRET_FIELDS = ("password", "security_token", "consumer_secret", "private_key", "refresh_token", "session_id")
+# The user a secret is paired with in a Basic Authorization header (so its base64 form is masked too).
+_BASIC_AUTH_USER = {"password": "username", "consumer_secret": "consumer_key"}
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -144,6 +146,10 @@ def _as_proxies(value: Any) -> dict[str, str] | None:
     return dict(value)
 
 
+#: Longest wait a 429's Retry-After / X-Rate-Limit-Reset may ask for: covers Desk's 60-second window.
+DEFAULT_RATE_LIMIT_MAX_WAIT = 90.0
+
+
 def _transport_settings(extras: Mapping[str, Any]) -> dict[str, Any]:
     """Proxies, TLS, timeouts and retry bounds: the same extras for every connection type."""
     return {
@@ -154,6 +160,8 @@ def _transport_settings(extras: Mapping[str, Any]) -> dict[str, Any]:
         "connect_timeout": _as_number(extras.get("connect_timeout", 10), "connect_timeout"),
         "max_retries": _as_number(extras.get("max_retries", 4), "max_retries", integer=True, exclusive=False),
         "retry_max_seconds": _as_number(extras.get("retry_max_seconds", 60), "retry_max_seconds"),
+        "rate_limit_max_wait": _as_number(extras.get("rate_limit_max_wait", DEFAULT_RATE_LIMIT_MAX_WAIT),
+                                          "rate_limit_max_wait", exclusive=False),
     }
 
 
@@ -202,6 +210,8 @@ class SalesforceConnectionConfig:
     :param limit_warning_threshold: share of the daily API limit above which a warning is logged.
     :param max_retries: retries of a transient failure after the first attempt.
     :param retry_max_seconds: upper bound on the total time spent retrying one call.
+    :param rate_limit_max_wait: longest wait a 429 may ask for (``Retry-After`` / ``X-Rate-Limit-Reset``);
+        such waits do not count against ``retry_max_seconds``, and a longer one fails at once.
     """
 
     conn_id: str
@@ -226,11 +236,13 @@ class SalesforceConnectionConfig:
     limit_warning_threshold: float = 0.8
     max_retries: int = 4
     retry_max_seconds: float = 60.0
+    rate_limit_max_wait: float = DEFAULT_RATE_LIMIT_MAX_WAIT
 
     def __post_init__(self) -> None:
         self._validate()
         for name in _SECRET_FIELDS:
-            mask(getattr(self, name), None)
+            user = _BASIC_AUTH_USER.get(name)
+            mask(getattr(self, name), None, username=getattr(self, user) if user else None)
 
     @classmethod
     def from_connection(cls, conn: Any, *, api_version: str | None = None,
@@ -435,6 +447,8 @@ class DeskConnectionConfig:
     :param connect_timeout: connect timeout in seconds.
     :param max_retries: retries of a transient failure after the first attempt.
     :param retry_max_seconds: upper bound on the total time spent retrying one call.
+    :param rate_limit_max_wait: longest wait a 429 may ask for (``Retry-After`` / ``X-Rate-Limit-Reset``);
+        such waits do not count against ``retry_max_seconds``, and a longer one fails at once.
     """
 
     conn_id: str
@@ -453,6 +467,7 @@ class DeskConnectionConfig:
     connect_timeout: float = 10.0
     max_retries: int = 4
     retry_max_seconds: float = 60.0
+    rate_limit_max_wait: float = DEFAULT_RATE_LIMIT_MAX_WAIT
 
     def __post_init__(self) -> None:
         if self.auth_type not in DESK_AUTH_TYPES:
@@ -467,7 +482,7 @@ class DeskConnectionConfig:
         if missing:
             raise SalesforceConfigError(f"Desk auth_type {self.auth_type!r} needs {', '.join(missing)}")
         for name in _DESK_SECRET_FIELDS:
-            mask(getattr(self, name), None)
+            mask(getattr(self, name), None, username=self.email if name == "password" else None)
 
     @classmethod
     def from_connection(cls, conn: Any) -> DeskConnectionConfig:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import urlsplit
 
+from airflow_provider_salesforce_suite.core.safexml import UNSAFE_XML, unsafe_xml_reason
 from airflow_provider_salesforce_suite.core.secrets import redact_text
 
 if TYPE_CHECKING:
@@ -113,6 +114,11 @@ class SalesforceApiError(SalesforceSuiteError):
         code = f" {self.error_code}" if self.error_code else ""
         fields = f" (fields: {', '.join(self.fields)})" if self.fields else ""
         return f"Salesforce HTTP {self.status}{code}{fields}:{where}: {self.message}"
+
+
+class SalesforceUnparseableResponseError(SalesforceApiError, ValueError):
+    """A reply whose body is not what its API sends (an HTML page, truncated JSON): raised by the
+    sessions' ``response.json()``. A ``ValueError`` too, like the ``JSONDecodeError`` it replaces."""
 
 
 class SalesforceSessionExpiredError(SalesforceApiError):
@@ -215,7 +221,9 @@ def snippet(body: bytes | None, limit: int = SNIPPET_CHARS) -> str:
     """A short, single-line, tag-free and secret-free excerpt of a body, for error messages."""
     if not body:
         return "<empty body>"
-    text = body.decode("utf-8", errors="replace")
+    # Redacted before and after the clean-up: unescaping and joining whitespace could change a
+    # secret's registered form (an echoed form body's "&amp..." or a password with two spaces).
+    text = redact_text(body.decode("utf-8", errors="replace"))
     text = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", text)
     title = re.search(r"(?is)<title>(.*?)</title>", text)
     text = re.sub(r"(?s)<[^>]*>", " ", text)
@@ -250,6 +258,8 @@ def error_from_response(
     body: bytes | None,
     method: str | None = None,
     path: str | None = None,
+    *,
+    note: str | None = None,
 ) -> SalesforceApiError:
     """Build the exception for a non-2xx response.
 
@@ -258,6 +268,7 @@ def error_from_response(
     :param body: raw response body.
     :param method: HTTP method of the request.
     :param path: URL or path of the request; only the path is kept.
+    :param note: appended to the message (e.g. why the transport stopped retrying).
     """
     content_type = ""
     if headers:
@@ -268,12 +279,29 @@ def error_from_response(
         message = first.message or "(no message)"
         if len(details) > 1:
             message += f" (+{len(details) - 1} more error(s))"
+        message += f"; {note}" if note else ""
         cls = _error_class(status, first.error_code, message)
         return cls(
             status, first.error_code, message, fields=first.fields, method=method, path=path, errors=details
         )
-    message = f"unparseable response body: {snippet(body)}"
-    return _error_class(status, None, message)(status, None, message, method=method, path=path)
+    unsafe = unsafe_xml_reason(body)
+    code = UNSAFE_XML if unsafe else None
+    message = (unsafe or f"unparseable response body: {snippet(body)}") + (f"; {note}" if note else "")
+    return _error_class(status, code, message)(status, code, message, method=method, path=path)
+
+
+def unparseable_response(status: int, body: bytes | None, method: str | None, path: str | None,
+                         expected: str = "JSON") -> SalesforceUnparseableResponseError:
+    """The error for a reply whose body cannot be read as ``expected`` (whatever its status).
+
+    :param status: HTTP status.
+    :param body: raw response body (only a sanitized snippet is kept).
+    :param method: HTTP method of the request.
+    :param path: URL or path of the request; only the path is kept.
+    :param expected: what the body should have been.
+    """
+    why = unsafe_xml_reason(body) or f"the body is not valid {expected}: {snippet(body)}"
+    return SalesforceUnparseableResponseError(status, None, why, method=method, path=path)
 
 
 def raise_for_status(response: requests.Response) -> requests.Response:

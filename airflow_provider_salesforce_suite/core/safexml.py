@@ -2,6 +2,8 @@
 
 Salesforce never sends a DTD, so any document declaring one (or an entity) is refused before it
 reaches the parser: entity expansion ("billion laughs") and external entities are impossible.
+Errors about such a reply say so (:func:`unsafe_xml_reason`, error code :data:`UNSAFE_XML`) rather
+than calling it unparseable.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 _FORBIDDEN_XML = re.compile(rb"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
+#: ``error_code`` of errors about a reply refused as unsafe XML.
+UNSAFE_XML = "UNSAFE_XML"
 # Characters XML 1.0 cannot carry at all, even escaped.
 _INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -35,6 +39,19 @@ def declares_dtd(body: bytes) -> bool:
     :param body: the raw XML document.
     """
     return b"<!" in body and _FORBIDDEN_XML.search(body) is not None
+
+
+def unsafe_xml_reason(body: bytes | None) -> str | None:
+    """Why ``body`` was refused as unsafe XML, or None when it declares no DTD or entity.
+
+    :param body: the raw reply.
+    """
+    found = _FORBIDDEN_XML.search(body) if body and b"<!" in body else None
+    if found is None:
+        return None
+    what = "a DTD (<!DOCTYPE>)" if found.group(1).upper() == b"DOCTYPE" else "an entity (<!ENTITY>)"
+    return (f"reply refused as unsafe XML: it declares {what}, which Salesforce never sends; it was not parsed "
+            "(that blocks entity-expansion bombs and external entities)")
 
 
 def lxml_parser() -> Any:

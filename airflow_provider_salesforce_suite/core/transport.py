@@ -1,10 +1,23 @@
 """HTTP transport: timeouts, TLS, proxies, auth header, one re-auth on expiry, retries, limit info.
 
 :class:`SalesforceSession` (requests) and :class:`AsyncSalesforceSession` (aiohttp) make the same
-decisions by calling the same pure functions (:func:`auth_headers`, :func:`needs_reauth`,
-:func:`~airflow_provider_salesforce_suite.core.retry.classify_transient`) and the same tenacity policy.
+decisions by calling the same pure functions (:func:`auth_headers`, :func:`needs_reauth`, and
+:mod:`~airflow_provider_salesforce_suite.core.retry`'s :func:`~.retry.check_reply`,
+:func:`~.retry.raise_transport_failure`, :func:`~.retry.retries_exhausted`) and the same tenacity policy:
+
+* a TLS certificate/handshake problem is never retried, and its error says how to fix ``verify`` /
+  ``ca_bundle``; a failed connect is retried for any method;
+* a connection reset or closed mid-request/mid-reply, or a read timeout, is retried for idempotent
+  calls (GET, HEAD, PUT, DELETE, OPTIONS, or ``idempotent=True``); any other call raises
+  :class:`~airflow_provider_salesforce_suite.core.errors.SalesforceOutcomeUnknownError` (the server may
+  have carried it out), never retried;
+* transient replies (see :func:`~.retry.classify_transient`) are retried within the same bounds.
+
 Both RETURN responses (so simple-salesforce's own status handling works on top); callers turn non-2xx
-into exceptions with :func:`~airflow_provider_salesforce_suite.core.errors.raise_for_status`.
+into exceptions with :func:`~airflow_provider_salesforce_suite.core.errors.raise_for_status`. The
+responses' ``json()`` raises
+:class:`~airflow_provider_salesforce_suite.core.errors.SalesforceUnparseableResponseError` (status, method,
+path and a sanitized snippet) for a body that is not JSON, such as a proxy's HTML page or a cut reply.
 """
 
 from __future__ import annotations
@@ -22,18 +35,17 @@ from requests.structures import CaseInsensitiveDict
 from airflow_provider_salesforce_suite.core.auth import SalesforceAuthenticator, Token
 from airflow_provider_salesforce_suite.core.errors import (
     SalesforceSessionExpiredError,
-    SalesforceTransportError,
     error_from_response,
-    safe_path,
+    unparseable_response,
 )
 from airflow_provider_salesforce_suite.core.limits import LIMIT_INFO_HEADER, ApiUsage, LimitWatcher, parse_limit_info
 from airflow_provider_salesforce_suite.core.retry import (
     RetryableFault,
     RetryPolicy,
     async_retrying,
-    classify_transient,
-    classify_transient_exception,
-    parse_retry_after,
+    check_reply,
+    raise_transport_failure,
+    retries_exhausted,
     sync_retrying,
 )
 
@@ -95,17 +107,26 @@ def absolute_url(path_or_url: str, token: Token) -> str:
     return urljoin(token.instance_url + "/", path_or_url.lstrip("/"))
 
 
-def _connect_failed(exc: BaseException) -> bool:
-    """True if the request never reached the server (so even a POST may be retried)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return type(reason).__name__ in {"NewConnectionError", "ConnectTimeoutError"}
+# What requests raises for a failure on the wire (SSLError and ProxyError are ConnectionErrors; a
+# reply cut mid-body is a ChunkedEncodingError).
+_REQUESTS_FAILURES = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 
-def _transport_error(method: str, url: str, exc: BaseException | None) -> SalesforceTransportError:
-    kind = type(exc).__name__ if exc is not None else "error"
-    return SalesforceTransportError(f"{method.upper()} {safe_path(url)} failed: {kind} (after retries, if any)")
+class SalesforceResponse(requests.Response):
+    """The ``requests.Response`` our sessions return: ``json()`` names the call when the body is not JSON."""
+
+    def json(self, **kwargs: Any) -> Any:
+        """The decoded JSON body.
+
+        :param kwargs: passed to :func:`json.loads`.
+        :raises SalesforceUnparseableResponseError: the body is not JSON (an HTML page, a cut reply).
+        """
+        try:
+            return super().json(**kwargs)
+        except ValueError:
+            request = self.request
+            raise unparseable_response(self.status_code, self.content, request.method if request else None,
+                                       self.url) from None
 
 
 def error_body(response: requests.Response) -> bytes:
@@ -114,11 +135,13 @@ def error_body(response: requests.Response) -> bytes:
 
 
 def send_with_retries(send: Callable[[], requests.Response], method: str, url: str, policy: RetryPolicy,
-                      idempotent: bool | None = None) -> requests.Response:
+                      idempotent: bool | None = None) -> SalesforceResponse:
     """Call ``send`` under the retry policy and return the final response (2xx or not).
 
-    Transient responses and dropped connections are retried with backoff (or the server's requested
-    wait); a connection that keeps failing raises :class:`SalesforceTransportError`.
+    Transient responses and failures are retried with backoff (or the server's requested wait) as
+    the module docstring says; a failure that is not retried, or keeps failing, raises
+    :class:`~airflow_provider_salesforce_suite.core.errors.SalesforceTransportError` (or its
+    ``SalesforceOutcomeUnknownError`` subclass).
 
     :param send: performs one HTTP attempt.
     :param method: HTTP method (decides what is safe to replay).
@@ -126,33 +149,25 @@ def send_with_retries(send: Callable[[], requests.Response], method: str, url: s
     :param policy: retry bounds.
     :param idempotent: override whether the call may be replayed after an ambiguous failure.
     """
+    attempts = 0
 
     def attempt() -> requests.Response:
+        nonlocal attempts
+        attempts += 1
         try:
             response = send()
-        except requests.exceptions.SSLError as exc:  # a certificate problem does not heal by retrying
-            raise _transport_error(method, url, exc) from None
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            reason = classify_transient_exception(
-                exc, connect_failed=_connect_failed(exc), method=method, idempotent=idempotent
-            )
-            if reason is None:
-                raise _transport_error(method, url, exc) from None
-            raise RetryableFault(reason) from exc
-        reason = classify_transient(
-            response.status_code, response.headers, error_body(response), method=method, idempotent=idempotent
-        )
-        if reason:
-            retry_after = parse_retry_after(response.headers, response.status_code)
-            raise RetryableFault(reason, retry_after=retry_after, result=response)
+        except _REQUESTS_FAILURES as exc:
+            raise_transport_failure(exc, method=method, url=url, idempotent=idempotent, attempts=attempts)
+        check_reply(response.status_code, response.headers, error_body(response), method=method, url=url,
+                    idempotent=idempotent, policy=policy, result=response)
         return response
 
     try:
-        return sync_retrying(policy)(attempt)
+        response = sync_retrying(policy)(attempt)
     except RetryableFault as fault:
-        if fault.result is not None:
-            return fault.result
-        raise _transport_error(method, url, fault.__cause__) from None
+        response = retries_exhausted(fault, method=method, url=url, attempts=attempts)
+    response.__class__ = SalesforceResponse  # same layout: json() now names the call on a bad body
+    return response
 
 
 # -- requests --------------------------------------------------------------------------------------
@@ -255,7 +270,14 @@ class AsyncResponse:
         return 200 <= self.status < 300
 
     def json(self) -> Any:
-        return jsonlib.loads(self.body) if self.body else None
+        """The decoded JSON body (None when empty).
+
+        :raises SalesforceUnparseableResponseError: the body is not JSON (an HTML page, a cut reply).
+        """
+        try:
+            return jsonlib.loads(self.body) if self.body else None
+        except ValueError:
+            raise unparseable_response(self.status, self.body, self.method, self.url) from None
 
     @property
     def text(self) -> str:
@@ -362,32 +384,23 @@ class AsyncSalesforceSession:
         proxy = (self.config.proxies or {}).get(urlsplit(full_url).scheme)
         client = await self._session()
 
+        attempts = 0
+
         async def attempt() -> AsyncResponse:
+            nonlocal attempts
+            attempts += 1
             try:
                 async with client.request(
                     method, full_url, headers=send_headers, proxy=proxy, **call
                 ) as raw:
                     response = AsyncResponse(raw.status, raw.headers, await raw.read(), method, full_url)
-            except aiohttp.ClientSSLError as exc:
-                raise _transport_error(method, full_url, exc) from None
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError) as exc:
-                connect_failed = isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError))
-                reason = classify_transient_exception(
-                    exc, connect_failed=connect_failed, method=method, idempotent=idempotent
-                )
-                if reason is None:
-                    raise _transport_error(method, full_url, exc) from None
-                raise RetryableFault(reason) from exc
-            reason = classify_transient(
-                response.status, response.headers, response.body, method=method, idempotent=idempotent
-            )
-            if reason:
-                raise RetryableFault(reason, retry_after=parse_retry_after(response.headers, response.status), result=response)
+                raise_transport_failure(exc, method=method, url=full_url, idempotent=idempotent, attempts=attempts)
+            check_reply(response.status, response.headers, response.body, method=method, url=full_url,
+                        idempotent=idempotent, policy=self.policy, result=response)
             return response
 
         try:
             return await async_retrying(self.policy)(attempt)
         except RetryableFault as fault:
-            if fault.result is not None:
-                return fault.result
-            raise _transport_error(method, full_url, fault.__cause__) from None
+            return retries_exhausted(fault, method=method, url=full_url, attempts=attempts)

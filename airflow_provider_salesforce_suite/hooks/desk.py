@@ -135,7 +135,9 @@ class DeskHook(BaseHook):
     ) -> requests.Response:
         """Send a Desk API request with retries and raise a ``SalesforceApiError`` on non-2xx.
 
-        A 429 waits for Desk's rate-limit reset and retries (within ``retry_max_seconds``).
+        A 429 waits for Desk's rate-limit reset (``X-Rate-Limit-Reset``) and retries, up to
+        ``max_retries`` times; a reset beyond the ``rate_limit_max_wait`` extra (90 s by default, which
+        covers Desk's 60-second window) fails at once with a ``SalesforceRequestLimitError`` saying so.
         Credentials are only sent to the configured site, never to a foreign absolute URL.
 
         :param method: HTTP method.

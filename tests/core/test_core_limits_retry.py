@@ -48,7 +48,15 @@ def body(code: str, message: str = "m") -> bytes:
         (502, b"", "GET", True),
         (504, b"", "DELETE", True),
         (502, b"", "POST", False),
-        (500, b"", "GET", False),
+        # A bare 500 on an idempotent call is a glitch (issue #14); on a POST the server may have acted.
+        (500, b"", "GET", True),
+        (500, b"<html><title>Internal Server Error</title></html>", "PUT", True),
+        (500, body("UNKNOWN_EXCEPTION"), "GET", True),
+        (500, b"", "POST", False),
+        (500, body("UNKNOWN_EXCEPTION"), "POST", False),
+        # ... but a 500 that names a real error is an answer: never retried.
+        (500, body("MALFORMED_QUERY", "unexpected token"), "GET", False),
+        (500, body("INVALID_FIELD"), "DELETE", False),
         (404, body("NOT_FOUND"), "GET", False),
         (403, body("REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded"), "POST", True),
         (403, body("REQUEST_LIMIT_EXCEEDED", "Too many concurrent requests"), "GET", True),

@@ -204,7 +204,7 @@ def test_desk_transport_rejections(extra, match) -> None:
 
 def test_desk_repr_has_no_secrets_and_secrets_are_masked(monkeypatch) -> None:
     masked = []
-    monkeypatch.setattr("airflow_provider_salesforce_suite.core.config.mask", lambda s, n=None: masked.append(s))
+    monkeypatch.setattr("airflow_provider_salesforce_suite.core.config.mask", lambda s, n=None, **_: masked.append(s))
     cfg = desk({**OAUTH1, "proxies": {"https": "http://u:proxypass@proxy:3128"}})
     text = repr(cfg) + str(cfg)
     for secret in ("desk-pw-secret", "desk-cs-secret", "desk-at-secret", "desk-ats-secret", "proxypass"):

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from airflow.sdk import dag, task
 
+from airflow_provider_salesforce_suite.core.errors import SalesforceAuthError
 from airflow_provider_salesforce_suite.hooks.rest import SalesforceRestHook
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,18 @@ def secrets_probe():
         log.error("about to fail with session %s", hook.session.token.access_token)
         list(hook.query("SELEKT Id FROM Account"))  # our error, with its traceback, reaches the log
 
-    succeeding_task() >> failing_task()
+    @task
+    def echoed_password_task() -> str:
+        # The test makes the token endpoint echo the form body (the password URL-encoded) once.
+        hook = SalesforceRestHook("salesforce_echo")
+        try:
+            hook.limits()
+        except SalesforceAuthError as exc:
+            log.warning("token call failed: %s (%r)", exc, exc)
+            return f"caught: {exc} | {exc!r} | {exc.error_description}"  # goes to XCom
+        return "no error"
+
+    echoed_password_task() >> succeeding_task() >> failing_task()
 
 
 secrets_probe()

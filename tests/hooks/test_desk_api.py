@@ -164,6 +164,6 @@ def test_rate_limit_mid_listing_waits_then_completes(desk_hook, desk_knob) -> No
 
 
 def test_rate_limit_that_outlasts_the_retries_is_an_error(desk_hook, desk_knob) -> None:
-    desk_knob.set(throttle_next=50)
+    desk_knob.set(throttle_next=50, window_seconds=1)  # each 429 asks for 1 s: the retries run out first
     with pytest.raises(SalesforceRequestLimitError):
         desk_hook(extra={"max_retries": 1, "retry_max_seconds": 3}).show("users", 1)
