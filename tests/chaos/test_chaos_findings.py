@@ -49,15 +49,12 @@ def test_bulk2_lost_close_reply_converges_on_retry(chaos_runner: ChaosRunner) ->
     _converges(result, tries=2)
 
 
-@pytest.mark.xfail(strict=True, reason="core (in flight): a GET whose reply is cut mid-body raises requests' "
-                   "ChunkedEncodingError unwrapped and is not retried, though a read is safe to repeat")
 def test_bulk_read_cut_mid_body_is_retried(chaos_runner: ChaosRunner) -> None:
     result = _run(chaos_runner, BULK2_SMALL, {"truncate_body": True, "method": "GET", "path_prefix": "/services/data/"},
                   tries=1, seed=2)
     _converges(result, tries=1)
 
 
-@pytest.mark.xfail(strict=True, reason="core (in flight): HTTP 500 on a read is not retried by the transport")
 def test_bulk_read_500_is_retried(chaos_runner: ChaosRunner) -> None:
     result = _run(chaos_runner, BULK2_SMALL, {"status": 500, "error_code": "UNKNOWN_EXCEPTION", "method": "GET",
                                               "path_prefix": "/services/data/"}, tries=1, seed=3)
