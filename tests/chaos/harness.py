@@ -241,16 +241,20 @@ class ChaosRunner:
                                        cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
             deadline = time.monotonic() + try_timeout
             status = None
-            while process.poll() is None:
-                if kill_after is not None and self._units(unit_pattern) - units_before >= kill_after:
-                    os.kill(process.pid, signal.SIGKILL)  # the worker dies: no handler, no clean-up
-                    status = "killed"
-                    kill_after = None
-                elif time.monotonic() > deadline:
-                    os.kill(process.pid, signal.SIGKILL)
-                    status = "timeout"
-                time.sleep(0.02)
-            process.wait()
+            try:
+                while process.poll() is None:
+                    if kill_after is not None and self._units(unit_pattern) - units_before >= kill_after:
+                        os.kill(process.pid, signal.SIGKILL)  # the worker dies: no handler, no clean-up
+                        status = "killed"
+                        kill_after = None
+                    elif time.monotonic() > deadline:
+                        os.kill(process.pid, signal.SIGKILL)
+                        status = "timeout"
+                    time.sleep(0.02)
+            finally:
+                if process.poll() is None:  # the harness itself stopped (interrupt, error): no orphan worker
+                    process.kill()
+                process.wait()
         if status is not None:
             return {"status": status, "summary": None, "error_class": None, "error": None}
         if not outcome_path.exists():
