@@ -282,7 +282,8 @@ CASES: dict[str, Bad] = {
     "rest-unknown-resource": Bad(lambda e: e.rest().call("GET", "sobjects/Account/nothing/here"),
                                  SalesforceNotFoundError, ("NOT_FOUND",)),
     "rest-collections-over-200": Bad(lambda e: list(e.rest().save_records(
-        "insert", "Account", [{"Name": "x"}], batch_size=201)), SalesforceCompositeLimitError, ("batch_size", "200", "201")),
+        "insert", "Account", [{"Name": "x"}], batch_size=201)), SalesforceCompositeLimitError,
+        ("batch_size", "200", "201")),
     "rest-save-unknown-operation": Bad(lambda e: list(e.rest().save_records("merge", "Account", [])), ValueError,
                                        ("operation", "merge")),
     "rest-save-upsert-without-external-id": Bad(lambda e: list(e.rest().save_records("upsert", "Account", [])),

@@ -133,19 +133,22 @@ class ChaosResult:
 def write_input(case: ChaosCase, directory: Path) -> Path:
     """The case's input file: CSV for Bulk (passed through as text), JSON Lines for REST."""
     directory.mkdir(parents=True, exist_ok=True)
+    rows = (_row(i) for i in range(case.rows))
     if case.operator == "bulk":
         path = directory / "input.csv"
         with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["Name", KEY_FIELD, "NumberOfEmployees"])
-            writer.writerows([f"Chaos row {i}", row_key(i), i % 5000] for i in range(case.rows))
+            writer = csv.DictWriter(handle, fieldnames=list(_row(0)))
+            writer.writeheader()
+            writer.writerows(rows)
         return path
     path = directory / "input.jsonl"
     with path.open("w", encoding="utf-8") as handle:
-        for i in range(case.rows):
-            handle.write(json.dumps({"Name": f"Chaos row {i}", KEY_FIELD: row_key(i), "NumberOfEmployees": i % 5000}))
-            handle.write("\n")
+        handle.writelines(json.dumps(row) + "\n" for row in rows)
     return path
+
+
+def _row(i: int) -> dict[str, Any]:
+    return {"Name": f"Chaos row {i}", KEY_FIELD: row_key(i), "NumberOfEmployees": i % 5000}
 
 
 def row_key(i: int) -> str:
@@ -170,8 +173,8 @@ class ChaosRunner:
         self.count_keys = count_keys
         self.workdir = workdir
 
-    def run(self, case: ChaosCase, *, seed: int, max_tries: int, kill_try: int | None = 1,
-            try_timeout: float = 600.0, faults: Callable[[int, int], list[dict[str, Any]]] | None = None) -> ChaosResult:
+    def run(self, case: ChaosCase, *, seed: int, max_tries: int, kill_try: int | None = 1, try_timeout: float = 600.0,
+            faults: Callable[[int, int], list[dict[str, Any]]] | None = None) -> ChaosResult:
         """Run ``case`` until a try succeeds or ``max_tries`` ran; then count the org's rows.
 
         :param case: the case.
