@@ -56,6 +56,8 @@ class ChaosCase:
     :param api: Bulk API ``"2.0"`` or ``"1.0"``.
     :param per_unit: records per upload (Bulk 2.0 job, Bulk 1.0 batch) or per Collections call.
     :param concurrency: REST: Collections calls in flight.
+    :param idempotency_field: REST insert: the field the operator keys each record with, so that a
+        retry looks up records whose outcome is unknown instead of sending them again.
     """
 
     operator: str
@@ -64,6 +66,7 @@ class ChaosCase:
     api: str | None = None
     per_unit: int = 200
     concurrency: int = 4
+    idempotency_field: str | None = None
 
     @property
     def name(self) -> str:
@@ -99,6 +102,8 @@ class ChaosCase:
         if self.operator == "bulk":
             return {**common, "api": self.api, "results_dir": results_dir, "poll_interval": 0.2,
                     "max_records_per_upload": self.per_unit}
+        if self.idempotency_field:
+            common["idempotency_field"] = self.idempotency_field
         return {**common, "batch_size": self.per_unit, "concurrency": self.concurrency}
 
 
@@ -119,6 +124,7 @@ class ChaosResult:
     succeeded: int = 0
     failed: int = 0
     unprocessed: int = 0
+    unknown: int = 0
     in_org: int = 0
     duplicates: int = 0
     lost: int = 0
@@ -191,6 +197,8 @@ class ChaosRunner:
         source = write_input(case, base)
         kwargs = case.operator_kwargs(self.conn_id, str(source), str(base / "results"))
         result = ChaosResult(case=case.name, rows=case.rows)
+        # A new DAG run each time: state an operator keeps by run (e.g. a journal) starts afresh.
+        run_id = f"chaos__{case.name}__{time.time_ns()}"
         last_summary: dict[str, Any] | None = None
         tokens: set[str] = set()
         before = self.admin.stats()
@@ -206,7 +214,7 @@ class ChaosRunner:
             else:
                 for rule in (faults or _mix)(try_number, seed):
                     self.admin.fault(**rule)
-            outcome = self._one_try(case, base, kwargs, try_number, kill_after, try_timeout)
+            outcome = self._one_try(case, base, kwargs, run_id, try_number, kill_after, try_timeout)
             result.tries = try_number
             result.try_outcomes.append(outcome["status"] if outcome["status"] != "failed"
                                        else f"failed: {outcome['error_class']}")
@@ -228,13 +236,12 @@ class ChaosRunner:
         result.secrets_in_logs = _secrets_in(base.glob("try-*.log"), tokens)
         return result
 
-    def _one_try(self, case: ChaosCase, base: Path, kwargs: dict[str, Any], try_number: int,
+    def _one_try(self, case: ChaosCase, base: Path, kwargs: dict[str, Any], run_id: str, try_number: int,
                  kill_after: int | None, try_timeout: float) -> dict[str, Any]:
         outcome_path = base / f"try-{try_number}.json"
         spec = {"operator": case.operator, "kwargs": kwargs, "store": str(base / "task_state_store.json"),
                 "outcome": str(outcome_path),
-                "ti": {"dag_id": "chaos", "run_id": f"chaos__{case.name}", "task_id": "load",
-                       "try_number": try_number}}
+                "ti": {"dag_id": "chaos", "run_id": run_id, "task_id": "load", "try_number": try_number}}
         spec_path = base / f"try-{try_number}.spec.json"
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
         _, _, unit_pattern = case.unit_request
@@ -278,7 +285,8 @@ class ChaosRunner:
                 failed_files = [summary.get("failed_uri"), summary.get("unprocessed_uri")]
             else:
                 result.succeeded, result.failed = summary["succeeded"], summary["failed"]
-                failed_files = [summary.get("failed_records_uri")]
+                result.unknown = summary.get("unknown", 0)  # sent, no answer: reported, never resent blindly
+                failed_files = [summary.get("failed_records_uri"), summary.get("outcome_unknown_uri")]
             for uri in failed_files:
                 failed_keys |= _keys_in(uri)
         counts = self.count_keys()
@@ -313,11 +321,11 @@ def _keys_in(uri: str | None) -> set[str]:
 def format_table(results: list[ChaosResult]) -> str:
     """The results as a markdown table."""
     head = ("| case | rows | result | tries | killed try (after units) | s | requests | faults | "
-            "succeeded | failed | unprocessed | in org | duplicates | lost |")
+            "succeeded | failed | unprocessed | unknown | in org | duplicates | lost |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in results:
         kill = f"{r.killed_try} ({r.kill_after_units})" if r.killed_try else "-"
         lines.append(f"| {r.case} | {r.rows} | {r.status} | {r.tries} | {kill} | {r.seconds} | {r.requests} | "
-                     f"{r.faults_injected} | {r.succeeded} | {r.failed} | {r.unprocessed} | {r.in_org} | "
+                     f"{r.faults_injected} | {r.succeeded} | {r.failed} | {r.unprocessed} | {r.unknown} | {r.in_org} | "
                      f"{r.duplicates} | {r.lost} |")
     return "\n".join(lines)

@@ -50,7 +50,7 @@ def _check(result: ChaosResult) -> None:
                f"last error: {result.last_error}")
     assert result.killed_try is not None and result.try_outcomes[result.killed_try - 1] == "killed", summary
     assert result.status == "success", summary
-    assert result.succeeded + result.failed + result.unprocessed == result.rows, summary
+    assert result.succeeded + result.failed + result.unprocessed + result.unknown == result.rows, summary
     assert result.duplicates == 0, summary
     assert result.lost == 0, summary
     assert result.in_org == result.succeeded, summary

@@ -31,7 +31,7 @@ def _run(runner: ChaosRunner, case: ChaosCase, rule: dict[str, Any], *, tries: i
 def _converges(result: ChaosResult, tries: int) -> None:
     assert result.faults_injected >= 1, "the fault never hit: the test would prove nothing"
     assert result.status == "success" and result.tries <= tries, (result.try_outcomes, result.last_error)
-    assert result.succeeded + result.failed + result.unprocessed == result.rows
+    assert result.succeeded + result.failed + result.unprocessed + result.unknown == result.rows
     assert (result.duplicates, result.lost, result.in_org) == (0, 0, result.rows)
 
 
