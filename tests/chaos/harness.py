@@ -216,15 +216,17 @@ class ChaosRunner:
                     self.admin.fault(**rule)
             outcome = self._one_try(case, base, kwargs, run_id, try_number, kill_after, try_timeout)
             result.tries = try_number
-            result.try_outcomes.append(outcome["status"] if outcome["status"] != "failed"
-                                       else f"failed: {outcome['error_class']}")
+            failed = outcome["status"] in ("failed", "failed_no_retry")
+            result.try_outcomes.append(f"{outcome['status']}: {outcome['error_class']}" if failed
+                                       else outcome["status"])
             if outcome.get("summary"):
                 last_summary = outcome["summary"]
             tokens.update(outcome.get("tokens") or ())
-            if outcome["status"] == "failed":
+            if failed:
                 result.last_error = outcome["error"]
             if outcome["status"] == "success":
                 result.status = "success"
+            if outcome["status"] in ("success", "failed_no_retry"):  # Airflow does not retry either
                 break
         result.seconds = round(time.monotonic() - started, 1)
         self.admin.clear_faults()

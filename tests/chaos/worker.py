@@ -60,7 +60,8 @@ def build_operator(operator: str, kwargs: dict[str, Any]) -> Any:
 
 
 def run_try(spec: dict[str, Any]) -> dict[str, Any]:
-    """Execute the operator once; the outcome ``{"status", "summary", "error_class", "error", "seconds"}``.
+    """Execute the operator once; the outcome ``{"status", "summary", "error_class", "error", "seconds"}``
+    (status ``success``, ``failed``, or ``failed_no_retry`` for ``AirflowFailException``).
 
     :param spec: see the module doc.
     """
@@ -69,8 +70,11 @@ def run_try(spec: dict[str, Any]) -> dict[str, Any]:
     started = time.monotonic()
     try:
         summary = build_operator(spec["operator"], spec["kwargs"]).execute(context)
-    except Exception as exc:  # an Airflow worker marks the try failed and schedules the next
-        return {"status": "failed", "summary": getattr(exc, "summary", None) or ti.pushed.get("summary"),
+    except Exception as exc:  # an Airflow worker marks the try failed and schedules the next...
+        from airflow.sdk.exceptions import AirflowFailException
+
+        status = "failed_no_retry" if isinstance(exc, AirflowFailException) else "failed"  # ...unless told not to
+        return {"status": status, "summary": getattr(exc, "summary", None) or ti.pushed.get("summary"),
                 "error_class": type(exc).__name__, "error": str(exc)[:4000],
                 "traceback": traceback.format_exc()[-4000:], "seconds": time.monotonic() - started}
     return {"status": "success", "summary": summary, "error_class": None, "error": None,
