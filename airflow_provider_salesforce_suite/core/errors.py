@@ -145,6 +145,8 @@ class SalesforceMalformedQueryError(SalesforceApiError):
     """The SOQL/SOSL query could not be parsed or references unknown fields/objects."""
 
 
+#: An API limit: REST/SOAP's REQUEST_LIMIT_EXCEEDED and Bulk 1.0's ExceededQuota (daily, or concurrent requests).
+LIMIT_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "ExceededQuota"})
 _QUERY_CODES = frozenset({"MALFORMED_QUERY", "MALFORMED_SEARCH", "INVALID_QUERY_FILTER_OPERATOR", "INVALID_QUERY_LOCATOR"})
 _SESSION_CODES = frozenset({"INVALID_SESSION_ID", "InvalidSessionId"})
 
@@ -237,7 +239,7 @@ def snippet(body: bytes | None, limit: int = SNIPPET_CHARS) -> str:
 def _error_class(status: int, error_code: str | None, message: str) -> type[SalesforceApiError]:
     if error_code in _SESSION_CODES or (status == 401 and error_code is None):
         return SalesforceSessionExpiredError
-    if error_code == "REQUEST_LIMIT_EXCEEDED" or status == 429:
+    if error_code in LIMIT_CODES or status == 429:
         return SalesforceRequestLimitError
     if error_code in _QUERY_CODES:
         return SalesforceMalformedQueryError

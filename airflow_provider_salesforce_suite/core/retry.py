@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import tenacity
 
 from airflow_provider_salesforce_suite.core.errors import (
+    LIMIT_CODES,
     SalesforceOutcomeUnknownError,
     SalesforceTransportError,
     error_from_response,
@@ -169,10 +170,10 @@ def classify_transient(
         if detail.error_code in _TRANSIENT_CODES:
             return f"HTTP {status} {detail.error_code}"
         # Only the concurrency limit clears by itself; the daily total limit does not.
-        if detail.error_code == "REQUEST_LIMIT_EXCEEDED" and "concurrent" in detail.message.lower():
-            return f"HTTP {status} REQUEST_LIMIT_EXCEEDED (concurrency)"
+        if detail.error_code in LIMIT_CODES and "concurrent" in detail.message.lower():
+            return f"HTTP {status} {detail.error_code} (concurrency)"
     # A 429 that says the daily quota is spent (e.g. Pardot's error 122) will not clear by waiting.
-    if status == _RATE_LIMITED_STATUS and not any(d.error_code == "REQUEST_LIMIT_EXCEEDED" for d in details):
+    if status == _RATE_LIMITED_STATUS and not any(d.error_code in LIMIT_CODES for d in details):
         return f"HTTP {status}"
     return None
 

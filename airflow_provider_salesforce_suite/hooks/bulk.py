@@ -26,7 +26,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator, Literal, Mapping, NoReturn
 
-from airflow_provider_salesforce_suite.core.errors import SalesforceNotFoundError, SalesforceSuiteError
+from airflow_provider_salesforce_suite.core.errors import (
+    SalesforceNotFoundError,
+    SalesforceOutcomeUnknownError,
+    SalesforceSuiteError,
+)
 from airflow_provider_salesforce_suite.hooks._bulk import wire
 from airflow_provider_salesforce_suite.hooks._bulk.pages import (
     PageDownloadStopped,
@@ -107,6 +111,8 @@ FIRST_POLL_DELAY = 0.5
 #: Copy size between a spill and its kept copy (remote results directories).
 SPILL_COPY_BYTES = 1 << 20
 _EXTRACT_PAGE_ROWS = 5000
+#: Jobs a 2.0 chunk may go through when creation or upload replies are lost (each lost one loads nothing).
+_LOST_REPLY_ATTEMPTS = 3
 _FROM = re.compile(r"\bfrom\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
 ProgressCallback = Callable[[BulkJobProgress], None]
 
@@ -179,11 +185,15 @@ class SalesforceBulkHook(SalesforceBaseHook):
     def upload_job_data(self, job_id: str, data: bytes) -> None:
         """Upload the CSV data of an ``Open`` job (one upload per job; at most 100 MB, see ``ingest``).
 
+        Never replayed after a reply is lost (:class:`SalesforceOutcomeUnknownError`): Salesforce
+        fails a job given two uploads ("Found multiple contents for job"), so the caller must abort
+        the job and start a new one (as :meth:`ingest` does).
+
         :param job_id: the job.
         :param data: CSV bytes with a header row.
         """
         self.request(*self._v2(wire.V2_UPLOAD, job_id=job_id), data=data,
-                     headers={"Content-Type": wire.CSV_CONTENT_TYPE})
+                     headers={"Content-Type": wire.CSV_CONTENT_TYPE}, idempotent=False)
 
     def _set_state(self, job_id: str, kind: str, state: str) -> dict[str, Any]:
         return self.request(*self._v2(wire.V2_SET_STATE, kind=self._kind(kind), job_id=job_id),
@@ -542,24 +552,29 @@ class SalesforceBulkHook(SalesforceBaseHook):
             else:
                 self._resume(api, journal, progress, job_ids, v1_job, held)
 
+        # 1.0 batches this submission added, this try or an earlier one (a lost reply is settled against them).
+        batch_ids: set[str | None] = {entry.get("batch_id") for entry in journal.entries} if journal else set()
+
         def submit(chunk: Chunk) -> _Upload:
             data = chunk.data()
             tag = digest(data) if journal is not None else ""
             if api == "2.0":
-                job_id = self.create_ingest_job(sobject, operation, external_id_field=external_id_field,
-                                                column_delimiter=column_delimiter, line_ending=line_ending,
-                                                assignment_rule_id=assignment_rule_id)["id"]
-                job_ids.append(job_id)
-                held[job_id] = chunk.records
-                if journal is not None:  # noted before any data leaves: a retry can abort it
-                    journal.pending(entry_of(chunk, job_id, tag))
-                try:
-                    self.upload_job_data(job_id, data)
-                    self.close_job(job_id)
-                except Exception:
-                    self._quietly(self.abort_job, job_id)
-                    raise
-                upload = _Upload(chunk, job_id)
+                def create() -> str:
+                    return self.create_ingest_job(sobject, operation, external_id_field=external_id_field,
+                                                  column_delimiter=column_delimiter, line_ending=line_ending,
+                                                  assignment_rule_id=assignment_rule_id)["id"]
+
+                def note(job_id: str, live: bool) -> None:
+                    if not live:  # aborted before its upload closed: it loaded nothing and is not collected
+                        job_ids.remove(job_id)
+                        held.pop(job_id, None)
+                        return
+                    job_ids.append(job_id)
+                    held[job_id] = chunk.records
+                    if journal is not None:  # noted before any data leaves: a retry can abort it
+                        journal.pending(entry_of(chunk, job_id, tag))
+
+                upload = _Upload(chunk, self._v2_load_chunk(create, data, note))
             else:
                 if not v1_job:
                     v1_job.append(self.v1_create_job(sobject, operation, concurrency_mode=concurrency_mode,
@@ -569,7 +584,8 @@ class SalesforceBulkHook(SalesforceBaseHook):
                         journal.set_v1_job(v1_job[0])
                 if journal is not None:
                     journal.pending(entry_of(chunk, v1_job[0], tag))
-                upload = _Upload(chunk, v1_job[0], self.v1_add_batch(v1_job[0], data)["id"])
+                upload = _Upload(chunk, v1_job[0], self._v1_add_batch_settled(v1_job[0], data, batch_ids))
+                batch_ids.add(upload.batch_id)
                 held[v1_job[0]] = held.get(v1_job[0], 0) + chunk.records
             if journal is not None:
                 journal.done(entry_of(chunk, upload.job_id, tag, upload.batch_id))
@@ -614,6 +630,83 @@ class SalesforceBulkHook(SalesforceBaseHook):
             raise ValueError(f"max_records_per_upload must be between 1 and {V1_MAX_BATCH_RECORDS} for Bulk API 1.0")
         return {"max_bytes": max_bytes or V1_MAX_BATCH_BYTES, "max_records": max_records or V1_MAX_BATCH_RECORDS,
                 "delimiter": "COMMA"}
+
+    def _v2_load_chunk(self, create: Callable[[], str], data: bytes, note: Callable[[str, bool], None]) -> str:
+        """Create a 2.0 job, upload ``data`` and close it, so that no reply lost on the way loads a
+        record twice; returns the job id.
+
+        - Creation's reply lost: a job made then is empty and ``Open``; it never loads anything (it
+          is left for Salesforce to remove). A new job is created.
+        - The upload's reply lost: the data may be in. A second upload would fail the job, so the job
+          is aborted (not yet closed, it loaded nothing) and the chunk goes to a new job.
+        - The close's reply lost: the job's state says whether it closed; an ``Open`` job is closed again.
+
+        :param create: creates the job and returns its id.
+        :param data: the chunk's CSV bytes.
+        :param note: told ``(job_id, True)`` before the upload, ``(job_id, False)`` when that job is
+            aborted and replaced.
+        """
+        for _ in range(_LOST_REPLY_ATTEMPTS):
+            try:
+                job_id = create()
+            except SalesforceOutcomeUnknownError as exc:
+                log.warning("Bulk job creation lost its reply (%s); any job it made is empty and Open, and never "
+                            "loads. Creating another", exc)
+                continue
+            note(job_id, True)
+            try:
+                self.upload_job_data(job_id, data)
+            except SalesforceOutcomeUnknownError as exc:
+                self._quietly(self.abort_job, job_id)
+                note(job_id, False)
+                log.warning("The upload to Bulk job %s lost its reply (%s): the job is aborted before closing, so it "
+                            "loads nothing; the chunk goes to a new job", job_id, exc)
+                continue
+            except Exception:
+                self._quietly(self.abort_job, job_id)
+                raise
+            try:
+                self._close_settled(job_id)
+            except Exception:
+                self._quietly(self.abort_job, job_id)
+                raise
+            return job_id
+        raise SalesforceBulkError(f"Bulk 2.0 job creation or upload lost its reply {_LOST_REPLY_ATTEMPTS} times in a "
+                                  "row: the connection to Salesforce keeps failing; nothing of this chunk was loaded")
+
+    def _v1_add_batch_settled(self, job_id: str, data: bytes, known: set[str | None]) -> str:
+        """Add a 1.0 batch; if the reply is lost, the job's batch list tells whether it went in.
+
+        :param job_id: the 1.0 job.
+        :param data: the batch's CSV bytes.
+        :param known: the job's batches added before this one (by this submission).
+        """
+        try:
+            return self.v1_add_batch(job_id, data)["id"]
+        except SalesforceOutcomeUnknownError as exc:
+            new = [batch["id"] for batch in self.v1_list_batches(job_id) if batch["id"] not in known]
+            if len(new) > 1:
+                raise SalesforceBulkError(
+                    f"Adding a batch to Bulk 1.0 job {job_id} lost its reply ({exc}), and the job has batches {new} "
+                    "this submission did not add: cannot tell which is this chunk's") from exc
+            if new:
+                log.info("Adding a batch to Bulk 1.0 job %s lost its reply; the batch went in as %s", job_id, new[0])
+                return new[0]
+            log.warning("Adding a batch to Bulk 1.0 job %s lost its reply and no new batch is there; adding it again",
+                        job_id)
+            return self.v1_add_batch(job_id, data)["id"]
+
+    def _close_settled(self, job_id: str) -> None:
+        """Close a 2.0 ingest job; if the reply is lost, its state tells whether it closed."""
+        try:
+            self.close_job(job_id)
+        except SalesforceOutcomeUnknownError as exc:
+            state = BulkJobState(self.get_job(job_id)["state"])
+            if state is not BulkJobState.OPEN:
+                log.info("Closing Bulk job %s lost its reply (%s); the job is %s, so it closed", job_id, exc,
+                         state.value)
+                return
+            self.close_job(job_id)
 
     @staticmethod
     def _quietly(action: Callable[..., Any], *args: Any) -> None:

@@ -90,11 +90,14 @@ def test_insert_with_partial_failures_and_results(client: EmulatorClient) -> Non
     assert [r["Name"] for r in names] == ["Acme", 'Quo"ted, Inc']
 
 
-def test_several_uploads_delimiter_and_crlf(client: EmulatorClient) -> None:
+def test_one_upload_per_job_delimiter_and_crlf(client: EmulatorClient) -> None:
     job = client.post(INGEST, json={"object": "Account", "operation": "insert", "columnDelimiter": "SEMICOLON",
                                     "lineEnding": "CRLF"}).json()
-    assert _put(client, job["id"], "Name;NumberOfEmployees\r\nA;1\r\n").status_code == 201
-    assert _put(client, job["id"], "Name;NumberOfEmployees\r\nB;x\r\n").status_code == 201
+    assert _put(client, job["id"], "Name;NumberOfEmployees\r\nA;1\r\nB;x\r\n").status_code == 201
+    second = _put(client, job["id"], "Name;NumberOfEmployees\r\nC;2\r\n")
+    assert second.status_code == 400
+    assert second.json()[0]["errorCode"] == "INVALIDJOBSTATE"
+    assert "Found multiple contents for job" in second.json()[0]["message"]
     client.patch(f"{INGEST}/{job['id']}", json={"state": "UploadComplete"})
     info = _wait(client, f"{INGEST}/{job['id']}")
     assert (info["numberRecordsProcessed"], info["numberRecordsFailed"]) == (2, 1)

@@ -131,11 +131,19 @@ async def create_ingest(request: web.Request) -> web.Response:
     return json_response(job_info(job, full=False))
 
 
+#: Salesforce's answer to a second upload into one job (verified against real orgs by other clients).
+MULTIPLE_UPLOADS = ("Found multiple contents for job: {job_id}, please 'Close' / 'Abort' / 'Delete' the current Job "
+                    "then create a new Job and make sure you only do 'PUT' once on a given Job.")
+
+
 async def upload(request: web.Request) -> web.Response:
-    """``PUT /jobs/ingest/{id}/batches``: append CSV data to an Open job (201, no body)."""
+    """``PUT /jobs/ingest/{id}/batches``: the CSV data of an Open job (201, no body). A job takes one
+    upload, as on Salesforce: a second is refused and the first stays."""
     job = _job(request, "ingest")
     if job.state != JobState.OPEN:
         raise SalesforceApiError("INVALIDJOB", f"InvalidJob : Job {job.id} is not in Open state", status=409)
+    if job.uploads:
+        raise SalesforceApiError("INVALIDJOBSTATE", MULTIPLE_UPLOADS.format(job_id=job.id))
     content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if content_type not in ("text/csv", "application/octet-stream", ""):
         raise SalesforceApiError("INVALIDJOB", f"Content-Type {content_type} is not supported; use text/csv")

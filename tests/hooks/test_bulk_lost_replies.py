@@ -1,0 +1,111 @@
+"""Bulk 2.0 ingest when Salesforce committed a write and its reply never arrived: job creation,
+the upload and the close. Salesforce takes one upload per job, so an upload is never replayed
+into the same job; every input row is loaded exactly once."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_salesforce_suite.hooks.bulk import SalesforceBulkHook
+from tests.hooks.bulk_support import FAST, calls, count
+
+V2 = "/services/data/v64.0/jobs/ingest"
+
+
+def _rows(n: int):
+    return ({"Name": f"Lost {i:04d}", "Description": f"row {i}"} for i in range(n))
+
+
+def _ingest(hook: SalesforceBulkHook, tmp_path, **kwargs):
+    return hook.ingest("Account", "insert", _rows(300), results_dir=tmp_path / "res", max_records_per_upload=100,
+                       **FAST, **kwargs)
+
+
+def _loaded_once(hook: SalesforceBulkHook) -> None:
+    assert count(hook, "SELECT Id FROM Account WHERE Name LIKE 'Lost %'") == 300
+    names = hook.request("GET", hook.data_url("query"),
+                         params={"q": "SELECT Name FROM Account WHERE Name LIKE 'Lost %'"}).json()["records"]
+    assert len({r["Name"] for r in names}) == 300
+
+
+@pytest.mark.parametrize("rule", [
+    pytest.param({"method": "POST", "path_prefix": V2}, id="create"),
+    pytest.param({"method": "PUT", "path_prefix": V2}, id="upload"),
+    pytest.param({"method": "PATCH", "path_prefix": V2}, id="close"),
+])
+def test_lost_reply_loads_each_row_once(sf_conn, emulator_admin, tmp_path, rule) -> None:
+    hook = SalesforceBulkHook(sf_conn())
+    emulator_admin.fault(lose_reply=True, count=1, **rule)
+    summary = _ingest(hook, tmp_path)
+    assert (summary.records, summary.processed, summary.failed, summary.unprocessed) == (300, 300, 0, 0)
+    assert emulator_admin.stats()["connections_dropped"] == 1
+    _loaded_once(hook)
+    # Only the jobs that loaded are reported; an upload is never sent twice into one job.
+    assert len(summary.job_ids) == 3
+    assert calls(emulator_admin, "PUT", "/batches") == 3 + (rule["method"] == "PUT")
+    states = {hook.get_job(job_id)["state"] for job_id in summary.job_ids}
+    assert states == {"JobComplete"}
+
+
+def test_lost_upload_reply_aborts_that_job(sf_conn, emulator_admin, tmp_path) -> None:
+    hook = SalesforceBulkHook(sf_conn())
+    emulator_admin.fault(lose_reply=True, count=1, method="PUT", path_prefix=V2)
+    summary = _ingest(hook, tmp_path)
+    jobs = hook.request("GET", hook.data_url("jobs/ingest")).json()["records"]
+    aborted = [job["id"] for job in jobs if job["state"] == "Aborted"]
+    assert len(aborted) == 1 and aborted[0] not in summary.job_ids
+
+
+def test_lost_upload_reply_in_a_deferred_submission(sf_conn, emulator_admin, tmp_path) -> None:
+    """The submit-then-collect path (operators that defer) notes the replacement job, not the aborted one."""
+    hook = SalesforceBulkHook(sf_conn())
+    emulator_admin.fault(lose_reply=True, count=1, method="PUT", path_prefix=V2)
+    submitted = hook.ingest("Account", "insert", _rows(300), results_dir=tmp_path / "res",
+                            max_records_per_upload=100, wait=False, resume_key="dag/run/task", **FAST)
+    summary = hook.collect_ingest_results(str(tmp_path / "res"), **FAST)
+    assert summary.job_ids == submitted.job_ids
+    assert (summary.records, summary.processed) == (300, 300)
+    _loaded_once(hook)
+
+
+def test_uploads_keep_failing_gives_up_loading_nothing_twice(sf_conn, emulator_admin, tmp_path) -> None:
+    hook = SalesforceBulkHook(sf_conn())
+    emulator_admin.fault(lose_reply=True, count=3, method="PUT", path_prefix=V2)
+    with pytest.raises(Exception, match="lost its reply 3 times"):
+        _ingest(hook, tmp_path)
+    assert count(hook, "SELECT Id FROM Account WHERE Name LIKE 'Lost %'") == 0
+
+
+CONCURRENT = "ConcurrentPerOrgLongTxn Limit exceeded: too many concurrent requests"
+
+
+def test_bulk1_concurrent_limit_clears_by_retrying(sf_conn, emulator_admin) -> None:
+    """Bulk 1.0 words an API limit as ExceededQuota; the concurrent-requests one clears by itself."""
+    hook = SalesforceBulkHook(sf_conn())
+    job = hook.v1_create_job("Account", "insert")
+    emulator_admin.fault(error_code="REQUEST_LIMIT_EXCEEDED", message=CONCURRENT, method="GET",
+                         path_prefix="/services/async/", count=1)
+    assert hook.v1_get_job(job["id"])["id"] == job["id"]
+    assert emulator_admin.stats()["faults_injected"] == 1
+
+
+def test_bulk1_daily_limit_is_not_retried(sf_conn, emulator_admin) -> None:
+    from airflow_provider_salesforce_suite.core.errors import SalesforceRequestLimitError
+
+    hook = SalesforceBulkHook(sf_conn())
+    job = hook.v1_create_job("Account", "insert")
+    emulator_admin.fault(error_code="REQUEST_LIMIT_EXCEEDED", method="GET", path_prefix="/services/async/", count=2)
+    with pytest.raises(SalesforceRequestLimitError, match="ExceededQuota"):
+        hook.v1_get_job(job["id"])
+    assert emulator_admin.stats()["faults_injected"] == 1
+
+
+def test_bulk1_lost_batch_reply_adopts_the_batch(sf_conn, emulator_admin, tmp_path) -> None:
+    hook = SalesforceBulkHook(sf_conn())
+    # "/job/" (not "/job"): the POSTs under it add batches; job creation posts to ".../job".
+    emulator_admin.fault(lose_reply=True, count=1, method="POST", path_prefix="/services/async/64.0/job/")
+    summary = _ingest(hook, tmp_path, api="1.0")
+    assert (summary.records, summary.processed, summary.failed, summary.unprocessed) == (300, 300, 0, 0)
+    assert emulator_admin.stats()["connections_dropped"] == 1
+    assert calls(emulator_admin, "POST", "/batch") == 3  # the lost one was found, not added again
+    _loaded_once(hook)
