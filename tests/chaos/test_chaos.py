@@ -19,21 +19,13 @@ MAX_TRIES_REDUCED, MAX_TRIES_FULL = 8, 12
 SEED = 14
 REST_INSERT_XFAIL = pytest.mark.xfail(strict=True, reason="REST journal not merged yet (restsafe): a retried "
                                       "insert sends every record again, duplicating those an earlier try saved")
-# Not strict: whether the mix hits a close or an upload with a lost reply depends on how many polls
-# a try makes (timing), so a run may pass. The defects are pinned deterministically (strict) in
-# test_chaos_findings.py; drop this marker when they are fixed.
-BULK2_XFAIL = pytest.mark.xfail(strict=False, reason="Bulk 2.0 aborts a job whose close reply was lost, and "
-                                "replays an upload whose reply was lost (see test_chaos_findings.py): every retry "
-                                "then fails on the Aborted job, or rows load twice")
 
 
 def _cases(bulk_rows: int, bulk_unit: int, rest_rows: int, rest_concurrency: int, *, reduced: bool) -> list:
     """The six cases; the reduced run keeps one per API and operation kind (``make test`` time)."""
     cases = [
-        pytest.param(ChaosCase("bulk", "insert", bulk_rows, api="2.0", per_unit=bulk_unit), id="bulk2-insert",
-                     marks=BULK2_XFAIL),
-        pytest.param(ChaosCase("bulk", "upsert", bulk_rows, api="2.0", per_unit=bulk_unit), id="bulk2-upsert",
-                     marks=BULK2_XFAIL),
+        pytest.param(ChaosCase("bulk", "insert", bulk_rows, api="2.0", per_unit=bulk_unit), id="bulk2-insert"),
+        pytest.param(ChaosCase("bulk", "upsert", bulk_rows, api="2.0", per_unit=bulk_unit), id="bulk2-upsert"),
         pytest.param(ChaosCase("bulk", "insert", bulk_rows, api="1.0", per_unit=bulk_unit), id="bulk1-insert"),
         pytest.param(ChaosCase("bulk", "upsert", bulk_rows, api="1.0", per_unit=bulk_unit), id="bulk1-upsert"),
         pytest.param(ChaosCase("rest", "insert", rest_rows, concurrency=rest_concurrency), id="rest-insert",

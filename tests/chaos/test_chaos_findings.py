@@ -1,5 +1,6 @@
 """What the chaos runs found, each pinned down with one deterministic fault (``count=1``) so it
-fails the same way every time: the assertion is what the fixed behaviour must meet."""
+fails the same way every time: the assertion is what the fixed behaviour must meet. A defect not
+fixed yet is marked ``xfail(strict=True)`` naming it."""
 
 from __future__ import annotations
 
@@ -35,9 +36,6 @@ def _converges(result: ChaosResult, tries: int) -> None:
     assert (result.duplicates, result.lost, result.in_org) == (0, 0, result.rows)
 
 
-@pytest.mark.xfail(strict=True, reason="hooks/bulk.py ingest submit(): any exception after the upload aborts the "
-                   "2.0 job, also when the close call's reply was lost after Salesforce closed it: the job ends "
-                   "Aborted with its records loaded, and every retry fails on it ('Bulk job ... ended Aborted')")
 def test_bulk2_lost_close_reply_converges_on_retry(chaos_runner: ChaosRunner) -> None:
     # The close is committed and its reply lost; the job then reports InProgress for a while (as a
     # busy org's does) after loading its records, so the client's abort reaches it in that state.
@@ -62,9 +60,6 @@ def test_bulk_read_500_is_retried(chaos_runner: ChaosRunner) -> None:
     _converges(result, tries=1)
 
 
-@pytest.mark.xfail(strict=True, reason="Bulk 2.0 upload (PUT .../batches) is replayed after a lost reply because "
-                   "PUT counts as idempotent, but an upload is not: the emulator appends it again, so the job loads "
-                   "every row twice while the summary reports each once")
 def test_bulk2_lost_upload_reply_loads_each_row_once(chaos_runner: ChaosRunner) -> None:
     result = _run(chaos_runner, BULK2_SMALL, {"lose_reply": True, "method": "PUT", "path_prefix": "/services/data/"},
                   tries=2, seed=4)
@@ -88,8 +83,6 @@ def test_bulk2_result_download_cut_mid_body_is_read_again(chaos_runner: ChaosRun
     _converges(result, tries=1)
 
 
-@pytest.mark.xfail(strict=True, reason="core/retry.py: Bulk 1.0 words the concurrent-request limit as exceptionCode "
-                   "ExceededQuota (not REQUEST_LIMIT_EXCEEDED), so it is not retried although it clears by itself")
 def test_bulk1_concurrent_limit_is_retried(chaos_runner: ChaosRunner) -> None:
     result = _run(chaos_runner, ChaosCase("bulk", "insert", 300, api="1.0", per_unit=300),
                   {"error_code": "REQUEST_LIMIT_EXCEEDED", "message": CONCURRENT_LIMIT_MESSAGE, "method": "GET",
