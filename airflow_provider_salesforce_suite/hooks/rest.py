@@ -21,6 +21,8 @@ from airflow_provider_salesforce_suite.hooks.base import SalesforceBaseHook
 if TYPE_CHECKING:
     from simple_salesforce import Salesforce
 
+    from airflow_provider_salesforce_suite.hooks._rest.journal import SaveJournal
+
 
 def _segment(value: str) -> str:
     """One URL path segment (sObject names, ids, external id values may contain '/' or spaces)."""
@@ -135,6 +137,8 @@ class SalesforceRestHook(RestQueryOrgMixin, SalesforceBaseHook):
         all_or_none: bool = False,
         concurrency: int = 4,
         batch_size: int = _records.MAX_COLLECTION_RECORDS,
+        idempotency_field: str | None = None,
+        journal: SaveJournal | None = None,
     ) -> Iterator[RecordResult]:
         """Save records through sObject Collections, ``batch_size`` per call, ``concurrency`` calls at once.
 
@@ -143,8 +147,11 @@ class SalesforceRestHook(RestQueryOrgMixin, SalesforceBaseHook):
         results for its records instead of raising, so succeeded + failed always equals the input.
         Update, upsert and delete calls are replayed after a dropped connection (they converge);
         an insert is not (a replay could duplicate records): its records then fail with statusCode
-        ``OUTCOME_UNKNOWN``. A 503 is replayed for every operation (Salesforce did not process it).
-        ``all_or_none`` applies per call (chunk): Salesforce cannot roll back earlier calls.
+        ``OUTCOME_UNKNOWN`` (:attr:`RecordResult.unknown`), unless ``idempotency_field`` lets the hook
+        query back which of them exist and send only the others. A 503 is replayed for every
+        operation (Salesforce did not process it). ``all_or_none`` applies per call (chunk):
+        Salesforce cannot roll back earlier calls. When reading ``records`` raises, the calls in
+        flight finish and their results are yielded before the error is raised.
 
         :param operation: ``insert``, ``update`` (records carry ``Id``), ``upsert`` or ``delete``
             (records are ``{"Id": ...}`` or bare id strings).
@@ -155,6 +162,11 @@ class SalesforceRestHook(RestQueryOrgMixin, SalesforceBaseHook):
         :param all_or_none: roll back a whole call when one of its records fails.
         :param concurrency: calls in flight at most (1 to 32).
         :param batch_size: records per call (1 to 200).
+        :param idempotency_field: insert: a text or External ID field whose value (set by the caller)
+            is unique to each record; used only to settle a call whose outcome is unknown.
+        :param journal: a :class:`~airflow_provider_salesforce_suite.hooks._rest.journal.SaveJournal`,
+            opened: chunks it holds as answered are not sent again (their results come from it), every
+            answer is noted in it, and insert chunks are noted before they are sent.
         """
         if operation not in _records.OPERATIONS:
             raise ValueError(f"operation must be one of {', '.join(_records.OPERATIONS)}, not {operation!r}")
@@ -170,11 +182,24 @@ class SalesforceRestHook(RestQueryOrgMixin, SalesforceBaseHook):
         def send(payload: list[Any]) -> Any:
             return self._collections_call(operation, sobject, external_id_field, all_or_none, payload)
 
-        def run(start: int, payload: list[Any]) -> list[RecordResult]:
-            return _records.save_chunk(send, operation, start, payload)
+        def find(keys: list[str]) -> dict[str, str]:
+            return self._ids_by_key(sobject, str(idempotency_field), keys)
 
+        run = _records.ChunkSaver(send, operation, journal, idempotency_field if operation == "insert" else None,
+                                  find)
         work = _records.chunks(operation, sobject, records, batch_size)
-        return _records.in_order(work, run, concurrency)
+        return _records.in_order(journal.verified(work) if journal is not None else work, run, concurrency)
+
+    def _ids_by_key(self, sobject: str, field: str, keys: list[str]) -> dict[str, str]:
+        """``{key: Id}`` of the ``sobject`` records whose ``field`` holds one of ``keys``."""
+        quoted = ",".join("'" + key.replace("\\", "\\\\").replace("'", "\\'") + "'" for key in keys)
+        soql = f"SELECT Id, {field} FROM {sobject} WHERE {field} IN ({quoted})"
+        found = {}
+        for row in self.query(soql):
+            key = next((value for name, value in row.items() if name.lower() == field.lower()), None)
+            if key not in (None, ""):
+                found[str(key)] = row["Id"]
+        return found
 
     def _collections_call(self, operation: str, sobject: str, external_id_field: str | None,
                           all_or_none: bool, payload: list[Any]) -> Any:

@@ -13,18 +13,21 @@ import tempfile
 from collections import deque
 from datetime import datetime
 from functools import cached_property
+from hashlib import blake2b
 from itertools import chain
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Mapping, Sequence
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_salesforce_suite.core.errors import SalesforceSuiteError
+from airflow_provider_salesforce_suite.hooks._rest.records import SalesforceInvalidRecordError
 from airflow_provider_salesforce_suite.hooks.rest import SalesforceRestHook
 from airflow_provider_salesforce_suite.operators._records import check_save_arguments
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
+    from airflow_provider_salesforce_suite.hooks._rest.journal import SaveJournal
     from airflow_provider_salesforce_suite.io import FailedRecordsWriter
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,19 @@ class SalesforceRecordsFailedError(SalesforceSuiteError):
 
     :param message: the error text.
     :param summary: the save summary (also pushed to XCom under the key ``summary``).
+    """
+
+    def __init__(self, message: str, summary: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+class SalesforceSaveStoppedError(SalesforceSuiteError):
+    """The input turned bad part-way (a malformed row, a record that cannot be sent): the records
+    before it were saved (see ``summary`` and the message), nothing after it was sent.
+
+    :param message: the error text (the bad record, the counts, where the results are).
+    :param summary: the save summary of the records before it (also pushed to XCom as ``summary``).
     """
 
     def __init__(self, message: str, summary: dict[str, Any]) -> None:
@@ -94,9 +110,17 @@ class SalesforceSaveRecordsOperator(_SalesforceRestOperator):
     Every record is attempted; rejected ones are written to the failed-records file (the input
     fields plus ``sf__Error`` and ``sf__Fields``). Then, if more than ``max_failed_records`` failed,
     the task fails (the summary is pushed to XCom under ``summary`` first). The return value
-    (XCom) is the summary ``{"operation", "sobject", "records", "succeeded", "failed",
-    "created_ids", "failed_records_uri"}``; ``created_ids`` (ids of the created records, in input
-    order) is there only when the input has at most 1000 records, else None.
+    (XCom) is the summary ``{"operation", "sobject", "records", "succeeded", "failed", "unknown",
+    "created_ids", "failed_records_uri", "outcome_unknown_uri"}``; ``created_ids`` (ids of the
+    created records, in input order) is there only when the input has at most 1000 records, else None.
+
+    Retry-safe: each chunk's outcome is noted in a journal under ``journal_base_uri`` (the same
+    directory on every try of the task instance), so a retry skips the chunks already answered
+    and sends only the rest. An insert chunk sent without an answer (a lost reply, a worker killed
+    mid-call) is never sent again blindly: with ``idempotency_field`` its records are looked up by
+    their keys and only the missing ones are sent; without it they go to the outcome-unknown file
+    and the task fails saying so (``unknown`` in the summary). A bad input row stops the save with
+    :class:`SalesforceSaveStoppedError` once the calls in flight are answered.
 
     :param sobject: the sObject, e.g. ``Account``.
     :param operation: ``insert``, ``update``, ``upsert`` or ``delete``.
@@ -107,6 +131,10 @@ class SalesforceSaveRecordsOperator(_SalesforceRestOperator):
         are not sent, ``#N/A`` sends a null.
     :param source_format: the source's format when its suffix does not tell.
     :param external_id_field: upsert only: the external id field matching records.
+    :param idempotency_field: insert only: a text or External ID field of ``sobject`` (e.g.
+        ``Load_Key__c``) into which the operator writes a key unique to each input record of this
+        task instance (``<digest of dag/run/task>-<input index>``), so that records of a call with
+        an unknown outcome can be looked up instead of being sent twice.
     :param all_or_none: roll back every record of a call when one fails.
     :param concurrency: Collections calls in flight at once.
     :param batch_size: records per call (at most 200).
@@ -114,17 +142,23 @@ class SalesforceSaveRecordsOperator(_SalesforceRestOperator):
     :param failed_records_uri: where to write rejected records. Default: beside ``source``
         (``accounts.csv`` -> ``accounts.failed.csv``), or for ``records`` input
         ``<failed_records_base_uri>/<dag_id>/<run_id>/<task_id>.failed.csv``. Written only when
-        a record fails.
+        a record fails. Records with an unknown outcome go beside it (``.outcome_unknown``
+        instead of ``.failed``).
     :param failed_records_base_uri: base of the default failures location for ``records`` input;
         default the ``[salesforce_suite] failed_records_base_uri`` option, else
         ``file://<tmp>/salesforce_suite/failed_records``.
+    :param journal_base_uri: base of the journal directory
+        ``<journal_base_uri>/<dag_id>/<run_id>/<task_id>[-<map_index>].journal``; default as
+        ``failed_records_base_uri``. Removed when the task succeeds.
+    :param durable: keep the journal (default; only when run as a task instance, i.e. with ``ti`` in
+        the context). ``False``: a retry sends everything again.
     :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
     :param api_version: overrides the connection's API version.
     """
 
     template_fields: Sequence[str] = (
         "salesforce_conn_id", "sobject", "records", "source", "source_format", "external_id_field",
-        "failed_records_uri", "failed_records_base_uri",
+        "idempotency_field", "failed_records_uri", "failed_records_base_uri", "journal_base_uri",
     )
     operation: SaveOperation = "insert"
 
@@ -137,29 +171,38 @@ class SalesforceSaveRecordsOperator(_SalesforceRestOperator):
         source: str | ObjectStoragePath | None = None,
         source_format: str | None = None,
         external_id_field: str | None = None,
+        idempotency_field: str | None = None,
         all_or_none: bool = False,
         concurrency: int = 4,
         batch_size: int = 200,
         max_failed_records: int = 0,
         failed_records_uri: str | None = None,
         failed_records_base_uri: str | None = None,
+        journal_base_uri: str | None = None,
+        durable: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.operation = operation or type(self).operation
         check_save_arguments(self.operation, SAVE_OPERATIONS, records=records, source=source,
                              external_id_field=external_id_field, max_failed_records=max_failed_records)
+        if idempotency_field and self.operation != "insert":
+            raise ValueError(f"idempotency_field applies to insert only, not {self.operation} "
+                             "(update, upsert and delete are sent again safely)")
         self.sobject = sobject
         self.records = records
         self.source = source
         self.source_format = source_format
         self.external_id_field = external_id_field
+        self.idempotency_field = idempotency_field
         self.all_or_none = all_or_none
         self.concurrency = concurrency
         self.batch_size = batch_size
         self.max_failed_records = max_failed_records
         self.failed_records_uri = failed_records_uri
         self.failed_records_base_uri = failed_records_base_uri
+        self.journal_base_uri = journal_base_uri
+        self.durable = durable
 
     def _input(self) -> Iterator[Mapping[str, Any] | str]:
         if self.source is not None:
@@ -173,9 +216,20 @@ class SalesforceSaveRecordsOperator(_SalesforceRestOperator):
             )
         return iter(self.records)
 
-    def _failures_location(self, context: Context) -> str:
+    def _base_uri(self, given: str | None) -> str:
+        base = given or self.failed_records_base_uri
+        if not base:
+            from airflow.configuration import conf
+
+            base = conf.get("salesforce_suite", "failed_records_base_uri", fallback=None) or (
+                f"file://{tempfile.gettempdir()}/salesforce_suite/failed_records"
+            )
+        return str(base).rstrip("/")
+
+    def _failures_location(self, context: Context, kind: str = "failed") -> str:
+        """Where the records of ``kind`` (``failed`` or ``outcome_unknown``) go."""
         if self.failed_records_uri:
-            return str(self.failed_records_uri)
+            return _beside(str(self.failed_records_uri), kind)
         if self.source is not None:
             from airflow_provider_salesforce_suite.io import detect_format
 
@@ -183,80 +237,184 @@ class SalesforceSaveRecordsOperator(_SalesforceRestOperator):
             parent, _, name = str(self.source).rpartition("/")
             stem = name[: -len(".gz")] if name.lower().endswith(".gz") else name
             stem = (stem.rsplit(".", 1)[0] if "." in stem else stem) or "records"
-            return f"{parent}/{stem}.failed.{fmt}{'.gz' if gzipped else ''}" if parent else f"{stem}.failed.{fmt}"
-        base = self.failed_records_base_uri
-        if not base:
-            from airflow.configuration import conf
+            name = f"{stem}.{kind}.{fmt}{'.gz' if gzipped else ''}"
+            return f"{parent}/{name}" if parent else f"{stem}.{kind}.{fmt}"
+        return f"{self._base_uri(None)}/{_run_part(context)}.{kind}.csv"
 
-            base = conf.get("salesforce_suite", "failed_records_base_uri", fallback=None) or (
-                f"file://{tempfile.gettempdir()}/salesforce_suite/failed_records"
-            )
-        return f"{str(base).rstrip('/')}/{_run_part(context)}.failed.csv"
+    def _journal(self, context: Context, run_key: str) -> SaveJournal | None:
+        if not self.durable or context.get("ti") is None:
+            return None  # outside a task instance there is no retry to resume, and no key to own a journal
+        from airflow_provider_salesforce_suite.hooks._rest.journal import SaveJournal
+
+        params = {"operation": self.operation, "sobject": self.sobject, "external_id_field": self.external_id_field,
+                  "idempotency_field": self.idempotency_field, "batch_size": self.batch_size,
+                  "all_or_none": self.all_or_none}
+        journal = SaveJournal(f"{self._base_uri(self.journal_base_uri)}/{run_key}.journal", run_key, params)
+        if journal.open():
+            log.info("Resuming from the journal of an earlier try in %s", journal.location)
+        return journal
 
     def execute(self, context: Context) -> dict[str, Any]:
+        run_key = _run_part(context)
+        journal = self._journal(context, run_key)
         records = self._input()
         first = next(records, None)
         summary: dict[str, Any] = {
             "operation": self.operation, "sobject": self.sobject, "records": 0, "succeeded": 0, "failed": 0,
-            "created_ids": [], "failed_records_uri": None,
+            "unknown": 0, "created_ids": [], "failed_records_uri": None, "outcome_unknown_uri": None,
         }
         if first is None:
+            if journal is not None:
+                journal.check_read(0)  # an input emptied since an earlier try saved part of it is refused
+                journal.remove()
             log.info("No input records: nothing to %s on %s", self.operation, self.sobject)
             return summary
         pending: deque[Mapping[str, Any] | str] = deque()
+        key_prefix = blake2b(run_key.encode("utf-8"), digest_size=6).hexdigest() if self.idempotency_field else None
+        read = 0
+        bad_input: list[Exception] = []
 
         def feed() -> Iterator[Mapping[str, Any] | str]:
             # Keeps each record until its result arrives (bounded by the hook's calls in flight).
-            for record in chain([first], records):
-                pending.append(record)
-                yield record
+            nonlocal read
+            try:
+                for record in chain([first], records):
+                    pending.append(record)
+                    if key_prefix is not None and isinstance(record, Mapping):
+                        record = {**record, str(self.idempotency_field): f"{key_prefix}-{read}"}
+                    read += 1
+                    yield record
+            except Exception as exc:
+                bad_input.append(exc)
+                raise
 
-        failures: FailedRecordsWriter | None = None
+        writers: dict[str, FailedRecordsWriter] = {}
+
+        def write(kind: str, record: Mapping[str, Any] | str, errors: list[dict[str, Any]]) -> None:
+            if kind not in writers:
+                from airflow_provider_salesforce_suite.io import FailedRecordsWriter
+
+                writers[kind] = FailedRecordsWriter(self._failures_location(context, kind))
+            writers[kind].write_failure(record, errors)
+
         created_ids: list[str] | None = []
+        stopped: Exception | None = None
         try:
             results = self.hook.save_records(
                 self.operation, self.sobject, feed(), external_id_field=self.external_id_field,
                 all_or_none=self.all_or_none, concurrency=self.concurrency, batch_size=self.batch_size,
+                idempotency_field=self.idempotency_field, journal=journal,
             )
-            for result in results:
-                record = pending.popleft()
-                if result.index != summary["records"]:
-                    raise SalesforceSuiteError(f"Result {result.index} arrived for input record {summary['records']}")
-                summary["records"] += 1
-                if result.success:
-                    summary["succeeded"] += 1
-                    if created_ids is not None and (result.created or (self.operation == "insert" and result.id)):
-                        created_ids.append(result.id)
-                else:
-                    summary["failed"] += 1
-                    if failures is None:
-                        from airflow_provider_salesforce_suite.io import FailedRecordsWriter
-
-                        failures = FailedRecordsWriter(self._failures_location(context))
-                    failures.write_failure(record, result.errors)
-                if summary["records"] > CREATED_IDS_LIMIT:
-                    created_ids = None
+            try:
+                for result in results:
+                    record = pending.popleft()
+                    if result.index != summary["records"]:
+                        raise SalesforceSuiteError(
+                            f"Result {result.index} arrived for input record {summary['records']}")
+                    summary["records"] += 1
+                    if result.success:
+                        summary["succeeded"] += 1
+                        if created_ids is not None and (result.created or (self.operation == "insert" and result.id)):
+                            created_ids.append(result.id)
+                    elif result.unknown:
+                        summary["unknown"] += 1
+                        write("outcome_unknown", record, result.errors)
+                    else:
+                        summary["failed"] += 1
+                        write("failed", record, result.errors)
+                    if summary["records"] > CREATED_IDS_LIMIT:
+                        created_ids = None
+            except Exception as exc:
+                if not (bad_input and exc is bad_input[0]) and not isinstance(exc, SalesforceInvalidRecordError):
+                    raise
+                stopped = exc
         finally:
-            if failures is not None:
-                failures.close()  # what failed so far is kept even when the run stops early
-                summary["failed_records_uri"] = failures.uri
+            for writer in writers.values():
+                writer.close()  # what was written so far is kept even when the run stops early
+            summary["failed_records_uri"] = writers["failed"].uri if "failed" in writers else None
+            summary["outcome_unknown_uri"] = writers["outcome_unknown"].uri if "outcome_unknown" in writers else None
+        if stopped is not None:
+            raise self._stopped(stopped, read, summary, journal, context)
         if pending:
             raise SalesforceSuiteError(f"{len(pending)} input records got no result")
-        assert summary["succeeded"] + summary["failed"] == summary["records"]
+        if journal is not None:
+            journal.check_read(read)
+        assert summary["succeeded"] + summary["failed"] + summary["unknown"] == summary["records"]
         summary["created_ids"] = created_ids
-        log.info("%s %s: %d records, %d succeeded, %d failed%s", self.operation, self.sobject, summary["records"],
-                 summary["succeeded"], summary["failed"],
+        log.info("%s %s: %d records, %d succeeded, %d failed, %d outcome unknown%s", self.operation, self.sobject,
+                 summary["records"], summary["succeeded"], summary["failed"], summary["unknown"],
                  f"; failed records in {summary['failed_records_uri']}" if summary["failed"] else "")
+        problems = []
+        if summary["unknown"]:
+            problems.append(_unknown_text(summary, self.idempotency_field, journal))
         if summary["failed"] > self.max_failed_records:
-            ti = context.get("ti")
-            if ti is not None:
-                ti.xcom_push(key="summary", value=summary)
-            raise SalesforceRecordsFailedError(
+            problems.append(
                 f"{summary['failed']} of {summary['records']} {self.sobject} records failed to {self.operation} "
-                f"(max_failed_records={self.max_failed_records}); see {summary['failed_records_uri']}",
-                summary,
-            )
+                f"(max_failed_records={self.max_failed_records}); see {summary['failed_records_uri']}")
+        if problems:
+            _push_summary(context, summary)
+            raise SalesforceRecordsFailedError(". ".join(problems), summary)
+        if journal is not None:
+            try:
+                journal.remove()  # done: nothing is left for a retry to resume
+            except OSError as exc:  # a leftover journal is harmless: the next run has its own
+                log.warning("Could not remove the save journal %s: %s", journal.location, exc)
         return summary
+
+    def _stopped(self, cause: Exception, read: int, summary: dict[str, Any], journal: SaveJournal | None,
+                 context: Context) -> SalesforceSaveStoppedError:
+        """The error for an input that turned bad part-way (after the calls in flight were answered)."""
+        summary["created_ids"] = None
+        _push_summary(context, summary)
+        where = "".join(f"; {what} in {summary[key]}" for what, key in (
+            ("failed records", "failed_records_uri"), ("records with an unknown outcome", "outcome_unknown_uri"))
+            if summary[key])
+        if isinstance(cause, SalesforceInvalidRecordError):
+            what = f"An input record cannot be sent: {cause}"
+        else:
+            what = f"Reading the input failed at input record {read + 1}: {cause}"
+        if journal is not None:
+            then = (f"Their results are journaled in {journal.location}: a retry of this task with the corrected "
+                    "input resumes after them and does not send them again.")
+        else:
+            then = "durable=False: a retry sends them again."
+        return SalesforceSaveStoppedError(
+            f"{what}. By then {summary['records']} records (input records 1-"
+            f"{summary['records']}) had been saved or answered: {summary['succeeded']} succeeded, "
+            f"{summary['failed']} failed, {summary['unknown']} outcome unknown{where}; nothing after them was sent. "
+            f"{then}", summary)
+
+
+def _beside(uri: str, kind: str) -> str:
+    """``uri`` for ``failed`` records; for another ``kind`` the same name with ``.<kind>`` in place
+    of ``.failed`` (or before the format suffix)."""
+    if kind == "failed":
+        return uri
+    parent, slash, name = uri.rpartition("/")
+    gz = ".gz" if name.lower().endswith(".gz") else ""
+    stem = name[: len(name) - len(gz)]
+    stem, dot, suffix = stem.rpartition(".") if "." in stem else (stem, "", "")
+    if stem.endswith(".failed"):
+        stem = stem[: -len(".failed")]
+    return f"{parent}{slash}{stem}.{kind}{dot}{suffix}{gz}"
+
+
+def _push_summary(context: Context, summary: dict[str, Any]) -> None:
+    ti = context.get("ti")
+    if ti is not None:
+        ti.xcom_push(key="summary", value=summary)
+
+
+def _unknown_text(summary: dict[str, Any], idempotency_field: str | None, journal: SaveJournal | None) -> str:
+    """What the task says about records whose insert may or may not have happened."""
+    text = (f"{summary['unknown']} of {summary['records']} records were sent to Salesforce without an answer: they "
+            f"may or may not have been created. They are in {summary['outcome_unknown_uri']}, and are not sent again "
+            "by a retry of this task")
+    if idempotency_field:
+        return text + f" until their {idempotency_field} keys can be looked up (a retry looks again)"
+    return (text + ". Check which of them exist before loading them again, or load with upsert on an external id, "
+            "or set idempotency_field= so that such records are looked up instead"
+            + (f" (the journal is in {journal.location})" if journal is not None else ""))
 
 
 class SalesforceCreateRecordsOperator(SalesforceSaveRecordsOperator):

@@ -12,6 +12,18 @@ class TaskStateStore(dict):
         self[key] = value
 
 
+class RecordingTaskInstance:
+    """What the operators read from ``context["ti"]`` (ids, and XCom pushes recorded)."""
+
+    dag_id, run_id, task_id, map_index = "dag_a", "manual__2026-01-01T00:00:00+00:00", "save", -1
+
+    def __init__(self) -> None:
+        self.pushed: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.pushed[key] = value
+
+
 class Crash(BaseException):
     """A worker dying: not an ``Exception``, so no clean-up handler of the code under test runs."""
 

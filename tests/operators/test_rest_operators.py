@@ -32,23 +32,18 @@ from airflow_provider_salesforce_suite.operators.rest import (
     SalesforceUpsertRecordsOperator,
     SalesforceXComLimitError,
 )
+from tests.operators.resumable_support import RecordingTaskInstance
 
 
-class _TaskInstance:
-    """What the operators read from ``context["ti"]`` (ids, and XCom pushes recorded)."""
-
-    dag_id, run_id, task_id, map_index = "dag_a", "manual__2026-01-01T00:00:00+00:00", "save", -1
-
-    def __init__(self) -> None:
-        self.pushed: dict[str, object] = {}
-
-    def xcom_push(self, key: str, value: object) -> None:
-        self.pushed[key] = value
+@pytest.fixture(autouse=True)
+def _own_base_uri(monkeypatch, tmp_path) -> None:
+    """Every test its own default failures and journal base (a failed task keeps its journal)."""
+    monkeypatch.setenv("AIRFLOW__SALESFORCE_SUITE__FAILED_RECORDS_BASE_URI", f"file://{tmp_path}/base")
 
 
 @pytest.fixture
 def context() -> dict:
-    return {"ti": _TaskInstance(), "params": {}}
+    return {"ti": RecordingTaskInstance(), "params": {}}
 
 
 @pytest.fixture
@@ -178,7 +173,7 @@ def test_empty_input_makes_no_call(conn, emulator_admin, context, tmp_path, capl
         summary = SalesforceCreateRecordsOperator(task_id="save", salesforce_conn_id=conn, sobject="Account",
                                                   source=source).execute(context)
     assert summary == {"operation": "insert", "sobject": "Account", "records": 0, "succeeded": 0, "failed": 0,
-                       "created_ids": [], "failed_records_uri": None}
+                       "unknown": 0, "created_ids": [], "failed_records_uri": None, "outcome_unknown_uri": None}
     assert emulator_admin.stats()["requests_total"] == before
     assert "No input records: nothing to insert on Account" in caplog.text
 

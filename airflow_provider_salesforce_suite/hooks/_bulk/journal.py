@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from airflow_provider_salesforce_suite.hooks._bulk.chunking import Chunk
 from airflow_provider_salesforce_suite.hooks._bulk.states import SalesforceBulkError
+from airflow_provider_salesforce_suite.io.whole import write_whole
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -104,17 +105,7 @@ class SubmissionJournal:
             return json.load(handle)
 
     def _write(self, name: str, value: Any) -> None:
-        text = json.dumps(value)
-        if self.local is None:  # an object store writes an object whole
-            with (self.store / name).open("w") as handle:
-                handle.write(text)
-            return
-        target = os.path.join(self.local, name)
-        with open(target + ".tmp", "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(target + ".tmp", target)
+        write_whole(self.store, self.local, name, json.dumps(value))
 
     def _header(self) -> dict[str, Any]:
         return {"key": self.key, "params": self.params, "v1_job": self.v1_job}
