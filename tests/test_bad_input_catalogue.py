@@ -33,6 +33,7 @@ from airflow_provider_salesforce_suite.hooks.rest import SalesforceCompositeLimi
 from airflow_provider_salesforce_suite.hooks.streaming import SalesforceStreamingError
 from airflow_provider_salesforce_suite.io import RecordFileError, RecordWriter
 from airflow_provider_salesforce_suite.operators.bulk import SalesforceBulkRecordsFailedError
+from airflow_provider_salesforce_suite.operators.rest import SalesforceSaveStoppedError
 from tests.hooks.desk_support import desk_conn  # noqa: F401  (fixture)
 
 BAD_ID = "001000000000000AAA"
@@ -462,7 +463,8 @@ CASES: dict[str, Bad] = {
     "op-save-records-a-string": Bad(lambda e: _records(e, {"sobject": "Account", "records": "Name\nx"}), TypeError,
                                     ("records", "str")),
     "op-save-source-bad-json-line": Bad(lambda e: _records(e, {"sobject": "Account", "source": e.file(
-        "in.jsonl", '{"Name": "a"}\n{"Name": \n')}), RecordFileError, ("in.jsonl", "line 2")),
+        "in.jsonl", '{"Name": "a"}\n{"Name": \n')}), SalesforceSaveStoppedError,
+        ("in.jsonl", "line 2", "not valid JSON")),
     # -- file formats (io) -----------------------------------------------------------------------------------------
     "io-unsupported-suffix": Bad(lambda e: _records_of(e.file("data.xlsx", "x")), RecordFileError, ("xlsx",)),
     "io-ragged-csv-row": Bad(lambda e: _records_of(e.file("ragged.csv", "Name,Phone\na,1\nb\n")), RecordFileError,

@@ -71,7 +71,8 @@ class ChaosCase:
     @property
     def name(self) -> str:
         kind = f"bulk{self.api[0]}" if self.operator == "bulk" else "rest"
-        return f"{kind}-{self.operation}-{self.rows}"
+        keyed = "-keyed" if self.idempotency_field else ""
+        return f"{kind}-{self.operation}{keyed}-{self.rows}"
 
     @property
     def units(self) -> int:
