@@ -11,11 +11,12 @@ from airflow_provider_salesforce_suite.core.errors import (
     SalesforceConfigError,
     SalesforceNotFoundError,
     SalesforceRequestLimitError,
+    SalesforceSessionExpiredError,
     SalesforceTransportError,
 )
 from airflow_provider_salesforce_suite.core.pardot_objects import OBJECTS
 from airflow_provider_salesforce_suite.hooks._pardot.jobs import job_status
-from airflow_provider_salesforce_suite.hooks.pardot import MAX_CONCURRENT_REQUESTS, PardotHook
+from airflow_provider_salesforce_suite.hooks.pardot import MAX_CONCURRENT_REQUESTS, PardotBusinessUnitError, PardotHook
 
 
 @pytest.fixture
@@ -126,13 +127,27 @@ def test_invalid_field_names_and_emails(hook) -> None:
         hook.create_record("prospects", {"email": "not an email"})
 
 
-def test_business_unit_missing_or_wrong(pardot_conn) -> None:
+def test_business_unit_missing_or_wrong(pardot_conn, emulator_admin) -> None:
     with pytest.raises(SalesforceConfigError, match="business_unit_id"):
         PardotHook(pardot_conn("pardot_nobu", business_unit_id=None)).config
     wrong = PardotHook(pardot_conn("pardot_wrongbu", business_unit_id="0Uv000000000999AAA"))
-    with pytest.raises(SalesforceApiError, match="PARDOT_181") as err:
-        wrong.get_record("prospects", 1, "id")
-    assert err.value.status == 401
+    wrong.authenticator.get_token()
+    before = emulator_admin.stats()
+    for call in (lambda: wrong.get_record("prospects", 1, "id"),
+                 lambda: wrong.create_record("prospects", {"email": "ada@example.com"})):
+        with pytest.raises(PardotBusinessUnitError, match="PARDOT_201") as err:
+            call()
+        assert not isinstance(err.value, SalesforceSessionExpiredError)
+        assert err.value.status == 403
+        assert "business_unit_id '0Uv000000000999AAA' of connection 'pardot_wrongbu' is wrong" in str(err.value)
+        assert "not found or inactive" in str(err.value)
+    after = emulator_admin.stats()
+    # One request per call, and no re-authentication: the token was never the problem.
+    assert after["token_grants_total"] == before["token_grants_total"] and after["reauths"] == before["reauths"]
+    assert after["requests_total"] - before["requests_total"] == 2
+    v4 = PardotHook(pardot_conn("pardot_wrongbu_v4", business_unit_id="0Uv000000000999AAA", pardot_api_version=4))
+    with pytest.raises(PardotBusinessUnitError, match="PARDOT_201"):
+        v4.request("GET", v4.v4_path("prospect", "query"))
 
 
 def test_wrong_host_fails_fast(pardot_conn, salesforce_emulator_reset) -> None:
