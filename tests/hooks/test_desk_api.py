@@ -10,11 +10,12 @@ import pytest
 
 from airflow_provider_salesforce_suite.core.errors import (
     SalesforceApiError,
+    SalesforceAuthError,
     SalesforceNotFoundError,
     SalesforceRequestLimitError,
     SalesforceSessionExpiredError,
 )
-from airflow_provider_salesforce_suite.hooks.desk import entry_id, link
+from airflow_provider_salesforce_suite.hooks.desk import DeskAuthError, entry_id, link
 from tests.hooks.desk_support import OAUTH1, desk_conn, desk_hook, desk_knob  # noqa: F401 - fixtures
 
 
@@ -109,15 +110,21 @@ def test_oauth1_connection(desk_hook) -> None:
 
 
 # -- bad input --------------------------------------------------------------------------------------------
-def test_wrong_credentials(desk_hook) -> None:
-    with pytest.raises(SalesforceSessionExpiredError) as err:
+def test_wrong_credentials(desk_hook, emulator_admin) -> None:
+    before = desk_requests(emulator_admin, "POST")
+    with pytest.raises(DeskAuthError) as err:
         desk_hook(password="wrong").create_case("x")
+    # An auth error naming the cause, not an expired session; sent once; no secret in it.
+    assert isinstance(err.value, SalesforceAuthError) and not isinstance(err.value, SalesforceSessionExpiredError)
     assert err.value.status == 401 and "Unauthorized" in str(err.value) and "wrong" not in str(err.value)
-    with pytest.raises(SalesforceApiError) as err:
+    assert "rejected the credentials of connection 'desk_emu'" in str(err.value)
+    assert "POST /api/v2/cases: Unauthorized" in str(err.value) and "check the login" in str(err.value)
+    assert desk_requests(emulator_admin, "POST") - before == 1
+    with pytest.raises(DeskAuthError, match="OAuth 1.0a") as err:
         list(desk_hook(extra={**OAUTH1, "access_token_secret": "nope"}).list("cases"))
-    assert err.value.status == 401
+    assert err.value.status == 401 and "nope" not in str(err.value)
     ok, message = desk_hook(password="wrong").test_connection()
-    assert not ok and "Unauthorized" in message
+    assert not ok and "Unauthorized" in message and "DeskAuthError" in message
 
 
 def test_unknown_ids(desk_hook) -> None:
