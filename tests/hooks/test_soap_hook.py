@@ -11,6 +11,7 @@ from airflow_provider_salesforce_suite.core.errors import (
     SalesforceMalformedQueryError,
     SalesforceSessionExpiredError,
     SalesforceSoapFaultError,
+    SalesforceSoapInvalidTypeError,
 )
 from airflow_provider_salesforce_suite.hooks._soap import client as soap_client
 from airflow_provider_salesforce_suite.hooks.soap import SalesforceSoapHook
@@ -137,6 +138,27 @@ def test_invalid_sobject_fault(hook) -> None:
     with pytest.raises(SalesforceSoapFaultError) as err:
         hook.describe_sobject("NoSuchObject__c")
     assert err.value.error_code == "INVALID_TYPE"
+
+
+@pytest.mark.parametrize("call", [
+    lambda hook: hook.create([{"type": "Nope__c", "Name": "x"}]),
+    lambda hook: hook.upsert("Id", [{"type": "Nope__c", "Name": "x"}]),
+    lambda hook: hook.retrieve("Nope__c", ["001000000000001AAA"], ["Id"]),
+    lambda hook: hook.describe_sobject("Nope__c"),
+], ids=["create", "upsert", "retrieve", "describeSObject"])
+def test_unknown_sobject_outside_a_query_is_invalid_type_not_a_query_error(hook, call) -> None:
+    # Salesforce faults sf:INVALID_TYPE with an InvalidSObjectFault; only in a query is that a query error.
+    with pytest.raises(SalesforceSoapInvalidTypeError) as err:
+        call(hook)
+    assert not isinstance(err.value, SalesforceMalformedQueryError)
+    assert err.value.error_code == "INVALID_TYPE" and err.value.fault_type == "InvalidSObjectFault"
+    assert "INVALID_TYPE" in str(err.value) and "sObject type 'Nope__c' is not supported" in str(err.value)
+
+
+def test_unknown_sobject_in_a_query_stays_a_query_error(hook) -> None:
+    with pytest.raises(SalesforceMalformedQueryError) as err:
+        list(hook.query("SELECT Id FROM Nope__c"))
+    assert err.value.error_code == "INVALID_TYPE" and err.value.row == 1
 
 
 def test_expired_session_reauthenticates_once_and_replays(hook, emulator_admin) -> None:
