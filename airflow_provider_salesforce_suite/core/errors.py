@@ -359,3 +359,17 @@ def soap_fault_class(error_code: str | None, fault_type: str | None,
     if error_code == "INVALID_TYPE" or fault_type == "InvalidSObjectFault":
         return SalesforceSoapInvalidTypeError
     return SalesforceSoapFaultError
+
+
+def outcome_unknown(error: SalesforceOutcomeUnknownError, what: str,
+                    maybe: str | None = None) -> SalesforceOutcomeUnknownError:
+    """``error`` restated in the caller's terms: what was sent, what may have happened, that it was not re-sent.
+
+    :param error: what the transport raised.
+    :param what: the call in the caller's words (``"SOAP create"``, ``"Desk POST /api/v2/cases"``).
+    :param maybe: what may have happened (``"the records may have been created"``).
+    """
+    maybe = maybe or "it may have been carried out"
+    return SalesforceOutcomeUnknownError(
+        f"{what} was sent, but its reply was lost ({error}): {maybe}, so it was not sent again (a replay "
+        "could do it twice); check before retrying", method=error.method, path=error.path)

@@ -22,7 +22,9 @@ from airflow_provider_salesforce_suite.core.config import DESK_CONN_TYPE, DeskCo
 from airflow_provider_salesforce_suite.core.errors import (
     ErrorDetail,
     SalesforceAuthError,
+    SalesforceOutcomeUnknownError,
     error_from_response,
+    outcome_unknown,
     raise_for_status,
     register_body_parser,
 )
@@ -181,8 +183,13 @@ class DeskHook(BaseHook):
         :param stream: do not read the body of a successful response up front.
         :param idempotent: whether the call may be replayed after a dropped connection (default: by method).
         """
-        return self._checked(self._send(method, path_or_url, params=params, json=json, data=data,
-                                        headers=headers, stream=stream, idempotent=idempotent))
+        try:
+            response = self._send(method, path_or_url, params=params, json=json, data=data, headers=headers,
+                                  stream=stream, idempotent=idempotent)
+        except SalesforceOutcomeUnknownError as exc:  # a create is never replayed blindly: Desk has no key
+            raise outcome_unknown(exc, f"Desk {method.upper()} {exc.path or path_or_url}",
+                                  "Desk may have created the entry (case, reply, note ...)") from None
+        return self._checked(response)
 
     def _checked(self, response: requests.Response) -> requests.Response:
         """``raise_for_status``, with Desk's 401 as :class:`DeskAuthError` (not an expired session)."""

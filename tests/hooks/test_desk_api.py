@@ -12,6 +12,7 @@ from airflow_provider_salesforce_suite.core.errors import (
     SalesforceApiError,
     SalesforceAuthError,
     SalesforceNotFoundError,
+    SalesforceOutcomeUnknownError,
     SalesforceRequestLimitError,
     SalesforceSessionExpiredError,
 )
@@ -174,3 +175,29 @@ def test_rate_limit_that_outlasts_the_retries_is_an_error(desk_hook, desk_knob) 
     desk_knob.set(throttle_next=50)
     with pytest.raises(SalesforceRequestLimitError):
         desk_hook(extra={"max_retries": 1, "retry_max_seconds": 3}).show("users", 1)
+
+
+# -- lost replies: the write was committed, the reply never arrived ----------------------------------
+def test_lost_create_and_reply_replies_are_outcome_unknown_and_not_re_sent(desk_hook, emulator_admin) -> None:
+    hook = desk_hook()
+    emulator_admin.fault(lose_reply=True, count=1, path_prefix="/api/v2", method="POST")
+    with pytest.raises(SalesforceOutcomeUnknownError) as err:
+        hook.create_case("Printer on fire")
+    assert "Desk POST /api/v2/cases was sent, but its reply was lost" in str(err.value)
+    assert "may have created the entry" in str(err.value)
+    assert [c["subject"] for c in hook.list("cases")] == ["Printer on fire"]  # created once
+    case_id = entry_id(next(iter(hook.list("cases"))))
+    before = desk_requests(emulator_admin, "POST")
+    emulator_admin.fault(lose_reply=True, count=1, path_prefix="/api/v2", method="POST")
+    with pytest.raises(SalesforceOutcomeUnknownError, match=f"Desk POST /api/v2/cases/{case_id}/replies was sent"):
+        hook.reply_to_case(case_id, "On our way")
+    assert desk_requests(emulator_admin, "POST") - before == 1
+    assert [r["body"] for r in hook.list_related("cases", case_id, "replies")] == ["On our way"]
+
+
+def test_lost_update_reply_is_replayed(desk_hook, emulator_admin) -> None:
+    hook = desk_hook()
+    case = hook.create_case("Slow")
+    emulator_admin.fault(lose_reply=True, count=1, path_prefix="/api/v2", method="PATCH")
+    assert hook.update("cases", entry_id(case), {"subject": "Fast"})["subject"] == "Fast"
+    assert [c["subject"] for c in hook.list("cases")] == ["Fast"]

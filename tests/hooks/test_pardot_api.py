@@ -10,6 +10,7 @@ from airflow_provider_salesforce_suite.core.errors import (
     SalesforceApiError,
     SalesforceConfigError,
     SalesforceNotFoundError,
+    SalesforceOutcomeUnknownError,
     SalesforceRequestLimitError,
     SalesforceSessionExpiredError,
     SalesforceTransportError,
@@ -204,3 +205,32 @@ def test_expired_token_is_renewed_once_and_the_call_replayed(hook, emulator_admi
     before = emulator_admin.stats()["token_grants_total"]
     assert [r["email"] for r in hook.iter_records("prospects", "email")] == ["r@example.com"]
     assert emulator_admin.stats()["token_grants_total"] == before + 1
+
+
+# -- lost replies: the write was committed, the reply never arrived ----------------------------------
+def _prospects(hook: PardotHook, email: str) -> list[dict]:
+    return [p for p in hook.iter_records("prospects", ["id", "email", "firstName"]) if p["email"] == email]
+
+
+def test_lost_create_reply_is_outcome_unknown_and_not_re_sent(hook, emulator_admin) -> None:
+    emulator_admin.fault(lose_reply=True, count=1, path_prefix="/api/v5", method="POST")
+    with pytest.raises(SalesforceOutcomeUnknownError) as err:
+        hook.create_record("prospects", {"email": "lost@example.com"})
+    assert "Pardot prospects create was sent, but its reply was lost" in str(err.value)
+    assert "the record may have been created" in str(err.value) and err.value.method == "POST"
+    assert len(_prospects(hook, "lost@example.com")) == 1  # created once, never twice
+
+
+def test_lost_replies_of_upsert_update_delete_are_replayed(hook, emulator_admin) -> None:
+    for first_name in ("Ada", "Grace"):  # creates, then updates the same prospect
+        emulator_admin.fault(lose_reply=True, count=1, path_prefix="/api/v5", method="POST")
+        assert hook.upsert_prospect_by_email("up@example.com", {"firstName": first_name})["email"] == "up@example.com"
+    [prospect] = _prospects(hook, "up@example.com")
+    assert prospect["firstName"] == "Grace"
+    emulator_admin.fault(lose_reply=True, count=1, path_prefix="/api/v5", method="PATCH")
+    assert hook.update_record("prospects", prospect["id"], {"firstName": "Ada"}, ["firstName"]) == {"firstName": "Ada"}
+    emulator_admin.fault(lose_reply=True, count=1, path_prefix="/api/v5", method="DELETE")
+    hook.delete_record("prospects", prospect["id"])  # the re-sent delete's 404 means the lost one deleted it
+    assert _prospects(hook, "up@example.com") == []
+    with pytest.raises(SalesforceNotFoundError):
+        hook.delete_record("prospects", prospect["id"])  # a real second delete still says so

@@ -9,6 +9,7 @@ import pytest
 
 from airflow_provider_salesforce_suite.core.errors import (
     SalesforceMalformedQueryError,
+    SalesforceOutcomeUnknownError,
     SalesforceSessionExpiredError,
     SalesforceSoapFaultError,
     SalesforceSoapInvalidTypeError,
@@ -359,3 +360,51 @@ def test_session_expiry_mid_paging_reauthenticates_once(hook, emulator_admin) ->
     assert rest[-1][-1]["Name"] == "P 449"
     assert _soap_calls(emulator_admin) - before == 3  # rejected queryMore, its replay, the last page
     assert hook.session.token.access_token != token
+
+
+# -- lost replies: the write was committed, the reply never arrived ----------------------------------
+def _names(hook, prefix: str) -> list[str]:
+    return sorted(r["Name"] for r in hook.query(f"SELECT Name FROM Account WHERE Name LIKE '{prefix}%'"))
+
+
+def test_lost_create_reply_is_outcome_unknown_per_record_and_never_re_sent(hook, emulator_admin) -> None:
+    before = _soap_calls(emulator_admin)
+    emulator_admin.fault(lose_reply=True, count=1, path_prefix="/services/Soap")
+    results = hook.create([{"type": "Account", "Name": "Lost 1"}, {"type": "Account", "Name": "Lost 2"}])
+    assert _soap_calls(emulator_admin) - before == 1  # sent once, not replayed
+    assert [(r["success"], r["id"], r["errors"][0]["statusCode"]) for r in results] == \
+        [(False, None, "OUTCOME_UNKNOWN")] * 2
+    message = results[0]["errors"][0]["message"]
+    assert "SOAP create was sent, but its reply was lost" in message and "records may have been created" in message
+    assert _names(hook, "Lost") == ["Lost 1", "Lost 2"]  # committed once: no duplicates
+
+
+def test_lost_replies_of_converging_writes_are_replayed(hook, emulator_admin) -> None:
+    ids = [r["id"] for r in hook.create([{"type": "Account", "Name": f"Conv {i}"} for i in range(2)])]
+    for call in (lambda: hook.update([{"type": "Account", "Id": ids[0], "Name": "Conv 0b"}]),
+                 lambda: hook.upsert("Id", [{"type": "Account", "Id": ids[1], "Name": "Conv 1b"}]),
+                 lambda: hook.delete(ids)):
+        before = _soap_calls(emulator_admin)
+        emulator_admin.fault(lose_reply=True, count=1, path_prefix="/services/Soap")
+        results = call()
+        assert _soap_calls(emulator_admin) - before == 2  # the lost call, then the same call again
+        assert all(r["success"] and not r["errors"] for r in results), results
+    assert _names(hook, "Conv") == []  # updated, upserted, then deleted: no duplicate anywhere
+    assert hook.delete([ids[0]])[0]["errors"][0]["statusCode"] == "ENTITY_IS_DELETED"  # a real second delete
+
+
+def test_reads_are_replayed_after_a_lost_reply(hook, emulator_admin) -> None:
+    hook.create([{"type": "Account", "Name": "Readable"}])
+    emulator_admin.fault(lose_reply=True, count=1, path_prefix="/services/Soap")
+    assert [r["Name"] for r in hook.query("SELECT Name FROM Account")] == ["Readable"]
+    emulator_admin.fault(lose_reply=True, count=1, path_prefix="/services/Soap")
+    assert hook.describe_sobject("Account")["name"] == "Account"
+
+
+def test_lost_convert_lead_reply_raises_outcome_unknown(hook, emulator_admin) -> None:
+    lead = hook.create([{"type": "Lead", "LastName": "Lost", "Company": "Lost Co"}])[0]["id"]
+    emulator_admin.fault(lose_reply=True, count=1, path_prefix="/services/Soap")
+    with pytest.raises(SalesforceOutcomeUnknownError, match="SOAP convertLead was sent, but its reply was lost.*"
+                                                            "leads may have been converted"):
+        hook.convert_lead([{"leadId": lead, "convertedStatus": "Closed - Converted"}])
+    assert len(list(hook.query("SELECT Id FROM Account WHERE Name = 'Lost Co'"))) == 1  # converted once
