@@ -40,10 +40,10 @@ _PER_CALL = {"sendEmail": 10, "sendEmailMessage": 10, "findDuplicates": 50, "fin
 #: and writes that converge (update sets the same values, upsert matches the same external id).
 #: create, convertLead, merge, sendEmail ... are never replayed. delete converges too, but a replay
 #: answers ENTITY_IS_DELETED for what the lost call deleted, so :meth:`delete` re-sends it itself.
-_REPLAYABLE = frozenset({"query", "queryAll", "queryMore", "retrieve", "search", "describeGlobal",
-                         "describeSObject", "describeSObjects", "getDeleted", "getUpdated",
-                         "getServerTimestamp", "getUserInfo", "findDuplicates", "findDuplicatesByIds",
-                         "update", "upsert"})
+_REPLAYABLE = frozenset({"query", "queryAll", "queryMore", "retrieve", "search", "findDuplicates",
+                         "findDuplicatesByIds", "update", "upsert"})
+#: Read operations by name, also those of a fuller WSDL (``describeLayout``, ``getDeleted`` ...).
+_READ_PREFIXES = ("describe", "get")
 #: What a non-replayable operation may have done when its reply was lost.
 _MAYBE = {"create": "the records may have been created", "convertLead": "the leads may have been converted",
           "merge": "the records may have been merged", "sendEmail": "the emails may have been sent",
@@ -139,7 +139,7 @@ class SalesforceSoapHook(SalesforceBaseHook):
         if misplaced:
             raise ValueError(f"SOAP header(s) {', '.join(sorted(misplaced))} do not apply to {operation}")
         transport = client.transport
-        transport.idempotent = operation in _REPLAYABLE
+        transport.idempotent = operation in _REPLAYABLE or operation.startswith(_READ_PREFIXES)
         replayed = False
         while True:
             token = self.authenticator.get_token()
