@@ -16,7 +16,6 @@ from typing import Any, Callable
 
 import pytest
 
-from airflow_provider_salesforce_suite.core import errors
 from airflow_provider_salesforce_suite.core.errors import (
     SalesforceApiError,
     SalesforceAuthError,
@@ -25,10 +24,12 @@ from airflow_provider_salesforce_suite.core.errors import (
     SalesforceNotFoundError,
     SalesforceSessionExpiredError,
     SalesforceSoapFaultError,
-    SalesforceSuiteError,
+    SalesforceSoapInvalidTypeError,
 )
 from airflow_provider_salesforce_suite.hooks.analytics import SalesforceAnalyticsError
 from airflow_provider_salesforce_suite.hooks.bulk import SalesforceBulkJobFailedError
+from airflow_provider_salesforce_suite.hooks.desk import DeskAuthError
+from airflow_provider_salesforce_suite.hooks.pardot import PardotBusinessUnitError
 from airflow_provider_salesforce_suite.hooks.rest import SalesforceCompositeLimitError, SalesforceMixedTypesError
 from airflow_provider_salesforce_suite.hooks.streaming import SalesforceStreamingError
 from airflow_provider_salesforce_suite.io import RecordFileError, RecordWriter
@@ -37,16 +38,12 @@ from airflow_provider_salesforce_suite.operators.rest import SalesforceSaveStopp
 from tests.hooks.desk_support import desk_conn  # noqa: F401  (fixture)
 
 BAD_ID = "001000000000000AAA"
-#: Connection fields and extras whose values must never appear in an error.
+#: A private key the cases put into a connection (never read: the connection is refused first).
 PEM = "-----BEGIN PRIVATE KEY-----\nMIIEcatalogue\n-----END PRIVATE KEY-----\n"
+#: Connection fields and extras whose values must never appear in an error.
 SECRET_FIELDS = ("password", "consumer_secret", "refresh_token", "private_key", "session_id", "access_token",
                  "access_token_secret")
 WRONG_BU = "0Uv000000000999AAA"
-
-
-def _in_flight(name: str) -> type[BaseException]:
-    """An error class a fix in flight adds to core/errors.py; until it lands, a class nothing raises."""
-    return getattr(errors, name, None) or type(name, (Exception,), {})
 
 
 @dataclass
@@ -322,9 +319,8 @@ CASES: dict[str, Bad] = {
     "soap-describe-unknown-sobject": Bad(lambda e: e.soap().describe_sobject("Nope__c"), SalesforceSoapFaultError,
                                          ("INVALID_TYPE", "Nope__c")),
     "soap-create-unknown-sobject": Bad(lambda e: e.soap().create([{"Name": "x"}], sobject="Nope__c"),
-                                       _in_flight("SalesforceSoapInvalidTypeError"), ("INVALID_TYPE", "Nope__c"),
-                                       xfail="fixes (in flight): an unknown sObject outside a query is raised as a "
-                                       "malformed-query error", not_error=SalesforceMalformedQueryError),
+                                       SalesforceSoapInvalidTypeError, ("INVALID_TYPE", "Nope__c"),
+                                       not_error=SalesforceMalformedQueryError),
     "soap-unknown-operation": Bad(lambda e: e.soap().call("frobnicate"), ValueError, ("frobnicate",)),
     "soap-retrieve-unknown-field": Bad(lambda e: e.soap().retrieve("Account", [BAD_ID], ["Nope__c"]),
                                        SalesforceSoapFaultError, ("INVALID_FIELD", "Nope__c")),
@@ -418,15 +414,14 @@ CASES: dict[str, Bad] = {
     # -- Pardot ----------------------------------------------------------------------------------------------------
     "pardot-unknown-object": Bad(lambda e: e.pardot().get_record("widgets", 1, "id"), ValueError, ("widgets",)),
     "pardot-unknown-field": Bad(lambda e: (lambda h, i: h.get_record("prospects", i, ["id", "nope"]))(
-        *_pardot_prospect(e)), SalesforceSuiteError, ("nope",)),
+        *_pardot_prospect(e)), SalesforceApiError, ("PARDOT_225", "nope")),
     "pardot-business-unit-missing": Bad(lambda e: e.pardot(business_unit_id=None).get_record("prospects", 1, "id"),
                                         SalesforceConfigError, ("business_unit_id",)),
     "pardot-business-unit-malformed": Bad(lambda e: e.pardot(business_unit_id="abc").get_record("prospects", 1, "id"),
                                           SalesforceConfigError, ("business_unit_id", "0Uv")),
     "pardot-wrong-business-unit": Bad(lambda e: e.pardot(business_unit_id=WRONG_BU).get_record(
-        "prospects", 1, "id"), SalesforceSuiteError, ("PARDOT_181", WRONG_BU, "business_unit_id"),
-        xfail="fixes (in flight): a wrong Business Unit is raised as an expired session and does not name the "
-        "connection's business_unit_id", not_error=SalesforceSessionExpiredError),
+        "prospects", 1, "id"), PardotBusinessUnitError, ("PARDOT_201", WRONG_BU, "business_unit_id"),
+        not_error=SalesforceSessionExpiredError),
     "pardot-invalid-email": Bad(lambda e: e.pardot().create_record("prospects", {"email": "not an email"}),
                                 SalesforceApiError, ("email",)),
     "pardot-unknown-record": Bad(lambda e: e.pardot().get_record("prospects", 987654, "id"), SalesforceApiError,
@@ -436,9 +431,8 @@ CASES: dict[str, Bad] = {
     "pardot-export-unknown-procedure": Bad(lambda e: e.pardot().create_export("Nope.Query", ["id"]),
                                            SalesforceApiError, ("PARDOT_10", "procedure.name must be one of")),
     # -- Desk ------------------------------------------------------------------------------------------------------
-    "desk-wrong-password": Bad(lambda e: e.desk(password="Wr0ng-Desk-Passw0rd").create_case("x"), SalesforceAuthError,
-                               ("401", "Unauthorized"), xfail="fixes (in flight): a Desk 401 (wrong password) is "
-                               "raised as an expired session", not_error=SalesforceSessionExpiredError),
+    "desk-wrong-password": Bad(lambda e: e.desk(password="Wr0ng-Desk-Passw0rd").create_case("x"), DeskAuthError,
+                               ("401", "Unauthorized"), not_error=SalesforceSessionExpiredError),
     "desk-unknown-collection": Bad(lambda e: e.desk().show("tickets", 1), ValueError, ("tickets",)),
     "desk-unknown-case": Bad(lambda e: e.desk().show("cases", 404), SalesforceNotFoundError,
                              ("Resource Not Found", "cases/404")),
