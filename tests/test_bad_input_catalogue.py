@@ -387,9 +387,7 @@ CASES: dict[str, Bad] = {
     "streaming-unknown-channel": Bad(lambda e: _subscribe_error(e, "/topic/Nope"), SalesforceStreamingError,
                                      ("/topic/Nope", "does not exist")),
     "streaming-bad-pushtopic-query": Bad(lambda e: e.streaming().create_push_topic("Bad", "SELECT FROM Account"),
-                                         SalesforceApiError, ("MALFORMED_QUERY",),
-                                         xfail="emulator: a PushTopic's Query is stored without being parsed "
-                                         "(Salesforce refuses the insert with the query error)"),
+                                         SalesforceApiError, ("MALFORMED_QUERY",)),
     "streaming-pushtopic-unknown-option": Bad(lambda e: e.streaming().update_push_topic("T", colour="red"),
                                               ValueError, ("colour",)),
     "streaming-pushtopic-bad-notify": Bad(lambda e: e.streaming().create_push_topic(

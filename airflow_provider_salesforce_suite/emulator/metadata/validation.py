@@ -131,6 +131,8 @@ def _text_converter(fdef: FieldDef) -> Converter:
                     )
                 canonical.append(found)
             value = ";".join(canonical)
+        if fdef.check is not None:
+            fdef.check(value)
         return value
 
     return convert
