@@ -37,6 +37,7 @@ DEMO_DAGS: list[tuple[str, dict]] = [
         {"touch": 3, "lookback_seconds": 0, "output_dir": f"file://{DEMO / 'output' / 'bulk_incremental'}"},
     ),
     ("example_salesforce_soap", {"leads": 3}),
+    ("example_salesforce_reliable_loads", {"leads": 450, "output_dir": f"file://{DEMO / 'output' / 'reliable_loads'}"}),
 ]
 
 

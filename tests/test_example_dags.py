@@ -192,3 +192,26 @@ def test_pardot_imports_prospects_and_exports_visitor_activities(airflow_db, par
     assert len(prospects) == 5
     activities = list(csv.DictReader((tmp_path / "visitor_activities.csv").open()))
     assert [row["details"] for row in activities] == [f"page {n}" for n in range(4)]
+
+
+def test_reliable_loads_survive_a_lost_reply(airflow_db, salesforce_connection, salesforce_emulator_reset,
+                                             tmp_path: Path) -> None:
+    """Salesforce commits the second Collections insert but its reply is lost: the insert finds those
+    leads by their keys instead of sending them again, so every lead exists once."""
+    import requests
+
+    from airflow_provider_salesforce_suite.hooks.rest import SalesforceRestHook
+
+    server = salesforce_emulator_reset
+    rule = {"lose_reply": True, "method": "POST", "path_prefix": "/services/data/v64.0/composite/sobjects",
+            "count": 1}
+    requests.post(f"{server.url}/__emulator__/faults", json=rule, verify=server.ca_bundle, timeout=10).raise_for_status()
+    run = _dag_bag().get_dag("example_salesforce_reliable_loads").test(
+        run_conf={"leads": 450, "output_dir": f"file://{tmp_path}"})
+    assert run.state == "success"
+    stats = requests.get(f"{server.url}/__emulator__/stats", verify=server.ca_bundle, timeout=10).json()
+    assert stats["connections_dropped"] == 1
+    hook = SalesforceRestHook(salesforce_conn_id=salesforce_connection)
+    leads = list(hook.query("SELECT Title, Status FROM Lead WHERE LastName LIKE 'Reliable %'"))
+    assert len(leads) == 450 and len({lead["Title"] for lead in leads}) == 450
+    assert {lead["Status"] for lead in leads} == {"Working - Contacted"}

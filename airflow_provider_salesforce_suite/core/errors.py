@@ -359,16 +359,47 @@ class SalesforceSoapRequestLimitError(SalesforceSoapFaultError, SalesforceReques
     """REQUEST_LIMIT_EXCEEDED fault."""
 
 
+class SalesforceSoapInvalidTypeError(SalesforceSoapFaultError):
+    """INVALID_TYPE outside a query (``create``, ``retrieve``, ``describeSObject`` ...): the sObject type
+    does not exist or the user cannot see it."""
+
+
 _SOAP_QUERY_FAULTS = frozenset({"MalformedQueryFault", "MalformedSearchFault", "InvalidFieldFault",
                                 "InvalidSObjectFault", "InvalidQueryLocatorFault"})
+#: Operations whose field and sObject faults are about the query or search text.
+SOAP_QUERY_OPERATIONS = frozenset({"query", "queryAll", "queryMore", "search"})
 
 
-def soap_fault_class(error_code: str | None, fault_type: str | None) -> type[SalesforceSoapFaultError]:
-    """The :class:`SalesforceSoapFaultError` subclass for a fault's exception code / detail type."""
+def soap_fault_class(error_code: str | None, fault_type: str | None,
+                     operation: str | None = None) -> type[SalesforceSoapFaultError]:
+    """The :class:`SalesforceSoapFaultError` subclass for a fault's exception code / detail type.
+
+    :param error_code: the fault's ``exceptionCode``.
+    :param fault_type: the detail element's name (``InvalidSObjectFault`` ...).
+    :param operation: the partner operation; an ``InvalidSObjectFault`` or ``InvalidFieldFault`` is a
+        query error only for :data:`SOAP_QUERY_OPERATIONS` (None: judged by the fault alone).
+    """
     if error_code in _SESSION_CODES:
         return SalesforceSoapSessionExpiredError
     if error_code == "REQUEST_LIMIT_EXCEEDED":
         return SalesforceSoapRequestLimitError
-    if error_code in _QUERY_CODES or fault_type in _SOAP_QUERY_FAULTS:
+    in_query = operation is None or operation in SOAP_QUERY_OPERATIONS
+    if error_code in _QUERY_CODES or (fault_type in _SOAP_QUERY_FAULTS and in_query):
         return SalesforceSoapMalformedQueryError
+    if error_code == "INVALID_TYPE" or fault_type == "InvalidSObjectFault":
+        return SalesforceSoapInvalidTypeError
     return SalesforceSoapFaultError
+
+
+def outcome_unknown(error: SalesforceOutcomeUnknownError, what: str,
+                    maybe: str | None = None) -> SalesforceOutcomeUnknownError:
+    """``error`` restated in the caller's terms: what was sent, what may have happened, that it was not re-sent.
+
+    :param error: what the transport raised.
+    :param what: the call in the caller's words (``"SOAP create"``, ``"Desk POST /api/v2/cases"``).
+    :param maybe: what may have happened (``"the records may have been created"``).
+    """
+    maybe = maybe or "it may have been carried out"
+    return SalesforceOutcomeUnknownError(
+        f"{what} was sent, but its reply was lost ({error}): {maybe}, so it was not sent again (a replay "
+        "could do it twice); check before retrying", method=error.method, path=error.path)

@@ -77,9 +77,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     :param argv: command line arguments (default: ``sys.argv[1:]``).
     """
+    from .metadata import SchemaError
     from .server import EmulatorServer  # keeps --help fast
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     config = EmulatorConfig.from_file(args.config) if args.config else None
     server = EmulatorServer(
         args.host, args.port, db_path=args.db, tls=not args.no_tls, cert_dir=args.cert_dir,
@@ -88,7 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    server.start()
+    try:
+        server.start()
+    except SchemaError as exc:  # a user's file: say what is wrong with it, not a traceback
+        parser.exit(2, f"{parser.prog}: error: --schema: {exc}\n")
     print(f"Salesforce emulator listening on {server.url}", flush=True)
     if server.ca_bundle:
         print(f"CA certificate (ca_bundle): {server.ca_bundle}", flush=True)

@@ -19,7 +19,15 @@ import requests
 from airflow.sdk import BaseHook
 
 from airflow_provider_salesforce_suite.core.config import DESK_CONN_TYPE, DeskConnectionConfig
-from airflow_provider_salesforce_suite.core.errors import ErrorDetail, raise_for_status, register_body_parser
+from airflow_provider_salesforce_suite.core.errors import (
+    ErrorDetail,
+    SalesforceAuthError,
+    SalesforceOutcomeUnknownError,
+    error_from_response,
+    outcome_unknown,
+    raise_for_status,
+    register_body_parser,
+)
 from airflow_provider_salesforce_suite.core.retry import RetryPolicy
 from airflow_provider_salesforce_suite.core.transport import send_with_retries
 
@@ -68,6 +76,34 @@ def parse_desk_error(body: bytes, content_type: str) -> list[ErrorDetail] | None
 
 
 register_body_parser(parse_desk_error)
+
+
+class DeskAuthError(SalesforceAuthError):
+    """Desk refused the connection's credentials (HTTP 401 ``{"message": "Unauthorized"}``).
+
+    Desk has no session to renew: Basic auth and OAuth 1.0a sign every request, so a 401 means the
+    credentials themselves are wrong (or the agent is disabled); sending again cannot help.
+    """
+
+
+def desk_auth_error(response: requests.Response, config: DeskConnectionConfig) -> DeskAuthError:
+    """The error for Desk's 401 to ``response``'s request: Desk's message and which credentials to check.
+
+    :param response: the 401 response.
+    :param config: the connection's config (names the site and the login; never a secret).
+    """
+    request = response.request
+    reply = error_from_response(response.status_code, response.headers, response.content,
+                                method=request.method if request is not None else None, path=response.url)
+    if config.auth_type == "oauth1":
+        check = "the OAuth 1.0a consumer key/secret and access token/secret"
+    else:
+        check = f"the login {config.email!r} and its password"
+    return DeskAuthError(
+        f"Desk at {config.site_url} rejected the credentials of connection {config.conn_id!r} "
+        f"(HTTP 401 {reply.method or ''} {reply.path or ''}: {reply.message}): check {check}",
+        error="Unauthorized", error_description=reply.message, status=response.status_code,
+    )
 
 
 class DeskHook(BaseHook):
@@ -149,8 +185,19 @@ class DeskHook(BaseHook):
         :param stream: do not read the body of a successful response up front.
         :param idempotent: whether the call may be replayed after a dropped connection (default: by method).
         """
-        return raise_for_status(self._send(method, path_or_url, params=params, json=json, data=data,
-                                           headers=headers, stream=stream, idempotent=idempotent))
+        try:
+            response = self._send(method, path_or_url, params=params, json=json, data=data, headers=headers,
+                                  stream=stream, idempotent=idempotent)
+        except SalesforceOutcomeUnknownError as exc:  # a create is never replayed blindly: Desk has no key
+            raise outcome_unknown(exc, f"Desk {method.upper()} {exc.path or path_or_url}",
+                                  "Desk may have created the entry (case, reply, note ...)") from None
+        return self._checked(response)
+
+    def _checked(self, response: requests.Response) -> requests.Response:
+        """``raise_for_status``, with Desk's 401 as :class:`DeskAuthError` (not an expired session)."""
+        if response.status_code == 401:
+            raise desk_auth_error(response, self.config)
+        return raise_for_status(response)
 
     def _send(self, method: str, path_or_url: str, *, params: Mapping[str, Any] | None = None, json: Any = None,
               data: Any = None, headers: Mapping[str, str] | None = None, stream: bool = False,
@@ -193,7 +240,7 @@ class DeskHook(BaseHook):
         if response.status_code == 304 and cached:
             self._etags.move_to_end(key)
             return cached[1]
-        body = raise_for_status(response).json()
+        body = self._checked(response).json()
         etag = response.headers.get("ETag")
         if etag:
             self._etags[key] = (etag, body)

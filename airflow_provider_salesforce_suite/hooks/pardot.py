@@ -23,6 +23,7 @@ from airflow_provider_salesforce_suite.core.auth import SalesforceAuthenticator
 from airflow_provider_salesforce_suite.core.config import PARDOT_CONN_TYPE, PardotConnectionConfig
 from airflow_provider_salesforce_suite.core.errors import (
     ErrorDetail,
+    SalesforceApiError,
     error_from_response,
     raise_for_status,
     register_body_parser,
@@ -90,6 +91,30 @@ def parse_pardot_error(body: bytes, content_type: str) -> list[ErrorDetail] | No
 
 
 register_body_parser(parse_pardot_error)
+
+#: Pardot's answers to a missing (181) or a wrong, inactive or inaccessible (201) Business Unit id.
+BUSINESS_UNIT_CODES = frozenset({"PARDOT_181", "PARDOT_201"})
+
+
+class PardotBusinessUnitError(SalesforceApiError):
+    """Pardot refused the connection's Business Unit id (error 181: missing; 201: not found or inactive).
+
+    The token itself is valid, so re-authenticating cannot help: fix the connection's ``business_unit_id``
+    (Setup > Account Engagement > Business Unit Setup) or give the user access to that Business Unit.
+    """
+
+    @classmethod
+    def from_error(cls, error: SalesforceApiError, business_unit_id: str, conn_id: str) -> PardotBusinessUnitError:
+        """The error for Pardot's answer ``error``, naming the Business Unit id that was sent.
+
+        :param error: the error parsed from Pardot's reply.
+        :param business_unit_id: the id the connection sent (not a secret).
+        :param conn_id: the Airflow connection id.
+        """
+        message = (f"business_unit_id {business_unit_id!r} of connection {conn_id!r} is wrong, inactive or not "
+                   f"accessible to the connection's user (Pardot: {error.message})")
+        return cls(error.status, error.error_code, message, fields=error.fields, method=error.method,
+                   path=error.path, errors=error.errors)
 
 
 class PardotHook(PardotObjectsMixin, PardotJobsMixin, BaseHook):
@@ -182,12 +207,18 @@ class PardotHook(PardotObjectsMixin, PardotJobsMixin, BaseHook):
         if v4 and "format" not in (params or {}):
             params = {**(params or {}), "format": "json"}
         with concurrency_slots(f"{self.pardot_conn_id}/{self.config.business_unit_id}"):
-            response = raise_for_status(self.session.request(
+            response = self.session.request(
                 method, url, params=params, json=json, data=data, headers=send_headers, files=files,
                 stream=stream, idempotent=idempotent,
-            ))
-        if v4 and not stream and "json" in response.headers.get("Content-Type", ""):
-            self._raise_for_v4_failure(response)
+            )
+        try:
+            raise_for_status(response)
+            if v4 and not stream and "json" in response.headers.get("Content-Type", ""):
+                self._raise_for_v4_failure(response)
+        except SalesforceApiError as exc:
+            if exc.error_code in BUSINESS_UNIT_CODES:
+                raise PardotBusinessUnitError.from_error(exc, self.business_unit_id, self.pardot_conn_id) from None
+            raise
         return response
 
     @staticmethod

@@ -17,7 +17,11 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from airflow_provider_salesforce_suite.core.errors import SalesforceSoapSessionExpiredError
+from airflow_provider_salesforce_suite.core.errors import (
+    SalesforceOutcomeUnknownError,
+    SalesforceSoapSessionExpiredError,
+    outcome_unknown,
+)
 from airflow_provider_salesforce_suite.core.secrets import mask
 from airflow_provider_salesforce_suite.hooks._soap import faults  # registers the SOAP fault body parser
 from airflow_provider_salesforce_suite.hooks.base import SalesforceBaseHook
@@ -32,10 +36,20 @@ MAX_RECORDS_PER_CALL = 200
 #: Operations with a lower per-call limit.
 _PER_CALL = {"sendEmail": 10, "sendEmailMessage": 10, "findDuplicates": 50, "findDuplicatesByIds": 50,
              "describeSObjects": 100, "convertLead": 100}
-#: Operations safe to replay after an ambiguous transport failure.
-_READ_ONLY = frozenset({"query", "queryAll", "queryMore", "retrieve", "search", "describeGlobal",
-                        "describeSObject", "describeSObjects", "getDeleted", "getUpdated",
-                        "getServerTimestamp", "getUserInfo", "findDuplicates", "findDuplicatesByIds"})
+#: Operations the transport may replay after an ambiguous failure (every SOAP call is a POST): reads,
+#: and writes that converge (update sets the same values, upsert matches the same external id).
+#: create, convertLead, merge, sendEmail ... are never replayed. delete converges too, but a replay
+#: answers ENTITY_IS_DELETED for what the lost call deleted, so :meth:`delete` re-sends it itself.
+_REPLAYABLE = frozenset({"query", "queryAll", "queryMore", "retrieve", "search", "findDuplicates",
+                         "findDuplicatesByIds", "update", "upsert"})
+#: Read operations by name, also those of a fuller WSDL (``describeLayout``, ``getDeleted`` ...).
+_READ_PREFIXES = ("describe", "get")
+#: What a non-replayable operation may have done when its reply was lost.
+_MAYBE = {"create": "the records may have been created", "convertLead": "the leads may have been converted",
+          "merge": "the records may have been merged", "sendEmail": "the emails may have been sent",
+          "sendEmailMessage": "the emails may have been sent", "undelete": "the records may have been restored",
+          "emptyRecycleBin": "the records may have been purged", "process": "the approvals may have been processed",
+          "delete": "the records may have been deleted"}
 HEADER_NAMES = ("CallOptions", "QueryOptions", "AllOrNoneHeader", "AllowFieldTruncationHeader",
                 "AssignmentRuleHeader", "DuplicateRuleHeader", "EmailHeader", "MruHeader")
 _SESSION_CODES = frozenset({"INVALID_SESSION_ID"})
@@ -125,7 +139,7 @@ class SalesforceSoapHook(SalesforceBaseHook):
         if misplaced:
             raise ValueError(f"SOAP header(s) {', '.join(sorted(misplaced))} do not apply to {operation}")
         transport = client.transport
-        transport.idempotent = operation in _READ_ONLY
+        transport.idempotent = operation in _REPLAYABLE or operation.startswith(_READ_PREFIXES)
         replayed = False
         while True:
             token = self.authenticator.get_token()
@@ -140,6 +154,8 @@ class SalesforceSoapHook(SalesforceBaseHook):
                 return read(response)
             except Exception as exc:  # noqa: BLE001 - translated below, the one boundary
                 error = faults.translate(exc, operation, transport.last_status, self.soap_url)
+            if isinstance(error, SalesforceOutcomeUnknownError):
+                raise outcome_unknown(error, f"SOAP {operation}", _MAYBE.get(operation)) from None
             if getattr(error, "error_code", None) in _SESSION_CODES and not replayed:
                 if not self.authenticator.can_reauthenticate:
                     raise SalesforceSoapSessionExpiredError(
@@ -195,6 +211,7 @@ class SalesforceSoapHook(SalesforceBaseHook):
               headers: Headers | None, **arguments: Any) -> list[dict[str, Any]]:
         """``create``/``update``/``upsert`` in calls of 200: the ``<sObjects>`` built as XML (the bytes
         zeep would render) and the results read from the response XML (``_soap/saves.py``)."""
+        from airflow_provider_salesforce_suite.hooks._rest.records import OUTCOME_UNKNOWN
         from airflow_provider_salesforce_suite.hooks._soap.pages import UnsafeXml
         from airflow_provider_salesforce_suite.hooks._soap.records import sobjects_element
         from airflow_provider_salesforce_suite.hooks._soap.saves import read_save_results
@@ -212,8 +229,12 @@ class SalesforceSoapHook(SalesforceBaseHook):
 
         def send(chunk: list[Any]) -> list[dict[str, Any]]:
             elements = [sobjects_element(record, sobject) for record in chunk]
-            with plugin.appending(elements):
-                return self._invoke(operation, headers, arguments, read)
+            try:
+                with plugin.appending(elements):
+                    return self._invoke(operation, headers, arguments, read)
+            except SalesforceOutcomeUnknownError as exc:  # only create is not replayed: its records, not the run
+                error = {"fields": [], "message": str(exc), "statusCode": OUTCOME_UNKNOWN}
+                return [{"errors": [dict(error)], "id": None, "success": False} for _ in chunk]
 
         return self._batched(operation, records, "sObjects", send=send)
 
@@ -356,7 +377,9 @@ class SalesforceSoapHook(SalesforceBaseHook):
                headers: Headers | None = None) -> list[dict[str, Any]]:
         """Create records, 200 per call; one ``{"id", "success", "errors"}`` per record, in order.
 
-        ``AllOrNoneHeader`` applies to each call of 200, not to the whole input.
+        ``AllOrNoneHeader`` applies to each call of 200, not to the whole input. A call whose reply was
+        lost is not sent again (it may have created its records): its records fail with statusCode
+        ``OUTCOME_UNKNOWN`` and the next calls go on. update, upsert and delete are replayed (they converge).
 
         :param records: record dicts (``type`` key, or ``sobject``).
         :param sobject: the sObject type of records without a ``type``.
@@ -390,9 +413,18 @@ class SalesforceSoapHook(SalesforceBaseHook):
     def delete(self, ids: Iterable[str], *, headers: Headers | None = None) -> list[dict[str, Any]]:
         """Delete records (to the recycle bin), 200 per call.
 
+        A call whose reply was lost is sent once more (delete converges); in that second answer,
+        ``ENTITY_IS_DELETED`` means the lost call deleted the record, so it counts as deleted.
+
         :param ids: record ids.
         """
-        return self._batched("delete", ids, "ids", headers=headers)
+        def send(chunk: list[str]) -> list[dict[str, Any]]:
+            try:
+                return self.call("delete", headers=headers, ids=chunk)
+            except SalesforceOutcomeUnknownError:
+                return [_deleted_by_the_lost_call(r) for r in self.call("delete", headers=headers, ids=chunk)]
+
+        return self._batched("delete", ids, "ids", send=send)
 
     def undelete(self, ids: Iterable[str], *, headers: Headers | None = None) -> list[dict[str, Any]]:
         """Restore records from the recycle bin, 200 per call.
@@ -595,6 +627,14 @@ def _allowed_headers(client: Any, operation: str) -> set[str]:
 
     header = client.wsdl.bindings[BINDING].get(operation).input.header
     return {name for name, _element in header.type.elements} if header is not None else set()
+
+
+def _deleted_by_the_lost_call(result: dict[str, Any]) -> dict[str, Any]:
+    """A re-sent delete's result: ``ENTITY_IS_DELETED`` alone means the first (lost) call deleted it."""
+    codes = {error.get("statusCode") for error in result.get("errors") or []}
+    if not result.get("success") and codes == {"ENTITY_IS_DELETED"}:
+        return {**result, "success": True, "errors": []}
+    return result
 
 
 def _unwrap(result: Any, name: str) -> Any:

@@ -88,3 +88,42 @@ def test_tls_process_with_its_ca_certificate(tmp_path) -> None:
             requests.get(f"https://127.0.0.1:{port}/services/data/", timeout=10)  # not in the system store
     finally:
         assert _stop(proc) == 0
+
+
+def _documented_schema() -> str:
+    """The schema file example of ``docs/emulator.md`` (the list form), verbatim."""
+    text = (REPO / "docs" / "emulator.md").read_text()
+    section = text[text.index("Custom objects and fields come from a schema file"):]
+    return section[section.index("```json\n") + len("```json\n"):section.index("\n```", section.index("```json"))]
+
+
+def test_the_documented_schema_file_starts_the_emulator(tmp_path) -> None:
+    schema = tmp_path / "custom_objects.json"
+    schema.write_text(_documented_schema())
+    port = _free_port()
+    proc, _ = _start("--port", str(port), "--no-tls", "--schema", str(schema))
+    try:
+        base = f"http://127.0.0.1:{port}"
+        token = requests.post(f"{base}/services/oauth2/token", timeout=10, data={
+            "grant_type": "password", "client_id": "emulator", "client_secret": "emulator",
+            "username": "admin@emulator.local", "password": "emulator"}).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        invoice = requests.get(f"{base}/services/data/v64.0/sobjects/Invoice__c/describe", headers=auth, timeout=10)
+        fields = {f["name"]: f for f in invoice.json()["fields"]}
+        assert fields["Number__c"]["externalId"] and fields["Amount__c"]["scale"] == 2
+        assert fields["Account__c"]["relationshipName"] == "Account__r"
+        account = requests.get(f"{base}/services/data/v64.0/sobjects/Account/describe", headers=auth, timeout=10)
+        tier = next(f for f in account.json()["fields"] if f["name"] == "Tier__c")
+        assert [v["value"] for v in tier["picklistValues"]] == ["Gold", "Silver"]
+    finally:
+        assert _stop(proc) == 0
+
+
+def test_a_malformed_schema_file_is_a_clear_error_not_a_traceback(tmp_path) -> None:
+    schema = tmp_path / "custom_objects.json"
+    schema.write_text('{"objects": [{"label": "Invoice"}]}')
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([*_command(), "--port", str(_free_port()), "--no-tls", "--schema", str(schema)],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"--schema: schema file {str(schema)!r}: objects[0] must be an object with a \"name\"" in done.stderr

@@ -173,6 +173,48 @@ def test_schema_errors(tmp_path):
         load_metadata([bad])
 
 
+def _as_list_form(path) -> dict:
+    """The ``schema_file`` document in the list form ``docs/emulator.md`` shows."""
+    keyed = json.loads(path.read_text())
+    return {
+        "objects": [{"name": name, **spec, "fields": [{"name": f, **fs} for f, fs in spec.get("fields", {}).items()]}
+                    for name, spec in keyed["objects"].items()],
+        "fields": {obj: [{"name": f, **fs} for f, fs in fields.items()] for obj, fields in keyed["fields"].items()},
+    }
+
+
+def test_schema_list_form_describes_like_the_keyed_form(schema_file, tmp_path):
+    listed = tmp_path / "listed.json"
+    listed.write_text(json.dumps(_as_list_form(schema_file)))
+    keyed_store, list_store = Store(schema_files=[schema_file]), Store(schema_files=[listed])
+    try:
+        for name in ("Invoice__c", "Line__c", "Shipped__e", "Account"):
+            assert list_store.describe(name, api_version=V) == keyed_store.describe(name, api_version=V)
+    finally:
+        keyed_store.close()
+        list_store.close()
+
+
+@pytest.mark.parametrize("document,problem", [
+    ("{not json", "is not valid JSON"),
+    ("[]", "must be a JSON object"),
+    ('{"object": {}}', "unknown key(s) 'object'"),
+    ('{"objects": "Invoice__c"}', "objects must be an object keyed by name or a list"),
+    ('{"objects": [{"label": "No name"}]}', 'objects[0] must be an object with a "name"'),
+    ('{"objects": [{"name": "A__c", "fields": [{"type": "text"}]}]}', 'fields of A__c[0] must be an object with a "name"'),
+    ('{"objects": {"A__c": {"fields": {"B__c": "text"}}}}', "fields of A__c: 'B__c' must be an object, got str"),
+    ('{"fields": {"Account": [{"name": "N__c", "type": "number", "precision": "wide"}]}}', "is malformed: ValueError"),
+])
+def test_malformed_schema_file_names_the_file_and_the_problem(tmp_path, document, problem):
+    bad = tmp_path / "custom_objects.json"
+    bad.write_text(document)
+    with pytest.raises(SchemaError) as err:
+        load_metadata([bad])
+    assert f"schema file {str(bad)!r}" in str(err.value) and problem in str(err.value)
+    with pytest.raises(SchemaError, match="cannot be read"):
+        load_metadata([tmp_path / "missing.json"])
+
+
 # ----------------------------------------------------------------- validation
 
 @pytest.fixture(scope="module")

@@ -38,13 +38,17 @@ def _wait(pd: EmulatorClient, path: str, timeout: float = 10.0) -> dict:
 
 
 def test_business_unit_header_missing_or_wrong(pd) -> None:
+    # Pardot's own codes, not a 401: the token is valid, nothing for a client to re-authenticate.
     missing = _call(pd, "GET", "/api/v5/objects/prospects?fields=id", bu=None)
-    assert missing.status_code == 401 and missing.json() == {
-        "code": 181, "message": "The Pardot-Business-Unit-Id header is missing"}
+    assert missing.status_code == 400 and missing.json() == {
+        "code": 181, "message": "A required header is missing: Pardot-Business-Unit-Id header not found on request."}
     wrong = _call(pd, "GET", "/api/v5/objects/prospects?fields=id", bu="0Uv000000000999AAA")
-    assert wrong.status_code == 401 and wrong.json()["code"] == 181 and "0Uv000000000999AAA" in wrong.json()["message"]
+    assert wrong.status_code == 403 and wrong.json() == {
+        "code": 201, "message": "Business Unit specified in Pardot-Business-Unit-Id header not found or inactive."}
     v4 = _call(pd, "GET", "/api/prospect/version/4/do/query", bu=None)
     assert v4.json()["@attributes"] == {"stat": "fail", "version": 1.0, "err_code": 181}
+    v4_wrong = _call(pd, "GET", "/api/prospect/version/4/do/query", bu="0Uv000000000999AAA")
+    assert v4_wrong.status_code == 403 and v4_wrong.json()["@attributes"]["err_code"] == 201
 
 
 def test_bad_token_is_pardot_184(pd) -> None:

@@ -199,3 +199,35 @@ def test_store_transaction_nests_and_listeners_hear_only_commits() -> None:
     names = [r["Name"] for r in store.query("SELECT Name FROM Account", api_version="62.0")["records"]]
     assert names == ["kept"] and heard == ["kept"]
     store.close()
+
+
+# -- values Salesforce cannot keep -------------------------------------------------------------
+
+
+def _nul_error(field: str, position: int) -> dict:
+    return {"statusCode": "FIELD_INTEGRITY_EXCEPTION", "fields": [field],
+            "message": f"{'Account Name' if field == 'Name' else field}: value contains the invalid character NUL "
+                       f"(U+0000) at position {position}"}
+
+
+def test_a_nul_character_is_refused_on_every_save_surface(client: EmulatorClient) -> None:
+    # One check in the shared validation: sObject rows, Collections, composite subrequests, updates.
+    single = client.post(V + "/sobjects/Account", json={"Name": "Acme\u0000Corp"})
+    assert single.status_code == 400
+    error = single.json()[0]
+    assert error["errorCode"] == "FIELD_INTEGRITY_EXCEPTION" and error["fields"] == ["Name"]
+    assert "NUL (U+0000) at position 5" in error["message"]
+    reply = _create(client, _acc(Name="ok"), _acc(Name="\u0000"), _acc(Name="also ok", Description="a\u0000"))
+    body = reply.json()
+    assert [r["success"] for r in body] == [True, False, False]
+    assert body[1]["errors"] == [_nul_error("Name", 1)]
+    assert body[2]["errors"][0]["statusCode"] == "FIELD_INTEGRITY_EXCEPTION"
+    assert body[2]["errors"][0]["fields"] == ["Description"]
+    patched = client.patch(V + "/composite/sobjects", json={"records": [_acc(id=body[0]["id"], Name="x\u0000")]})
+    assert patched.json()[0]["errors"] == [_nul_error("Name", 2)]
+    composite = client.post(V + "/composite", json={"compositeRequest": [
+        {"referenceId": "a", "method": "POST", "url": V + "/sobjects/Account", "body": {"Name": "\u0000z"}}]})
+    sub = composite.json()["compositeResponse"][0]
+    assert sub["httpStatusCode"] == 400 and sub["body"][0]["errorCode"] == "FIELD_INTEGRITY_EXCEPTION"
+    names = [r["Name"] for r in client.get(V + "/query", params={"q": "SELECT Name FROM Account"}).json()["records"]]
+    assert names == ["ok"]  # nothing with a NUL was stored, the clean record was left unchanged

@@ -190,6 +190,15 @@ def test_unsafe_or_bad_xml_is_client_fault(soap: Soap, raw: bytes) -> None:
     assert "passwd" not in reply.text and "root:" not in reply.text
 
 
+@pytest.mark.parametrize("value", ["Acme&#0;Corp", "Acme\x00Corp"])
+def test_a_nul_character_cannot_travel_in_soap(soap: Soap, value: str) -> None:
+    # XML 1.0 has no NUL, escaped or raw: the envelope is refused as a whole, nothing is created.
+    code, text, _ = soap.fault(f"<urn:create>{sobj('Account', Name=value)}</urn:create>")
+    assert code == "soapenv:Client"
+    assert soap.client.get("/services/data/v62.0/query", params={"q": "SELECT COUNT() FROM Account"}
+                           ).json()["totalSize"] == 0
+
+
 def test_unknown_operation(soap: Soap) -> None:
     code, text, _ = soap.fault("<urn:frobnicate/>")
     assert code == "soapenv:Client" and "frobnicate" in text

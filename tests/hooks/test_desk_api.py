@@ -10,11 +10,13 @@ import pytest
 
 from airflow_provider_salesforce_suite.core.errors import (
     SalesforceApiError,
+    SalesforceAuthError,
     SalesforceNotFoundError,
+    SalesforceOutcomeUnknownError,
     SalesforceRequestLimitError,
     SalesforceSessionExpiredError,
 )
-from airflow_provider_salesforce_suite.hooks.desk import entry_id, link
+from airflow_provider_salesforce_suite.hooks.desk import DeskAuthError, entry_id, link
 from tests.hooks.desk_support import OAUTH1, desk_conn, desk_hook, desk_knob  # noqa: F401 - fixtures
 
 
@@ -109,15 +111,21 @@ def test_oauth1_connection(desk_hook) -> None:
 
 
 # -- bad input --------------------------------------------------------------------------------------------
-def test_wrong_credentials(desk_hook) -> None:
-    with pytest.raises(SalesforceSessionExpiredError) as err:
+def test_wrong_credentials(desk_hook, emulator_admin) -> None:
+    before = desk_requests(emulator_admin, "POST")
+    with pytest.raises(DeskAuthError) as err:
         desk_hook(password="wrong").create_case("x")
+    # An auth error naming the cause, not an expired session; sent once; no secret in it.
+    assert isinstance(err.value, SalesforceAuthError) and not isinstance(err.value, SalesforceSessionExpiredError)
     assert err.value.status == 401 and "Unauthorized" in str(err.value) and "wrong" not in str(err.value)
-    with pytest.raises(SalesforceApiError) as err:
+    assert "rejected the credentials of connection 'desk_emu'" in str(err.value)
+    assert "POST /api/v2/cases: Unauthorized" in str(err.value) and "check the login" in str(err.value)
+    assert desk_requests(emulator_admin, "POST") - before == 1
+    with pytest.raises(DeskAuthError, match="OAuth 1.0a") as err:
         list(desk_hook(extra={**OAUTH1, "access_token_secret": "nope"}).list("cases"))
-    assert err.value.status == 401
+    assert err.value.status == 401 and "nope" not in str(err.value)
     ok, message = desk_hook(password="wrong").test_connection()
-    assert not ok and "Unauthorized" in message
+    assert not ok and "Unauthorized" in message and "DeskAuthError" in message
 
 
 def test_unknown_ids(desk_hook) -> None:
@@ -167,3 +175,29 @@ def test_rate_limit_that_outlasts_the_retries_is_an_error(desk_hook, desk_knob) 
     desk_knob.set(throttle_next=50, window_seconds=1)  # each 429 asks for 1 s: the retries run out first
     with pytest.raises(SalesforceRequestLimitError):
         desk_hook(extra={"max_retries": 1, "retry_max_seconds": 3}).show("users", 1)
+
+
+# -- lost replies: the write was committed, the reply never arrived ----------------------------------
+def test_lost_create_and_reply_replies_are_outcome_unknown_and_not_re_sent(desk_hook, emulator_admin) -> None:
+    hook = desk_hook()
+    emulator_admin.fault(lose_reply=True, count=1, path_prefix="/api/v2", method="POST")
+    with pytest.raises(SalesforceOutcomeUnknownError) as err:
+        hook.create_case("Printer on fire")
+    assert "Desk POST /api/v2/cases was sent, but its reply was lost" in str(err.value)
+    assert "may have created the entry" in str(err.value)
+    assert [c["subject"] for c in hook.list("cases")] == ["Printer on fire"]  # created once
+    case_id = entry_id(next(iter(hook.list("cases"))))
+    before = desk_requests(emulator_admin, "POST")
+    emulator_admin.fault(lose_reply=True, count=1, path_prefix="/api/v2", method="POST")
+    with pytest.raises(SalesforceOutcomeUnknownError, match=f"Desk POST /api/v2/cases/{case_id}/replies was sent"):
+        hook.reply_to_case(case_id, "On our way")
+    assert desk_requests(emulator_admin, "POST") - before == 1
+    assert [r["body"] for r in hook.list_related("cases", case_id, "replies")] == ["On our way"]
+
+
+def test_lost_update_reply_is_replayed(desk_hook, emulator_admin) -> None:
+    hook = desk_hook()
+    case = hook.create_case("Slow")
+    emulator_admin.fault(lose_reply=True, count=1, path_prefix="/api/v2", method="PATCH")
+    assert hook.update("cases", entry_id(case), {"subject": "Fast"})["subject"] == "Fast"
+    assert [c["subject"] for c in hook.list("cases")] == ["Fast"]

@@ -10,12 +10,14 @@ from airflow_provider_salesforce_suite.core.errors import (
     SalesforceApiError,
     SalesforceConfigError,
     SalesforceNotFoundError,
+    SalesforceOutcomeUnknownError,
     SalesforceRequestLimitError,
+    SalesforceSessionExpiredError,
     SalesforceTransportError,
 )
 from airflow_provider_salesforce_suite.core.pardot_objects import OBJECTS
 from airflow_provider_salesforce_suite.hooks._pardot.jobs import job_status
-from airflow_provider_salesforce_suite.hooks.pardot import MAX_CONCURRENT_REQUESTS, PardotHook
+from airflow_provider_salesforce_suite.hooks.pardot import MAX_CONCURRENT_REQUESTS, PardotBusinessUnitError, PardotHook
 
 
 @pytest.fixture
@@ -126,13 +128,27 @@ def test_invalid_field_names_and_emails(hook) -> None:
         hook.create_record("prospects", {"email": "not an email"})
 
 
-def test_business_unit_missing_or_wrong(pardot_conn) -> None:
+def test_business_unit_missing_or_wrong(pardot_conn, emulator_admin) -> None:
     with pytest.raises(SalesforceConfigError, match="business_unit_id"):
         PardotHook(pardot_conn("pardot_nobu", business_unit_id=None)).config
     wrong = PardotHook(pardot_conn("pardot_wrongbu", business_unit_id="0Uv000000000999AAA"))
-    with pytest.raises(SalesforceApiError, match="PARDOT_181") as err:
-        wrong.get_record("prospects", 1, "id")
-    assert err.value.status == 401
+    wrong.authenticator.get_token()
+    before = emulator_admin.stats()
+    for call in (lambda: wrong.get_record("prospects", 1, "id"),
+                 lambda: wrong.create_record("prospects", {"email": "ada@example.com"})):
+        with pytest.raises(PardotBusinessUnitError, match="PARDOT_201") as err:
+            call()
+        assert not isinstance(err.value, SalesforceSessionExpiredError)
+        assert err.value.status == 403
+        assert "business_unit_id '0Uv000000000999AAA' of connection 'pardot_wrongbu' is wrong" in str(err.value)
+        assert "not found or inactive" in str(err.value)
+    after = emulator_admin.stats()
+    # One request per call, and no re-authentication: the token was never the problem.
+    assert after["token_grants_total"] == before["token_grants_total"] and after["reauths"] == before["reauths"]
+    assert after["requests_total"] - before["requests_total"] == 2
+    v4 = PardotHook(pardot_conn("pardot_wrongbu_v4", business_unit_id="0Uv000000000999AAA", pardot_api_version=4))
+    with pytest.raises(PardotBusinessUnitError, match="PARDOT_201"):
+        v4.request("GET", v4.v4_path("prospect", "query"))
 
 
 def test_wrong_host_fails_fast(pardot_conn, salesforce_emulator_reset) -> None:
@@ -189,3 +205,32 @@ def test_expired_token_is_renewed_once_and_the_call_replayed(hook, emulator_admi
     before = emulator_admin.stats()["token_grants_total"]
     assert [r["email"] for r in hook.iter_records("prospects", "email")] == ["r@example.com"]
     assert emulator_admin.stats()["token_grants_total"] == before + 1
+
+
+# -- lost replies: the write was committed, the reply never arrived ----------------------------------
+def _prospects(hook: PardotHook, email: str) -> list[dict]:
+    return [p for p in hook.iter_records("prospects", ["id", "email", "firstName"]) if p["email"] == email]
+
+
+def test_lost_create_reply_is_outcome_unknown_and_not_re_sent(hook, emulator_admin) -> None:
+    emulator_admin.fault(lose_reply=True, count=1, path_prefix="/api/v5", method="POST")
+    with pytest.raises(SalesforceOutcomeUnknownError) as err:
+        hook.create_record("prospects", {"email": "lost@example.com"})
+    assert "Pardot prospects create was sent, but its reply was lost" in str(err.value)
+    assert "the record may have been created" in str(err.value) and err.value.method == "POST"
+    assert len(_prospects(hook, "lost@example.com")) == 1  # created once, never twice
+
+
+def test_lost_replies_of_upsert_update_delete_are_replayed(hook, emulator_admin) -> None:
+    for first_name in ("Ada", "Grace"):  # creates, then updates the same prospect
+        emulator_admin.fault(lose_reply=True, count=1, path_prefix="/api/v5", method="POST")
+        assert hook.upsert_prospect_by_email("up@example.com", {"firstName": first_name})["email"] == "up@example.com"
+    [prospect] = _prospects(hook, "up@example.com")
+    assert prospect["firstName"] == "Grace"
+    emulator_admin.fault(lose_reply=True, count=1, path_prefix="/api/v5", method="PATCH")
+    assert hook.update_record("prospects", prospect["id"], {"firstName": "Ada"}, ["firstName"]) == {"firstName": "Ada"}
+    emulator_admin.fault(lose_reply=True, count=1, path_prefix="/api/v5", method="DELETE")
+    hook.delete_record("prospects", prospect["id"])  # the re-sent delete's 404 means the lost one deleted it
+    assert _prospects(hook, "up@example.com") == []
+    with pytest.raises(SalesforceNotFoundError):
+        hook.delete_record("prospects", prospect["id"])  # a real second delete still says so

@@ -19,6 +19,7 @@ import pytest
 
 from airflow_provider_salesforce_suite.core.errors import (
     SalesforceApiError,
+    SalesforceAuthError,
     SalesforceNotFoundError,
     SalesforceRequestLimitError,
     SalesforceServerError,
@@ -324,12 +325,12 @@ def test_desk_ca_bundle_is_used_despite_requests_ca_bundle(desk, salesforce_emul
 
     # The machine-wide bundle does not know the emulator's private CA; the connection's ca_bundle does.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
-    with pytest.raises(SalesforceApiError) as err:  # TLS works; the emulator refuses these Desk credentials
+    with pytest.raises(SalesforceAuthError) as err:  # TLS works; the emulator refuses these Desk credentials
         desk(host=salesforce_emulator.url, ca_bundle=salesforce_emulator.ca_bundle).request("GET", "users/me")
     assert err.value.status == 401
     with pytest.raises(SalesforceTransportError, match="SSLError"):
         desk(host=salesforce_emulator.url).request("GET", "users/me")
-    with pytest.raises(SalesforceApiError):  # verify off: no certificate check at all
+    with pytest.raises(SalesforceAuthError):  # verify off: no certificate check at all
         desk(host=salesforce_emulator.url, verify=False).request("GET", "users/me")
 
 

@@ -9,8 +9,10 @@ import pytest
 
 from airflow_provider_salesforce_suite.core.errors import (
     SalesforceMalformedQueryError,
+    SalesforceOutcomeUnknownError,
     SalesforceSessionExpiredError,
     SalesforceSoapFaultError,
+    SalesforceSoapInvalidTypeError,
 )
 from airflow_provider_salesforce_suite.hooks._soap import client as soap_client
 from airflow_provider_salesforce_suite.hooks.soap import SalesforceSoapHook
@@ -137,6 +139,27 @@ def test_invalid_sobject_fault(hook) -> None:
     with pytest.raises(SalesforceSoapFaultError) as err:
         hook.describe_sobject("NoSuchObject__c")
     assert err.value.error_code == "INVALID_TYPE"
+
+
+@pytest.mark.parametrize("call", [
+    lambda hook: hook.create([{"type": "Nope__c", "Name": "x"}]),
+    lambda hook: hook.upsert("Id", [{"type": "Nope__c", "Name": "x"}]),
+    lambda hook: hook.retrieve("Nope__c", ["001000000000001AAA"], ["Id"]),
+    lambda hook: hook.describe_sobject("Nope__c"),
+], ids=["create", "upsert", "retrieve", "describeSObject"])
+def test_unknown_sobject_outside_a_query_is_invalid_type_not_a_query_error(hook, call) -> None:
+    # Salesforce faults sf:INVALID_TYPE with an InvalidSObjectFault; only in a query is that a query error.
+    with pytest.raises(SalesforceSoapInvalidTypeError) as err:
+        call(hook)
+    assert not isinstance(err.value, SalesforceMalformedQueryError)
+    assert err.value.error_code == "INVALID_TYPE" and err.value.fault_type == "InvalidSObjectFault"
+    assert "INVALID_TYPE" in str(err.value) and "sObject type 'Nope__c' is not supported" in str(err.value)
+
+
+def test_unknown_sobject_in_a_query_stays_a_query_error(hook) -> None:
+    with pytest.raises(SalesforceMalformedQueryError) as err:
+        list(hook.query("SELECT Id FROM Nope__c"))
+    assert err.value.error_code == "INVALID_TYPE" and err.value.row == 1
 
 
 def test_expired_session_reauthenticates_once_and_replays(hook, emulator_admin) -> None:
@@ -337,3 +360,51 @@ def test_session_expiry_mid_paging_reauthenticates_once(hook, emulator_admin) ->
     assert rest[-1][-1]["Name"] == "P 449"
     assert _soap_calls(emulator_admin) - before == 3  # rejected queryMore, its replay, the last page
     assert hook.session.token.access_token != token
+
+
+# -- lost replies: the write was committed, the reply never arrived ----------------------------------
+def _names(hook, prefix: str) -> list[str]:
+    return sorted(r["Name"] for r in hook.query(f"SELECT Name FROM Account WHERE Name LIKE '{prefix}%'"))
+
+
+def test_lost_create_reply_is_outcome_unknown_per_record_and_never_re_sent(hook, emulator_admin) -> None:
+    before = _soap_calls(emulator_admin)
+    emulator_admin.fault(lose_reply=True, count=1, path_prefix="/services/Soap")
+    results = hook.create([{"type": "Account", "Name": "Lost 1"}, {"type": "Account", "Name": "Lost 2"}])
+    assert _soap_calls(emulator_admin) - before == 1  # sent once, not replayed
+    assert [(r["success"], r["id"], r["errors"][0]["statusCode"]) for r in results] == \
+        [(False, None, "OUTCOME_UNKNOWN")] * 2
+    message = results[0]["errors"][0]["message"]
+    assert "SOAP create was sent, but its reply was lost" in message and "records may have been created" in message
+    assert _names(hook, "Lost") == ["Lost 1", "Lost 2"]  # committed once: no duplicates
+
+
+def test_lost_replies_of_converging_writes_are_replayed(hook, emulator_admin) -> None:
+    ids = [r["id"] for r in hook.create([{"type": "Account", "Name": f"Conv {i}"} for i in range(2)])]
+    for call in (lambda: hook.update([{"type": "Account", "Id": ids[0], "Name": "Conv 0b"}]),
+                 lambda: hook.upsert("Id", [{"type": "Account", "Id": ids[1], "Name": "Conv 1b"}]),
+                 lambda: hook.delete(ids)):
+        before = _soap_calls(emulator_admin)
+        emulator_admin.fault(lose_reply=True, count=1, path_prefix="/services/Soap")
+        results = call()
+        assert _soap_calls(emulator_admin) - before == 2  # the lost call, then the same call again
+        assert all(r["success"] and not r["errors"] for r in results), results
+    assert _names(hook, "Conv") == []  # updated, upserted, then deleted: no duplicate anywhere
+    assert hook.delete([ids[0]])[0]["errors"][0]["statusCode"] == "ENTITY_IS_DELETED"  # a real second delete
+
+
+def test_reads_are_replayed_after_a_lost_reply(hook, emulator_admin) -> None:
+    hook.create([{"type": "Account", "Name": "Readable"}])
+    emulator_admin.fault(lose_reply=True, count=1, path_prefix="/services/Soap")
+    assert [r["Name"] for r in hook.query("SELECT Name FROM Account")] == ["Readable"]
+    emulator_admin.fault(lose_reply=True, count=1, path_prefix="/services/Soap")
+    assert hook.describe_sobject("Account")["name"] == "Account"
+
+
+def test_lost_convert_lead_reply_raises_outcome_unknown(hook, emulator_admin) -> None:
+    lead = hook.create([{"type": "Lead", "LastName": "Lost", "Company": "Lost Co"}])[0]["id"]
+    emulator_admin.fault(lose_reply=True, count=1, path_prefix="/services/Soap")
+    with pytest.raises(SalesforceOutcomeUnknownError, match="SOAP convertLead was sent, but its reply was lost.*"
+                                                            "leads may have been converted"):
+        hook.convert_lead([{"leadId": lead, "convertedStatus": "Closed - Converted"}])
+    assert len(list(hook.query("SELECT Id FROM Account WHERE Name = 'Lost Co'"))) == 1  # converted once

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_salesforce_suite.core.errors import SalesforceApiError, SalesforceNotFoundError
+from airflow_provider_salesforce_suite.core.errors import SalesforceApiError, SalesforceAuthError, SalesforceNotFoundError
 from airflow_provider_salesforce_suite.hooks.desk import DeskHook
 from airflow_provider_salesforce_suite.operators.desk import (
     SalesforceDeskApiOperator,
@@ -44,7 +44,7 @@ def test_operator_errors(desk_conn) -> None:
     assert err.value.status == 422 and err.value.fields == ["subject"]
     with pytest.raises(SalesforceNotFoundError):
         SalesforceDeskCaseReplyOperator(task_id="r", desk_conn_id=conn, case_id=77, body="hi").execute({})
-    with pytest.raises(SalesforceApiError) as err:
+    with pytest.raises(SalesforceAuthError) as err:  # wrong credentials: an auth error, not an API or session one
         SalesforceDeskCreateCaseOperator(task_id="c", desk_conn_id=desk_conn("bad", password="nope"),
                                          subject="x").execute({})
     assert err.value.status == 401 and "nope" not in str(err.value)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import SalesforceApiError
 
@@ -72,6 +72,8 @@ class FieldDef:
     child_relationship_name: str | None = None
     cascade_delete: bool = False
     computed: str | None = None  # "fullname": derived from FirstName/LastName by the store
+    #: A rule beyond the type, e.g. a PushTopic's Query must be valid SOQL: raises SalesforceApiError.
+    check: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def soap_type(self) -> str:

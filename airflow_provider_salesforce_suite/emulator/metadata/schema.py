@@ -1,7 +1,7 @@
 """Loads a user's custom schema file (JSON): custom objects ``Foo__c``, platform events
 ``Foo__e`` and custom fields ``Bar__c`` on any object.
 
-Format::
+Format (objects and fields keyed by name)::
 
     {
       "objects": {
@@ -12,6 +12,11 @@ Format::
       },
       "fields": {"Account": {"Region__c": {"type": "picklist", "values": ["EMEA", "AMER"]}}}
     }
+
+or the list form (each object and field a spec with its ``name``), as ``docs/emulator.md`` shows::
+
+    {"objects": [{"name": "Invoice__c", "fields": [{"name": "Amount__c", "type": "currency"}]}],
+     "fields": {"Account": [{"name": "Region__c", "type": "picklist", "values": ["EMEA", "AMER"]}]}}
 
 Field keys: ``type`` (text, textarea, longtextarea, email, phone, url, picklist, multipicklist,
 checkbox, number, currency, percent, date, datetime, lookup, masterdetail), ``label``,
@@ -146,19 +151,56 @@ def _custom_object(metadata: Metadata, name: str, spec: dict[str, Any]) -> Objec
     return obj
 
 
-def apply_schema(metadata: Metadata, schema: dict[str, Any]) -> None:
+_TOP_KEYS = ("objects", "fields")
+
+
+def _named_specs(entries: Any, what: str) -> list[tuple[str, dict[str, Any]]]:
+    """(name, spec) pairs of ``{"Name__c": {...}}`` or of the list form ``[{"name": "Name__c", ...}]``.
+
+    :param entries: the mapping or list from the schema document.
+    :param what: what the entries are, for errors (``objects``, ``fields of Invoice__c`` ...).
+    """
+    if isinstance(entries, dict):
+        pairs = list(entries.items())
+    elif isinstance(entries, list):
+        pairs = []
+        for index, item in enumerate(entries):
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
+                raise SchemaError(f"{what}[{index}] must be an object with a \"name\", got {item!r:.80}")
+            pairs.append((item["name"], {k: v for k, v in item.items() if k != "name"}))
+    else:
+        raise SchemaError(f"{what} must be an object keyed by name or a list of objects with a \"name\", "
+                          f"got {type(entries).__name__}")
+    for name, spec in pairs:
+        if not isinstance(spec, dict):
+            raise SchemaError(f"{what}: {name!r} must be an object, got {type(spec).__name__}")
+    return pairs
+
+
+def apply_schema(metadata: Metadata, schema: Any) -> None:
     """Add a parsed schema document's objects and fields to ``metadata``.
 
     :param metadata: the registry to extend.
-    :param schema: the parsed JSON document.
+    :param schema: the parsed JSON document (objects and fields keyed by name, or in the list form).
+    :raises SchemaError: the document is malformed (the message names the part).
     """
-    for name, spec in schema.get("objects", {}).items():
+    if not isinstance(schema, dict):
+        raise SchemaError(f"the document must be a JSON object with \"objects\" and/or \"fields\", "
+                          f"got {type(schema).__name__}")
+    unknown = sorted(set(schema) - set(_TOP_KEYS))
+    if unknown:
+        raise SchemaError(f"unknown key(s) {', '.join(map(repr, unknown))}; expected \"objects\" and/or \"fields\"")
+    for name, spec in _named_specs(schema.get("objects", {}), "objects"):
+        spec = {**spec, "fields": dict(_named_specs(spec.get("fields", {}), f"fields of {name}"))}
         metadata.add(_custom_object(metadata, name, spec))
-    for obj_name, fields in schema.get("fields", {}).items():
+    fields_by_object = schema.get("fields", {})
+    if not isinstance(fields_by_object, dict):
+        raise SchemaError(f"fields must be an object keyed by sObject name, got {type(fields_by_object).__name__}")
+    for obj_name, fields in fields_by_object.items():
         obj = metadata.get(obj_name)
         if obj is None:
             raise SchemaError(f"custom fields for unknown object {obj_name!r}")
-        for fname, fspec in fields.items():
+        for fname, fspec in _named_specs(fields, f"fields of {obj_name}"):
             obj.add_field(custom_field(fname, fspec))
     for obj in metadata.objects.values():
         for fdef in obj.fields.values():
@@ -172,6 +214,18 @@ def load_schema_file(metadata: Metadata, path: str | os.PathLike) -> None:
 
     :param metadata: the registry to extend.
     :param path: the file.
+    :raises SchemaError: the file cannot be read, is not JSON or is malformed (the message names it).
     """
-    with open(path, encoding="utf-8") as handle:
-        apply_schema(metadata, json.load(handle))
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = json.load(handle)
+    except OSError as exc:
+        raise SchemaError(f"schema file {os.fspath(path)!r} cannot be read: {exc.strerror}") from None
+    except ValueError as exc:
+        raise SchemaError(f"schema file {os.fspath(path)!r} is not valid JSON: {exc}") from None
+    try:
+        apply_schema(metadata, document)
+    except SchemaError as exc:
+        raise SchemaError(f"schema file {os.fspath(path)!r}: {exc}") from None
+    except (TypeError, ValueError, KeyError) as exc:  # a value of the wrong kind deep in a spec
+        raise SchemaError(f"schema file {os.fspath(path)!r} is malformed: {type(exc).__name__}: {exc}") from None

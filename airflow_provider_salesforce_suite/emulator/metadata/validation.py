@@ -75,6 +75,22 @@ def _parser_error(fdef: FieldDef, value: Any) -> SalesforceApiError:
     )
 
 
+def _nul_error(fdef: FieldDef, value: str) -> SalesforceApiError:
+    """A text value holding NUL (``\\u0000``, e.g. from a CSV cell): refused, never stored.
+
+    JSON can carry it, but XML (SOAP, Bulk 1.0 XML) cannot, and text columns downstream rarely
+    survive it; the record is rejected naming the field and the character's position.
+
+    :param fdef: the field.
+    :param value: the value.
+    """
+    return SalesforceApiError(
+        "FIELD_INTEGRITY_EXCEPTION",
+        f"{fdef.label}: value contains the invalid character NUL (U+0000) at position {value.index(chr(0)) + 1}",
+        fields=[fdef.name],
+    )
+
+
 def _text_converter(fdef: FieldDef) -> Converter:
     max_len = fdef.length
     is_email = fdef.type == "email"
@@ -91,6 +107,8 @@ def _text_converter(fdef: FieldDef) -> Converter:
             value = str(value)
         if value == "":
             return None  # Salesforce stores empty strings as null
+        if "\x00" in value:
+            raise _nul_error(fdef, value)
         if max_len and len(value) > max_len:
             raise SalesforceApiError(
                 "STRING_TOO_LONG", f"{label}: data value too large: {value} (max length={max_len})",
@@ -113,6 +131,8 @@ def _text_converter(fdef: FieldDef) -> Converter:
                     )
                 canonical.append(found)
             value = ";".join(canonical)
+        if fdef.check is not None:
+            fdef.check(value)
         return value
 
     return convert

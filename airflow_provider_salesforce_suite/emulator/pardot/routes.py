@@ -74,10 +74,12 @@ async def pardot_session(request: web.Request) -> Session:
     session = await bearer_session(request)
     service = service_of(request)
     business_unit = request.headers.get(BUSINESS_UNIT_HEADER, "").strip()
+    # Pardot's own codes, not 401: the token is fine, so a client must not re-authenticate.
     if not business_unit:
-        raise pardot_error(181, "The Pardot-Business-Unit-Id header is missing", status=401)
+        raise pardot_error(181, "A required header is missing: Pardot-Business-Unit-Id header not found on request.")
     if business_unit not in service.business_unit_ids:
-        raise pardot_error(181, f"Invalid Pardot-Business-Unit-Id {business_unit!r} for this user", status=401)
+        raise pardot_error(201, "Business Unit specified in Pardot-Business-Unit-Id header not found or inactive.",
+                           status=403)
     quota = service.settings.daily_quota
     if quota is not None:
         if service.settings.used >= quota:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .hub import StreamingHub
-from .pushtopic import PushTopics, Topic
+from .pushtopic import PushTopics, Topic, parse_topic
 from .replay import DataBuilder
 
 if TYPE_CHECKING:
@@ -115,6 +115,9 @@ class ChannelRouter:
         self.store = store
         self.hub = hub
         self.topics = PushTopics(store)
+        # Salesforce refuses a PushTopic whose Query it cannot run: checked when it is saved.
+        store.metadata.require("PushTopic").field("Query").check = lambda soql: parse_topic(
+            store, {"Name": "", "Query": soql})
         self._commit_numbers = itertools.count(1)
         self._cdc_channels = {change_event_channel(o): o.name
                               for o in store.metadata.objects.values() if cdc_supported(o)}

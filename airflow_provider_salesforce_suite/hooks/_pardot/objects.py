@@ -9,6 +9,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
+from airflow_provider_salesforce_suite.core.errors import (
+    SalesforceNotFoundError,
+    SalesforceOutcomeUnknownError,
+    outcome_unknown,
+)
 from airflow_provider_salesforce_suite.core.pardot_objects import OBJECTS, PardotObjectSpec
 
 if TYPE_CHECKING:
@@ -91,13 +96,19 @@ class PardotObjectsMixin:
                       fields: Sequence[str] | str | None = ("id",)) -> dict[str, Any]:
         """Create one record; returns the requested ``fields`` of it.
 
+        Never replayed: when the reply is lost, :class:`SalesforceOutcomeUnknownError` says the record may
+        have been created (for prospects, :meth:`upsert_prospect_by_email` can be sent again safely).
+
         :param obj: the object path.
         :param values: field values.
         :param fields: fields to return.
         """
         spec = object_spec(obj, "create")
-        return self.request("POST", self.v5_path(spec.path), params={"fields": _fields(spec, fields)},
-                            json=dict(values), idempotent=False).json()
+        try:
+            return self.request("POST", self.v5_path(spec.path), params={"fields": _fields(spec, fields)},
+                                json=dict(values), idempotent=False).json()
+        except SalesforceOutcomeUnknownError as exc:
+            raise outcome_unknown(exc, f"Pardot {spec.path} create", "the record may have been created") from None
 
     def update_record(self, obj: str, record_id: int | str, values: Mapping[str, Any],
                       fields: Sequence[str] | str | None = ("id",)) -> dict[str, Any]:
@@ -109,17 +120,28 @@ class PardotObjectsMixin:
         :param fields: fields to return.
         """
         spec = object_spec(obj, "update")
+        # Replayable: setting the same values again converges.
         return self.request("PATCH", self.v5_path(f"{spec.path}/{record_id}"),
-                            params={"fields": _fields(spec, fields)}, json=dict(values)).json()
+                            params={"fields": _fields(spec, fields)}, json=dict(values), idempotent=True).json()
 
     def delete_record(self, obj: str, record_id: int | str) -> None:
         """Delete one record.
+
+        A delete whose reply was lost is sent once more (delete converges); a 404 to that second
+        request means the lost one deleted the record.
 
         :param obj: the object path.
         :param record_id: the Pardot id.
         """
         spec = object_spec(obj, "delete")
-        self.request("DELETE", self.v5_path(f"{spec.path}/{record_id}"))
+        path = self.v5_path(f"{spec.path}/{record_id}")
+        try:
+            self.request("DELETE", path, idempotent=False)  # not the transport's blind replay: see above
+        except SalesforceOutcomeUnknownError:
+            try:
+                self.request("DELETE", path, idempotent=False)
+            except SalesforceNotFoundError:
+                return
 
     def upsert_prospect_by_email(self, email: str, values: Mapping[str, Any],
                                  fields: Sequence[str] = ("id", "email")) -> dict[str, Any]:
@@ -162,8 +184,12 @@ class PardotObjectsMixin:
         batch: list[Mapping[str, Any]] = []
 
         def flush() -> Iterator[tuple[Mapping[str, Any], str | None]]:
-            reply = self.request("POST", path, data={"prospects": json.dumps({"prospects": batch})},
-                                 idempotent=operation == "update").json()
+            try:
+                reply = self.request("POST", path, data={"prospects": json.dumps({"prospects": batch})},
+                                     idempotent=operation == "update").json()
+            except SalesforceOutcomeUnknownError as exc:
+                raise outcome_unknown(exc, f"Pardot v4 batchCreate of {len(batch)} prospect(s)",
+                                      "the prospects may have been created") from None
             errors = reply.get("errors") or {}
             for index, prospect in enumerate(batch):
                 yield prospect, errors.get(str(index))

@@ -66,7 +66,7 @@ def fault_error(fault: Any, operation: str) -> SalesforceApiError:
     fault_code = fault.code or None
     code = values.get("exceptionCode") or (fault_code.rsplit(":", 1)[-1] if fault_code else None)
     message = values.get("exceptionMessage") or fault.message or "(no message)"
-    cls = soap_fault_class(code, fault_type)
+    cls = soap_fault_class(code, fault_type, operation)
     return cls(FAULT_STATUS, code, message, fault_code=fault_code, fault_type=fault_type,
                row=_int(values.get("row")), column=_int(values.get("column")), method=operation)
 
