@@ -104,7 +104,8 @@ class RowMapper:
 
         :param cells: the row's cells.
         :raises SalesforceApiError: the row has more cells than the header, or a value over the
-            API's per-field limit (``STRING_TOO_LONG``) or holding NUL (``FIELD_INTEGRITY_EXCEPTION``).
+            API's per-field limit (``STRING_TOO_LONG``; NUL and the field's own rules are the store's
+            shared validation).
         """
         if len(cells) > len(self.header):
             raise SalesforceApiError("INVALID_FIELD", "Record has more fields than the header row")
@@ -116,9 +117,6 @@ class RowMapper:
             if len(value) > self.max_field_chars:
                 raise SalesforceApiError("STRING_TOO_LONG", f"{name}: data value too large: {len(value)} characters "
                                          f"(max length={self.max_field_chars})", fields=[name])
-            if "\x00" in value:
-                raise SalesforceApiError("FIELD_INTEGRITY_EXCEPTION", f"{name}: value contains the invalid character "
-                                         f"NUL (U+0000) at position {value.index(chr(0)) + 1}", fields=[name])
             out[name] = None if value == NULL_MARKER else value
         return out
 
