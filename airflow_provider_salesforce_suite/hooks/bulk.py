@@ -501,6 +501,10 @@ class SalesforceBulkHook(SalesforceBaseHook):
         is read and written to the unprocessed file, and :class:`SalesforceBulkJobFailedError` (with
         ``.summary``) is raised once the files are complete (unless ``raise_on_failure`` is False).
 
+        A row with a value Salesforce would refuse (over the API's per-field limit, NUL; on 1.0 also
+        XML-illegal characters, see :mod:`._bulk.values`) is not uploaded: it is a failed record
+        whose ``sf__Error`` names the field and the limit or character.
+
         If the input turns bad part-way (a malformed line, a record that is not a mapping or does not
         fit an upload) after some of it was submitted, nothing more is sent, the jobs that have not
         finished are aborted (a finished job cannot be undone) and :class:`SalesforceBulkInputError`
