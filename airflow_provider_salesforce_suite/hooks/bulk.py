@@ -607,8 +607,9 @@ class SalesforceBulkHook(SalesforceBaseHook):
                 upload = _Upload(chunk, self._v2_load_chunk(create, data, note))
             else:
                 if not v1_job:
-                    v1_job.append(self.v1_create_job(sobject, operation, concurrency_mode=concurrency_mode,
-                                                     external_id_field=external_id_field)["id"])
+                    v1_job.append(self._created(lambda: self.v1_create_job(
+                        sobject, operation, concurrency_mode=concurrency_mode,
+                        external_id_field=external_id_field)["id"], "1.0"))
                     job_ids.append(v1_job[0])
                     if journal is not None:
                         journal.set_v1_job(v1_job[0])
@@ -677,12 +678,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
             the close, ``(job_id, "aborted")`` when that job is aborted and replaced.
         """
         for _ in range(_LOST_REPLY_ATTEMPTS):
-            try:
-                job_id = create()
-            except SalesforceOutcomeUnknownError as exc:
-                log.warning("Bulk job creation lost its reply (%s); any job it made is empty and Open, and never "
-                            "loads. Creating another", exc)
-                continue
+            job_id = self._created(create, "2.0")
             note(job_id, "created")
             try:
                 self.upload_job_data(job_id, data)
@@ -727,17 +723,38 @@ class SalesforceBulkHook(SalesforceBaseHook):
                         job_id)
             return self.v1_add_batch(job_id, data)["id"]
 
-    def _close_settled(self, job_id: str) -> None:
-        """Close a 2.0 ingest job; if the reply is lost, its state tells whether it closed."""
+    @staticmethod
+    def _created(create: Callable[[], str], api: str) -> str:
+        """The id of the job ``create()`` makes; a creation whose reply is lost is tried again.
+
+        The job a lost reply made is empty and ``Open``: no data is ever added to it, so it loads
+        nothing (Salesforce removes it after 7 days). Nothing lists it as this submission's.
+
+        :param create: creates the job and returns its id.
+        :param api: ``"2.0"`` or ``"1.0"`` (for the log and the error).
+        """
+        for _ in range(_LOST_REPLY_ATTEMPTS):
+            try:
+                return create()
+            except SalesforceOutcomeUnknownError as exc:
+                log.warning("Bulk API %s job creation lost its reply (%s); any job it made is empty and Open, and "
+                            "never loads. Creating another", api, exc)
+        raise SalesforceBulkError(f"Bulk API {api} job creation lost its reply {_LOST_REPLY_ATTEMPTS} times in a row: "
+                                  "the connection to Salesforce keeps failing; nothing was loaded")
+
+    def _close_settled(self, job_id: str, api: str = "2.0") -> None:
+        """Close a job (2.0 ingest, or 1.0); if the reply is lost, its state tells whether it closed
+        (a job already ``Closed`` is not closed again: that can be refused)."""
+        close, get = (self.close_job, self.get_job) if api == "2.0" else (self.v1_close_job, self.v1_get_job)
         try:
-            self.close_job(job_id)
+            close(job_id)
         except SalesforceOutcomeUnknownError as exc:
-            state = BulkJobState(self.get_job(job_id)["state"])
+            state = BulkJobState(get(job_id)["state"])
             if state is not BulkJobState.OPEN:
-                log.info("Closing Bulk job %s lost its reply (%s); the job is %s, so it closed", job_id, exc,
-                         state.value)
+                log.info("Closing Bulk API %s job %s lost its reply (%s); the job is %s, so it closed", api, job_id,
+                         exc, state.value)
                 return
-            self.close_job(job_id)
+            close(job_id)
 
     @staticmethod
     @contextmanager
@@ -790,7 +807,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
                 while len(window) >= window_size:
                     finish(window.popleft())
             if v1_job:
-                self.v1_close_job(v1_job[0])
+                self._close_settled(v1_job[0], "1.0")
             while window:
                 finish(window.popleft())
         except SalesforceBulkTimeoutError:
@@ -985,7 +1002,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
         if checked < resumed:
             raise journal.short_input(records_read)
         if v1_job:
-            self.v1_close_job(v1_job[0])
+            self._close_settled(v1_job[0], "1.0")
         journal.finish(api, job_ids)
         records = sum(entry["records"] + len(entry.get("rejected", ())) for entry in journal.entries)
         log.info("Submitted %d records in %d upload(s) (jobs %s); results not collected (wait=False)",
@@ -1234,7 +1251,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
         if status.failed:
             raise SalesforceBulkJobFailedError(job_id, status.state, status.message)
         if status.state is BulkJobState.OPEN:
-            self.v1_close_job(job_id)
+            self._close_settled(job_id, "1.0")
         batches = self.v1_list_batches(job_id)
         if batch_ids is not None:
             wanted = set(batch_ids)
