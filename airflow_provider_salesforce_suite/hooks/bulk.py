@@ -1166,13 +1166,13 @@ class SalesforceBulkHook(SalesforceBaseHook):
         check_parallel_pages(max_parallel_pages, api)
         if pk_chunking and api != "1.0":
             raise ValueError("pk_chunking is a Bulk API 1.0 option: use api='1.0'")
+        job_id = self.submit_query_job(soql, api=api, sobject=sobject, include_deleted=include_deleted,
+                                       pk_chunking=pk_chunking)
         if api == "2.0":
-            job_id = self.create_query_job(soql, include_deleted=include_deleted)["id"]
             with self._aborting_on_timeout(abort_on_timeout, lambda: self.abort_job(job_id, kind="query")):
                 self.wait_for_job(job_id, kind="query", poll_interval=poll_interval, timeout=timeout,
                                   on_progress=on_progress)
         else:
-            job_id = self._v1_query_job(soql, sobject, include_deleted, pk_chunking)
             with self._aborting_on_timeout(abort_on_timeout, lambda: self.v1_abort_job(job_id)):
                 self.wait_for_job(job_id, api="1.0", poll_interval=poll_interval, timeout=timeout,
                                   on_progress=on_progress)
@@ -1234,15 +1234,37 @@ class SalesforceBulkHook(SalesforceBaseHook):
                 self._quietly(abort)
             raise
 
-    def _v1_query_job(self, soql: str, sobject: str | None, include_deleted: bool,
-                      pk_chunking: Mapping[str, Any] | bool | None) -> str:
+    def submit_query_job(self, soql: str, *, api: BulkApi = "2.0", sobject: str | None = None,
+                         include_deleted: bool = False, pk_chunking: Mapping[str, Any] | bool | None = None) -> str:
+        """Create a query job (1.0: the job and its SOQL batch) and return its id. A creation whose
+        reply is lost is tried again (the job it may have made only reads); a lost reply to adding
+        the 1.0 batch is settled by the job's batch list, so the query is never in the job twice
+        (its rows would be written twice).
+
+        :param soql: the query.
+        :param api: ``"2.0"`` or ``"1.0"``.
+        :param sobject: 1.0: the queried object (default: read from ``FROM``).
+        :param include_deleted: ``queryAll``.
+        :param pk_chunking: 1.0: PK chunking (True or ``{"chunkSize": n}``).
+        """
+        if api == "2.0":
+            return self._created(lambda: self.create_query_job(soql, include_deleted=include_deleted)["id"], api)
         if sobject is None:
             found = _FROM.search(soql)
             if not found:
                 raise ValueError("cannot tell the sObject of the query: pass sobject=")
             sobject = found.group(1)
-        job_id = self.v1_create_job(sobject, "queryAll" if include_deleted else "query", pk_chunking=pk_chunking)["id"]
-        self.v1_add_batch(job_id, soql.encode("utf-8"))
+        job_id = self._created(lambda: self.v1_create_job(sobject, "queryAll" if include_deleted else "query",
+                                                          pk_chunking=pk_chunking)["id"], api)
+        try:
+            self.v1_add_batch(job_id, soql.encode("utf-8"))
+        except SalesforceOutcomeUnknownError as exc:
+            # the job is this call's own: any batch in it (PK chunking adds more) is the query's
+            if self.v1_list_batches(job_id):
+                log.info("Adding the query batch to Bulk 1.0 job %s lost its reply (%s); the batch went in", job_id,
+                         exc)
+            else:
+                self.v1_add_batch(job_id, soql.encode("utf-8"))
         return job_id
 
     def _v1_query_results(self, job_id: str, batch_ids: Iterable[str] | None) -> tuple[int, Iterator[bytes]]:

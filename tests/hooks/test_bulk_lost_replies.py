@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_salesforce_suite.hooks.bulk import SalesforceBulkHook
-from tests.hooks.bulk_support import FAST, calls, count
+from tests.hooks.bulk_support import FAST, calls, count, read_csv
 
 V2 = "/services/data/v64.0/jobs/ingest"
 
@@ -153,3 +153,21 @@ def test_bulk1_lost_close_reply_is_settled_by_the_job_state(sf_conn, emulator_ad
     assert hook.v1_get_job(armed[0])["state"] == "Closed"
     assert calls(emulator_admin, "POST", f"{V1_JOB}/{armed[0]}") - calls(emulator_admin, "POST", "/batch") == 1
     _loaded_once(hook)
+
+
+@pytest.mark.parametrize("api,prefix", [
+    pytest.param("2.0", "/services/data/v64.0/jobs/query", id="v2-create"),
+    pytest.param("1.0", V1_JOB, id="v1-create"),  # the first POST under it: the job
+    pytest.param("1.0", f"{V1_JOB}/", id="v1-soql-batch"),
+])
+def test_lost_reply_submitting_a_query_writes_each_row_once(sf_conn, emulator_admin, tmp_path, api, prefix) -> None:
+    """A query submitted again (or its batch adopted) after a lost reply: the extract neither fails
+    nor holds a row twice (a second SOQL batch in the 1.0 job would)."""
+    hook = SalesforceBulkHook(sf_conn())
+    _ingest(hook, tmp_path)
+    emulator_admin.fault(lose_reply=True, count=1, method="POST", path_prefix=prefix)
+    summary = hook.extract("SELECT Name FROM Account WHERE Name LIKE 'Lost %'", tmp_path / "out.csv", api=api,
+                           **FAST)
+    assert emulator_admin.stats()["connections_dropped"] == 1
+    names = sorted(row["Name"] for row in read_csv(tmp_path / "out.csv"))
+    assert summary.records == 300 and names == sorted(f"Lost {i:04d}" for i in range(300))
