@@ -87,3 +87,22 @@ def test_deferred_submission_reports_refused_rows(sf_conn, tmp_path, first_refus
     assert (summary.records, summary.processed, summary.failed) == (len(records), 2, len(records) - 2)
     refused = {"1", "3"} if first_refused else {"2"}
     assert set(_outcomes(summary.failed_uri)) == refused
+
+
+
+def test_result_file_rewritten_for_a_new_column_keeps_an_oversize_value(tmp_path) -> None:
+    """A results file whose columns grow after rows were written is rewritten at close from its
+    spool: that read takes a refused value of any size (here, nothing else in the process read one)."""
+    from airflow_provider_salesforce_suite.hooks._bulk.results import IngestResultFiles
+
+    with IngestResultFiles(tmp_path, "csv") as out:
+        out.add("failed", ["", "STRING_TOO_LONG:Description: too long", 1], ["Name", "Description"],
+                ["Long", "x" * 131_073])
+        for row in range(2, 1202):  # more than a page: the first rows are spooled before the new column
+            out.add("failed", ["", "E", row], ["Name", "Description"], [f"Row {row}", "short"])
+        out.add("failed", ["", "E", 1202], ["Name", "Site", "Description"], ["Grown", "s", "short"])
+    csv.field_size_limit(1 << 20)  # the test's own reader
+    failed = _outcomes(tmp_path / "failed.csv")
+    assert len(failed) == 1202
+    assert (failed["1"]["Description"], failed["1"]["Site"]) == ("x" * 131_073, "")
+    assert (failed["1202"]["Name"], failed["1202"]["Site"]) == ("Grown", "s")
