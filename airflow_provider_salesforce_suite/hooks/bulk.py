@@ -68,6 +68,8 @@ from airflow_provider_salesforce_suite.hooks._bulk.results import (
     typed_values,
     unprocessed,
 )
+from airflow_provider_salesforce_suite.hooks._bulk.rereads import reread_body
+from airflow_provider_salesforce_suite.hooks._bulk.values import ValueCheck
 from airflow_provider_salesforce_suite.hooks._bulk.states import (
     BulkApi,
     BulkJobProgress,
@@ -77,9 +79,11 @@ from airflow_provider_salesforce_suite.hooks._bulk.states import (
     SalesforceBulkError,
     SalesforceBulkInputError,
     SalesforceBulkJobFailedError,
+    SalesforceBulkJobPurgedError,
     SalesforceBulkTimeoutError,
     StoppedJob,
     evaluate_job,
+    job_gone,
 )
 from airflow_provider_salesforce_suite.hooks.base import SalesforceBaseHook
 
@@ -99,6 +103,7 @@ __all__ = [
     "SalesforceBulkHook",
     "SalesforceBulkInputError",
     "SalesforceBulkJobFailedError",
+    "SalesforceBulkJobPurgedError",
     "SalesforceBulkTimeoutError",
     "evaluate_job",
 ]
@@ -130,6 +135,18 @@ class _Upload:
     batch_id: str | None = None
 
 
+def _rows_of(entry: Mapping[str, Any]) -> str:
+    """``input rows 11-20`` of a journal entry (its uploaded and refused rows)."""
+    last = entry["first_row"] + entry["records"] + len(entry.get("rejected", ())) - 1
+    return f"input rows {entry['first_row']}-{last}"
+
+
+def _maybe_loaded(rows: str, journal: SubmissionJournal) -> str:
+    return (f"It held {rows}, which an earlier try sent: they may have been loaded, and nothing can tell any more. "
+            f"Not sending them again (that could load them twice): check the org for them, then remove "
+            f"{journal.location} to submit afresh, or drop the loaded rows from the input.")
+
+
 class SalesforceBulkHook(SalesforceBaseHook):
     """Salesforce Bulk API 2.0 and 1.0. Constructing it does no I/O.
 
@@ -150,11 +167,17 @@ class SalesforceBulkHook(SalesforceBaseHook):
     def _kind(kind: str) -> str:
         return wire.check_choice(kind, wire.JOB_KINDS, "kind")
 
-    def _stream(self, method: str, path: str, **kwargs: Any) -> Iterator[bytes]:
-        """The body of a successful response in chunks (gzip is negotiated and decoded by requests)."""
-        response = self.request(method, path, stream=True, **kwargs)
-        with response:
-            yield from response.iter_content(STREAM_CHUNK_BYTES)
+    def _stream(self, method: str, path: str, *, job_id: str, params: Mapping[str, Any] | None = None,
+                first: requests.Response | None = None) -> Iterator[bytes]:
+        """The body of a successful GET in chunks (gzip is negotiated and decoded by requests); a
+        connection cut mid-body is read again from the start (see :mod:`._bulk.rereads`).
+
+        :param job_id: the job the document belongs to (named by an error).
+        :param first: the response of the first GET, when its headers were needed first.
+        """
+        yield from reread_body(lambda: self.request(method, path, params=params, stream=True), STREAM_CHUNK_BYTES,
+                               retries=self.session.policy.max_retries, what=f"Bulk job {job_id}: {method} {path}",
+                               first=first)
 
     @staticmethod
     def _v1_parsed(response: requests.Response | AsyncResponse) -> Any:
@@ -246,7 +269,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
             ``sf__Error``, fields) or ``unprocessed`` (fields).
         """
         resource = wire.V2_RESULT_RESOURCES[wire.check_choice(which, tuple(wire.V2_RESULT_RESOURCES), "which")]
-        return self._stream(*self._v2(wire.V2_INGEST_RESULTS, job_id=job_id, resource=resource))
+        return self._stream(*self._v2(wire.V2_INGEST_RESULTS, job_id=job_id, resource=resource), job_id=job_id)
 
     # -- Bulk 2.0 query --------------------------------------------------------------------------------
     def create_query_job(self, soql: str, *, include_deleted: bool = False, column_delimiter: str = "COMMA",
@@ -285,12 +308,9 @@ class SalesforceBulkHook(SalesforceBaseHook):
             params = {k: v for k, v in (("locator", locator), ("maxRecords", max_records)) if v}
             response = self.request(method, path, params=params or None, stream=True)
             locator = response.headers.get(wire.LOCATOR_HEADER)
-
-            def body(response: requests.Response = response) -> Iterator[bytes]:
-                with response:
-                    yield from response.iter_content(STREAM_CHUNK_BYTES)
-
-            yield body()
+            body = self._stream(method, path, job_id=job_id, params=params or None, first=response)
+            yield body
+            body.close()
             response.close()
             if not locator or locator == "null":
                 return
@@ -303,11 +323,14 @@ class SalesforceBulkHook(SalesforceBaseHook):
                                 {"maxRecords": max_records} if max_records else None)
 
         def fetch(url: str, spill: BinaryIO, stop: threading.Event) -> None:
-            with self.request("GET", url, stream=True) as response:
-                for chunk in response.iter_content(STREAM_CHUNK_BYTES):
+            body = self._stream("GET", url, job_id=job_id)
+            try:
+                for chunk in body:
                     if stop.is_set():
                         raise PageDownloadStopped(url)
                     spill.write(chunk)
+            finally:
+                body.close()
 
         listed = False
         for page in download_in_order(urls, fetch, parallel, label=f"Bulk query job {job_id}"):
@@ -384,12 +407,12 @@ class SalesforceBulkHook(SalesforceBaseHook):
 
     def v1_batch_request(self, job_id: str, batch_id: str) -> Iterator[bytes]:
         """The batch's request body as Salesforce stored it, streamed."""
-        return self._stream(*self._v1(wire.V1_BATCH_REQUEST, job_id=job_id, batch_id=batch_id))
+        return self._stream(*self._v1(wire.V1_BATCH_REQUEST, job_id=job_id, batch_id=batch_id), job_id=job_id)
 
     def v1_batch_results(self, job_id: str, batch_id: str) -> Iterator[bytes]:
         """An ingest batch's results, streamed: CSV ``Id, Success, Created, Error``, one row per
         request row in request order."""
-        return self._stream(*self._v1(wire.V1_BATCH_RESULT, job_id=job_id, batch_id=batch_id))
+        return self._stream(*self._v1(wire.V1_BATCH_RESULT, job_id=job_id, batch_id=batch_id), job_id=job_id)
 
     def v1_query_result_ids(self, job_id: str, batch_id: str) -> list[str]:
         """The result ids of a completed query batch."""
@@ -398,7 +421,8 @@ class SalesforceBulkHook(SalesforceBaseHook):
 
     def v1_query_result(self, job_id: str, batch_id: str, result_id: str) -> Iterator[bytes]:
         """One query result file, streamed (CSV with a header)."""
-        return self._stream(*self._v1(wire.V1_QUERY_RESULT, job_id=job_id, batch_id=batch_id, result_id=result_id))
+        return self._stream(*self._v1(wire.V1_QUERY_RESULT, job_id=job_id, batch_id=batch_id, result_id=result_id),
+                            job_id=job_id)
 
     # -- waiting -----------------------------------------------------------------------------------------
     def _poll(self, job_id: str, fetch: Callable[[], dict[str, Any]], evaluate: Callable[[dict[str, Any]], JobStatus],
@@ -476,6 +500,10 @@ class SalesforceBulkHook(SalesforceBaseHook):
         how rows are correlated. After a job (or batch) fails, the remaining input is not sent: it
         is read and written to the unprocessed file, and :class:`SalesforceBulkJobFailedError` (with
         ``.summary``) is raised once the files are complete (unless ``raise_on_failure`` is False).
+
+        A row with a value Salesforce would refuse (over the API's per-field limit, NUL; on 1.0 also
+        XML-illegal characters, see :mod:`._bulk.values`) is not uploaded: it is a failed record
+        whose ``sf__Error`` names the field and the limit or character.
 
         If the input turns bad part-way (a malformed line, a record that is not a mapping or does not
         fit an upload) after some of it was submitted, nothing more is sent, the jobs that have not
@@ -564,15 +592,17 @@ class SalesforceBulkHook(SalesforceBaseHook):
                                                   column_delimiter=column_delimiter, line_ending=line_ending,
                                                   assignment_rule_id=assignment_rule_id)["id"]
 
-                def note(job_id: str, live: bool) -> None:
-                    if not live:  # aborted before its upload closed: it loaded nothing and is not collected
+                def note(job_id: str, phase: str) -> None:
+                    if phase == "aborted":  # aborted before its upload closed: it loaded nothing, not collected
                         job_ids.remove(job_id)
                         held.pop(job_id, None)
                         return
-                    job_ids.append(job_id)
-                    held[job_id] = chunk.records
-                    if journal is not None:  # noted before any data leaves: a retry can abort it
-                        journal.pending(entry_of(chunk, job_id, tag))
+                    if phase == "created":
+                        job_ids.append(job_id)
+                        held[job_id] = chunk.records
+                    if journal is not None:  # noted before any data leaves (a retry can abort the job), and
+                        # before the close (a retry finding the job purged knows whether it could have loaded)
+                        journal.pending({**entry_of(chunk, job_id, tag), "closing": phase == "closing"})
 
                 upload = _Upload(chunk, self._v2_load_chunk(create, data, note))
             else:
@@ -594,11 +624,11 @@ class SalesforceBulkHook(SalesforceBaseHook):
         if journal is not None:
             kept = journal.local
             if kept is not None and not journal.entries:  # spill straight into the kept copy: nothing to copy
-                chunks = CsvChunker(kept, line_ending=line_ending, **chunker).chunks(records)
+                chunks = CsvChunker(kept, line_ending=line_ending, check=ValueCheck(api), **chunker).chunks(records)
                 return self._submit_only(api, chunks, submit, v1_job, job_ids, held, journal,
                                          max_unfinished=max_concurrent_jobs, poll_interval=poll_interval)
         with tempfile.TemporaryDirectory(prefix="sf-bulk-ingest-") as spill_dir:
-            chunks = CsvChunker(spill_dir, line_ending=line_ending, **chunker).chunks(records)
+            chunks = CsvChunker(spill_dir, line_ending=line_ending, check=ValueCheck(api), **chunker).chunks(records)
             if journal is not None:
                 return self._submit_only(api, chunks, submit, v1_job, job_ids, held, journal,
                                          max_unfinished=max_concurrent_jobs, poll_interval=poll_interval)
@@ -643,8 +673,8 @@ class SalesforceBulkHook(SalesforceBaseHook):
 
         :param create: creates the job and returns its id.
         :param data: the chunk's CSV bytes.
-        :param note: told ``(job_id, True)`` before the upload, ``(job_id, False)`` when that job is
-            aborted and replaced.
+        :param note: told ``(job_id, "created")`` before the upload, ``(job_id, "closing")`` before
+            the close, ``(job_id, "aborted")`` when that job is aborted and replaced.
         """
         for _ in range(_LOST_REPLY_ATTEMPTS):
             try:
@@ -653,18 +683,19 @@ class SalesforceBulkHook(SalesforceBaseHook):
                 log.warning("Bulk job creation lost its reply (%s); any job it made is empty and Open, and never "
                             "loads. Creating another", exc)
                 continue
-            note(job_id, True)
+            note(job_id, "created")
             try:
                 self.upload_job_data(job_id, data)
             except SalesforceOutcomeUnknownError as exc:
                 self._quietly(self.abort_job, job_id)
-                note(job_id, False)
+                note(job_id, "aborted")
                 log.warning("The upload to Bulk job %s lost its reply (%s): the job is aborted before closing, so it "
                             "loads nothing; the chunk goes to a new job", job_id, exc)
                 continue
             except Exception:
                 self._quietly(self.abort_job, job_id)
                 raise
+            note(job_id, "closing")
             try:
                 self._close_settled(job_id)
             except Exception:
@@ -709,6 +740,18 @@ class SalesforceBulkHook(SalesforceBaseHook):
             self.close_job(job_id)
 
     @staticmethod
+    @contextmanager
+    def _job_must_exist(job_id: str, api: str, known: Callable[[], str]) -> Iterator[None]:
+        """Turn Salesforce's "no such job" into :class:`SalesforceBulkJobPurgedError` (``known()``
+        says what is known of its records)."""
+        try:
+            yield
+        except SalesforceSuiteError as exc:
+            if job_gone(exc):
+                raise SalesforceBulkJobPurgedError(job_id, api, known()) from exc
+            raise
+
+    @staticmethod
     def _quietly(action: Callable[..., Any], *args: Any) -> None:
         try:
             action(*args)
@@ -738,9 +781,10 @@ class SalesforceBulkHook(SalesforceBaseHook):
 
         try:
             for chunk in chunks:
-                if failure is not None:
+                if failure is not None or not chunk.records:  # not sent (nothing to send: every row refused)
                     unprocessed(chunk, out)
-                    os.unlink(chunk.path)
+                    if chunk.path:
+                        os.unlink(chunk.path)
                     continue
                 window.append(submit(chunk))
                 while len(window) >= window_size:
@@ -764,12 +808,17 @@ class SalesforceBulkHook(SalesforceBaseHook):
         """Wait for one upload and write the outcome of each of its rows; the failure, if it failed.
         The spill is removed afterwards unless ``keep_spill`` (the kept copy of a deferred ingest)."""
         chunk = upload.chunk
+        gone = self._job_must_exist(upload.job_id, api, lambda: (
+            f"It held {_rows_of(entry_of(chunk, upload.job_id, ''))}, uploaded and closed: Salesforce processed "
+            "them, so they may be loaded, but their results can no longer be read. Check the org for them before "
+            "loading them again (sending them blindly could load them twice)."))
         try:
             if api == "2.0":
                 index = index_chunk(chunk)  # client work done while Salesforce processes the job
                 try:
-                    self.wait_for_job(upload.job_id, poll_interval=poll_interval, timeout=timeout,
-                                      on_progress=on_progress)
+                    with gone:
+                        self.wait_for_job(upload.job_id, poll_interval=poll_interval, timeout=timeout,
+                                          on_progress=on_progress)
                     failure = None
                 except SalesforceBulkJobFailedError as exc:
                     failure = IngestFailure(upload.job_id, exc.state.value, exc.state_message)
@@ -779,7 +828,8 @@ class SalesforceBulkHook(SalesforceBaseHook):
                     unprocessed(chunk, out)
                 return failure
             assert upload.batch_id is not None
-            batch = self._wait_for_batch(upload.job_id, upload.batch_id, poll_interval, timeout, on_progress)
+            with gone:
+                batch = self._wait_for_batch(upload.job_id, upload.batch_id, poll_interval, timeout, on_progress)
             state = BulkJobState(batch["state"])
             if state is BulkJobState.COMPLETED:
                 correlate_v1(chunk, self.v1_batch_results(upload.job_id, upload.batch_id), out)
@@ -819,7 +869,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
         return SubmissionJournal(store, local, key, params)
 
     def _submitted(self, manifest: Mapping[str, Any]) -> BulkIngestSummary:
-        records = sum(entry["records"] for entry in manifest["chunks"])
+        records = sum(entry["records"] + len(entry.get("rejected", ())) for entry in manifest["chunks"])
         log.info("Every chunk was submitted by an earlier try (%d records, jobs %s): nothing to send",
                  records, manifest["job_ids"])
         return self._summary(manifest["job_ids"], None, records)
@@ -833,10 +883,20 @@ class SalesforceBulkHook(SalesforceBaseHook):
             if entry is not None:
                 journal.done(entry)
         for entry in journal.entries:
+            if entry["job_id"] is None:
+                continue
             held[entry["job_id"]] = held.get(entry["job_id"], 0) + entry["records"]
         job_ids.extend(held)
+        if api == "2.0":  # a job gone since (purged) fails the resume before anything more is sent
+            for job_id in held:
+                rows = ", ".join(_rows_of(entry) for entry in journal.entries if entry["job_id"] == job_id)
+                with self._job_must_exist(job_id, api, lambda rows=rows: _maybe_loaded(rows, journal)):
+                    self.get_job(job_id)
         if api == "1.0" and journal.v1_job:
-            state = BulkJobState(self.v1_get_job(journal.v1_job)["state"])
+            submitted = [entry for entry in journal.entries if entry["job_id"] == journal.v1_job]
+            with self._job_must_exist(journal.v1_job, api, lambda: _maybe_loaded(
+                    ", ".join(_rows_of(entry) for entry in submitted) or "no input rows", journal)):
+                state = BulkJobState(self.v1_get_job(journal.v1_job)["state"])
             if state is BulkJobState.OPEN:
                 v1_job.append(journal.v1_job)
                 if journal.v1_job not in job_ids:
@@ -852,11 +912,15 @@ class SalesforceBulkHook(SalesforceBaseHook):
         """Whether the chunk an earlier try was sending went in: its entry (with the 1.0 batch id)
         if it did, None if it must be sent again (a 2.0 job left ``Open`` is aborted first)."""
         job_id = pending["job_id"]
-        rows = f"input rows {pending['first_row']}-{pending['first_row'] + pending['records'] - 1}"
+        rows = _rows_of(pending)
         if api == "2.0":
             try:
                 status = evaluate_job(self.get_job(job_id))
-            except SalesforceNotFoundError:
+            except SalesforceNotFoundError as exc:
+                if pending.get("closing"):
+                    raise SalesforceBulkJobPurgedError(job_id, api, _maybe_loaded(rows, journal)) from exc
+                log.warning("Bulk job %s of an earlier try is gone, and that try stopped before closing its upload: "
+                            "it loaded nothing (%s are sent again in a new job)", job_id, rows)
                 return None
             if status.state is BulkJobState.OPEN:
                 self.abort_job(job_id)
@@ -869,7 +933,9 @@ class SalesforceBulkHook(SalesforceBaseHook):
                      status.state.value, rows)
             return dict(pending)
         known = {entry["batch_id"] for entry in entries if entry["job_id"] == job_id}
-        unknown = [batch["id"] for batch in self.v1_list_batches(job_id) if batch["id"] not in known]
+        with self._job_must_exist(job_id, api, lambda: _maybe_loaded(rows, journal)):
+            batches = self.v1_list_batches(job_id)
+        unknown = [batch["id"] for batch in batches if batch["id"] not in known]
         if not unknown:
             return None
         if len(unknown) > 1:
@@ -895,11 +961,15 @@ class SalesforceBulkHook(SalesforceBaseHook):
         resumed = len(journal.entries)
         checked = records_read = 0
         for chunk in self._guarded(chunks, api, held, journal):
-            records_read = chunk.first_row + chunk.records - 1
+            records_read = chunk.last_row
             if chunk.index < resumed:
                 journal.check(chunk, journal.entries[chunk.index])
-                os.unlink(chunk.path)
+                if chunk.path:
+                    os.unlink(chunk.path)
                 checked += 1
+                continue
+            if not chunk.records:  # every row refused before upload: noted so collection reports them
+                journal.done(entry_of(chunk, None, ""))
                 continue
             if in_flight is not None:
                 self._wait_for_room(in_flight, max_unfinished, poll_interval)  # type: ignore[arg-type]
@@ -917,7 +987,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
         if v1_job:
             self.v1_close_job(v1_job[0])
         journal.finish(api, job_ids)
-        records = sum(entry["records"] for entry in journal.entries)
+        records = sum(entry["records"] + len(entry.get("rejected", ())) for entry in journal.entries)
         log.info("Submitted %d records in %d upload(s) (jobs %s); results not collected (wait=False)",
                  records, len(journal.entries), job_ids)
         return self._summary(job_ids, None, records)
@@ -1018,14 +1088,19 @@ class SalesforceBulkHook(SalesforceBaseHook):
         with tempfile.TemporaryDirectory(prefix="sf-bulk-collect-") as spill_dir, \
                 IngestResultFiles(results_dir, results_format) as out:
             for entry in plan["chunks"]:
-                if local is not None:
+                if not entry["file"]:
+                    path = ""
+                elif local is not None:
                     path = os.path.join(local, entry["file"])
                 else:
                     path = os.path.join(spill_dir, entry["file"])
                     with (store / entry["file"]).open("rb") as kept, open(path, "wb") as spill:
                         shutil.copyfileobj(kept, spill, SPILL_COPY_BYTES)
                 chunk = Chunk(entry["index"], path, entry["columns"], entry["first_row"], entry["records"],
-                              entry["size"], entry["delimiter"])
+                              entry["size"], entry["delimiter"], tuple(entry.get("rejected", ())))
+                if entry["job_id"] is None:  # nothing of it was uploaded (every row refused)
+                    unprocessed(chunk, out)
+                    continue
                 left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
                 found = self._collect(plan["api"], _Upload(chunk, entry["job_id"], entry["batch_id"]), out,
                                       poll_interval, left, on_progress, keep_spill=local is not None)

@@ -17,6 +17,18 @@ log = logging.getLogger(__name__)
 PARQUET_BATCH_ROWS = 5000
 #: CSV cells with this text are explicit nulls (the Bulk API convention); empty cells are omitted.
 CSV_NULL = "#N/A"
+#: Largest CSV cell the readers accept. Python's default (131,072) refuses a cell of exactly
+#: Salesforce's Bulk 2.0 field limit, and an input cell over it must be read to be reported.
+CSV_FIELD_LIMIT = 2**31 - 1
+
+
+def allow_large_csv_fields() -> None:
+    """Raise the process's ``csv.field_size_limit`` to :data:`CSV_FIELD_LIMIT` (never lower it).
+
+    Every CSV reader of records and Bulk data calls this before reading (one cheap call per file).
+    """
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
 
 
 @contextmanager
@@ -100,6 +112,7 @@ def _csv_header(rows: Iterator[list[str]], source: Source, columns: Sequence[str
 
 def _csv_data_rows(source: Source, gzipped: bool, columns: Sequence[str] | None) -> Iterator[list[str]]:
     """The header, then every data row (blank lines skipped, ragged rows refused), as read."""
+    allow_large_csv_fields()
     with _open_binary(source, gzipped) as raw:
         reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
         rows = _csv_rows(reader, source)

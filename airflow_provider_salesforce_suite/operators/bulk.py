@@ -29,9 +29,11 @@ from airflow_provider_salesforce_suite.hooks.bulk import (
     SalesforceBulkError,
     SalesforceBulkHook,
     SalesforceBulkJobFailedError,
+    SalesforceBulkJobPurgedError,
     SalesforceBulkTimeoutError,
     evaluate_job,
 )
+from airflow_provider_salesforce_suite.hooks._bulk.states import job_gone
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -129,17 +131,39 @@ class _SalesforceBulkOperator(ResumableJobMixin, BaseOperator):
         return list(submission["job_ids"])
 
     def _infos(self, submission: Mapping[str, Any]) -> list[tuple[str, Any]]:
+        """Each submitted job's status; a job Salesforce no longer has raises
+        :class:`SalesforceBulkJobPurgedError` (nothing is submitted again: it may have loaded)."""
         out = []
         for job_id in self._job_ids(submission):
-            info = (self.hook.get_job(job_id, kind=self._kind) if submission["api"] == "2.0"
-                    else self.hook.v1_get_job(job_id))
+            try:
+                info = (self.hook.get_job(job_id, kind=self._kind) if submission["api"] == "2.0"
+                        else self.hook.v1_get_job(job_id))
+            except SalesforceSuiteError as exc:
+                if job_gone(exc):
+                    raise SalesforceBulkJobPurgedError(job_id, submission["api"], self._purged_note(submission)) from exc
+                raise
             out.append((job_id, evaluate_job(info, submission["api"])))
         return out
+
+    def _purged_note(self, submission: Mapping[str, Any]) -> str:
+        """What is known of a submission one of whose jobs is gone (for the error)."""
+        held = (f" ({submission['records']} input records; the submission journal is in "
+                f"{submission['results_dir']}/_chunks)" if "records" in submission else "")
+        return (f"An earlier try of this task submitted job(s) {', '.join(self._job_ids(submission))}{held} and "
+                "the task state store still names them; what the gone job did can no longer be read. Not submitting "
+                "again (that could load its records twice): check the org, then clear the task's state to "
+                "start afresh.")
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
         """``InProgress`` (reconnect), ``Done`` (collect, never resubmit) or ``FailedNothingLoaded``
         (every job failed before processing a record: safe to submit again)."""
-        statuses = [status for _, status in self._infos(external_id)]
+        try:
+            statuses = [status for _, status in self._infos(external_id)]
+        except SalesforceBulkJobPurgedError as exc:
+            if self._kind != "query":
+                raise
+            self.log.warning("%s A query loads nothing: running it again", exc)
+            return "FailedNothingLoaded"
         if not all(status.done for status in statuses):
             return "InProgress"
         if all(status.failed and status.records_processed == 0 for status in statuses):

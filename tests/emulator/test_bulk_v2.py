@@ -270,3 +270,18 @@ def test_reset_forgets_jobs(client: EmulatorClient) -> None:
     client.post(INGEST, json={"object": "Account", "operation": "insert"})
     client.admin("POST", "reset", {})
     assert client.get(INGEST).json()["records"] == []
+
+
+def test_values_salesforce_refuses_fail_their_rows(client: EmulatorClient) -> None:
+    """Over Bulk 2.0's 131,072 characters per field, or holding NUL: the row fails, the rest loads."""
+    long = "x" * 131_073
+    info = _ingest(client, f'Name,Description\nKept,ok\nToo long,{long}\nNul,"a\x00b"\n')
+    assert (info["numberRecordsProcessed"], info["numberRecordsFailed"]) == (3, 2)
+    failed = client.get(f"{INGEST}/{info['id']}/failedResults").text.splitlines()[1:]
+    errors = {line.split('","')[2]: line.split('","')[1] for line in failed}
+    assert errors["Too long"] == ("STRING_TOO_LONG:Description: data value too large: 131073 characters "
+                                  "(max length=131072):Description --")
+    assert errors["Nul"] == ("FIELD_INTEGRITY_EXCEPTION:Description: value contains the invalid character NUL "
+                             "(U+0000) at position 2:Description --")
+    names = client.get(V + "/query", params={"q": "SELECT Name FROM Account"}).json()["records"]
+    assert [r["Name"] for r in names] == ["Kept"]

@@ -18,6 +18,7 @@ from airflow_provider_salesforce_suite.hooks.bulk import (
     SalesforceBulkHook,
     SalesforceBulkInputError,
     SalesforceBulkJobFailedError,
+    SalesforceBulkJobPurgedError,
 )
 from airflow_provider_salesforce_suite.io import RecordFileError
 from airflow_provider_salesforce_suite.operators.bulk import (
@@ -585,3 +586,96 @@ def test_incremental_needs_an_asset(conn, context, tmp_path) -> None:
                                      output_uri=str(tmp_path / "x.csv"), incremental=True, deferrable=False)
     with pytest.raises(ValueError, match="outlet Asset"):
         op.execute(_fresh(context))
+
+
+# -- a job Salesforce purged (7 days after it finished) before the retry --------------------------------------
+def _purge(admin, hook: SalesforceBulkHook, job_id: str, api: str) -> None:
+    """Salesforce's clean-up: 2.0 through its own DELETE (the job is finished), 1.0 through the emulator's knob."""
+    if api == "2.0":
+        hook.delete_job(job_id)
+    else:
+        bulk_settings(admin, purge_job=job_id)
+
+
+@pytest.mark.parametrize("api", ["2.0", "1.0"])
+def test_retry_after_the_stored_job_was_purged_names_it_and_sends_nothing(conn, hook, emulator_admin, context,
+                                                                        tmp_path, api) -> None:
+    records = [{"Name": f"Purged {i}"} for i in range(20)]
+    first = _ingest(conn, tmp_path, records=records, api=api)
+    submission = first.submit_job(context)  # submitted and stored; the worker dies while waiting
+    context["task_state_store"].set(first.external_id_key, submission)
+    job_id = submission["job_ids"][0]
+    hook.wait_for_job(job_id, api=api, **FAST)
+    _purge(emulator_admin, hook, job_id, api)
+    creates = calls(emulator_admin, "POST", "jobs/ingest" if api == "2.0" else "/job")
+    with pytest.raises(SalesforceBulkJobPurgedError) as raised:
+        _ingest(conn, tmp_path, records=records, api=api).execute(context)
+    text = str(raised.value)
+    assert raised.value.job_id == job_id and f"Bulk API {api} job {job_id} is gone" in text
+    assert "7 days after they finish" in text and "20 input records" in text and "Not submitting again" in text
+    assert calls(emulator_admin, "POST", "jobs/ingest" if api == "2.0" else "/job") == creates
+    assert count(hook, "SELECT Id FROM Account") == 20
+
+
+def test_resume_after_a_submitted_job_was_purged_stops_before_sending(conn, hook, emulator_admin, context,
+                                                                        tmp_path) -> None:
+    records = [{"Name": f"Gone {i:02d}"} for i in range(30)]
+    with pytest.raises(Crash):  # rows 1-10 and 11-20 are in two jobs, noted in the journal only
+        _ingest(conn, tmp_path, records=CrashAfter(records, 23), max_records_per_upload=10).execute(context)
+    first_job = next(job["id"] for job in _ingest_jobs(hook))
+    hook.wait_for_job(first_job, **FAST)
+    _purge(emulator_admin, hook, first_job, "2.0")
+    with pytest.raises(SalesforceBulkJobPurgedError, match=r"input rows 1-10, which an earlier try sent"):
+        _ingest(conn, tmp_path, records=records, max_records_per_upload=10).execute(context)
+    assert calls(emulator_admin, "PUT", "/batches") == 2  # nothing more sent
+
+
+@pytest.mark.parametrize(("method", "resent"), [("upload_job_data", True), ("close_job", False)])
+def test_purged_pending_job_is_sent_again_only_if_it_never_closed(conn, hook, emulator_admin, context, tmp_path,
+                                                                  method, resent) -> None:
+    names = [f"Pending {i:02d}" for i in range(30)]
+    records = [{"Name": name} for name in names]
+    first = _ingest(conn, tmp_path, records=records, max_records_per_upload=10)
+    first.hook = _crashing_hook(conn, method, on_call=2)  # dies inside the second upload (rows 11-20)
+    with pytest.raises(Crash):
+        first.execute(context)
+    pending = sorted(job["id"] for job in _ingest_jobs(hook))[-1]
+    if not resent:
+        hook.wait_for_job(pending, **FAST)
+    bulk_settings(emulator_admin, purge_job=pending)
+    retry = _ingest(conn, tmp_path, records=records, max_records_per_upload=10)
+    if resent:  # its upload never closed: it loaded nothing, so the rows go again in a new job
+        summary = retry.execute(context)
+        assert (summary["records"], summary["processed"], summary["unprocessed"]) == (30, 30, 0)
+        assert count(hook, "SELECT Id FROM Account") == 30 and pending not in summary["job_ids"]
+        _rows_once(summary, names)
+        return
+    with pytest.raises(SalesforceBulkJobPurgedError, match=rf"{pending} is gone.*input rows 11-20"):
+        retry.execute(context)
+    assert count(hook, "SELECT Id FROM Account") == 20 and calls(emulator_admin, "PUT", "/batches") == 2
+
+
+def test_collecting_a_purged_job_names_its_rows(conn, hook, emulator_admin, tmp_path) -> None:
+    rows = ({"Name": f"Collect {i}"} for i in range(15))
+    submitted = hook.ingest("Account", "insert", rows, results_dir=tmp_path / "res", wait=False, resume_key="k",
+                            max_records_per_upload=10, **FAST)
+    hook.wait_for_job(submitted.job_ids[1], **FAST)
+    _purge(emulator_admin, hook, submitted.job_ids[1], "2.0")
+    with pytest.raises(SalesforceBulkJobPurgedError, match=r"input rows 11-15, uploaded and closed"):
+        hook.collect_ingest_results(str(tmp_path / "res"), **FAST)
+
+
+def test_purged_query_job_is_run_again(conn, hook, emulator_admin, context, tmp_path) -> None:
+    hook.ingest("Account", "insert", [{"Name": "Q1"}, {"Name": "Q2"}], results_dir=tmp_path / "in", **FAST)
+    first = SalesforceBulkQueryOperator(task_id="extract", salesforce_conn_id=conn, soql="SELECT Name FROM Account",
+                                        output_uri=str(tmp_path / "out.csv"), deferrable=False, **FAST)
+    submission = first.submit_job(context)
+    context["task_state_store"].set(first.external_id_key, submission)
+    old = first._job_ids(submission)[0]
+    hook.wait_for_job(old, kind="query", **FAST)
+    hook.delete_job(old, kind="query")
+    again = SalesforceBulkQueryOperator(task_id="extract", salesforce_conn_id=conn, soql="SELECT Name FROM Account",
+                                        output_uri=str(tmp_path / "out.csv"), deferrable=False, **FAST)
+    result = again.execute(context)
+    assert sorted(r["Name"] for r in read_csv(tmp_path / "out.csv")) == ["Q1", "Q2"]
+    assert result is not None

@@ -18,6 +18,9 @@ from .csvdata import NULL_MARKER
 
 #: Rows written per store call (the store lock is released between chunks).
 CHUNK_ROWS = 5000
+#: Most characters per field: Bulk API 2.0 131,072; Bulk API 1.0 32,000.
+V2_MAX_FIELD_CHARS = 131_072
+V1_MAX_FIELD_CHARS = 32_000
 
 
 class InvalidBatch(Exception):
@@ -55,12 +58,14 @@ class RowMapper:
     :param operation: the job's operation.
     :param header: the CSV header.
     :param external_id_field: the upsert key.
+    :param max_field_chars: the API's most characters per field (a longer value fails its row).
     :raises InvalidBatch: a column is not a field of the object.
     """
 
     def __init__(self, store: Store, sobject: str, operation: str, header: list[str],
-                 external_id_field: str | None) -> None:
+                 external_id_field: str | None, max_field_chars: int = V2_MAX_FIELD_CHARS) -> None:
         self.store = store
+        self.max_field_chars = max_field_chars
         self.obj: ObjectDef = store.metadata.require(sobject)
         self.operation = operation
         self.header = header
@@ -98,7 +103,9 @@ class RowMapper:
         """A row's field values: empty cells are left out, ``#N/A`` sets null.
 
         :param cells: the row's cells.
-        :raises SalesforceApiError: the row has more cells than the header.
+        :raises SalesforceApiError: the row has more cells than the header, or a value over the
+            API's per-field limit (``STRING_TOO_LONG``; NUL and the field's own rules are the store's
+            shared validation).
         """
         if len(cells) > len(self.header):
             raise SalesforceApiError("INVALID_FIELD", "Record has more fields than the header row")
@@ -107,6 +114,9 @@ class RowMapper:
             value = cells[index] if index < len(cells) else ""
             if value == "":
                 continue
+            if len(value) > self.max_field_chars:
+                raise SalesforceApiError("STRING_TOO_LONG", f"{name}: data value too large: {len(value)} characters "
+                                         f"(max length={self.max_field_chars})", fields=[name])
             out[name] = None if value == NULL_MARKER else value
         return out
 

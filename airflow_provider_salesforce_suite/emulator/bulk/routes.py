@@ -37,7 +37,8 @@ def _v2_table() -> list[tuple[str, dict]]:
 
 async def bulk_settings(request: web.Request) -> web.Response:
     """``GET|POST /__emulator__/bulk``: ``{"min_in_progress_seconds": 0.5, "fail_next_job": "msg",
-    "reverse_results": true, "v1_queued_seconds": 0.5}``."""
+    "reverse_results": true, "v1_queued_seconds": 0.5, "purge_job": "750..."}`` (``purge_job`` forgets a
+    job of either API, as Salesforce does 7 days after it finished)."""
     service = service_of(request)
     if request.method == "POST":
         body = await read_json(request) if request.can_read_body else {}
@@ -49,6 +50,10 @@ async def bulk_settings(request: web.Request) -> web.Response:
             service.settings.reverse_results = bool(body["reverse_results"])
         if "v1_queued_seconds" in body:
             service.settings.v1_queued_seconds = float(body["v1_queued_seconds"])
+        if body.get("purge_job"):  # what Salesforce does 7 days after a job finished: any API, any state
+            job = service.jobs.get(str(body["purge_job"]))
+            if job is not None:
+                service.delete_job(job)
     return json_response(service.settings.to_json())
 
 

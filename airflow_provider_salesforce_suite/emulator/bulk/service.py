@@ -21,7 +21,7 @@ from .. import ids
 from ..errors import SalesforceApiError
 from ..store import RecordResult
 from .csvdata import DELIMITERS, minimal, quoted, read_csv
-from .ingest import InvalidBatch, RowMapper, chunks, error_text, run_ingest
+from .ingest import V1_MAX_FIELD_CHARS, InvalidBatch, RowMapper, chunks, error_text, run_ingest
 from .jobs import FAILURE, SUCCESS, UNPROCESSED, Batch, Job, JobState, ResultStore, env_float
 
 if TYPE_CHECKING:
@@ -375,7 +375,7 @@ class BulkService:
             if len(rows) > MAX_BATCH_RECORDS:
                 raise InvalidBatch(f"InvalidBatch : Exceeded number of records : {len(rows)}. "
                                    f"Number of records should be less than or equal to {MAX_BATCH_RECORDS}")
-        mapper = RowMapper(self.store, job.object, job.operation, header, job.external_id_field)
+        mapper = RowMapper(self.store, job.object, job.operation, header, job.external_id_field, V1_MAX_FIELD_CHARS)
         seq = {"n": 0}
 
         def record(chunk: list[list[str]], results: list[RecordResult]) -> None:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import csv
 import json
 import os
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
-from airflow_provider_salesforce_suite.io.readers import CsvTextRows
+from airflow_provider_salesforce_suite.hooks._bulk.values import ValueCheck
+from airflow_provider_salesforce_suite.io.readers import CsvTextRows, allow_large_csv_fields
 
 #: Bulk CSV text of an explicit null (an empty cell leaves the field unchanged).
 CSV_NULL = "#N/A"
@@ -100,6 +102,8 @@ class Chunk:
     :param records: records in the chunk.
     :param size: bytes of the file.
     :param delimiter: the column delimiter character.
+    :param rejected: input rows of the chunk's range that are not uploaded (a value Salesforce
+        refuses, see :mod:`.values`), each ``[input row, sf__Error, values]``; they are failed records.
     """
 
     index: int
@@ -109,6 +113,21 @@ class Chunk:
     records: int
     size: int
     delimiter: str = ","
+    rejected: tuple[list[Any], ...] = ()
+
+    @property
+    def last_row(self) -> int:
+        """1-based input position of the chunk's last row (uploaded or rejected)."""
+        return self.first_row + self.records + len(self.rejected) - 1
+
+    def input_row(self) -> Callable[[int], int]:
+        """``offset of an uploaded row -> its 1-based input position`` (rejected rows leave gaps)."""
+        first = self.first_row
+        if not self.rejected:
+            return lambda offset: first + offset
+        # rejected row n sits before the uploaded row at offset (its position - first - n)
+        gaps = [row - first - n for n, (row, _, _) in enumerate(self.rejected)]
+        return lambda offset: first + offset + bisect_right(gaps, offset)
 
     def data(self) -> bytes:
         """The upload body (bounded by the chunk's size limit)."""
@@ -117,6 +136,9 @@ class Chunk:
 
     def rows(self) -> Iterator[list[str]]:
         """The chunk's rows (header excluded) as CSV values, in input order."""
+        if not self.records:
+            return
+        allow_large_csv_fields()
         with open(self.path, encoding="utf-8", newline="", buffering=SPILL_BUFFER_BYTES) as spill:
             reader = csv.reader(spill, delimiter=self.delimiter)
             next(reader, None)
@@ -136,10 +158,11 @@ class CsvChunker:
     :param max_records: most records per chunk.
     :param delimiter: ``columnDelimiter`` name (``COMMA``...).
     :param line_ending: ``LF`` or ``CRLF``.
+    :param check: rows with a value it refuses are not uploaded but kept in their chunk's ``rejected``.
     """
 
     def __init__(self, spill_dir: str, *, max_bytes: int, max_records: int, delimiter: str = "COMMA",
-                 line_ending: str = "LF") -> None:
+                 line_ending: str = "LF", check: ValueCheck | None = None) -> None:
         if max_records < 1:
             raise ValueError(f"max_records_per_upload must be at least 1; got {max_records}")
         self.spill_dir = spill_dir
@@ -149,6 +172,7 @@ class CsvChunker:
         self._writer = csv.writer(_Echo(), delimiter=self.delimiter, lineterminator=LINE_ENDINGS[line_ending])
         self.records_seen = 0
         self._columns: list[str] = []
+        self._check = check
 
     def _encode(self, values: Iterable[str]) -> bytes:
         return self._writer.writerow(values).encode("utf-8")
@@ -167,20 +191,28 @@ class CsvChunker:
         count = size = 0
         first = 1
         index = 0
+        rejected: list[list[Any]] = []  # rows refused since the last chunk closed (see ``Chunk.rejected``)
 
         def finish() -> Chunk:
-            spill.close()
-            return Chunk(index, spill.name, columns, first, count, size, self.delimiter)
+            if spill is not None:
+                spill.close()
+            start = rejected[0][0] if rejected and (spill is None or rejected[0][0] < first) else first
+            return Chunk(index, spill.name if spill is not None else "", columns, start, count, size,
+                         self.delimiter, tuple(rejected))
 
-        for new_header, line in lines:
+        for new_header, line, values in lines:
             if new_header is not None:
                 if count:
                     yield finish()
-                    index, spill, count = index + 1, None, 0
+                    index, spill, count, rejected = index + 1, None, 0, []
                 header, columns = new_header, list(self._columns)
+            if self._check is not None and (error := self._check.problem(self._columns, values, line)):
+                self.records_seen += 1
+                rejected.append([self.records_seen, error, values])
+                continue
             if spill is not None and (count >= self.max_records or size + len(line) > self.max_bytes):
                 yield finish()
-                index, spill, count = index + 1, None, 0
+                index, spill, count, rejected = index + 1, None, 0, []
             if spill is None:
                 if len(header) + len(line) > self.max_bytes:
                     raise ValueError(f"record {self.records_seen + 1} needs {len(header) + len(line)} bytes "
@@ -193,11 +225,12 @@ class CsvChunker:
             size += len(line)
             count += 1
             self.records_seen += 1
-        if spill is not None:
+        if spill is not None or rejected:  # an input whose every row was refused: a chunk with no upload
             yield finish()
 
-    # Both line sources yield (the new header's bytes when the columns change, else None; the row's bytes).
-    def _record_lines(self, records: Iterable[Mapping[str, Any]]) -> Iterator[tuple[bytes | None, bytes]]:
+    # Both line sources yield (the new header's bytes when the columns change, else None; the row's
+    # bytes; its values).
+    def _record_lines(self, records: Iterable[Mapping[str, Any]]) -> Iterator[tuple[bytes | None, bytes, list[str]]]:
         """Mappings: the header is the keys seen so far (nested parents flattened); a new key
         changes it, which closes the chunk."""
         known: set[str] = set()
@@ -209,11 +242,11 @@ class CsvChunker:
             if new:
                 self._columns += new
                 known.update(new)
-            line = self._encode([value if (value := row.get(c, "")).__class__ is str else csv_value(value)
-                                 for c in self._columns])
-            yield (self._encode(self._columns) if new else None), line
+            values = [value if (value := row.get(c, "")).__class__ is str else csv_value(value)
+                      for c in self._columns]
+            yield (self._encode(self._columns) if new else None), self._encode(values), values
 
-    def _text_lines(self, rows: CsvTextRows) -> Iterator[tuple[bytes | None, bytes]]:
+    def _text_lines(self, rows: CsvTextRows) -> Iterator[tuple[bytes | None, bytes, list[str]]]:
         """CSV rows: one header (the file's), each row re-encoded with the upload's delimiter and
         line ending (the cells are not touched)."""
         first = rows.peek()
@@ -221,6 +254,7 @@ class CsvChunker:
             return
         self._columns = list(rows.columns)
         encode = self._writer.writerow
-        yield self._encode(self._columns), encode(next(rows)).encode("utf-8")
+        row = next(rows)
+        yield self._encode(self._columns), encode(row).encode("utf-8"), row
         for row in rows:
-            yield None, encode(row).encode("utf-8")
+            yield None, encode(row).encode("utf-8"), row

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 HEADER = "submission.json"
 MANIFEST = "manifest.json"
 #: Fields of a chunk entry that a re-read of the same input and limits must reproduce exactly.
-_SAME = ("first_row", "records", "size", "columns", "digest")
+_SAME = ("first_row", "records", "size", "columns", "digest", "rejected")
 _READ_BYTES = 1 << 20
 
 
@@ -51,11 +51,15 @@ def digest(data: bytes) -> str:
     return blake2b(data, digest_size=16).hexdigest()
 
 
-def entry_of(chunk: Chunk, job_id: str, data_digest: str, batch_id: str | None = None) -> dict[str, Any]:
-    """The journal and manifest entry of a submitted chunk."""
-    return {"index": chunk.index, "file": os.path.basename(chunk.path), "columns": chunk.columns,
-            "first_row": chunk.first_row, "records": chunk.records, "size": chunk.size,
-            "delimiter": chunk.delimiter, "job_id": job_id, "batch_id": batch_id, "digest": data_digest}
+def entry_of(chunk: Chunk, job_id: str | None, data_digest: str, batch_id: str | None = None) -> dict[str, Any]:
+    """The journal and manifest entry of a submitted chunk (``job_id`` None: nothing of it was
+    uploaded, every row being refused before upload; ``rejected`` only when some row was)."""
+    entry = {"index": chunk.index, "file": os.path.basename(chunk.path), "columns": chunk.columns,
+             "first_row": chunk.first_row, "records": chunk.records, "size": chunk.size,
+             "delimiter": chunk.delimiter, "job_id": job_id, "batch_id": batch_id, "digest": data_digest}
+    if chunk.rejected:
+        entry["rejected"] = [list(row) for row in chunk.rejected]
+    return entry
 
 
 def _name(index: int, suffix: str) -> str:
@@ -151,11 +155,12 @@ class SubmissionJournal:
         :raises SalesforceBulkError: the input (or its chunking) changed.
         """
         hasher = blake2b(digest_size=16)
-        with open(chunk.path, "rb") as spill:
-            while block := spill.read(_READ_BYTES):
-                hasher.update(block)
-        found = entry_of(chunk, entry["job_id"], hasher.hexdigest())
-        if any(found[field] != entry.get(field) for field in _SAME):
+        if chunk.path:
+            with open(chunk.path, "rb") as spill:
+                while block := spill.read(_READ_BYTES):
+                    hasher.update(block)
+        found = entry_of(chunk, entry["job_id"], hasher.hexdigest() if chunk.path else "")
+        if any(found.get(field) != entry.get(field) for field in _SAME):
             last = entry["first_row"] + entry["records"] - 1
             raise SalesforceBulkError(
                 f"The input changed since an earlier try submitted it: input rows {entry['first_row']}-{last} "
@@ -219,4 +224,4 @@ class SubmissionJournal:
 
 def job_ids(entries: list[Mapping[str, Any]]) -> list[str]:
     """The distinct jobs of ``entries``, in submission order."""
-    return list(dict.fromkeys(e["job_id"] for e in entries))
+    return list(dict.fromkeys(e["job_id"] for e in entries if e["job_id"] is not None))

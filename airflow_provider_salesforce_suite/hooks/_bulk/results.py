@@ -32,6 +32,7 @@ from hashlib import blake2b as _blake2b
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from airflow_provider_salesforce_suite.hooks._bulk.chunking import Chunk
+from airflow_provider_salesforce_suite.io.readers import allow_large_csv_fields
 
 if TYPE_CHECKING:
     from airflow_provider_salesforce_suite.io.formats import Source
@@ -133,6 +134,7 @@ class _IterStream(io.RawIOBase):
 
 def csv_rows(chunks: Iterable[bytes], delimiter: str = ",") -> Iterator[list[str]]:
     """Parse a CSV byte stream row by row (constant memory; nothing is read before the first row)."""
+    allow_large_csv_fields()
     raw = io.BufferedReader(_IterStream(chunks), buffer_size=_READ_BUFFER_BYTES)
     text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
     return csv.reader(text, delimiter=delimiter)
@@ -321,7 +323,7 @@ def correlate_v2(chunk: Chunk, results: Callable[[str], Iterable[bytes]], out: I
     if index is None:
         index = index_chunk(chunk)
     columns = chunk.columns
-    first = chunk.first_row
+    input_row = chunk.input_row()
     page: list[list[Any]] = []
     matched = unmatched = 0
     for which, second in (("successful", "sf__Created"), ("failed", "sf__Error")):
@@ -339,7 +341,7 @@ def correlate_v2(chunk: Chunk, results: Callable[[str], Iterable[bytes]], out: I
                 continue
             matched += 1
             # the echoed values are the uploaded ones (same digest): no need to read the spill again
-            row = [record_id, detail, first + offset]
+            row = [record_id, detail, input_row(offset)]
             row += values
             page.append(row)
             if len(page) >= _PAGE_ROWS:
@@ -350,13 +352,14 @@ def correlate_v2(chunk: Chunk, results: Callable[[str], Iterable[bytes]], out: I
     if unmatched:
         log.warning("Chunk %d: %d result rows matched no uploaded row (their input rows are reported "
                     "unprocessed)", chunk.index, unmatched)
+    rejected(chunk, out)
     if matched == chunk.records:
         return
     left = {offset for found in index.values() for offset in ([found] if isinstance(found, int) else found)}
     del index
     for offset, row in enumerate(chunk.rows()):
         if offset in left:
-            out.add("unprocessed", [first + offset], columns, row)
+            out.add("unprocessed", [input_row(offset)], columns, row)
 
 
 def correlate_v1(chunk: Chunk, results: Iterable[bytes] | None, out: IngestResultFiles) -> None:
@@ -369,8 +372,9 @@ def correlate_v1(chunk: Chunk, results: Iterable[bytes] | None, out: IngestResul
     """
     outcomes = csv_dicts(results) if results is not None else iter(())
     columns = chunk.columns
+    input_row = chunk.input_row()
     for offset, row in enumerate(chunk.rows()):
-        number = chunk.first_row + offset
+        number = input_row(offset)
         result = next(outcomes, None)
         if result is None:
             out.add("unprocessed", [number], columns, row)
@@ -380,9 +384,20 @@ def correlate_v1(chunk: Chunk, results: Iterable[bytes] | None, out: IngestResul
             out.add("failed", [result.get("Id", ""), result.get("Error", ""), number], columns, row)
 
 
+    rejected(chunk, out)
+
+
 def unprocessed(chunk: Chunk, out: IngestResultFiles) -> None:
-    """Every row of ``chunk`` is unprocessed (it was not sent, or its job failed without results)."""
+    """Every uploaded row of ``chunk`` is unprocessed (it was not sent, or its job failed without
+    results); its rejected rows are failed."""
     correlate_v1(chunk, None, out)
+
+
+def rejected(chunk: Chunk, out: IngestResultFiles) -> None:
+    """The rows of ``chunk`` not uploaded because Salesforce would refuse a value: failed records."""
+    width = len(chunk.columns)
+    for row, error, values in chunk.rejected:
+        out.add("failed", ["", error, row], chunk.columns, list(values) + [""] * (width - len(values)))
 
 
 @dataclass

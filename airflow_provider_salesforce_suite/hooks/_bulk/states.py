@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal, Mapping
 
-from airflow_provider_salesforce_suite.core.errors import SalesforceSuiteError
+from airflow_provider_salesforce_suite.core.errors import SalesforceApiError, SalesforceNotFoundError, SalesforceSuiteError
 from airflow_provider_salesforce_suite.core.secrets import redact_text
 from airflow_provider_salesforce_suite.io.formats import RecordFileError
 
@@ -122,6 +122,33 @@ def evaluate_job(info: Mapping[str, Any], api: BulkApi = "2.0") -> JobStatus:
 
 class SalesforceBulkError(SalesforceSuiteError):
     """Root of the Bulk API errors that are not HTTP errors."""
+
+
+def job_gone(error: BaseException) -> bool:
+    """Whether ``error`` says the Bulk job does not exist: 2.0 answers ``404 NOT_FOUND``, 1.0
+    ``InvalidJob`` "Unable to find job"."""
+    if isinstance(error, SalesforceNotFoundError):
+        return True
+    return (isinstance(error, SalesforceApiError) and (error.error_code or "").lower() == "invalidjob"
+            and "unable to find job" in (error.message or "").lower())
+
+
+class SalesforceBulkJobPurgedError(SalesforceBulkError):
+    """A Bulk job an earlier try submitted is gone: Salesforce answered that it does not exist
+    (it deletes jobs, their data and results, 7 days after they finish). Nothing is sent again:
+    the job may have loaded its records.
+
+    :param job_id: the job.
+    :param api: ``"2.0"`` or ``"1.0"``.
+    :param known: what is known of the records it held (loaded or not).
+    """
+
+    def __init__(self, job_id: str, api: str, known: str) -> None:
+        self.job_id = job_id
+        self.api = api
+        super().__init__(
+            f"Bulk API {api} job {job_id} is gone: Salesforce answered that it does not exist. Salesforce "
+            f"removes Bulk jobs, with their data and results, 7 days after they finish. {known}")
 
 
 class SalesforceBulkJobFailedError(SalesforceBulkError):
