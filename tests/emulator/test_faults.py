@@ -107,3 +107,9 @@ def test_a_rule_has_one_fate(client: EmulatorClient, rule: dict) -> None:
     reply = client.admin("POST", "faults", rule)
     assert reply.status_code == 400
     assert "one fate" in reply.text or "exclude" in reply.text
+
+
+def test_path_suffix_narrows_a_rule(client: EmulatorClient) -> None:
+    _fault(client, body="cut", path_prefix=V + "/sobjects/", path_suffix="/describe", count=1)
+    assert client.get(V + "/sobjects/Account").status_code == 200  # no match: the rule is not spent
+    assert client.get(V + "/sobjects/Account/describe").text == "cut"
