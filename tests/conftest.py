@@ -66,6 +66,13 @@ def _fresh_token_cache():
     clear_token_cache()
 
 
+@pytest.fixture(autouse=True)
+def _own_failed_records_base(tmp_path, monkeypatch):
+    """Each test's default failures files and REST save journals under its own directory: a journal
+    is kept after a failed save (for the retry), and tests reuse the same dag/run/task ids."""
+    monkeypatch.setenv("AIRFLOW__SALESFORCE_SUITE__FAILED_RECORDS_BASE_URI", f"file://{tmp_path}/failed_records")
+
+
 @pytest.fixture
 def emulator_admin(salesforce_emulator_reset) -> EmulatorAdmin:
     admin = EmulatorAdmin(salesforce_emulator_reset.url, salesforce_emulator_reset.ca_bundle)

@@ -114,6 +114,13 @@ class Env:
         path.write_bytes(content.encode() if isinstance(content, str) else content)
         return str(path)
 
+    def gzip_file(self, name: str, content: bytes, *, cut: bool = False) -> str:
+        """A gzip file of ``content``; ``cut``: its second half missing (a truncated download)."""
+        import gzip
+
+        data = gzip.compress(content)
+        return self.file(name, data[: len(data) // 2] if cut else data)
+
     def secrets(self) -> list[str]:
         """The secrets the case gave and every access token obtained in this test (the token cache is
         emptied before each test). The emulator's own password and consumer secret are the word
@@ -472,8 +479,9 @@ CASES: dict[str, Bad] = {
     "io-not-parquet": Bad(lambda e: _records_of(e.file("fake.parquet", "not parquet")), RecordFileError,
                           ("fake.parquet", "Parquet")),
     "io-not-gzip": Bad(lambda e: _records_of(e.file("fake.csv.gz", "Name\nx\n")), RecordFileError,
-                       ("fake.csv.gz", "gzip"), xfail="io readers: a .gz file that is not gzip raises "
-                       "gzip.BadGzipFile unwrapped, without the file's name"),
+                       ("fake.csv.gz", "gzip")),
+    "io-truncated-gzip": Bad(lambda e: _records_of(e.gzip_file("cut.jsonl.gz", b'{"Name": "x"}\n' * 50, cut=True)),
+                             RecordFileError, ("cut.jsonl.gz", "gzip")),
     "io-format-mismatch": Bad(lambda e: _records_of(e.file("data.csv", "Name\nx\n"), "xml"), RecordFileError,
                               ("xml",)),
     "io-writer-unknown-suffix": Bad(lambda e: RecordWriter(str(e.tmp / "out.xml")), RecordFileError,

@@ -59,6 +59,7 @@ class FaultRule:
     :param latency_ms: delay before answering (or failing) a hit request.
     :param drop_connection: close the connection without any response.
     :param path_prefix: only requests whose path starts with this.
+    :param path_suffix: only requests whose path ends with this (e.g. ``/successfulResults`` of any job).
     :param method: only requests with this HTTP method (``None``: any).
     :param retry_after: value of the ``Retry-After`` header on the injected error.
     :param seed: seed of the random generator used for ``rate``.
@@ -80,6 +81,7 @@ class FaultRule:
     latency_ms: int = 0
     drop_connection: bool = False
     path_prefix: str = "/services"
+    path_suffix: str = ""
     method: str | None = None
     retry_after: int | None = None
     seed: int | None = None
@@ -131,7 +133,7 @@ class FaultRule:
         """
         if self.method and self.method.upper() != method.upper():
             return False
-        return path.startswith(self.path_prefix)
+        return path.startswith(self.path_prefix) and path.endswith(self.path_suffix)
 
     def to_json(self) -> dict:
         """The rule as the admin API shows it."""
@@ -145,6 +147,7 @@ class FaultRule:
             "latency_ms": self.latency_ms,
             "drop_connection": self.drop_connection,
             "path_prefix": self.path_prefix,
+            "path_suffix": self.path_suffix,
             "method": self.method,
             "retry_after": self.retry_after,
             "lose_reply": self.lose_reply,
@@ -158,7 +161,8 @@ class FaultRule:
 
 _RULE_KEYS = frozenset(
     {"status", "error_code", "message", "rate", "count", "latency_ms", "drop_connection",
-     "path_prefix", "method", "retry_after", "seed", "lose_reply", "truncate_body", "body", "content_type",
+     "path_prefix", "path_suffix", "method", "retry_after", "seed", "lose_reply", "truncate_body", "body",
+     "content_type",
      "expire_session"}
 )
 

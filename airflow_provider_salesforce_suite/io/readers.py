@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import zlib
 import io
 import json
 import logging
@@ -44,7 +45,10 @@ def _open_binary(source: Source, gzipped: bool) -> Iterator[IO[bytes]]:
     with opened as raw:
         if gzipped:
             with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
-                yield unzipped  # type: ignore[misc]
+                try:
+                    yield unzipped  # type: ignore[misc]
+                except (gzip.BadGzipFile, EOFError, zlib.error) as exc:  # raised by the reads, lazily
+                    raise RecordFileError(f"{source}: not a readable gzip file ({exc})") from None
         else:
             yield raw
 

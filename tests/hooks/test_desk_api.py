@@ -110,21 +110,26 @@ def test_oauth1_connection(desk_hook) -> None:
     assert [c["subject"] for c in hook.search("cases", {"q": "signed"})] == ["signed"]
 
 
+WRONG_PASSWORD = "Wr0ng-Desk-Passw0rd"
+
+
 # -- bad input --------------------------------------------------------------------------------------------
 def test_wrong_credentials(desk_hook, emulator_admin) -> None:
     before = desk_requests(emulator_admin, "POST")
+    # A distinctive wrong password: the masker redacts it process-wide, and a common word would
+    # then vanish from every later test's messages.
     with pytest.raises(DeskAuthError) as err:
-        desk_hook(password="wrong").create_case("x")
+        desk_hook(password=WRONG_PASSWORD).create_case("x")
     # An auth error naming the cause, not an expired session; sent once; no secret in it.
     assert isinstance(err.value, SalesforceAuthError) and not isinstance(err.value, SalesforceSessionExpiredError)
-    assert err.value.status == 401 and "Unauthorized" in str(err.value) and "wrong" not in str(err.value)
+    assert err.value.status == 401 and "Unauthorized" in str(err.value) and WRONG_PASSWORD not in str(err.value)
     assert "rejected the credentials of connection 'desk_emu'" in str(err.value)
     assert "POST /api/v2/cases: Unauthorized" in str(err.value) and "check the login" in str(err.value)
     assert desk_requests(emulator_admin, "POST") - before == 1
     with pytest.raises(DeskAuthError, match="OAuth 1.0a") as err:
         list(desk_hook(extra={**OAUTH1, "access_token_secret": "nope"}).list("cases"))
     assert err.value.status == 401 and "nope" not in str(err.value)
-    ok, message = desk_hook(password="wrong").test_connection()
+    ok, message = desk_hook(password=WRONG_PASSWORD).test_connection()
     assert not ok and "Unauthorized" in message and "DeskAuthError" in message
 
 
