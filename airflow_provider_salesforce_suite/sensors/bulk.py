@@ -15,7 +15,11 @@ from airflow.sdk import PokeReturnValue
 
 from airflow_provider_salesforce_suite.core.errors import SalesforceSuiteError
 from airflow_provider_salesforce_suite.hooks._bulk.states import UNKNOWN_JOB, job_gone
-from airflow_provider_salesforce_suite.hooks.bulk import SalesforceBulkError, SalesforceBulkHook, SalesforceBulkJobPurgedError
+from airflow_provider_salesforce_suite.hooks.bulk import (
+    SalesforceBulkError,
+    SalesforceBulkHook,
+    SalesforceBulkJobPurgedError,
+)
 from airflow_provider_salesforce_suite.sensors._base import SalesforceJobSensorBase
 
 if TYPE_CHECKING:
