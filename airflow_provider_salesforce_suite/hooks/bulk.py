@@ -607,8 +607,9 @@ class SalesforceBulkHook(SalesforceBaseHook):
                 upload = _Upload(chunk, self._v2_load_chunk(create, data, note))
             else:
                 if not v1_job:
-                    v1_job.append(self.v1_create_job(sobject, operation, concurrency_mode=concurrency_mode,
-                                                     external_id_field=external_id_field)["id"])
+                    v1_job.append(self._created(lambda: self.v1_create_job(
+                        sobject, operation, concurrency_mode=concurrency_mode,
+                        external_id_field=external_id_field)["id"], "1.0"))
                     job_ids.append(v1_job[0])
                     if journal is not None:
                         journal.set_v1_job(v1_job[0])
@@ -677,12 +678,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
             the close, ``(job_id, "aborted")`` when that job is aborted and replaced.
         """
         for _ in range(_LOST_REPLY_ATTEMPTS):
-            try:
-                job_id = create()
-            except SalesforceOutcomeUnknownError as exc:
-                log.warning("Bulk job creation lost its reply (%s); any job it made is empty and Open, and never "
-                            "loads. Creating another", exc)
-                continue
+            job_id = self._created(create, "2.0")
             note(job_id, "created")
             try:
                 self.upload_job_data(job_id, data)
@@ -727,17 +723,38 @@ class SalesforceBulkHook(SalesforceBaseHook):
                         job_id)
             return self.v1_add_batch(job_id, data)["id"]
 
-    def _close_settled(self, job_id: str) -> None:
-        """Close a 2.0 ingest job; if the reply is lost, its state tells whether it closed."""
+    @staticmethod
+    def _created(create: Callable[[], str], api: str) -> str:
+        """The id of the job ``create()`` makes; a creation whose reply is lost is tried again.
+
+        The job a lost reply made is empty and ``Open``: no data is ever added to it, so it loads
+        nothing (Salesforce removes it after 7 days). Nothing lists it as this submission's.
+
+        :param create: creates the job and returns its id.
+        :param api: ``"2.0"`` or ``"1.0"`` (for the log and the error).
+        """
+        for _ in range(_LOST_REPLY_ATTEMPTS):
+            try:
+                return create()
+            except SalesforceOutcomeUnknownError as exc:
+                log.warning("Bulk API %s job creation lost its reply (%s); any job it made is empty and Open, and "
+                            "never loads. Creating another", api, exc)
+        raise SalesforceBulkError(f"Bulk API {api} job creation lost its reply {_LOST_REPLY_ATTEMPTS} times in a row: "
+                                  "the connection to Salesforce keeps failing; nothing was loaded")
+
+    def _close_settled(self, job_id: str, api: str = "2.0") -> None:
+        """Close a job (2.0 ingest, or 1.0); if the reply is lost, its state tells whether it closed
+        (a job already ``Closed`` is not closed again: that can be refused)."""
+        close, get = (self.close_job, self.get_job) if api == "2.0" else (self.v1_close_job, self.v1_get_job)
         try:
-            self.close_job(job_id)
+            close(job_id)
         except SalesforceOutcomeUnknownError as exc:
-            state = BulkJobState(self.get_job(job_id)["state"])
+            state = BulkJobState(get(job_id)["state"])
             if state is not BulkJobState.OPEN:
-                log.info("Closing Bulk job %s lost its reply (%s); the job is %s, so it closed", job_id, exc,
-                         state.value)
+                log.info("Closing Bulk API %s job %s lost its reply (%s); the job is %s, so it closed", api, job_id,
+                         exc, state.value)
                 return
-            self.close_job(job_id)
+            close(job_id)
 
     @staticmethod
     @contextmanager
@@ -790,7 +807,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
                 while len(window) >= window_size:
                     finish(window.popleft())
             if v1_job:
-                self.v1_close_job(v1_job[0])
+                self._close_settled(v1_job[0], "1.0")
             while window:
                 finish(window.popleft())
         except SalesforceBulkTimeoutError:
@@ -985,7 +1002,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
         if checked < resumed:
             raise journal.short_input(records_read)
         if v1_job:
-            self.v1_close_job(v1_job[0])
+            self._close_settled(v1_job[0], "1.0")
         journal.finish(api, job_ids)
         records = sum(entry["records"] + len(entry.get("rejected", ())) for entry in journal.entries)
         log.info("Submitted %d records in %d upload(s) (jobs %s); results not collected (wait=False)",
@@ -1149,13 +1166,13 @@ class SalesforceBulkHook(SalesforceBaseHook):
         check_parallel_pages(max_parallel_pages, api)
         if pk_chunking and api != "1.0":
             raise ValueError("pk_chunking is a Bulk API 1.0 option: use api='1.0'")
+        job_id = self.submit_query_job(soql, api=api, sobject=sobject, include_deleted=include_deleted,
+                                       pk_chunking=pk_chunking)
         if api == "2.0":
-            job_id = self.create_query_job(soql, include_deleted=include_deleted)["id"]
             with self._aborting_on_timeout(abort_on_timeout, lambda: self.abort_job(job_id, kind="query")):
                 self.wait_for_job(job_id, kind="query", poll_interval=poll_interval, timeout=timeout,
                                   on_progress=on_progress)
         else:
-            job_id = self._v1_query_job(soql, sobject, include_deleted, pk_chunking)
             with self._aborting_on_timeout(abort_on_timeout, lambda: self.v1_abort_job(job_id)):
                 self.wait_for_job(job_id, api="1.0", poll_interval=poll_interval, timeout=timeout,
                                   on_progress=on_progress)
@@ -1217,15 +1234,37 @@ class SalesforceBulkHook(SalesforceBaseHook):
                 self._quietly(abort)
             raise
 
-    def _v1_query_job(self, soql: str, sobject: str | None, include_deleted: bool,
-                      pk_chunking: Mapping[str, Any] | bool | None) -> str:
+    def submit_query_job(self, soql: str, *, api: BulkApi = "2.0", sobject: str | None = None,
+                         include_deleted: bool = False, pk_chunking: Mapping[str, Any] | bool | None = None) -> str:
+        """Create a query job (1.0: the job and its SOQL batch) and return its id. A creation whose
+        reply is lost is tried again (the job it may have made only reads); a lost reply to adding
+        the 1.0 batch is settled by the job's batch list, so the query is never in the job twice
+        (its rows would be written twice).
+
+        :param soql: the query.
+        :param api: ``"2.0"`` or ``"1.0"``.
+        :param sobject: 1.0: the queried object (default: read from ``FROM``).
+        :param include_deleted: ``queryAll``.
+        :param pk_chunking: 1.0: PK chunking (True or ``{"chunkSize": n}``).
+        """
+        if api == "2.0":
+            return self._created(lambda: self.create_query_job(soql, include_deleted=include_deleted)["id"], api)
         if sobject is None:
             found = _FROM.search(soql)
             if not found:
                 raise ValueError("cannot tell the sObject of the query: pass sobject=")
             sobject = found.group(1)
-        job_id = self.v1_create_job(sobject, "queryAll" if include_deleted else "query", pk_chunking=pk_chunking)["id"]
-        self.v1_add_batch(job_id, soql.encode("utf-8"))
+        job_id = self._created(lambda: self.v1_create_job(sobject, "queryAll" if include_deleted else "query",
+                                                          pk_chunking=pk_chunking)["id"], api)
+        try:
+            self.v1_add_batch(job_id, soql.encode("utf-8"))
+        except SalesforceOutcomeUnknownError as exc:
+            # the job is this call's own: any batch in it (PK chunking adds more) is the query's
+            if self.v1_list_batches(job_id):
+                log.info("Adding the query batch to Bulk 1.0 job %s lost its reply (%s); the batch went in", job_id,
+                         exc)
+            else:
+                self.v1_add_batch(job_id, soql.encode("utf-8"))
         return job_id
 
     def _v1_query_results(self, job_id: str, batch_ids: Iterable[str] | None) -> tuple[int, Iterator[bytes]]:
@@ -1234,7 +1273,7 @@ class SalesforceBulkHook(SalesforceBaseHook):
         if status.failed:
             raise SalesforceBulkJobFailedError(job_id, status.state, status.message)
         if status.state is BulkJobState.OPEN:
-            self.v1_close_job(job_id)
+            self._close_settled(job_id, "1.0")
         batches = self.v1_list_batches(job_id)
         if batch_ids is not None:
             wanted = set(batch_ids)

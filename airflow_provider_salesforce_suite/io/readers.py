@@ -18,8 +18,9 @@ log = logging.getLogger(__name__)
 PARQUET_BATCH_ROWS = 5000
 #: CSV cells with this text are explicit nulls (the Bulk API convention); empty cells are omitted.
 CSV_NULL = "#N/A"
-#: Largest CSV cell the readers accept. Python's default (131,072) refuses a cell of exactly
-#: Salesforce's Bulk 2.0 field limit, and an input cell over it must be read to be reported.
+#: Largest CSV cell the readers accept. Python's default (131,072) refuses any longer cell, but an
+#: input cell over Salesforce's limit must be read to be reported, and Salesforce's error text for a
+#: value at its limit (``STRING_TOO_LONG: ... data value too large: <value> ...``) is longer still.
 CSV_FIELD_LIMIT = 2**31 - 1
 
 

@@ -24,6 +24,7 @@ from typing import IO, Any, Iterable, Iterator, Mapping, Sequence
 
 from airflow_provider_salesforce_suite.io.flatten import flatten_record, soql_columns
 from airflow_provider_salesforce_suite.io.formats import RecordFileError, Source, detect_format, to_path
+from airflow_provider_salesforce_suite.io.readers import allow_large_csv_fields
 
 log = logging.getLogger(__name__)
 
@@ -305,6 +306,7 @@ class RecordWriter:
                 return
             keep = [self.columns.index(c) for c in columns]
             width = len(self.columns)
+            allow_large_csv_fields()  # the spool holds whatever was written, refused oversize values too
             for spooled in csv.reader(self._spool):
                 spooled += [""] * (width - len(spooled))
                 writer.writerow([spooled[i] for i in keep])

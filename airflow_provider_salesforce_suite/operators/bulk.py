@@ -635,20 +635,16 @@ class SalesforceBulkQueryOperator(_SalesforceBulkOperator):
     def submit_job(self, context: Context) -> Any:
         """Create the query job (1.0: job + SOQL batch)."""
         soql, window = self._query(context)
-        if self.api == "2.0":
-            job_id = self.hook.create_query_job(soql, include_deleted=self.include_deleted)["id"]
-        else:
+        sobject = self.sobject
+        if self.api == "1.0" and sobject is None:
             from airflow_provider_salesforce_suite.operators._bulk.watermark import _top_level
 
-            sobject = self.sobject
-            if sobject is None:
-                start = next((e for _, e, k in _top_level(soql) if k == "FROM"), None)
-                if start is None:
-                    raise ValueError("cannot tell the sObject of the query: pass sobject=")
-                sobject = soql[start:].split()[0]
-            job_id = self.hook.v1_create_job(sobject, "queryAll" if self.include_deleted else "query",
-                                             pk_chunking=self.pk_chunking)["id"]
-            self.hook.v1_add_batch(job_id, soql.encode("utf-8"))
+            start = next((e for _, e, k in _top_level(soql) if k == "FROM"), None)
+            if start is None:
+                raise ValueError("cannot tell the sObject of the query: pass sobject=")
+            sobject = soql[start:].split()[0]
+        job_id = self.hook.submit_query_job(soql, api=self.api, sobject=sobject, include_deleted=self.include_deleted,
+                                            pk_chunking=self.pk_chunking)
         self.log.info("Bulk %s query job %s: %s", self.api, job_id, soql)
         return {"api": self.api, "job_ids": [job_id], "soql": soql, "window": window}
 

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from airflow.sdk import PokeReturnValue
 
-from airflow_provider_salesforce_suite.hooks.bulk import SalesforceBulkError, SalesforceBulkHook
+from airflow_provider_salesforce_suite.core.errors import SalesforceSuiteError
+from airflow_provider_salesforce_suite.hooks._bulk.states import UNKNOWN_JOB, job_gone
+from airflow_provider_salesforce_suite.hooks.bulk import (
+    SalesforceBulkError,
+    SalesforceBulkHook,
+    SalesforceBulkJobPurgedError,
+)
 from airflow_provider_salesforce_suite.sensors._base import SalesforceJobSensorBase
 
 if TYPE_CHECKING:
@@ -43,7 +49,12 @@ class _SalesforceBulkSensor(SalesforceJobSensorBase):
         return None
 
     def poke(self, context: Context) -> PokeReturnValue:
-        lines = self._lines()
+        try:
+            lines = self._lines()
+        except SalesforceSuiteError as exc:
+            if job_gone(exc):  # waiting cannot make it exist: fail at once, naming the job
+                _fail(str(SalesforceBulkJobPurgedError(self.job_id, self._api, UNKNOWN_JOB)))
+            raise
         for line in lines:
             if line["failed"]:
                 what = f"Bulk job {line['job_id']}" + (f" batch {line['batch_id']}" if line["batch_id"] else "")

@@ -102,6 +102,19 @@ class SalesforceBulkJobTrigger(BaseTrigger):
                           "records_failed": status.records_failed, "message": status.message})
         return lines
 
+    def _gone(self, error: Exception) -> str:
+        """What to say first when ``error`` says a watched job does not exist (purged or never was), else ``""``."""
+        from airflow_provider_salesforce_suite.hooks._bulk.states import (
+            UNKNOWN_JOB,
+            SalesforceBulkJobPurgedError,
+            job_gone,
+        )
+
+        if not job_gone(error):
+            return ""
+        job_id = next((job_id for job_id in self.job_ids if job_id in str(error)), ", ".join(self.job_ids))
+        return f"{SalesforceBulkJobPurgedError(job_id, self.api, UNKNOWN_JOB)} "
+
     def _event(self, status: str, lines: list[dict[str, Any]], message: str | None = None) -> TriggerEvent:
         jobs = [{k: v for k, v in line.items() if k not in ("done", "failed")} for line in lines]
         return TriggerEvent({"status": status, "message": message, "elapsed": round(time.time() - self.started_at, 3),
@@ -119,7 +132,7 @@ class SalesforceBulkJobTrigger(BaseTrigger):
                 try:
                     lines = await self._poll_once(hook)
                 except Exception as exc:  # the operator decides; the event carries the text, not the object
-                    yield self._event(STATUS_ERROR, lines, f"{type(exc).__name__}: {exc}")
+                    yield self._event(STATUS_ERROR, lines, self._gone(exc) + f"{type(exc).__name__}: {exc}")
                     return
                 failed = [line for line in lines if line["failed"]]
                 if failed:

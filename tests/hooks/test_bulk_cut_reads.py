@@ -66,3 +66,25 @@ def test_cut_every_time_names_the_job_and_path(sf_conn, emulator_admin, tmp_path
         b"".join(hook.stream_ingest_results(entry["job_id"], "successful"))
     assert f"Bulk job {entry['job_id']}" in str(raised.value) and path in str(raised.value)
     assert "cut mid-body 3 times" in str(raised.value)
+
+
+@pytest.mark.parametrize("results_format", ["csv", "parquet"])
+def test_cut_v1_query_result_is_read_again(sf_conn, emulator_admin, tmp_path, results_format) -> None:
+    """A Bulk 1.0 query result (one document per batch result id) cut mid-body: each row written once."""
+    hook = SalesforceBulkHook(sf_conn())
+    hook.wait_for_job(_submit(hook, tmp_path, "2.0")["chunks"][0]["job_id"], **FAST)
+    job_id = hook.submit_query_job("SELECT Name FROM Account WHERE Name LIKE 'Cut %' ORDER BY Name", api="1.0")
+    hook.wait_for_job(job_id, api="1.0", **FAST)
+    [batch] = hook.v1_list_batches(job_id)
+    emulator_admin.fault(truncate_body=True, method="GET", path_prefix=f"{V1}/{job_id}/batch/{batch['id']}/result/",
+                         count=1)
+    out = tmp_path / f"out.{results_format}"
+    summary = hook.write_query_results(job_id, out, api="1.0")
+    assert emulator_admin.stats()["faults_injected"] == 1
+    if results_format == "csv":
+        names = [r["Name"] for r in read_csv(out)]
+    else:
+        import pyarrow.parquet as pq
+
+        names = pq.read_table(out).column("Name").to_pylist()
+    assert summary.records == 300 and sorted(names) == [f"Cut {i:04d}" for i in range(300)]

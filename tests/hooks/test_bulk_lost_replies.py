@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_salesforce_suite.hooks.bulk import SalesforceBulkHook
-from tests.hooks.bulk_support import FAST, calls, count
+from tests.hooks.bulk_support import FAST, calls, count, read_csv
 
 V2 = "/services/data/v64.0/jobs/ingest"
 
@@ -109,3 +109,65 @@ def test_bulk1_lost_batch_reply_adopts_the_batch(sf_conn, emulator_admin, tmp_pa
     assert emulator_admin.stats()["connections_dropped"] == 1
     assert calls(emulator_admin, "POST", "/batch") == 3  # the lost one was found, not added again
     _loaded_once(hook)
+
+
+V1_JOB = "/services/async/64.0/job"
+
+
+@pytest.mark.parametrize("wait", [True, False], ids=["wait", "deferred"])
+def test_bulk1_lost_create_reply_creates_another_job(sf_conn, emulator_admin, tmp_path, wait) -> None:
+    """The job made by the lost creation is empty and Open: it never loads; the rows load once."""
+    hook = SalesforceBulkHook(sf_conn())
+    emulator_admin.fault(lose_reply=True, count=1, method="POST", path_prefix=V1_JOB)  # the first POST: creation
+    summary = _ingest(hook, tmp_path, api="1.0", wait=wait, resume_key=None if wait else "dag/run/task")
+    if not wait:
+        summary = hook.collect_ingest_results(str(tmp_path / "res"), **FAST)
+    assert (summary.records, summary.processed, summary.failed, summary.unprocessed) == (300, 300, 0, 0)
+    assert emulator_admin.stats()["connections_dropped"] == 1
+    assert calls(emulator_admin, "POST", V1_JOB) - calls(emulator_admin, "POST", "/batch") == 2 + 1  # 2 made, 1 closed
+    assert len(summary.job_ids) == 1
+    _loaded_once(hook)
+
+
+@pytest.mark.parametrize("wait", [True, False], ids=["wait", "deferred"])
+def test_bulk1_lost_close_reply_is_settled_by_the_job_state(sf_conn, emulator_admin, tmp_path, monkeypatch,
+                                                            wait) -> None:
+    """Closing the 1.0 job after its batches went in loses its reply: the job's state shows it
+    closed, so the load neither fails (a retry would load every row again) nor closes twice."""
+    hook = SalesforceBulkHook(sf_conn())
+    close = hook.v1_close_job
+    armed: list[str] = []
+
+    def close_losing_the_reply(job_id: str):
+        if not armed:  # the job id is known only now: arm the fault for this one close
+            armed.append(job_id)
+            emulator_admin.fault(lose_reply=True, count=1, method="POST", path_prefix=f"{V1_JOB}/{job_id}")
+        return close(job_id)
+
+    monkeypatch.setattr(hook, "v1_close_job", close_losing_the_reply)
+    summary = _ingest(hook, tmp_path, api="1.0", wait=wait, resume_key=None if wait else "dag/run/task")
+    if not wait:
+        summary = hook.collect_ingest_results(str(tmp_path / "res"), **FAST)
+    assert armed and emulator_admin.stats()["connections_dropped"] == 1
+    assert (summary.records, summary.processed, summary.failed, summary.unprocessed) == (300, 300, 0, 0)
+    assert hook.v1_get_job(armed[0])["state"] == "Closed"
+    assert calls(emulator_admin, "POST", f"{V1_JOB}/{armed[0]}") - calls(emulator_admin, "POST", "/batch") == 1
+    _loaded_once(hook)
+
+
+@pytest.mark.parametrize("api,prefix", [
+    pytest.param("2.0", "/services/data/v64.0/jobs/query", id="v2-create"),
+    pytest.param("1.0", V1_JOB, id="v1-create"),  # the first POST under it: the job
+    pytest.param("1.0", f"{V1_JOB}/", id="v1-soql-batch"),
+])
+def test_lost_reply_submitting_a_query_writes_each_row_once(sf_conn, emulator_admin, tmp_path, api, prefix) -> None:
+    """A query submitted again (or its batch adopted) after a lost reply: the extract neither fails
+    nor holds a row twice (a second SOQL batch in the 1.0 job would)."""
+    hook = SalesforceBulkHook(sf_conn())
+    _ingest(hook, tmp_path)
+    emulator_admin.fault(lose_reply=True, count=1, method="POST", path_prefix=prefix)
+    summary = hook.extract("SELECT Name FROM Account WHERE Name LIKE 'Lost %'", tmp_path / "out.csv", api=api,
+                           **FAST)
+    assert emulator_admin.stats()["connections_dropped"] == 1
+    names = sorted(row["Name"] for row in read_csv(tmp_path / "out.csv"))
+    assert summary.records == 300 and names == sorted(f"Lost {i:04d}" for i in range(300))

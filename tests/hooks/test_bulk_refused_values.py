@@ -17,7 +17,10 @@ PYTHON_CSV_DEFAULT_LIMIT = 131_072
 
 @pytest.fixture(autouse=True)
 def _python_default_csv_limit():
-    """A worker process has Python's default CSV field limit (the in-process emulator raised it)."""
+    """A worker process has Python's default CSV field limit (the in-process emulator raises it when
+    its Bulk modules are imported: imported first, so that cannot happen during the test)."""
+    import airflow_provider_salesforce_suite.emulator.bulk.csvdata  # noqa: F401
+
     before = csv.field_size_limit(PYTHON_CSV_DEFAULT_LIMIT)
     yield
     csv.field_size_limit(before)
@@ -87,3 +90,40 @@ def test_deferred_submission_reports_refused_rows(sf_conn, tmp_path, first_refus
     assert (summary.records, summary.processed, summary.failed) == (len(records), 2, len(records) - 2)
     refused = {"1", "3"} if first_refused else {"2"}
     assert set(_outcomes(summary.failed_uri)) == refused
+
+
+
+def test_result_file_rewritten_for_a_new_column_keeps_an_oversize_value(tmp_path) -> None:
+    """A results file whose columns grow after rows were written is rewritten at close from its
+    spool: that read takes a refused value of any size (here, nothing else in the process read one)."""
+    from airflow_provider_salesforce_suite.hooks._bulk.results import IngestResultFiles
+
+    with IngestResultFiles(tmp_path, "csv") as out:
+        out.add("failed", ["", "STRING_TOO_LONG:Description: too long", 1], ["Name", "Description"],
+                ["Long", "x" * 131_073])
+        for row in range(2, 1202):  # more than a page: the first rows are spooled before the new column
+            out.add("failed", ["", "E", row], ["Name", "Description"], [f"Row {row}", "short"])
+        out.add("failed", ["", "E", 1202], ["Name", "Site", "Description"], ["Grown", "s", "short"])
+    csv.field_size_limit(1 << 20)  # the test's own reader
+    failed = _outcomes(tmp_path / "failed.csv")
+    assert len(failed) == 1202
+    assert (failed["1"]["Description"], failed["1"]["Site"]) == ("x" * 131_073, "")
+    assert (failed["1202"]["Name"], failed["1202"]["Site"]) == ("Grown", "s")
+
+
+@pytest.mark.parametrize("api,limit", [("2.0", 131_072), ("1.0", 32_000)])
+def test_value_at_the_api_limit_is_sent_and_its_echo_correlated(sf_conn, tmp_path, api, limit) -> None:
+    """A value of exactly the API's limit goes to Salesforce; the field's own length (Description:
+    32,000 in the emulator's org) may refuse it there, and the result row echoing it back is read
+    whole (Python's default CSV limit refuses a cell of 131,072 characters)."""
+    hook = SalesforceBulkHook(sf_conn())
+    records = [{"Name": "Edge 1", "Description": "e" * limit}, {"Name": "Edge 2", "Description": "short"}]
+    summary = hook.ingest("Account", "insert", iter(records), api=api, results_dir=tmp_path / "res", **FAST)
+    assert summary.records == 2 and summary.unprocessed == 0 and summary.processed + summary.failed == 2
+    if limit > 32_000:  # refused by the field, not before upload: Salesforce's own error, value echoed whole
+        failed = _outcomes(summary.failed_uri)
+        assert list(failed) == ["1"] and failed["1"]["Description"] == "e" * limit
+        assert failed["1"]["sf__Error"].startswith("STRING_TOO_LONG:Description: data value too large")
+    else:
+        assert summary.processed == 2
+    assert "2" in _outcomes(summary.successful_uri)

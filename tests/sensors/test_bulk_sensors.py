@@ -111,3 +111,16 @@ def test_deferrable_sensor_runs_the_trigger(sf_conn, emulator_admin, context) ->
         sensor.execute_complete(context, event={"status": "failed", "message": "boom", "jobs": []})
     with pytest.raises(Exception, match="Unexpected event"):
         sensor.execute_complete(context, event=None)
+
+
+@pytest.mark.parametrize("api", ["2.0", "1.0"])
+def test_purged_job_fails_the_sensor_at_once_naming_it(sf_conn, emulator_admin, context, api) -> None:
+    """A job Salesforce removed (7 days after it finished) or that never was: waiting cannot help."""
+    conn = sf_conn("sf_sense")
+    hook = SalesforceBulkHook(conn)
+    job_id = _job(hook) if api == "2.0" else hook.v1_create_job("Account", "insert")["id"]
+    bulk_settings(emulator_admin, purge_job=job_id)
+    sensor = SalesforceBulkJobSensor(task_id="wait", job_id=job_id, salesforce_conn_id=conn, api=api,
+                                     poke_interval=0.05, timeout=20, deferrable=False)
+    with pytest.raises(AirflowFailException, match=rf"Bulk API {api} job {job_id} is gone.* 7 days .*Check the job id"):
+        sensor.execute(context)

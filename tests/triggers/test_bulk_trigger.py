@@ -70,6 +70,7 @@ def test_error_event_for_an_unknown_job(sf_conn) -> None:
     [event] = _events(SalesforceBulkJobTrigger(job_ids=["7505E0000000999QAA"], salesforce_conn_id=conn,
                                                poll_interval=0.05))
     assert event["status"] == "error" and "NOT_FOUND" in event["message"]
+    assert event["message"].startswith("Bulk API 2.0 job 7505E0000000999QAA is gone") and "7 days" in event["message"]
 
 
 def test_v1_batches_and_jobs(sf_conn, emulator_admin) -> None:

@@ -133,6 +133,10 @@ def job_gone(error: BaseException) -> bool:
             and "unable to find job" in (error.message or "").lower())
 
 
+#: What a sensor or trigger says of a job it waits for that does not exist.
+UNKNOWN_JOB = "Check the job id: waiting for a job that does not exist cannot help."
+
+
 class SalesforceBulkJobPurgedError(SalesforceBulkError):
     """A Bulk job an earlier try submitted is gone: Salesforce answered that it does not exist
     (it deletes jobs, their data and results, 7 days after they finish). Nothing is sent again:
