@@ -104,7 +104,12 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": f"{_PKG}.hooks.base.SalesforceBaseHook",
                 "hook-name": "Salesforce Suite",
                 "connection-type": "salesforce_suite",
-                "conn-fields": {**_OAUTH_FIELDS, **_TRANSPORT_FIELDS},
+                "conn-fields": {
+                    **_OAUTH_FIELDS,
+                    "pubsub_endpoint": _text("Pub/Sub API endpoint", "gRPC host:port",
+                                             "api.pubsub.salesforce.com:7443"),
+                    **_TRANSPORT_FIELDS,
+                },
                 "ui-field-behaviour": _SALESFORCE_BEHAVIOUR,
             },
             {

@@ -24,6 +24,8 @@ CONN_TYPE = "salesforce_suite"
 EXTRA_PREFIX = f"extra__{CONN_TYPE}__"
 
 PRODUCTION_LOGIN_URL = "https://login.salesforce.com"
+#: Salesforce's global Pub/Sub API (gRPC) endpoint, ``host:port``.
+DEFAULT_PUBSUB_ENDPOINT = "api.pubsub.salesforce.com:7443"
 SANDBOX_LOGIN_URL = "https://test.salesforce.com"
 _HOST_ALIASES = {"login": PRODUCTION_LOGIN_URL, "prod": PRODUCTION_LOGIN_URL, "test": SANDBOX_LOGIN_URL,
                  "sandbox": SANDBOX_LOGIN_URL}
@@ -129,6 +131,20 @@ def _as_ca_bundle(value: Any) -> str | None:
     return path
 
 
+def _as_endpoint(value: Any, name: str, default: str) -> str:
+    """A gRPC ``host:port`` (a scheme such as ``https://`` is dropped, as users paste URLs)."""
+    if _blank(value):
+        return default
+    text = str(value).strip()
+    for scheme in ("https://", "http://", "dns:///"):
+        text = text.removeprefix(scheme)
+    text = text.rstrip("/")
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or "/" in host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SalesforceConfigError(f"{name} must be host:port like {default!r}, got {value!r}")
+    return text
+
+
 def _requests_verify(verify: bool, ca_bundle: str | None) -> bool | str:
     return ca_bundle if (verify and ca_bundle) else verify
 
@@ -212,6 +228,7 @@ class SalesforceConnectionConfig:
     :param retry_max_seconds: upper bound on the total time spent retrying one call.
     :param rate_limit_max_wait: longest wait a 429 may ask for (``Retry-After`` / ``X-Rate-Limit-Reset``);
         such waits do not count against ``retry_max_seconds``, and a longer one fails at once.
+    :param pubsub_endpoint: the Pub/Sub API's gRPC endpoint, ``host:port`` (TLS through ``ca_bundle``).
     """
 
     conn_id: str
@@ -237,6 +254,7 @@ class SalesforceConnectionConfig:
     max_retries: int = 4
     retry_max_seconds: float = 60.0
     rate_limit_max_wait: float = DEFAULT_RATE_LIMIT_MAX_WAIT
+    pubsub_endpoint: str = DEFAULT_PUBSUB_ENDPOINT
 
     def __post_init__(self) -> None:
         self._validate()
@@ -304,6 +322,7 @@ class SalesforceConnectionConfig:
             limit_warning_threshold=_as_number(
                 extras.get("limit_warning_threshold", 0.8), "limit_warning_threshold", maximum=1.0
             ),
+            pubsub_endpoint=_as_endpoint(extras.get("pubsub_endpoint"), "pubsub_endpoint", DEFAULT_PUBSUB_ENDPOINT),
             **_transport_settings(extras),
         )
 

@@ -186,3 +186,16 @@ def test_fingerprint_changes_with_any_credential() -> None:
     assert a.fingerprint() == build(OAUTH).fingerprint()
     assert a.fingerprint() != build(OAUTH, password="other-password").fingerprint()
     assert a.fingerprint() not in repr(a)
+
+
+def test_pubsub_endpoint_default_and_forms() -> None:
+    assert build(OAUTH).pubsub_endpoint == "api.pubsub.salesforce.com:7443"
+    assert build({**OAUTH, "pubsub_endpoint": "https://127.0.0.1:50051/"}).pubsub_endpoint == "127.0.0.1:50051"
+    assert build({**OAUTH, "pubsub_endpoint": "api.deu.pubsub.salesforce.com:7443"}).pubsub_endpoint == (
+        "api.deu.pubsub.salesforce.com:7443")
+
+
+@pytest.mark.parametrize("value", ["api.pubsub.salesforce.com", "host:port", "host:0", ":7443", "a/b:1"])
+def test_pubsub_endpoint_needs_host_and_port(value) -> None:
+    with pytest.raises(SalesforceConfigError, match="pubsub_endpoint must be host:port"):
+        build({**OAUTH, "pubsub_endpoint": value})
