@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import threading
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -20,9 +19,6 @@ from airflow_provider_salesforce_suite.hooks._pubsub.bitmap import BitmapError, 
 _CACHE: dict[str, AvroSchema] = {}
 _LOCK = threading.Lock()
 _VALUE_CHARS = 60
-# fastavro's messages: "Rec.Field.Nested.Sub is <value> of type <class 'int'> expected string"
-_VALIDATION_RE = re.compile(r"^(?P<path>\S+) is <(?P<value>.*)> of type <class '(?P<type>[^']+)'> expected (?P<expected>.+)$",
-                            re.S)
 
 
 def _branches(field_type: Any) -> list[Any]:
@@ -116,7 +112,7 @@ class AvroSchema:
             validate(record, self.parsed, raise_errors=True)
         except ValidationError as exc:
             raise SalesforcePubSubSchemaError(f"{where} does not fit the {self.name} schema: "
-                                              f"{_describe_validation(exc, self.name)}") from None
+                                              f"{_describe_validation(exc, self.schema)}") from None
         return record
 
     def encode(self, record: Mapping[str, Any]) -> bytes:
@@ -165,22 +161,28 @@ def _short(value: Any) -> str:
     return text if len(text) <= _VALUE_CHARS else text[:_VALUE_CHARS] + "..."
 
 
-def _describe_validation(exc: Exception, record_name: str) -> str:
-    """The first field fastavro complained about, with what it holds and which types would fit."""
-    messages = [str(m) for m in (exc.args[0] if exc.args and isinstance(exc.args[0], (list, tuple)) else exc.args)]
-    parsed = [m for m in (_VALIDATION_RE.match(text) for text in messages) if m]
-    if not parsed:
-        return _short("; ".join(messages)) or "invalid record"
-    # The deepest path is the real culprit (a nested record's field, not the union around it).
-    deepest = max(parsed, key=lambda m: m.group("path").count("."))
-    path = deepest.group("path")
-    expected = sorted({m.group("expected") for m in parsed if m.group("path") == path})
-    parts = path.split(".")
-    if parts and parts[0] == record_name:
-        parts = parts[1:]
-    # Nested paths read Record.field.NestedRecord.field: keep the field names only.
-    field_path = ".".join(parts[::2]) if len(parts) > 1 else ".".join(parts)
-    return (f"field {field_path!r} is {_short(deepest.group('value'))!r} ({deepest.group('type')}), "
+def _describe_validation(exc: Any, schema: Mapping[str, Any]) -> str:
+    """The field fastavro complained about (``Parent.Child`` for a compound field's part), what it holds
+    and which types would fit."""
+    errors = list(getattr(exc, "errors", None) or ())
+    if not errors:
+        return _short(str(exc)) or "invalid record"
+    # A leaf value is the real culprit (not the union around the nested record that holds it).
+    leaves = [e for e in errors if not isinstance(e.datum, (dict, list))]
+    culprit = (leaves or errors)[0]
+    expected = sorted({_type_name(e.schema) for e in errors if e.field == culprit.field})
+    record_name, _, child = str(culprit.field).rpartition(".")
+    top = {str(schema.get("name")), f"{schema.get('namespace')}.{schema.get('name')}"}
+    field_path = child
+    if record_name not in top:
+        short = record_name.rsplit(".", 1)[-1]
+        for spec in schema.get("fields") or []:
+            names = {_type_name(b) if not isinstance(b, dict) else str(b.get("name")) for b in _branches(spec["type"])}
+            if short in names or record_name in names:
+                field_path = f"{spec['name']}.{child}"
+                break
+    value = culprit.datum
+    return (f"field {field_path!r} is {_short(value)!r} ({type(value).__name__}), "
             f"expected {' or '.join(expected)}")
 
 
