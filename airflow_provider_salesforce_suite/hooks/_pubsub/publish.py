@@ -280,11 +280,17 @@ class _StreamRun:
         self.in_flight: deque[Batch] = deque()  # sent, unanswered, in send order
         self.waiting: deque[Batch] = deque()  # to send (new, or refused as a whole with UNAUTHENTICATED)
         self.input_done = False
+        #: What reading the input raised (raised again once every batch sent before it is settled).
+        self.input_error: Exception | None = None
         self.what = f"PublishStream to {publisher.topic}"
 
     async def _next_batch(self) -> Batch | None:
         """The next batch from the input, settled from the journal when an earlier try got that far."""
-        item = await anext(self.source, None)
+        try:
+            item = await anext(self.source, None)
+        except Exception as exc:  # a bad input row: publish nothing after it, settle what is in flight
+            self.input_error, self.input_done = exc, True
+            return None
         if item is None:
             self.input_done = True
             return None
@@ -307,7 +313,11 @@ class _StreamRun:
                                      "an earlier try of this task sent this event and never got the answer: it may "
                                      "or may not be published, so it was not sent again")
                 return batch
-        batch = self.p.batch(start, inputs)
+        try:
+            batch = self.p.batch(start, inputs)
+        except SalesforcePubSubSchemaError as exc:  # report_invalid=False: stop before sending this batch
+            self.input_error, self.input_done = exc, True
+            return None
         if not batch.wire:  # nothing fit the schema: nothing to send
             if journal is not None:
                 journal.done(start, inputs, to_record_results(batch))
@@ -328,6 +338,8 @@ class _StreamRun:
                     async for outcome in results:
                         failures, reauthenticated = 0, False
                         yield outcome
+                if self.input_error is not None:
+                    raise self.input_error
                 return
             except _StreamBroken as broken:
                 if broken.reauthenticate is not None:
