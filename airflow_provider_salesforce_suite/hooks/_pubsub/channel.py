@@ -91,6 +91,15 @@ def rpc_error(exc: Any, what: str) -> SalesforcePubSubError:
     return pubsub_error(status_name(exc) or "UNKNOWN", details, trailers_of(exc), what=what)
 
 
+def is_transient(exc: Any) -> bool:
+    """Whether a new call may fix what ended this one: ``UNAVAILABLE``, or ``INTERNAL`` that Salesforce did
+    not send (no ``error-code``: gRPC's own report of a stream broken mid-write, "Internal error from Core")."""
+    code = status_name(exc)
+    if code in TRANSIENT_CODES:
+        return True
+    return code == "INTERNAL" and not any(k.lower() == "error-code" for k, _ in trailers_of(exc))
+
+
 def answered_by_server(exc: Any) -> bool:
     """Whether Salesforce itself answered with this status (it sent an ``error-code``), or no
     connection was made at all: in both cases a call was not carried out and may be sent again."""
@@ -225,7 +234,7 @@ class PubSubChannel:
                     token = await self.reauthenticate(token, reauthenticated, exc, what)
                     reauthenticated = True
                     continue
-                if code in TRANSIENT_CODES or code == "DEADLINE_EXCEEDED":
+                if is_transient(exc) or code == "DEADLINE_EXCEEDED":
                     safe = idempotent or (code in TRANSIENT_CODES and answered_by_server(exc))
                     if not safe:
                         raise SalesforceOutcomeUnknownError(

@@ -26,8 +26,8 @@ from airflow_provider_salesforce_suite.core.errors import (
     SalesforcePubSubSchemaError,
 )
 from airflow_provider_salesforce_suite.hooks._pubsub.channel import (
-    TRANSIENT_CODES,
     backoff_delay,
+    is_transient,
     rpc_error,
     status_name,
 )
@@ -298,20 +298,23 @@ class _StreamRun:
         journal = self.journal
         if journal is not None:
             kept = journal.settled(start)
-            if kept is not None or journal.was_sent(start):
+            if kept is not None:
                 batch = Batch(start, inputs, [self._stored_key(start + i, e) for i, e in enumerate(inputs)],
                               outcomes=[None] * len(inputs))
-                for position in range(len(inputs)):
-                    if kept is not None:
-                        result = kept[position]
-                        error = result.errors[0] if result.errors else {}
-                        batch.settle(position, decode_replay_id(result.id) if result.id else None,
-                                     None if result.success else str(error.get("statusCode")),
-                                     None if result.success else str(error.get("message")))
-                    else:
-                        batch.settle(position, None, OUTCOME_UNKNOWN,
-                                     "an earlier try of this task sent this event and never got the answer: it may "
-                                     "or may not be published, so it was not sent again")
+                for position, result in enumerate(kept):
+                    error = result.errors[0] if result.errors else {}
+                    batch.settle(position, decode_replay_id(result.id) if result.id else None,
+                                 None if result.success else str(error.get("statusCode")),
+                                 None if result.success else str(error.get("message")))
+                return batch
+            if journal.was_sent(start):
+                try:
+                    batch = self.p.batch(start, inputs)  # which events were sent (the others did not fit)
+                except SalesforcePubSubSchemaError:
+                    batch = Batch(start, inputs, [self._stored_key(start + i, e) for i, e in enumerate(inputs)],
+                                  wire=[(i, None) for i in range(len(inputs))], outcomes=[None] * len(inputs))
+                batch.settle_sent(OUTCOME_UNKNOWN, "an earlier try of this task sent this event and never got the "
+                                                   "answer: it may or may not be published, so it was not sent again")
                 return batch
         try:
             batch = self.p.batch(start, inputs)
@@ -429,7 +432,7 @@ class _StreamRun:
                         self.in_flight.clear()
                         raise _StreamBroken("UNAUTHENTICATED", reauthenticate=response)
                     self._lost(f"the stream failed ({code or type(response).__name__})")
-                    if code in TRANSIENT_CODES:
+                    if is_transient(response):
                         raise _StreamBroken(f"{code}: {response.details()}")
                     if code is not None:
                         raise rpc_error(response, self.what)

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
 from airflow_provider_salesforce_suite.core.errors import SalesforcePubSubCommitError, SalesforcePubSubError
 from airflow_provider_salesforce_suite.hooks._pubsub.channel import (
-    TRANSIENT_CODES,
     backoff_delay,
+    is_transient,
     rpc_error,
     status_name,
 )
@@ -263,7 +263,7 @@ class EventStream:
                     code = status_name(response)
                     if code == "UNAUTHENTICATED":
                         raise _Reconnect("UNAUTHENTICATED", reauthenticate=response)
-                    if code in TRANSIENT_CODES:
+                    if is_transient(response):
                         raise _Reconnect(f"{code}: {response.details()}")
                     raise rpc_error(response, self.what)
                 if isinstance(response, BaseException):
