@@ -1,0 +1,348 @@
+"""Pub/Sub hook against the emulator's gRPC server over loopback TLS: topics and schemas, replay
+presets, flow control, CDC bitmaps from REST writes, re-auth mid-stream, dropped streams, publish
+(unary and PublishStream) with per-event outcomes, managed subscriptions, and each bad input's error."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import aclosing
+
+import pytest
+
+from airflow_provider_salesforce_suite.core.errors import (
+    SalesforcePubSubError,
+    SalesforcePubSubPermissionError,
+    SalesforcePubSubReplayIdError,
+    SalesforcePubSubSchemaError,
+    SalesforcePubSubTopicError,
+)
+from airflow_provider_salesforce_suite.hooks.pubsub import PubSubEvent, decode_replay_id, encode_replay_id
+from tests.hooks.pubsub_support import (  # noqa: F401
+    CONTACT_TOPIC,
+    ORDER_TOPIC,
+    Subscriber,
+    all_retained,
+    collect,
+    orders,
+    pubsub,
+    pubsub_server,
+    run,
+)
+
+
+def _numbers(events: list[PubSubEvent]) -> list[str]:
+    return [e.payload["Order_Number__c"] for e in events]
+
+
+def _ints(events: list[PubSubEvent]) -> list[int]:
+    return [int.from_bytes(e.replay_id, "big") for e in events]
+
+
+# -- topics and schemas ----------------------------------------------------------------------------------
+def test_get_topic_and_schema(pubsub) -> None:
+    async def scenario():
+        hook = pubsub.hook()
+        try:
+            event, change = await hook.get_topic(ORDER_TOPIC), await hook.get_topic(CONTACT_TOPIC)
+            return event, change, await hook.get_schema(event.schema_id), await hook.get_schema(change.schema_id)
+        finally:
+            await hook.aclose()
+
+    event, change, event_schema, change_schema = run(scenario())
+    assert event.topic_name == ORDER_TOPIC and event.can_publish and event.can_subscribe and event.schema_id
+    assert change.topic_name == CONTACT_TOPIC and not change.can_publish
+    assert event.tenant_guid.startswith("00D")
+    assert event_schema["type"] == "record" and event_schema["name"] == "Order_Event__e"
+    names = [f["name"] for f in event_schema["fields"]]
+    assert {"CreatedDate", "CreatedById", "Order_Number__c", "Amount__c"} <= set(names)
+    header = next(f for f in change_schema["fields"] if f["name"] == "ChangeEventHeader")
+    assert header is not None
+
+
+def test_unknown_topic_is_a_clear_error(pubsub) -> None:
+    async def scenario():
+        hook = pubsub.hook()
+        try:
+            with pytest.raises(SalesforcePubSubTopicError, match="/event/No_Such_Event__e") as info:
+                await hook.get_topic("/event/No_Such_Event__e")
+            async with aclosing(hook.subscribe("/data/NoSuchChangeEvent")) as events:
+                with pytest.raises(SalesforcePubSubError, match="NoSuchChangeEvent") as sub_info:
+                    await anext(events)
+            return info.value, sub_info.value
+        finally:
+            await hook.aclose()
+
+    error, sub_error = run(scenario())
+    assert error.grpc_code in ("NOT_FOUND", "INVALID_ARGUMENT") and error.error_code
+    assert isinstance(sub_error, SalesforcePubSubTopicError)
+
+
+@pytest.mark.parametrize("topic", ["Order_Event__e", "/topic/Accounts", "/event/", "", None])
+def test_malformed_topic_refused_before_any_call(pubsub, topic) -> None:
+    with pytest.raises(ValueError, match="a Pub/Sub topic looks like"):
+        pubsub.hook().subscribe(topic)
+
+
+def test_subscribe_argument_checks(pubsub) -> None:
+    hook = pubsub.hook()
+    with pytest.raises(ValueError, match="replay_preset must be one of"):
+        hook.subscribe(ORDER_TOPIC, replay_preset="OLDEST")
+    with pytest.raises(ValueError, match="replay_id goes with replay_preset='CUSTOM'"):
+        hook.subscribe(ORDER_TOPIC, replay_preset="CUSTOM")
+    with pytest.raises(ValueError, match="not a replay id"):
+        hook.subscribe(ORDER_TOPIC, replay_preset="CUSTOM", replay_id="%%%")
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        hook.subscribe(ORDER_TOPIC, batch_size=0)
+
+
+# -- subscribe ---------------------------------------------------------------------------------------------
+def test_publish_then_replay_presets(pubsub) -> None:
+    async def scenario():
+        hook = pubsub.hook()
+        try:
+            published = await hook.publish(ORDER_TOPIC, orders(3))
+            everything = await collect(hook, ORDER_TOPIC, 3)
+            after_first = await collect(hook, ORDER_TOPIC, 2, replay_preset="CUSTOM",
+                                        replay_id=encode_replay_id(everything[0].replay_id))
+            async with Subscriber(hook.subscribe(ORDER_TOPIC, keepalives=True)) as latest:
+                await latest.first_keepalive()  # the subscription is live: LATEST starts here
+                await hook.publish(ORDER_TOPIC, orders(1, start=3))
+                new_only = await latest.wait_for(1)
+            return published, everything, after_first, new_only
+        finally:
+            await hook.aclose()
+
+    published, everything, after_first, new_only = run(scenario())
+    assert all(o.ok for o in published)
+    assert _numbers(everything) == ["O-0", "O-1", "O-2"]
+    assert [o.replay_id for o in published] == [e.replay_id for e in everything]
+    assert [o.correlation_key for o in published] == [e.event_id for e in everything]
+    assert _numbers(after_first) == ["O-1", "O-2"]
+    assert _numbers(new_only) == ["O-3"]
+    event = everything[0]
+    assert event.topic == ORDER_TOPIC and event.payload["Amount__c"] == 0.5
+    assert event.payload["CreatedById"].startswith("005") and event.payload["CreatedDate"] > 1_600_000_000_000
+    assert PubSubEvent.from_dict(event.to_dict()) == event
+    assert _ints(everything) == sorted(_ints(everything))
+
+
+def test_flow_control_keeps_at_most_batch_size_requested(pubsub) -> None:
+    async def scenario():
+        hook = pubsub.hook()
+        try:
+            await hook.publish(ORDER_TOPIC, orders(25))
+            seen, pending = [], []
+            async with aclosing(hook.subscribe(ORDER_TOPIC, replay_preset="EARLIEST", batch_size=4,
+                                               keepalives=True)) as stream:
+                async for item in stream:
+                    if isinstance(item, PubSubEvent):
+                        seen.append(item)
+                        await asyncio.sleep(0.01)  # a slow consumer
+                    else:
+                        pending.append(item.pending_num_requested)
+                        if len(seen) == 25:
+                            break
+            return seen, pending
+        finally:
+            await hook.aclose()
+
+    seen, pending = run(scenario())
+    assert _numbers(seen) == [f"O-{i}" for i in range(25)]
+    assert pending and all(0 <= p <= 4 for p in pending)
+
+
+def test_change_events_carry_field_names_for_rest_updates(pubsub) -> None:
+    async def scenario():
+        hook = pubsub.hook()
+        try:
+            async with Subscriber(hook.subscribe(CONTACT_TOPIC, keepalives=True)) as sub:
+                await sub.first_keepalive()
+                contact = await asyncio.to_thread(pubsub.rest.create, "Contact", {"LastName": "Lee", "Email": "a@x.io"})
+                await asyncio.to_thread(pubsub.rest.update, "Contact", contact,
+                                        {"Email": None, "Title": "CTO", "FirstName": "Ada"})
+                return contact, await sub.wait_for(2)
+        finally:
+            await hook.aclose()
+
+    contact, (created, updated) = run(scenario())
+    header = updated.payload["ChangeEventHeader"]
+    assert header["changeType"] == "UPDATE" and header["recordIds"] == [contact]
+    assert created.payload["ChangeEventHeader"]["changeType"] == "CREATE"
+    changed = header["changedFields"]
+    assert {"Email", "Title"} <= set(changed), changed
+    assert "Name.FirstName" in changed or "FirstName" in changed, changed
+    assert "Email" in header["nulledFields"]
+    assert all(not name.startswith("0x") and "-0x" not in name for name in changed + header["nulledFields"])
+
+
+def test_reauthenticates_mid_stream_after_session_expiry(pubsub, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+
+    async def scenario():
+        hook = pubsub.hook()
+        try:
+            await hook.publish(ORDER_TOPIC, orders(2))
+            first = (await hook.authenticator.aget_token()).access_token
+            async with Subscriber(hook.subscribe(ORDER_TOPIC, replay_preset="EARLIEST")) as sub:
+                await sub.wait_for(2)
+                await asyncio.to_thread(pubsub.expire_sessions)
+                await asyncio.to_thread(pubsub.drop_streams)  # the next Subscribe carries the expired token
+                publisher = pubsub.hook()
+                await publisher.publish(ORDER_TOPIC, orders(2, start=2))
+                await publisher.aclose()
+                events = await sub.wait_for(4)
+            return first, (await hook.authenticator.aget_token()).access_token, events
+        finally:
+            await hook.aclose()
+
+    first, last, events = run(scenario())
+    assert first != last
+    assert _numbers(events) == ["O-0", "O-1", "O-2", "O-3"]
+    assert first not in caplog.text and last not in caplog.text
+
+
+def test_dropped_streams_lose_and_repeat_nothing(pubsub) -> None:
+    async def scenario():
+        hook = pubsub.hook()
+        publisher = pubsub.hook()
+        try:
+            await publisher.publish(ORDER_TOPIC, orders(10))
+            async with Subscriber(hook.subscribe(ORDER_TOPIC, replay_preset="EARLIEST", batch_size=3)) as sub:
+                await sub.wait_for(5)
+                await asyncio.to_thread(pubsub.drop_streams)
+                await publisher.publish(ORDER_TOPIC, orders(10, start=10))
+                await asyncio.sleep(0.3)
+                await asyncio.to_thread(pubsub.drop_streams)
+                await publisher.publish(ORDER_TOPIC, orders(10, start=20))
+                events = await sub.wait_for(30)
+                await asyncio.sleep(0.5)  # nothing more may come
+                return list(sub.events)
+        finally:
+            await hook.aclose()
+            await publisher.aclose()
+
+    events = run(scenario())
+    assert _numbers(events) == [f"O-{i}" for i in range(30)]
+    assert len(set(_ints(events))) == 30
+
+
+def test_expired_or_invalid_replay_id_is_a_replay_id_error(pubsub) -> None:
+    async def scenario():
+        hook = pubsub.hook()
+        try:
+            async with aclosing(hook.subscribe(ORDER_TOPIC, replay_preset="CUSTOM",
+                                               replay_id=(10**12).to_bytes(8, "big"))) as events:
+                with pytest.raises(SalesforcePubSubReplayIdError) as info:
+                    await anext(events)
+            return info.value
+        finally:
+            await hook.aclose()
+
+    error = run(scenario())
+    assert error.grpc_code == "INVALID_ARGUMENT" and "replay" in (error.error_code or "").lower()
+    assert "Start from EARLIEST or LATEST" in str(error)
+
+
+def test_wrong_tenant_is_permission_denied(pubsub) -> None:
+    async def scenario():
+        hook = pubsub.hook(tenant_id="00D000000000999AAA")
+        try:
+            with pytest.raises(SalesforcePubSubPermissionError) as info:
+                await hook.get_topic(ORDER_TOPIC)
+            return info.value
+        finally:
+            await hook.aclose()
+
+    error = run(scenario())
+    assert error.grpc_code == "PERMISSION_DENIED" and "tenantid" in str(error)
+
+
+# -- publish -------------------------------------------------------------------------------------------------
+def test_schema_mismatch_refused_before_anything_is_sent(pubsub) -> None:
+    async def scenario():
+        hook = pubsub.hook()
+        try:
+            with pytest.raises(SalesforcePubSubSchemaError, match=r"event 3 .*field 'Amount__c' is 'lots'"):
+                await hook.publish(ORDER_TOPIC, [*orders(2), {"Order_Number__c": "X", "Amount__c": "lots"}])
+            with pytest.raises(SalesforcePubSubSchemaError, match="has field 'Colour__c', which the Order_Event__e"):
+                await hook.publish(ORDER_TOPIC, [{"Colour__c": "red"}])
+            with pytest.raises(SalesforcePubSubTopicError, match="cannot publish to /data/ContactChangeEvent"):
+                await hook.publish(CONTACT_TOPIC, [{}])
+            return await all_retained(hook, ORDER_TOPIC, settle=0.8)
+        finally:
+            await hook.aclose()
+
+    assert run(scenario()) == []
+
+
+def test_publish_stream_reports_the_bad_event_and_publishes_the_rest(pubsub) -> None:
+    async def scenario():
+        hook = pubsub.hook()
+        try:
+            events = orders(5)
+            events[2] = {"Order_Number__c": "BAD", "Amount__c": "lots"}
+            outcomes = [o async for o in hook.publish_stream(ORDER_TOPIC, events, batch_size=2, report_invalid=True,
+                                                             correlation_key_field="Order_Number__c")]
+            return outcomes, await all_retained(hook, ORDER_TOPIC, settle=0.8)
+        finally:
+            await hook.aclose()
+
+    outcomes, retained = run(scenario())
+    assert [o.index for o in outcomes] == [0, 1, 2, 3, 4]
+    assert [o.ok for o in outcomes] == [True, True, False, True, True]
+    bad = outcomes[2]
+    assert bad.correlation_key == "BAD" and bad.error_code == "SCHEMA_MISMATCH" and "Amount__c" in bad.error_message
+    assert _numbers(retained) == ["O-0", "O-1", "O-3", "O-4"]
+    assert [e.event_id for e in retained] == ["O-0", "O-1", "O-3", "O-4"]  # correlation keys are the event ids
+
+
+def test_publish_stream_volume_in_order_with_batches_in_flight(pubsub) -> None:
+    count = 2000
+
+    async def generate():
+        for event in orders(count):
+            yield event
+
+    async def scenario():
+        hook = pubsub.hook()
+        try:
+            outcomes = [o async for o in hook.publish_stream(ORDER_TOPIC, generate(), batch_size=200, max_in_flight=4)]
+            return outcomes, await collect(hook, ORDER_TOPIC, count, batch_size=500, timeout=60)
+        finally:
+            await hook.aclose()
+
+    outcomes, received = run(scenario(), timeout=120)
+    assert [o.index for o in outcomes] == list(range(count)) and all(o.ok for o in outcomes)
+    assert [o.replay_id for o in outcomes] == [e.replay_id for e in received]
+    assert _numbers(received) == [f"O-{i}" for i in range(count)]
+
+
+# -- managed subscriptions -------------------------------------------------------------------------------
+def test_managed_subscription_resumes_after_the_commit(pubsub) -> None:
+    pubsub.admin("POST", "pubsub/managed-subscriptions", {"developer_name": "Orders_Sub", "topic": ORDER_TOPIC})
+
+    async def scenario():
+        hook = pubsub.hook()
+        try:
+            await hook.publish(ORDER_TOPIC, orders(6))
+            first = []
+            async with hook.managed_subscribe("Orders_Sub", batch_size=2, topic=ORDER_TOPIC) as sub:
+                async for event in sub:
+                    first.append(event)
+                    if len(first) == 4:
+                        await sub.commit(first[2].replay_id)
+                        break
+            async with hook.managed_subscribe("Orders_Sub", batch_size=10, topic=ORDER_TOPIC) as sub:
+                rest = []
+                async for event in sub:
+                    rest.append(event)
+                    if len(rest) == 3:
+                        break
+            return first, rest
+        finally:
+            await hook.aclose()
+
+    first, rest = run(scenario())
+    assert _numbers(first) == ["O-0", "O-1", "O-2", "O-3"]
+    assert _numbers(rest) == ["O-3", "O-4", "O-5"]  # after the committed O-2
