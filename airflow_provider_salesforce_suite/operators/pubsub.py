@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import tempfile
 from hashlib import blake2b
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
@@ -17,6 +16,8 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_salesforce_suite.core.errors import SalesforceSuiteError
 from airflow_provider_salesforce_suite.hooks.pubsub import SalesforcePubSubHook
+from airflow_provider_salesforce_suite.operators._records import base_uri, beside_source, open_journal
+from airflow_provider_salesforce_suite.operators.rest import SalesforceRecordsFailedError, _push_summary, _run_part
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -30,16 +31,9 @@ RESULT_COLUMNS = ["index", "correlation_key", "replay_id", "error_code", "error_
 MAX_BATCH_SIZE = 200
 
 
-class SalesforceEventsPublishFailedError(SalesforceSuiteError):
-    """Events failed (more than ``max_failed_events``), or were sent without an answer; ``summary`` has the counts.
-
-    :param message: the error text.
-    :param summary: the publish summary (also pushed to XCom under the key ``summary``).
-    """
-
-    def __init__(self, message: str, summary: dict[str, Any]) -> None:
-        super().__init__(message)
-        self.summary = summary
+class SalesforceEventsPublishFailedError(SalesforceRecordsFailedError):
+    """Events failed (more than ``max_failed_events``), were sent without an answer, or the input turned
+    bad part-way; ``summary`` has the counts (also pushed to XCom under the key ``summary``)."""
 
 
 class SalesforcePublishEventsOperator(BaseOperator):
@@ -152,44 +146,21 @@ class SalesforcePublishEventsOperator(BaseOperator):
                 "Jinja-templated XCom set render_template_as_native_obj=True on the DAG)")
         return iter(self.events)
 
-    def _base_uri(self, given: str | None) -> str:
-        base = given or self.results_base_uri
-        if not base:
-            from airflow.configuration import conf
-
-            base = conf.get("salesforce_suite", "failed_records_base_uri", fallback=None) or (
-                f"file://{tempfile.gettempdir()}/salesforce_suite/failed_records")
-        return str(base).rstrip("/")
-
     def _results_location(self, run_key: str) -> str:
         if self.results_uri:
             return str(self.results_uri)
         if self.source is not None:
-            from airflow_provider_salesforce_suite.io import detect_format
-
-            fmt, gzipped = detect_format(self.source, self.source_format)
-            parent, _, name = str(self.source).rpartition("/")
-            stem = name[: -len(".gz")] if name.lower().endswith(".gz") else name
-            stem = (stem.rsplit(".", 1)[0] if "." in stem else stem) or "events"
-            name = f"{stem}.results.{fmt}{'.gz' if gzipped else ''}"
-            return f"{parent}/{name}" if parent else name
-        return f"{self._base_uri(None)}/{run_key}.results.csv"
+            return beside_source(self.source, self.source_format, "results", "events")
+        return f"{base_uri(self.results_base_uri)}/{run_key}.results.csv"
 
     def _journal(self, context: Context, run_key: str) -> SaveJournal | None:
-        if not self.durable or context.get("ti") is None:
-            return None  # outside a task instance there is no retry to resume, and no key to own a journal
-        from airflow_provider_salesforce_suite.hooks._rest.journal import SaveJournal
-
         params = {"publish": self.topic, "batch_size": self.batch_size,
                   "correlation_key_field": self.correlation_key_field}
-        journal = SaveJournal(f"{self._base_uri(self.journal_base_uri)}/{run_key}.journal", run_key, params)
-        if journal.open():
-            log.info("Resuming from the journal of an earlier try in %s", journal.location)
-        return journal
+        location = f"{base_uri(self.journal_base_uri, self.results_base_uri)}/{run_key}.journal"
+        return open_journal(context, self.durable, location, run_key, params)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_salesforce_suite.io import RecordWriter
-        from airflow_provider_salesforce_suite.operators.rest import _push_summary, _run_part
 
         run_key = _run_part(context)
         journal = self._journal(context, run_key)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from contextlib import aclosing, suppress
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ import requests
 
 from airflow_provider_salesforce_suite.hooks.pubsub import PubSubEvent, PubSubKeepalive, SalesforcePubSubHook
 from airflow_provider_salesforce_suite.hooks.rest import SalesforceRestHook
+from tests.hooks import streaming_support
 
 ORDER_TOPIC = "/event/Order_Event__e"
 CONTACT_TOPIC = "/data/ContactChangeEvent"
@@ -85,15 +86,13 @@ def pubsub(pubsub_server, monkeypatch) -> PubSub:
     return setup
 
 
-class Subscriber:
-    """Consume ``hook.subscribe(...)`` (or any async iterator factory) in a background task."""
+class Subscriber(streaming_support.Subscriber):
+    """Consume a Pub/Sub subscription (``hook.subscribe(...)``) in a background task; keepalives apart."""
 
     def __init__(self, events: Any) -> None:
+        super().__init__(None)
         self.source = events
-        self.events: list[PubSubEvent] = []
         self.keepalives: list[PubSubKeepalive] = []
-        self.error: BaseException | None = None
-        self._task: asyncio.Task | None = None
 
     async def _consume(self) -> None:
         try:
@@ -103,25 +102,8 @@ class Subscriber:
         except Exception as exc:  # surfaced by wait_for / failure
             self.error = exc
 
-    async def __aenter__(self) -> Subscriber:
-        self._task = asyncio.ensure_future(self._consume())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        with suppress(asyncio.CancelledError):
-            await self._task
-
     async def wait_for(self, count: int, timeout: float = 15.0) -> list[PubSubEvent]:
-        deadline = time.monotonic() + timeout
-        while len(self.events) < count:
-            if self.error is not None:
-                raise self.error
-            if time.monotonic() > deadline:
-                raise AssertionError(f"got {len(self.events)} of {count} events")
-            await asyncio.sleep(0.02)
-        return self.events
+        return await super().wait_for(count, timeout)
 
     async def first_keepalive(self, timeout: float = 10.0) -> PubSubKeepalive:
         deadline = time.monotonic() + timeout
@@ -132,14 +114,6 @@ class Subscriber:
                 raise AssertionError("no keepalive")
             await asyncio.sleep(0.02)
         return self.keepalives[0]
-
-    async def failure(self, timeout: float = 10.0) -> BaseException:
-        deadline = time.monotonic() + timeout
-        while self.error is None:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no error; {len(self.events)} events")
-            await asyncio.sleep(0.02)
-        return self.error
 
 
 def run(coro: Any, timeout: float = 60.0) -> Any:

@@ -21,18 +21,11 @@ from tests.hooks.pubsub_support import ORDER_TOPIC, all_retained, orders, pubsub
 from tests.operators.resumable_support import Crash, RecordingTaskInstance
 
 
-class _TaskInstance(RecordingTaskInstance):
-    dag_id, run_id, task_id = "events_dag", "manual__2026-03-01T00:00:00+00:00", "publish"
-
-
-@pytest.fixture(autouse=True)
-def _own_base_uri(monkeypatch, tmp_path) -> None:
-    monkeypatch.setenv("AIRFLOW__SALESFORCE_SUITE__FAILED_RECORDS_BASE_URI", f"file://{tmp_path}/base")
-
-
 @pytest.fixture
 def context() -> dict:
-    return {"ti": _TaskInstance(), "params": {}}
+    ti = RecordingTaskInstance()
+    ti.dag_id, ti.run_id, ti.task_id = "events_dag", "manual__2026-03-01T00:00:00+00:00", "publish"
+    return {"ti": ti, "params": {}}
 
 
 def _operator(pubsub, **kwargs: Any) -> SalesforcePublishEventsOperator:
@@ -78,7 +71,7 @@ def test_publish_from_xcom_list(pubsub, context, tmp_path) -> None:
     assert [decode_replay_id(r["replay_id"]) for r in rows] == [e.replay_id for e in retained]
     assert [r["correlation_key"] for r in rows] == [e.event_id for e in retained]
     assert all(not r.get("error_code") for r in rows)
-    assert not (tmp_path / "base" / "events_dag").joinpath("manual__2026-03-01T00_00_00_00_00", "publish.journal").exists()
+    assert not (tmp_path / "failed_records" / "events_dag").joinpath("manual__2026-03-01T00_00_00_00_00", "publish.journal").exists()
 
 
 @pytest.mark.parametrize("suffix", ["csv", "jsonl", "parquet"])

@@ -248,3 +248,61 @@ class PubSubChannel:
                         await asyncio.sleep(delay)
                         continue
                 raise rpc_error(exc, what) from None
+
+
+class StreamBroken(Exception):
+    """A long-lived call ended in a way a new call can fix.
+
+    :param reason: for logs.
+    :param reauthenticate: the ``UNAUTHENTICATED`` error, when a fresh token is what the new call needs.
+    """
+
+    def __init__(self, reason: str, *, reauthenticate: Any = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.reauthenticate = reauthenticate
+
+
+class Reconnects:
+    """The token of a long-lived call's next attempt, and when to make it: at once with a fresh token
+    after ``UNAUTHENTICATED`` (once per working call), else after a bounded backoff; a call that
+    keeps breaking before it delivers anything raises.
+
+    :param channel: the hook's channel.
+    :param what: the call in the user's words.
+    :param token: the token of the first attempt.
+    """
+
+    def __init__(self, channel: PubSubChannel, what: str, token: Token) -> None:
+        self.channel = channel
+        self.what = what
+        self.token = token
+        self.failures = 0
+        self.reauthenticated = False
+
+    def worked(self) -> None:
+        """The call delivered something: later trouble starts afresh."""
+        self.failures, self.reauthenticated = 0, False
+
+    async def after(self, broken: StreamBroken, next_step: str) -> None:
+        """Wait (or re-authenticate) before the next attempt.
+
+        :param broken: why the call ended.
+        :param next_step: what the next call will do, for the log.
+        :raises SalesforcePubSubError: too many broken calls in a row (or a fresh token rejected).
+        """
+        if broken.reauthenticate is not None:
+            self.token = await self.channel.reauthenticate(self.token, self.reauthenticated, broken.reauthenticate,
+                                                           self.what)
+            self.reauthenticated = True
+            return
+        policy = self.channel.policy
+        self.failures += 1
+        if self.failures > policy.max_retries:
+            raise SalesforcePubSubError(
+                f"Salesforce Pub/Sub {self.what} kept failing ({broken.reason}; {self.failures} calls in a row "
+                "without an answer)", grpc_code="UNAVAILABLE") from None
+        delay = backoff_delay(policy, self.failures)
+        log.warning("Pub/Sub %s: %s; %s in %.2fs (attempt %d of %d)", self.what, broken.reason, next_step, delay,
+                    self.failures, policy.max_retries)
+        await asyncio.sleep(delay)

@@ -26,7 +26,8 @@ from airflow_provider_salesforce_suite.core.errors import (
     SalesforcePubSubSchemaError,
 )
 from airflow_provider_salesforce_suite.hooks._pubsub.channel import (
-    backoff_delay,
+    Reconnects,
+    StreamBroken,
     is_transient,
     rpc_error,
     status_name,
@@ -197,27 +198,19 @@ class Publisher:
     # -- batches from the input ----------------------------------------------------------------------
     def chunks(self, events: Iterable[Any]) -> Iterator[tuple[int, list[Any]]]:
         """``(start, events)`` per batch of a synchronous input."""
-        chunk: list[Any] = []
-        start = 0
+        cut = _Cutter(self.batch_size)
         for event in events:
-            chunk.append(event)
-            if len(chunk) == self.batch_size:
-                yield start, chunk
-                start, chunk = start + len(chunk), []
-        if chunk:
-            yield start, chunk
+            yield from cut.add(event)
+        yield from cut.rest()
 
     async def achunks(self, events: AsyncIterable[Any]) -> AsyncIterator[tuple[int, list[Any]]]:
         """``(start, events)`` per batch of an asynchronous input."""
-        chunk: list[Any] = []
-        start = 0
+        cut = _Cutter(self.batch_size)
         async for event in events:
-            chunk.append(event)
-            if len(chunk) == self.batch_size:
-                yield start, chunk
-                start, chunk = start + len(chunk), []
-        if chunk:
-            yield start, chunk
+            for chunk in cut.add(event):
+                yield chunk
+        for chunk in cut.rest():
+            yield chunk
 
     # -- Publish (unary) ------------------------------------------------------------------------------
     async def publish(self, events: Iterable[Any]) -> list[PublishOutcome]:
@@ -259,6 +252,26 @@ class Publisher:
         async with contextlib.aclosing(run.outcomes()) as outcomes:
             async for outcome in outcomes:
                 yield outcome
+
+
+class _Cutter:
+    """Cuts an input into ``(start, events)`` batches of ``size`` (one bookkeeping for sync and async inputs)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.start = 0
+        self.chunk: list[Any] = []
+
+    def add(self, event: Any) -> list[tuple[int, list[Any]]]:
+        self.chunk.append(event)
+        return self.rest() if len(self.chunk) == self.size else []
+
+    def rest(self) -> list[tuple[int, list[Any]]]:
+        if not self.chunk:
+            return []
+        done = [(self.start, self.chunk)]
+        self.start, self.chunk = self.start + len(self.chunk), []
+        return done
 
 
 async def _as_async(items: Iterator[Any]) -> AsyncIterator[Any]:
@@ -333,30 +346,18 @@ class _StreamRun:
             return ""
 
     async def outcomes(self) -> AsyncIterator[PublishOutcome]:
-        failures, reauthenticated = 0, False
-        token = await self.channel.authenticator.aget_token()
+        reconnects = Reconnects(self.channel, self.what, await self.channel.authenticator.aget_token())
         while True:
             try:
-                async with contextlib.aclosing(self._call(token)) as results:
+                async with contextlib.aclosing(self._call(reconnects.token)) as results:
                     async for outcome in results:
-                        failures, reauthenticated = 0, False
+                        reconnects.worked()
                         yield outcome
                 if self.input_error is not None:
                     raise self.input_error
                 return
-            except _StreamBroken as broken:
-                if broken.reauthenticate is not None:
-                    token = await self.channel.reauthenticate(token, reauthenticated, broken.reauthenticate, self.what)
-                    reauthenticated = True
-                    continue
-                failures += 1
-                if failures > self.channel.policy.max_retries:
-                    raise SalesforcePubSubError(f"Salesforce Pub/Sub {self.what} kept failing ({broken}; {failures} "
-                                                "streams in a row without an answer)", grpc_code="UNAVAILABLE") from None
-                delay = backoff_delay(self.channel.policy, failures)
-                log.warning("Pub/Sub %s: %s; opening a new stream in %.2fs for the events not yet sent", self.what,
-                            broken, delay)
-                await asyncio.sleep(delay)
+            except StreamBroken as broken:
+                await reconnects.after(broken, "opening a new stream for the events not yet sent")
 
     def _ready(self) -> Iterator[PublishOutcome]:
         while self.order and self.order[0].done:
@@ -420,20 +421,20 @@ class _StreamRun:
                     response = await asyncio.wait_for(responses.get(), self.channel.config.timeout)
                 except asyncio.TimeoutError:
                     self._lost(f"no answer within {self.channel.config.timeout:.0f}s")
-                    raise _StreamBroken("no answer within the connection's timeout") from None
+                    raise StreamBroken("no answer within the connection's timeout") from None
                 if response is end:
                     self._lost("the server ended the stream before answering")
-                    raise _StreamBroken("the server ended the stream")
+                    raise StreamBroken("the server ended the stream")
                 if isinstance(response, BaseException):
                     code = status_name(response)
                     if code == "UNAUTHENTICATED":
                         # Refused before anything was carried out: the unanswered batches go again.
                         self.waiting.extendleft(reversed(self.in_flight))
                         self.in_flight.clear()
-                        raise _StreamBroken("UNAUTHENTICATED", reauthenticate=response)
+                        raise StreamBroken("UNAUTHENTICATED", reauthenticate=response)
                     self._lost(f"the stream failed ({code or type(response).__name__})")
                     if is_transient(response):
-                        raise _StreamBroken(f"{code}: {response.details()}")
+                        raise StreamBroken(f"{code}: {response.details()}")
                     if code is not None:
                         raise rpc_error(response, self.what)
                     raise response
@@ -461,9 +462,3 @@ class _StreamRun:
             batch.settle_sent(OUTCOME_UNKNOWN, f"{self.what}: {why} after this event was sent: it may or may not be "
                                                "published, so it was not sent again")
         self.in_flight.clear()
-
-
-class _StreamBroken(Exception):
-    def __init__(self, reason: str, *, reauthenticate: Any = None) -> None:
-        super().__init__(reason)
-        self.reauthenticate = reauthenticate

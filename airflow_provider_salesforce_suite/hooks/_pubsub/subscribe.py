@@ -26,9 +26,10 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
-from airflow_provider_salesforce_suite.core.errors import SalesforcePubSubCommitError, SalesforcePubSubError
+from airflow_provider_salesforce_suite.core.errors import SalesforcePubSubCommitError
 from airflow_provider_salesforce_suite.hooks._pubsub.channel import (
-    backoff_delay,
+    Reconnects,
+    StreamBroken,
     is_transient,
     rpc_error,
     status_name,
@@ -49,15 +50,6 @@ log = logging.getLogger(__name__)
 #: the stream is dead even if the connection looks open.
 DEFAULT_KEEPALIVE_TIMEOUT = 330.0
 _END = object()
-
-
-class _Reconnect(Exception):
-    """The current call is over; open another (``reason`` for logs)."""
-
-    def __init__(self, reason: str, *, reauthenticate: Any = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.reauthenticate = reauthenticate
 
 
 class EventStream:
@@ -179,36 +171,22 @@ class EventStream:
         from airflow_provider_salesforce_suite.core.pubsub import stubs
 
         self._pb2 = stubs().pb2
-        token = await self.channel.authenticator.aget_token()
-        failures, reauthenticated = 0, False
-        policy = self.channel.policy
+        reconnects = Reconnects(self.channel, self.what, await self.channel.authenticator.aget_token())
         while True:
             try:
-                async with contextlib.aclosing(self._call(token)) as items:
+                async with contextlib.aclosing(self._call(reconnects.token)) as items:
                     async for item in items:
-                        failures, reauthenticated = 0, False  # the call works: later trouble starts afresh
+                        reconnects.worked()
                         if item is not None:
                             yield item
-                raise _Reconnect("the server ended the stream")
-            except _Reconnect as why:
-                if why.reauthenticate is not None:
-                    token = await self.channel.reauthenticate(token, reauthenticated, why.reauthenticate, self.what)
-                    reauthenticated = True
-                    continue
-                failures += 1
-                if failures > policy.max_retries:
-                    raise SalesforcePubSubError(
-                        f"Salesforce Pub/Sub {self.what}: the stream kept failing ({why.reason}; {failures} calls in "
-                        "a row without a message)", grpc_code="UNAVAILABLE") from None
-                delay = backoff_delay(policy, failures)
-                log.warning("Pub/Sub %s: %s; reconnecting in %.2fs (attempt %d of %d), resuming %s", self.what,
-                            why.reason, delay, failures, policy.max_retries,
-                            "after the last delivered event" if self.last_delivered else "from the start position")
-                await asyncio.sleep(delay)
+                raise StreamBroken("the server ended the stream")
+            except StreamBroken as broken:
+                await reconnects.after(broken, "reconnecting, resuming " + (
+                    "after the last delivered event" if self.last_delivered else "from the start position"))
 
     async def _call(self, token: Any) -> AsyncIterator[PubSubEvent | PubSubKeepalive | None]:
         """One gRPC call: yields what it delivers (None for a message with nothing for the caller);
-        raises :class:`_Reconnect` when the call ends in a way a new call can fix."""
+        raises :class:`StreamBroken` when the call ends in a way a new call can fix."""
         import grpc
 
         stub = await self.channel.stub()
@@ -256,15 +234,15 @@ class EventStream:
                 try:
                     response = await asyncio.wait_for(responses.get(), self.keepalive_timeout)
                 except asyncio.TimeoutError:
-                    raise _Reconnect(f"no message (not even a keepalive) for {self.keepalive_timeout:.0f}s") from None
+                    raise StreamBroken(f"no message (not even a keepalive) for {self.keepalive_timeout:.0f}s") from None
                 if response is _END:
-                    raise _Reconnect("the server ended the stream")
+                    raise StreamBroken("the server ended the stream")
                 if isinstance(response, grpc.aio.AioRpcError):
                     code = status_name(response)
                     if code == "UNAUTHENTICATED":
-                        raise _Reconnect("UNAUTHENTICATED", reauthenticate=response)
+                        raise StreamBroken("UNAUTHENTICATED", reauthenticate=response)
                     if is_transient(response):
-                        raise _Reconnect(f"{code}: {response.details()}")
+                        raise StreamBroken(f"{code}: {response.details()}")
                     raise rpc_error(response, self.what)
                 if isinstance(response, BaseException):
                     raise response
