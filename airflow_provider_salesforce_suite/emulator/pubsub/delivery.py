@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -92,7 +92,17 @@ class Stream:
         self.fault: PubSubFault | None = None
         self._wake = asyncio.Event()
         self._unwatch = service.hub.watch(topic, self._wake.set)
+        self._reader: asyncio.Future[None] | None = None
+        #: run once when the stream closes (a managed subscription becomes free again)
+        self.on_close: list[Callable[[], None]] = []
         service.streams.add(self)
+
+    def read_with(self, reader: Coroutine[Any, Any, None]) -> None:
+        """Run the task that reads the client's later requests until the stream closes.
+
+        :param reader: a coroutine feeding :meth:`request`, :meth:`send_extra` and :meth:`fail`.
+        """
+        self._reader = asyncio.ensure_future(reader)
 
     def request(self, count: int) -> None:
         """The client asked for ``count`` more events.
@@ -124,9 +134,13 @@ class Stream:
         self.fail(PubSubFault("UNAVAILABLE", SERVICE_UNAVAILABLE, "The Pub/Sub API service is unavailable."))
 
     def close(self) -> None:
-        """Stop watching the topic (the RPC ended)."""
+        """The RPC ended: stop reading requests and watching the topic."""
+        if self._reader is not None:
+            self._reader.cancel()
         self._unwatch()
         self.service.streams.discard(self)
+        for callback in self.on_close:
+            callback()
 
     async def batches(self) -> AsyncIterator[Batch]:
         """What to send, as it becomes due (ends only by raising :class:`PubSubFault`)."""
@@ -156,3 +170,42 @@ class Stream:
                 await asyncio.wait_for(self._wake.wait(), max(timeout, 0.001))
             except asyncio.TimeoutError:
                 pass
+
+
+class PublishHandle:
+    """An open ``PublishStream`` as the drop knob sees it.
+
+    :param service: the Pub/Sub service.
+    """
+
+    def __init__(self, service: PubSubService) -> None:
+        self.service = service
+        self._dropped = asyncio.Event()
+        service.streams.add(self)
+
+    def drop(self) -> None:
+        """Admin knob: end the stream with ``UNAVAILABLE`` (even while it waits for a request)."""
+        self._dropped.set()
+
+    async def next_request(self, requests: AsyncIterator[Any]) -> Any | None:
+        """The client's next request (``None``: it closed its side).
+
+        :param requests: the RPC's request iterator.
+        :raises PubSubFault: the stream was dropped.
+        """
+        if not self._dropped.is_set():
+            reading = asyncio.ensure_future(requests.__anext__())
+            dropped = asyncio.ensure_future(self._dropped.wait())
+            await asyncio.wait({reading, dropped}, return_when=asyncio.FIRST_COMPLETED)
+            dropped.cancel()
+            if not self._dropped.is_set():
+                try:
+                    return reading.result()
+                except StopAsyncIteration:
+                    return None
+            reading.cancel()
+        raise PubSubFault("UNAVAILABLE", SERVICE_UNAVAILABLE, "The Pub/Sub API service is unavailable.")
+
+    def close(self) -> None:
+        """The RPC ended."""
+        self.service.streams.discard(self)

@@ -136,8 +136,8 @@ class ManagedSubscriptions:
         """Forget every subscription (a data reset)."""
         self._by_id.clear()
 
-    def claim(self, subscription_id: str, developer_name: str) -> ManagedSubscription:
-        """The subscription a ``ManagedSubscribe`` stream names, marked active.
+    def find(self, subscription_id: str, developer_name: str) -> ManagedSubscription:
+        """The subscription a ``ManagedSubscribe`` stream names, if it can be opened now.
 
         :param subscription_id: the first request's ``subscription_id``.
         :param developer_name: its ``developer_name``.
@@ -165,5 +165,4 @@ class ManagedSubscriptions:
         if sub.active:
             raise PubSubFault("FAILED_PRECONDITION", MANAGED_ALREADY_ACTIVE,
                               f"The managed subscription {sub.developer_name} already has an active stream.")
-        sub.active = True
         return sub

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ..state import EmulatorState
     from ..streaming.channels import ChannelRouter
     from ..streaming.hub import StreamingHub
-    from .delivery import Stream
+    from .delivery import PublishHandle, Stream
 
 #: Salesforce sends a keepalive FetchResponse after 270 s without events.
 KEEPALIVE_SECONDS = 270.0
@@ -72,7 +72,7 @@ class PubSubService:
         self.config = PubSubConfig()
         self.catalog = TopicCatalog(router)
         self.managed = ManagedSubscriptions()
-        self.streams: set[Stream] = set()
+        self.streams: set[Stream | PublishHandle] = set()
         #: ``host:port`` of the gRPC server once it listens
         self.endpoint: str | None = None
         self.counters = {"rpcs": 0, "events_delivered": 0, "events_published": 0, "streams_dropped": 0}

@@ -13,7 +13,7 @@ import grpc
 from ...core.pubsub import stubs
 from . import publishing
 from .auth import authenticate
-from .delivery import Batch, Stream, start_cursor
+from .delivery import Batch, PublishHandle, Stream, start_cursor
 from .wire import (
     FETCH_TOPIC_MISMATCH,
     MANAGED_COMMIT_RESTRICTED,
@@ -125,9 +125,10 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
         """One PublishResponse per PublishRequest, in order; every request names the same topic."""
         rpc_id = new_rpc_id()
         topic_name: str | None = None
+        handle = PublishHandle(self.service)
         try:
             session = await self._enter(context)
-            async for request in request_iterator:
+            while (request := await handle.next_request(request_iterator)) is not None:
                 if not request.topic_name:
                     raise PubSubFault("INVALID_ARGUMENT", PUBLISH_TOPIC_EMPTY, "The topic name is blank.")
                 if topic_name is not None and request.topic_name != topic_name:
@@ -142,13 +143,14 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
                 yield self._publish_response(topic.schema_id, outcomes, rpc_id)
         except PubSubFault as fault:
             await _abort(context, fault, rpc_id)
+        finally:
+            handle.close()
 
     async def Subscribe(self, request_iterator: AsyncIterator[Any],  # noqa: N802
                         context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         """Events of one topic as the client asks for them (``num_requested``), keepalives between."""
         rpc_id = new_rpc_id()
         stream: Stream | None = None
-        reader: asyncio.Task[None] | None = None
         try:
             session = await self._enter(context)
             first = await _first(request_iterator)
@@ -158,7 +160,7 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
             stream = Stream(self.service, topic.name, session.token,
                             start_cursor(self.service, topic.name, preset, first.replay_id))
             stream.request(first.num_requested)
-            reader = asyncio.ensure_future(_read_fetches(request_iterator, stream, topic.name))
+            stream.read_with(_read_fetches(request_iterator, stream, topic.name))
             async for batch in stream.batches():
                 await self._delay()
                 yield pb2.FetchResponse(events=self._consumer_events(batch), latest_replay_id=replay_bytes(batch.cursor),
@@ -166,8 +168,6 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
         except PubSubFault as fault:
             await _abort(context, fault, rpc_id)
         finally:
-            if reader is not None:
-                reader.cancel()
             if stream is not None:
                 stream.close()
 
@@ -176,8 +176,6 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
         """A managed subscription's events from its last commit; commits answered on the stream."""
         rpc_id = new_rpc_id()
         stream: Stream | None = None
-        reader: asyncio.Task[None] | None = None
-        sub: ManagedSubscription | None = None
         try:
             session = await self._enter(context)
             first = await _first(request_iterator)
@@ -185,19 +183,17 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
                 raise PubSubFault("INVALID_ARGUMENT", MANAGED_COMMIT_RESTRICTED,
                                   "The first ManagedFetchRequest cannot carry a commit request.")
             _check_requested(first.num_requested, MANAGED_EVENTS_INVALID, allow_zero=True)
-            sub = self.service.managed.claim(first.subscription_id, first.developer_name)
+            sub = self.service.managed.find(first.subscription_id, first.developer_name)
             topic = self.service.catalog.topic(sub.topic)
-            if sub.committed is not None:
-                cursor = start_cursor(self.service, topic.name, "CUSTOM", replay_bytes(sub.committed))
-            else:
-                cursor = start_cursor(self.service, topic.name, sub.default_replay, b"")
-            stream = Stream(self.service, topic.name, session.token, cursor)
+            start = ("CUSTOM", replay_bytes(sub.committed)) if sub.committed is not None else (sub.default_replay, b"")
+            stream = Stream(self.service, topic.name, session.token, start_cursor(self.service, topic.name, *start))
+            sub.active = True
+            stream.on_close.append(lambda: setattr(sub, "active", False))
             stream.request(first.num_requested)
-            reader = asyncio.ensure_future(_read_managed(request_iterator, stream, sub))
+            stream.read_with(_read_managed(request_iterator, stream, sub))
             async for batch in stream.batches():
                 await self._delay()
-                commits = batch.extras or [None]
-                for index, commit in enumerate(commits):  # one response per commit answer
+                for index, commit in enumerate(batch.extras or [None]):  # one response per commit answer
                     yield pb2.ManagedFetchResponse(
                         events=self._consumer_events(batch) if index == 0 else [],
                         latest_replay_id=replay_bytes(batch.cursor), rpc_id=rpc_id,
@@ -205,12 +201,8 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
         except PubSubFault as fault:
             await _abort(context, fault, rpc_id)
         finally:
-            if reader is not None:
-                reader.cancel()
             if stream is not None:
                 stream.close()
-            if sub is not None:
-                sub.active = False
 
 
 async def _first(request_iterator: AsyncIterator[Any]) -> Any:
