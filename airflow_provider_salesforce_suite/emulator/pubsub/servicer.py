@@ -129,12 +129,13 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
         try:
             session = await self._enter(context)
             while (request := await handle.next_request(request_iterator)) is not None:
-                if not request.topic_name:
+                # the first request names the topic; later ones may omit it, never change it
+                if topic_name is None and not request.topic_name:
                     raise PubSubFault("INVALID_ARGUMENT", PUBLISH_TOPIC_EMPTY, "The topic name is blank.")
-                if topic_name is not None and request.topic_name != topic_name:
+                if topic_name is not None and request.topic_name not in ("", topic_name):
                     raise PubSubFault("INVALID_ARGUMENT", PUBLISH_TOPIC_MISMATCH,
                                       f"The topic {request.topic_name} differs from this stream's topic {topic_name}.")
-                topic_name = request.topic_name
+                topic_name = topic_name or request.topic_name
                 topic = publishing.publishable(self.service, topic_name)
                 if self.service.state.session(session.token) is None:
                     session = await self._enter(context)  # an expired session ends the stream
