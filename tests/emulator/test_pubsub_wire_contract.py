@@ -70,13 +70,18 @@ def _type(field: FieldDescriptor) -> str:
     return _SCALARS.get(field.type, f"type#{field.type}")
 
 
+def _repeated(field: FieldDescriptor) -> bool:
+    is_repeated = getattr(field, "is_repeated", None)  # protobuf >= 5 (label is gone in 7)
+    return bool(is_repeated) if is_repeated is not None else field.label == FieldDescriptor.LABEL_REPEATED
+
+
 def test_package_and_every_message_field():
     file = pb2.DESCRIPTOR
     assert file.package == PACKAGE
     assert set(file.message_types_by_name) == set(MESSAGES)
     for name, expected in MESSAGES.items():
         message = file.message_types_by_name[name]
-        actual = [(f.name, f.number, _type(f), f.label == FieldDescriptor.LABEL_REPEATED) for f in message.fields]
+        actual = [(f.name, f.number, _type(f), _repeated(f)) for f in message.fields]
         assert actual == expected, name
         assert not message.oneofs, f"{name} has no oneof in Salesforce's contract"
 
