@@ -103,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.start()
     except SchemaError as exc:  # a user's file: say what is wrong with it, not a traceback
         parser.exit(2, f"{parser.prog}: error: --schema: {exc}\n")
+    except OSError as exc:  # a port in use
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     print(f"Salesforce emulator listening on {server.url}", flush=True)
     if server.pubsub_endpoint:
         print(f"Pub/Sub API (gRPC{'' if server.tls else ', plaintext'}) listening on {server.pubsub_endpoint}",

@@ -110,6 +110,7 @@ class EmulatorServer:
             loop.run_until_complete(self._startup())
         except BaseException as exc:  # report to start() instead of dying silently
             started.set_exception(exc)
+            loop.run_until_complete(self._shutdown())  # e.g. the HTTPS site bound but the gRPC port was busy
             loop.close()
             return
         started.set_result(None)

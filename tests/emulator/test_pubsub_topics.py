@@ -128,3 +128,15 @@ def test_plaintext_with_no_tls(tmp_path_factory):
         client.close()
     finally:
         server.stop()
+
+
+def test_the_session_fixture_serves_pubsub(salesforce_emulator):
+    endpoint = salesforce_emulator.pubsub_endpoint
+    assert endpoint and endpoint.startswith("127.0.0.1:")
+    assert json.loads(salesforce_emulator.connection_json())["extra"]["pubsub_endpoint"] == endpoint
+    assert "pubsub_endpoint=127.0.0.1%3A" in salesforce_emulator.connection_uri()
+    client = PubSub(salesforce_emulator)
+    try:
+        assert client.topic("/data/ChangeEvents").tenant_guid == client.tenant
+    finally:
+        client.close()

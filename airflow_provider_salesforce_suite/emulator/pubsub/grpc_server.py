@@ -21,7 +21,7 @@ async def start(service: PubSubService, host: str, port: int, tls: TlsFiles | No
     :param port: port to bind (0: a free port).
     :param tls: the emulator's TLS files (``None``: plaintext).
     :returns: the started ``grpc.aio.Server``; ``service.endpoint`` is ``host:port``.
-    :raises RuntimeError: the port could not be bound.
+    :raises OSError: the port could not be bound.
     """
     import grpc
 
@@ -30,13 +30,16 @@ async def start(service: PubSubService, host: str, port: int, tls: TlsFiles | No
     server = grpc.aio.server()
     pb2_grpc.add_PubSubServicer_to_server(PubSubServicer(service), server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    if tls is not None:
-        credentials = grpc.ssl_server_credentials([(tls.key_path.read_bytes(), tls.cert_path.read_bytes())])
-        bound = server.add_secure_port(address, credentials)
-    else:
-        bound = server.add_insecure_port(address)
+    try:
+        if tls is not None:
+            credentials = grpc.ssl_server_credentials([(tls.key_path.read_bytes(), tls.cert_path.read_bytes())])
+            bound = server.add_secure_port(address, credentials)
+        else:
+            bound = server.add_insecure_port(address)
+    except RuntimeError:  # grpc's "Failed to bind": say which port, without its log hints
+        bound = 0
     if not bound:
-        raise RuntimeError(f"the Pub/Sub API could not bind {address}")
+        raise OSError(f"the Pub/Sub API could not bind {address} (address in use or not available)")
     await server.start()
     service.endpoint = f"[{host}]:{bound}" if ":" in host else f"{host}:{bound}"
     return server
