@@ -34,6 +34,8 @@ def test_publish_with_one_bad_event_reports_it_and_publishes_the_rest(ps):
     assert [(r["OrderNumber__c"], r["Amount__c"], r["Rush__c"]) for r in records] == [
         ("ON-1", 3.5, False), ("ON-3", None, True)]
     assert all(r["CreatedById"].startswith("005") and r["CreatedDate"] > 0 for r in records)  # set by the server
+    stats = ps.sf.stats()["pubsub"]
+    assert stats["events_published"] == 2 and stats["events_delivered"] == 2 and stats["open_streams"] == 1
 
 
 def test_published_event_reaches_cometd_with_the_same_replay_id(ps):

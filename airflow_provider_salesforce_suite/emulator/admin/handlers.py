@@ -7,6 +7,7 @@ from aiohttp import web
 
 from ..config import DEFAULT_CONSUMER_KEY, DEFAULT_USERNAME
 from ..errors import SalesforceApiError
+from ..pubsub.service import PUBSUB_KEY
 from ..streaming.hub import hub_of
 from ..web import json_response, read_json_object, state_of
 
@@ -68,6 +69,9 @@ async def stats(request: web.Request) -> web.Response:
     hub = hub_of(request.app)
     if hub is not None:
         body["streaming"] = hub.stats()
+    pubsub = request.app.get(PUBSUB_KEY)
+    if pubsub is not None:
+        body["pubsub"] = pubsub.stats()
     return json_response(body)
 
 
@@ -77,6 +81,9 @@ async def reset_stats(request: web.Request) -> web.Response:
     hub = hub_of(request.app)
     if hub is not None:
         hub.reset_counters()
+    pubsub = request.app.get(PUBSUB_KEY)
+    if pubsub is not None:
+        pubsub.reset_counters()
     return web.Response(status=204)
 
 

@@ -93,6 +93,10 @@ class PubSubService:
         self.drop_streams()
         self.managed.clear()
         self.config = PubSubConfig()
+        self.reset_counters()
+
+    def reset_counters(self) -> None:
+        """Zero the counters (``DELETE /__emulator__/stats`` and data resets)."""
         self.counters = dict.fromkeys(self.counters, 0)
 
     def stats(self) -> dict[str, Any]:
