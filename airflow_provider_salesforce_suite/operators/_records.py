@@ -4,7 +4,7 @@ argument checks, where result files and journals go, and opening a journal."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 if TYPE_CHECKING:
     from airflow_provider_salesforce_suite.hooks._rest.journal import SaveJournal
@@ -89,3 +89,31 @@ def open_journal(context: Any, durable: bool, location: str, run_key: str, param
     if journal.open():
         log.info("Resuming from the journal of an earlier try in %s", journal.location)
     return journal
+
+
+def push_summary(context: Any, summary: dict[str, Any]) -> None:
+    """Push ``summary`` to XCom under the key ``summary`` (when run as a task instance)."""
+    ti = context.get("ti")
+    if ti is not None:
+        ti.xcom_push(key="summary", value=summary)
+
+
+def conclude(context: Any, summary: dict[str, Any], problems: list[str], journal: SaveJournal | None,
+             error: Callable[[str, dict[str, Any]], Exception]) -> None:
+    """End a save: fail with ``problems`` (the summary pushed first, the journal kept for the retry), or
+    drop the journal (nothing is left for a retry to resume).
+
+    :param context: the task context.
+    :param summary: the counts.
+    :param problems: why the task fails (empty: it succeeds).
+    :param journal: the run's journal, if any.
+    :param error: the exception class, called with the message and the summary.
+    """
+    if problems:
+        push_summary(context, summary)
+        raise error(". ".join(problems), summary)
+    if journal is not None:
+        try:
+            journal.remove()
+        except OSError as exc:  # a leftover journal is harmless: the next run has its own
+            log.warning("Could not remove the journal %s: %s", journal.location, exc)

@@ -16,8 +16,14 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_salesforce_suite.core.errors import SalesforceSuiteError
 from airflow_provider_salesforce_suite.hooks.pubsub import SalesforcePubSubHook
-from airflow_provider_salesforce_suite.operators._records import base_uri, beside_source, open_journal
-from airflow_provider_salesforce_suite.operators.rest import SalesforceRecordsFailedError, _push_summary, _run_part
+from airflow_provider_salesforce_suite.operators._records import (
+    base_uri,
+    beside_source,
+    conclude,
+    open_journal,
+    push_summary,
+)
+from airflow_provider_salesforce_suite.operators.rest import SalesforceRecordsFailedError, _run_part
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -197,7 +203,7 @@ class SalesforcePublishEventsOperator(BaseOperator):
             writer.close()  # what was written so far is kept even when the run stops early
             summary["results_uri"] = writer.uri
         if stopped is not None:
-            _push_summary(context, summary)
+            push_summary(context, summary)
             if summary["events"] == 0:
                 raise stopped
             then = ("A retry resumes after them (the journal is in " + journal.location + ")" if journal is not None
@@ -222,12 +228,5 @@ class SalesforcePublishEventsOperator(BaseOperator):
         if summary["failed"] > self.max_failed_events:
             problems.append(f"{summary['failed']} of {summary['events']} events failed to publish to {self.topic} "
                             f"(max_failed_events={self.max_failed_events}); see {summary['results_uri']}")
-        if problems:
-            _push_summary(context, summary)
-            raise SalesforceEventsPublishFailedError(". ".join(problems), summary)
-        if journal is not None:
-            try:
-                journal.remove()  # done: nothing is left for a retry to resume
-            except OSError as exc:  # a leftover journal is harmless: the next run has its own
-                log.warning("Could not remove the publish journal %s: %s", journal.location, exc)
+        conclude(context, summary, problems, journal, SalesforceEventsPublishFailedError)
         return summary

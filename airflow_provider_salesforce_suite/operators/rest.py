@@ -25,7 +25,9 @@ from airflow_provider_salesforce_suite.operators._records import (
     base_uri,
     beside_source,
     check_save_arguments,
+    conclude,
     open_journal,
+    push_summary,
 )
 
 if TYPE_CHECKING:
@@ -335,21 +337,14 @@ class SalesforceSaveRecordsOperator(_SalesforceRestOperator):
             problems.append(
                 f"{summary['failed']} of {summary['records']} {self.sobject} records failed to {self.operation} "
                 f"(max_failed_records={self.max_failed_records}); see {summary['failed_records_uri']}")
-        if problems:
-            _push_summary(context, summary)
-            raise SalesforceRecordsFailedError(". ".join(problems), summary)
-        if journal is not None:
-            try:
-                journal.remove()  # done: nothing is left for a retry to resume
-            except OSError as exc:  # a leftover journal is harmless: the next run has its own
-                log.warning("Could not remove the save journal %s: %s", journal.location, exc)
+        conclude(context, summary, problems, journal, SalesforceRecordsFailedError)
         return summary
 
     def _stopped(self, cause: Exception, read: int, summary: dict[str, Any], journal: SaveJournal | None,
                  context: Context) -> SalesforceSaveStoppedError:
         """The error for an input that turned bad part-way (after the calls in flight were answered)."""
         summary["created_ids"] = None
-        _push_summary(context, summary)
+        push_summary(context, summary)
         where = "".join(f"; {what} in {summary[key]}" for what, key in (
             ("failed records", "failed_records_uri"), ("records with an unknown outcome", "outcome_unknown_uri"))
             if summary[key])
@@ -381,12 +376,6 @@ def _beside(uri: str, kind: str) -> str:
     if stem.endswith(".failed"):
         stem = stem[: -len(".failed")]
     return f"{parent}{slash}{stem}.{kind}{dot}{suffix}{gz}"
-
-
-def _push_summary(context: Context, summary: dict[str, Any]) -> None:
-    ti = context.get("ti")
-    if ti is not None:
-        ti.xcom_push(key="summary", value=summary)
 
 
 def _unknown_text(summary: dict[str, Any], idempotency_field: str | None, journal: SaveJournal | None) -> str:

@@ -17,7 +17,7 @@ from airflow_provider_salesforce_suite.core.errors import (
     SalesforcePubSubSchemaError,
     SalesforcePubSubTopicError,
 )
-from airflow_provider_salesforce_suite.hooks.pubsub import PubSubEvent, decode_replay_id, encode_replay_id
+from airflow_provider_salesforce_suite.hooks.pubsub import PubSubEvent, encode_replay_id
 from tests.hooks.pubsub_support import (  # noqa: F401
     CONTACT_TOPIC,
     ORDER_TOPIC,
