@@ -50,8 +50,18 @@ class PubSub:
     conn_id: str
     server: Any
 
-    def hook(self, **kwargs: Any) -> SalesforcePubSubHook:
-        return SalesforcePubSubHook(self.conn_id, **kwargs)
+    monkeypatch: Any = None
+
+    def hook(self, conn_id: str | None = None, **kwargs: Any) -> SalesforcePubSubHook:
+        return SalesforcePubSubHook(conn_id or self.conn_id, **kwargs)
+
+    def connection(self, conn_id: str, **extra: Any) -> str:
+        """Another connection to the emulator, with these extras."""
+        conn = json.loads(self.server.connection_json())
+        base = conn["extra"] if isinstance(conn["extra"], dict) else json.loads(conn["extra"])
+        conn["extra"] = {**base, **extra}
+        self.monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+        return conn_id
 
     @property
     def rest(self) -> SalesforceRestHook:
@@ -76,11 +86,8 @@ class PubSub:
 @pytest.fixture
 def pubsub(pubsub_server, monkeypatch) -> PubSub:
     pubsub_server.reset()
-    conn = json.loads(pubsub_server.connection_json())
-    extra = conn["extra"] if isinstance(conn["extra"], dict) else json.loads(conn["extra"])
-    conn["extra"] = {**extra, "max_retries": 4, "retry_max_seconds": 20}
-    monkeypatch.setenv("AIRFLOW_CONN_SF_PUBSUB", json.dumps(conn))
-    setup = PubSub("sf_pubsub", pubsub_server)
+    setup = PubSub("sf_pubsub", pubsub_server, monkeypatch)
+    setup.connection("sf_pubsub", max_retries=4, retry_max_seconds=20)
     setup.admin("POST", "streaming/config", {"cdc_entities": ["Contact"]})
     setup.knobs(keepalive_seconds=1)
     return setup

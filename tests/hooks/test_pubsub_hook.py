@@ -244,6 +244,44 @@ def test_expired_or_invalid_replay_id_is_a_replay_id_error(pubsub) -> None:
     assert "Start from EARLIEST or LATEST" in str(error)
 
 
+def test_replay_id_aged_out_of_retention_is_a_replay_id_error(pubsub) -> None:
+    async def scenario():
+        hook = pubsub.hook()
+        try:
+            await hook.publish(ORDER_TOPIC, orders(3))
+            first, second, _ = await collect(hook, ORDER_TOPIC, 3)
+            await asyncio.to_thread(pubsub.admin, "POST", "streaming/age-out", {"channel": ORDER_TOPIC, "count": 2})
+            still = await collect(hook, ORDER_TOPIC, 1, replay_preset="CUSTOM", replay_id=second.replay_id)
+            async with aclosing(hook.subscribe(ORDER_TOPIC, replay_preset="CUSTOM", replay_id=first.replay_id)) as gone:
+                with pytest.raises(SalesforcePubSubReplayIdError, match=ORDER_TOPIC) as info:
+                    await anext(gone)
+            return still, info.value
+        finally:
+            await hook.aclose()
+
+    still, error = run(scenario())
+    assert _numbers(still) == ["O-2"]
+    assert error.error_code == "sfdc.platform.eventbus.grpc.subscription.fetch.replayid.corrupted"
+
+
+def test_silent_stream_is_reconnected_then_given_up(pubsub) -> None:
+    pubsub.knobs(keepalive_seconds=60)  # the server says nothing: not even a keepalive
+    conn = pubsub.connection("sf_pubsub_impatient", max_retries=1)
+
+    async def scenario():
+        hook = pubsub.hook(conn)
+        try:
+            async with aclosing(hook.subscribe(ORDER_TOPIC, keepalive_timeout=0.3)) as events:
+                with pytest.raises(SalesforcePubSubError) as info:
+                    await anext(events)
+            return info.value
+        finally:
+            await hook.aclose()
+
+    error = run(scenario())
+    assert "kept failing (no message (not even a keepalive) for 0.3s; 2 calls in a row" in str(error)
+
+
 def test_wrong_tenant_is_permission_denied(pubsub) -> None:
     async def scenario():
         hook = pubsub.hook(tenant_id="00D000000000999AAA")

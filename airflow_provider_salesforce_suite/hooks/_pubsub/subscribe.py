@@ -234,7 +234,7 @@ class EventStream:
                 try:
                     response = await asyncio.wait_for(responses.get(), self.keepalive_timeout)
                 except asyncio.TimeoutError:
-                    raise StreamBroken(f"no message (not even a keepalive) for {self.keepalive_timeout:.0f}s") from None
+                    raise StreamBroken(f"no message (not even a keepalive) for {self.keepalive_timeout:g}s") from None
                 if response is _END:
                     raise StreamBroken("the server ended the stream")
                 if isinstance(response, grpc.aio.AioRpcError):
