@@ -356,6 +356,40 @@ def test_publish_stream_volume_in_order_with_batches_in_flight(pubsub) -> None:
     assert _numbers(received) == [f"O-{i}" for i in range(count)]
 
 
+def test_publish_stream_lost_reply_is_outcome_unknown_and_never_resent(pubsub) -> None:
+    # Answers come a second late and the client waits 1.5 s: the first batch is published, then its
+    # answer is given up on. The delay is lifted once it is published, so the next stream is prompt.
+    conn = pubsub.connection("sf_pubsub_hasty", timeout=1.5)
+
+    async def scenario():
+        hook = pubsub.hook(conn)
+        try:
+            await hook.get_schema((await hook.get_topic(ORDER_TOPIC)).schema_id)
+            published = (await asyncio.to_thread(pubsub.admin, "GET", "pubsub"))["stats"]["events_published"]
+            await asyncio.to_thread(pubsub.knobs, delay_ms=1000)
+
+            async def lift_the_delay_once_published() -> None:
+                while (await asyncio.to_thread(pubsub.admin, "GET", "pubsub"))["stats"]["events_published"] < \
+                        published + 10:
+                    await asyncio.sleep(0.05)
+                await asyncio.to_thread(pubsub.knobs, delay_ms=0)
+
+            lifter = asyncio.ensure_future(lift_the_delay_once_published())
+            outcomes = [o async for o in hook.publish_stream(ORDER_TOPIC, orders(30), batch_size=10, max_in_flight=1)]
+            await lifter
+            return outcomes, await all_retained(hook, ORDER_TOPIC, settle=0.8)
+        finally:
+            await hook.aclose()
+
+    outcomes, retained = run(scenario())
+    assert [o.index for o in outcomes] == list(range(30))
+    assert [o.error_code for o in outcomes[:10]] == ["OUTCOME_UNKNOWN"] * 10
+    assert "it may or may not be published, so it was not sent again" in outcomes[0].error_message
+    assert all(o.ok for o in outcomes[10:])
+    # the first batch was published once (before its answer was lost), never a second time
+    assert _numbers(retained) == [f"O-{i}" for i in range(30)]
+
+
 # -- managed subscriptions -------------------------------------------------------------------------------
 def test_managed_subscription_resumes_after_the_commit(pubsub) -> None:
     pubsub.admin("POST", "pubsub/managed-subscriptions", {"developer_name": "Orders_Sub", "topic": ORDER_TOPIC,
