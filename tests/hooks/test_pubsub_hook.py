@@ -227,6 +227,51 @@ def test_dropped_streams_lose_and_repeat_nothing(pubsub) -> None:
     assert len(set(_ints(events))) == 30
 
 
+def test_latest_subscription_dropped_before_any_event_misses_nothing(pubsub) -> None:
+    # Nothing delivered yet, so no replay id to resume after: the keepalive's latest replay id is the
+    # position (a LATEST resubscribe would skip what was published while the stream was down).
+    async def scenario():
+        hook, publisher = pubsub.hook(), pubsub.hook()
+        try:
+            await publisher.get_topic(ORDER_TOPIC)
+            async with Subscriber(hook.subscribe(ORDER_TOPIC, keepalives=True)) as sub:
+                await sub.first_keepalive()
+                assert (await asyncio.to_thread(pubsub.drop_streams))["dropped"] == 1
+                await publisher.publish(ORDER_TOPIC, orders(2))  # while the subscriber backs off
+                return await sub.wait_for(2)
+        finally:
+            await hook.aclose()
+            await publisher.aclose()
+
+    assert _numbers(run(scenario())) == ["O-0", "O-1"]
+
+
+def test_session_id_connection_finds_its_org_through_userinfo(pubsub) -> None:
+    token = pubsub.hook().authenticator.get_token()
+    conn = pubsub.connection("sf_pubsub_session", auth_type="session", session_id=token.access_token,
+                             instance_url=token.instance_url)
+
+    async def scenario():
+        hook = pubsub.hook(conn)
+        try:
+            info = await hook.get_topic(ORDER_TOPIC)
+            return info, await hook.publish(ORDER_TOPIC, orders(1))
+        finally:
+            await hook.aclose()
+
+    info, (outcome,) = run(scenario())
+    assert info.tenant_guid.startswith("00D") and outcome.ok
+
+
+def test_connection_test_button(pubsub) -> None:
+    ok, message = pubsub.hook().test_connection()
+    assert ok, message
+    assert message == f"Pub/Sub API at {pubsub.server.pubsub_endpoint} answered"
+    bad = pubsub.connection("sf_pubsub_nowhere", pubsub_endpoint="127.0.0.1:9", max_retries=0)
+    ok, message = pubsub.hook(bad).test_connection()
+    assert not ok and "SalesforcePubSubError" in message and "UNAVAILABLE" in message
+
+
 def test_expired_or_invalid_replay_id_is_a_replay_id_error(pubsub) -> None:
     async def scenario():
         hook = pubsub.hook()
