@@ -359,6 +359,25 @@ def test_schema_mismatch_refused_before_anything_is_sent(pubsub) -> None:
     assert run(scenario()) == []
 
 
+def test_publish_one_event_salesforce_refuses(pubsub) -> None:
+    async def scenario():
+        hook = pubsub.hook()
+        try:
+            events = orders(3)
+            events[1] = {"Order_Number__c": "X" * 30}  # fits the Avro schema, not the field's length of 20
+            outcomes = await hook.publish(ORDER_TOPIC, events, correlation_key_field="Order_Number__c")
+            return outcomes, await all_retained(hook, ORDER_TOPIC, settle=0.8)
+        finally:
+            await hook.aclose()
+
+    outcomes, retained = run(scenario())
+    assert [o.ok for o in outcomes] == [True, False, True]
+    refused = outcomes[1]
+    assert refused.index == 1 and refused.correlation_key == "X" * 30 and refused.replay_id is None
+    assert refused.error_code == "PUBLISH" and "STRING_TOO_LONG" in refused.error_message
+    assert _numbers(retained) == ["O-0", "O-2"]
+
+
 def test_publish_stream_reports_the_bad_event_and_publishes_the_rest(pubsub) -> None:
     async def scenario():
         hook = pubsub.hook()
