@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_salesforce_suite.core.errors import (
     SalesforceOutcomeUnknownError,
+    SalesforcePubSubAuthError,
     SalesforcePubSubError,
     pubsub_error,
 )
@@ -203,7 +204,13 @@ class PubSubChannel:
     # -- calls -------------------------------------------------------------------------------------
     async def reauthenticate(self, token: Token, reauthenticated: bool, exc: Any, what: str) -> Token:
         """A fresh token after ``UNAUTHENTICATED``; the error itself when this token was already a fresh one."""
-        if reauthenticated or not self.authenticator.can_reauthenticate:
+        if not self.authenticator.can_reauthenticate:
+            error = rpc_error(exc, what)
+            raise SalesforcePubSubAuthError(
+                f"Salesforce Pub/Sub {what} was refused (UNAUTHENTICATED): the session id is expired or invalid, and "
+                "auth_type 'session' cannot re-authenticate: give the connection a fresh session_id or use an OAuth "
+                "auth_type", grpc_code=error.grpc_code, error_code=error.error_code, rpc_id=error.rpc_id) from None
+        if reauthenticated:
             raise rpc_error(exc, what) from None
         log.info("Pub/Sub API rejected the session (UNAUTHENTICATED); re-authenticating")
         return await self.authenticator.areauthenticate(token)
