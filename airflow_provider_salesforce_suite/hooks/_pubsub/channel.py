@@ -10,6 +10,7 @@ or, for a bare session id, from the OpenID ``userinfo`` endpoint; it is asked fo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import ssl
@@ -313,3 +314,72 @@ class Reconnects:
         log.warning("Pub/Sub %s: %s; %s in %.2fs (attempt %d of %d)", self.what, broken.reason, next_step, delay,
                     self.failures, policy.max_retries)
         await asyncio.sleep(delay)
+
+
+#: What :meth:`Duplex.next` returns when the server ended the stream (status OK).
+STREAM_END = object()
+
+
+class Duplex:
+    """One bidirectional call driven by two tasks it owns: a writer sending queued requests (in order)
+    and a reader queueing responses, so answers (commits, publish results) arrive while the caller is
+    busy. Both tasks end with :meth:`close`; nothing of the call outlives it.
+
+    :param stub: the ``PubSubStub``.
+    :param rpc: ``Subscribe``, ``ManagedSubscribe`` or ``PublishStream``.
+    :param metadata: the call's metadata.
+    :param on_response: called in the reader for each response, before it is queued.
+    """
+
+    def __init__(self, stub: Any, rpc: str, metadata: Any, on_response: Callable[[Any], None] | None = None) -> None:
+        self.call = getattr(stub, rpc)(metadata=metadata)
+        self._requests: asyncio.Queue[Any] = asyncio.Queue()
+        self._responses: asyncio.Queue[Any] = asyncio.Queue()
+        self._on_response = on_response
+        self._tasks = [asyncio.ensure_future(self._write()), asyncio.ensure_future(self._read())]
+
+    def send(self, request: Any) -> None:
+        """Queue ``request`` (sent after the ones before it)."""
+        self._requests.put_nowait(request)
+
+    async def next(self, timeout: float | None) -> Any:
+        """The next response, :data:`STREAM_END`, or the exception that ended the call.
+
+        :raises asyncio.TimeoutError: nothing within ``timeout`` seconds.
+        """
+        return await asyncio.wait_for(self._responses.get(), timeout)
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                await self.call.write(await self._requests.get())
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the call is over: the reader reports how it ended
+            return
+
+    async def _read(self) -> None:
+        import grpc
+
+        try:
+            while True:
+                response = await self.call.read()
+                if response is grpc.aio.EOF:
+                    self._responses.put_nowait(STREAM_END)
+                    return
+                if self._on_response is not None:
+                    self._on_response(response)
+                self._responses.put_nowait(response)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # AioRpcError (the call's status), or a broken channel
+            self._responses.put_nowait(exc)
+
+    async def close(self) -> None:
+        """Cancel the call and end both tasks."""
+        self.call.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

@@ -26,6 +26,8 @@ from airflow_provider_salesforce_suite.core.errors import (
     SalesforcePubSubSchemaError,
 )
 from airflow_provider_salesforce_suite.hooks._pubsub.channel import (
+    STREAM_END,
+    Duplex,
     Reconnects,
     StreamBroken,
     is_transient,
@@ -367,35 +369,7 @@ class _StreamRun:
                 yield outcome
 
     async def _call(self, token: Any) -> AsyncIterator[PublishOutcome]:
-        import grpc
-
-        stub = await self.channel.stub()
-        requests: asyncio.Queue[Any] = asyncio.Queue()
-        responses: asyncio.Queue[Any] = asyncio.Queue()
-        end = object()
-
-        async def request_stream() -> AsyncIterator[Any]:
-            while True:
-                request = await requests.get()
-                if request is end:
-                    return
-                yield request
-
-        call = stub.PublishStream(request_stream(), metadata=await self.channel.metadata(token))
-
-        async def read() -> None:
-            try:
-                while True:
-                    response = await call.read()
-                    responses.put_nowait(end if response is grpc.aio.EOF else response)
-                    if response is grpc.aio.EOF:
-                        return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                responses.put_nowait(exc)
-
-        reader = asyncio.ensure_future(read())
+        call = Duplex(await self.channel.stub(), "PublishStream", await self.channel.metadata(token))
         try:
             while True:
                 # Send until max_in_flight batches are unanswered (or the input ends).
@@ -410,7 +384,7 @@ class _StreamRun:
                     if self.journal is not None:
                         self.journal.pending(batch.start, batch.inputs)  # from here on its outcome may be unknown
                     self.in_flight.append(batch)
-                    requests.put_nowait(self.p.request(batch))
+                    call.send(self.p.request(batch))
                 for outcome in self._ready():
                     yield outcome
                 if not self.in_flight:
@@ -418,11 +392,11 @@ class _StreamRun:
                         return
                     continue
                 try:
-                    response = await asyncio.wait_for(responses.get(), self.channel.config.timeout)
+                    response = await call.next(self.channel.config.timeout)
                 except asyncio.TimeoutError:
-                    self._lost(f"no answer within {self.channel.config.timeout:.0f}s")
+                    self._lost(f"no answer within {self.channel.config.timeout:g}s")
                     raise StreamBroken("no answer within the connection's timeout") from None
-                if response is end:
+                if response is STREAM_END:
                     self._lost("the server ended the stream before answering")
                     raise StreamBroken("the server ended the stream")
                 if isinstance(response, BaseException):
@@ -440,11 +414,7 @@ class _StreamRun:
                     raise response
                 self._answered(response)
         finally:
-            requests.put_nowait(end)
-            call.cancel()
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
+            await call.close()
 
     def _answered(self, response: Any) -> None:
         keys = {result.correlation_key for result in response.results}

@@ -14,8 +14,8 @@ the caller iterates, over as many gRPC calls as it takes:
   ``CommitReplayRequest`` and waits for its answer (commits not answered when a stream breaks are
   sent again on the next one: committing a replay id twice is harmless).
 
-A background task reads each call's responses into a queue, so commit answers arrive while the
-caller is busy with an event; the queue holds at most what was requested.
+Each call is a :class:`~.channel.Duplex` (a writer and a reader task), so commit answers arrive
+while the caller is busy with an event; its queue holds at most what was requested.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
 from airflow_provider_salesforce_suite.core.errors import SalesforcePubSubCommitError
 from airflow_provider_salesforce_suite.hooks._pubsub.channel import (
+    STREAM_END,
+    Duplex,
     Reconnects,
     StreamBroken,
     is_transient,
@@ -49,7 +51,6 @@ log = logging.getLogger(__name__)
 #: Salesforce sends a keepalive after 270 s without events; a little more without any message means
 #: the stream is dead even if the connection looks open.
 DEFAULT_KEEPALIVE_TIMEOUT = 330.0
-_END = object()
 
 
 class EventStream:
@@ -86,7 +87,7 @@ class EventStream:
         self._tip: bytes | None = None
         #: Calls made so far (1 + reconnects), for logs and tests.
         self.calls = 0
-        self._requests: asyncio.Queue[Any] | None = None
+        self._call_now: Duplex | None = None
         self._commits: dict[str, tuple[bytes, asyncio.Future[bytes]]] = {}
         self._pb2: Any = None
 
@@ -114,8 +115,8 @@ class EventStream:
         return self._pb2.FetchRequest(topic_name=self.topic, num_requested=count)
 
     def _send(self, request: Any) -> None:
-        if self._requests is not None:
-            self._requests.put_nowait(request)
+        if self._call_now is not None:  # between calls, the next call sends what is unanswered
+            self._call_now.send(request)
 
     # -- managed commits ---------------------------------------------------------------------------
     def _commit_request(self, request_id: str, replay_id: bytes) -> Any:
@@ -191,51 +192,22 @@ class EventStream:
 
         stub = await self.channel.stub()
         metadata = await self.channel.metadata(token)
-        requests: asyncio.Queue[Any] = asyncio.Queue()
-        responses: asyncio.Queue[Any] = asyncio.Queue()
-
-        async def request_stream() -> AsyncIterator[Any]:
-            while True:
-                request = await requests.get()
-                if request is _END:
-                    return
-                yield request
-
-        rpc = "ManagedSubscribe" if self.subscription else "Subscribe"
-        call = getattr(stub, rpc)(request_stream(), metadata=metadata)
+        on_response = self._commit_answered if self.subscription else None
+        call = Duplex(stub, "ManagedSubscribe" if self.subscription else "Subscribe", metadata, on_response)
         self.calls += 1
-        requests.put_nowait(self._first_request())
-        self._requests = requests
-        for request_id, (replay_id, future) in self._commits.items():
-            if not future.done():  # unanswered on a broken stream: send again
-                requests.put_nowait(self._commit_request(request_id, replay_id))
         outstanding = self.batch_size
-
-        async def read() -> None:
-            try:
-                while True:
-                    response = await call.read()
-                    if response is grpc.aio.EOF:
-                        responses.put_nowait(_END)
-                        return
-                    if self.subscription and response.HasField("commit_response"):
-                        self._commit_answered(response)
-                    responses.put_nowait(response)
-            except grpc.aio.AioRpcError as exc:
-                responses.put_nowait(exc)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a bug or a broken channel: hand it to the caller
-                responses.put_nowait(exc)
-
-        reader = asyncio.ensure_future(read())
         try:
+            call.send(self._first_request())
+            self._call_now = call
+            for request_id, (replay_id, future) in self._commits.items():
+                if not future.done():  # unanswered on a broken stream: send again
+                    call.send(self._commit_request(request_id, replay_id))
             while True:
                 try:
-                    response = await asyncio.wait_for(responses.get(), self.keepalive_timeout)
+                    response = await call.next(self.keepalive_timeout)
                 except asyncio.TimeoutError:
                     raise StreamBroken(f"no message (not even a keepalive) for {self.keepalive_timeout:g}s") from None
-                if response is _END:
+                if response is STREAM_END:
                     raise StreamBroken("the server ended the stream")
                 if isinstance(response, grpc.aio.AioRpcError):
                     code = status_name(response)
@@ -247,6 +219,8 @@ class EventStream:
                 if isinstance(response, BaseException):
                     raise response
                 events = list(response.events)
+                if not events and self.subscription and response.HasField("commit_response"):
+                    continue  # a commit's answer (settled by the reader), not a keepalive
                 if not events:
                     latest = bytes(response.latest_replay_id)
                     if latest and self.last_delivered is None and self.replay_preset == "LATEST" and \
@@ -266,14 +240,8 @@ class EventStream:
                     yield PubSubEvent(topic=self.topic, replay_id=replay_id, event_id=event.id,
                                       schema_id=event.schema_id, payload=payload)
                 if outstanding <= self.batch_size // 2:
-                    requests.put_nowait(self._more(self.batch_size - outstanding))
+                    call.send(self._more(self.batch_size - outstanding))
                     outstanding = self.batch_size
         finally:
-            self._requests = None
-            requests.put_nowait(_END)
-            call.cancel()
-            reader.cancel()
-            try:
-                await reader
-            except (asyncio.CancelledError, Exception):
-                pass
+            self._call_now = None
+            await call.close()
