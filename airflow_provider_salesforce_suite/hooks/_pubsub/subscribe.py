@@ -3,9 +3,9 @@
 One :class:`EventStream` yields the events of a topic (or a managed subscription) for as long as
 the caller iterates, over as many gRPC calls as it takes:
 
-* Flow control: the first request asks for ``batch_size`` events; once the caller has taken half of
-  them, one request tops ``num_requested`` up again, so at most ``batch_size`` events are ever
-  buffered and a slow caller slows the stream down rather than filling memory.
+* Flow control: the first request asks for ``batch_size`` events; each response that brings events
+  asks for as many again, so the server always has ``batch_size`` requested, at most twice that is
+  ever held here, and a slow caller slows the stream down rather than filling memory.
 * ``UNAUTHENTICATED`` re-authenticates once (again after the next answered request) and reconnects.
 * ``UNAVAILABLE``, a stream the server ends, or no message within ``keepalive_timeout`` (Salesforce
   sends a keepalive every 270 s) reconnect with bounded backoff, resuming after the last DELIVERED
@@ -195,7 +195,7 @@ class EventStream:
         on_response = self._commit_answered if self.subscription else None
         call = Duplex(stub, "ManagedSubscribe" if self.subscription else "Subscribe", metadata, on_response)
         self.calls += 1
-        outstanding = self.batch_size
+        schema_id, schema = None, None  # the last schema used (a topic rarely changes it)
         try:
             call.send(self._first_request())
             self._call_now = call
@@ -224,24 +224,24 @@ class EventStream:
                 if not events:
                     latest = bytes(response.latest_replay_id)
                     if latest and self.last_delivered is None and self.replay_preset == "LATEST" and \
-                            not self.subscription and outstanding == self.batch_size:
-                        self._tip = latest  # nothing pending: everything up to here is past
+                            not self.subscription:
+                        self._tip = latest  # the server has nothing for us: everything up to here is past
                     yield PubSubKeepalive(latest, int(response.pending_num_requested)) if self.keepalives else None
                     continue
-                outstanding -= len(events)
+                # Ask for as many as arrived before handing them out: the server works while the caller
+                # does, and at most 2 x batch_size events are ever held (this response and the next).
+                call.send(self._more(len(events)))
                 for consumer_event in events:
                     replay_id = bytes(consumer_event.replay_id)
                     if not replay_id_after(replay_id, self.last_delivered):
                         continue  # seen before a reconnect
                     event = consumer_event.event
-                    schema = await self.schema(event.schema_id)
+                    if event.schema_id != schema_id:
+                        schema_id, schema = event.schema_id, await self.schema(event.schema_id)
                     payload = schema.decode(bytes(event.payload))
                     self.last_delivered = replay_id
                     yield PubSubEvent(topic=self.topic, replay_id=replay_id, event_id=event.id,
                                       schema_id=event.schema_id, payload=payload)
-                if outstanding <= self.batch_size // 2:
-                    call.send(self._more(self.batch_size - outstanding))
-                    outstanding = self.batch_size
         finally:
             self._call_now = None
             await call.close()
