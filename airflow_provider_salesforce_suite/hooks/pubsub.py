@@ -199,7 +199,7 @@ class SalesforcePubSubHook(SalesforceBaseHook):
                   keepalive_timeout: float | None = None) -> AsyncIterator[PubSubEvent | PubSubKeepalive]:
         """Events of ``topic`` as they arrive, for as long as the caller iterates.
 
-        Keeps ``num_requested`` topped up (at most ``batch_size`` events buffered); decodes each payload
+        Keeps ``num_requested`` topped up (at most 2 x ``batch_size`` events held); decodes each payload
         with its schema (change event bitmaps become field names); re-authenticates once on
         ``UNAUTHENTICATED`` and reconnects with backoff on ``UNAVAILABLE`` or a silent stream, resuming
         after the last delivered replay id. Close it when done (``contextlib.aclosing``).

@@ -149,7 +149,30 @@ def test_flow_control_keeps_at_most_batch_size_requested(pubsub) -> None:
 
     seen, pending = run(scenario())
     assert _numbers(seen) == [f"O-{i}" for i in range(25)]
-    assert pending and all(0 <= p <= 4 for p in pending)
+    assert pending and all(0 <= p <= 4 for p in pending) and pending[-1] == 4  # topped up again
+
+
+def test_a_stalled_consumer_stalls_the_stream(pubsub) -> None:
+    def delivered() -> int:
+        return pubsub.admin("GET", "pubsub")["stats"]["events_delivered"]
+
+    async def scenario():
+        hook = pubsub.hook()
+        try:
+            await hook.publish(ORDER_TOPIC, orders(100))
+            before = await asyncio.to_thread(delivered)
+            async with aclosing(hook.subscribe(ORDER_TOPIC, replay_preset="EARLIEST", batch_size=5)) as stream:
+                first = await anext(stream)
+                await asyncio.sleep(1.0)  # the caller is busy: nothing more may be asked for
+                stalled = await asyncio.to_thread(delivered) - before
+                rest = [await anext(stream) for _ in range(99)]
+            return first, stalled, rest
+        finally:
+            await hook.aclose()
+
+    first, stalled, rest = run(scenario())
+    assert stalled <= 10  # this response and the next, never the 100 available
+    assert _numbers([first, *rest]) == [f"O-{i}" for i in range(100)]
 
 
 def test_change_events_carry_field_names_for_rest_updates(pubsub) -> None:
