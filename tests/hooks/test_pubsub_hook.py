@@ -506,3 +506,18 @@ def test_managed_subscription_resumes_after_the_commit(pubsub) -> None:
     first, rest = run(scenario())
     assert _numbers(first) == ["O-0", "O-1", "O-2", "O-3"]
     assert _numbers(rest) == ["O-3", "O-4", "O-5"]  # after the committed O-2
+
+
+def test_unknown_managed_subscription_is_a_clear_error(pubsub) -> None:
+    async def scenario():
+        hook = pubsub.hook()
+        try:
+            async with hook.managed_subscribe("No_Such_Sub") as sub:
+                with pytest.raises(SalesforcePubSubError) as info:
+                    await anext(aiter(sub))
+            return info.value
+        finally:
+            await hook.aclose()
+
+    error = run(scenario())
+    assert "No_Such_Sub" in str(error) and error.error_code.endswith("developer.name.not.found")
