@@ -11,6 +11,7 @@ from contextlib import aclosing
 import pytest
 
 from airflow_provider_salesforce_suite.core.errors import (
+    SalesforcePubSubCommitError,
     SalesforcePubSubError,
     SalesforcePubSubPermissionError,
     SalesforcePubSubReplayIdError,
@@ -521,3 +522,27 @@ def test_unknown_managed_subscription_is_a_clear_error(pubsub) -> None:
 
     error = run(scenario())
     assert "No_Such_Sub" in str(error) and error.error_code.endswith("developer.name.not.found")
+
+
+def test_refused_commit_is_a_commit_error(pubsub) -> None:
+    pubsub.admin("POST", "pubsub/managed-subscriptions", {"developer_name": "Strict_Sub", "topic": ORDER_TOPIC,
+                                                         "default_replay": "EARLIEST"})
+
+    async def scenario():
+        hook = pubsub.hook()
+        try:
+            await hook.publish(ORDER_TOPIC, orders(1))
+            async with hook.managed_subscribe("Strict_Sub") as sub:
+                event = await anext(aiter(sub))
+                with pytest.raises(SalesforcePubSubCommitError) as info:
+                    await sub.commit((10**9).to_bytes(8, "big"))  # never delivered
+                await sub.commit(event.replay_id)  # the stream is still usable
+            state = await asyncio.to_thread(pubsub.admin, "GET", "pubsub/managed-subscriptions/Strict_Sub")
+            return event, info.value, state
+        finally:
+            await hook.aclose()
+
+    event, error, state = run(scenario())
+    assert error.error_code == "COMMIT" and "was not delivered on this stream yet" in str(error)
+    assert "Strict_Sub" in str(error)
+    assert state["committed_replay_id"] == int.from_bytes(event.replay_id, "big")

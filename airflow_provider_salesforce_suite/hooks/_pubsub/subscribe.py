@@ -154,9 +154,10 @@ class EventStream:
         if error is not None and (error.code or error.msg):
             entry = self._commits.get(answer.commit_request_id)
             if entry is not None and not entry[1].done():
+                code = self._pb2.ErrorCode.Name(error.code) if error.code else "UNKNOWN"
                 entry[1].set_exception(SalesforcePubSubCommitError(
                     f"Salesforce refused to commit a replay id to managed subscription {self.subscription}: "
-                    f"{error.msg or 'no message'} (code {error.code})", error_code=str(error.code)))
+                    f"{error.msg or 'no message'} ({code})", error_code=code))
             return
         committed = bytes(answer.replay_id)
         # Commits may be coalesced: an answer for a later replay id settles the earlier ones too.
