@@ -546,3 +546,33 @@ def test_refused_commit_is_a_commit_error(pubsub) -> None:
     assert error.error_code == "COMMIT" and "was not delivered on this stream yet" in str(error)
     assert "Strict_Sub" in str(error)
     assert state["committed_replay_id"] == int.from_bytes(event.replay_id, "big")
+
+
+def test_managed_subscription_survives_a_dropped_stream(pubsub) -> None:
+    pubsub.admin("POST", "pubsub/managed-subscriptions", {"developer_name": "Sturdy_Sub", "topic": ORDER_TOPIC,
+                                                         "default_replay": "EARLIEST"})
+
+    async def scenario():
+        hook, publisher = pubsub.hook(), pubsub.hook()
+        try:
+            await publisher.publish(ORDER_TOPIC, orders(4))
+            seen = []
+            async with hook.managed_subscribe("Sturdy_Sub", batch_size=2) as sub:
+                async for event in sub:
+                    seen.append(event)
+                    if len(seen) == 2:
+                        await sub.commit(event.replay_id)
+                        assert (await asyncio.to_thread(pubsub.drop_streams))["dropped"] == 1
+                        await publisher.publish(ORDER_TOPIC, orders(2, start=4))
+                    if len(seen) == 6:
+                        await sub.commit(event.replay_id)
+                        break
+            state = await asyncio.to_thread(pubsub.admin, "GET", "pubsub/managed-subscriptions/Sturdy_Sub")
+            return seen, state
+        finally:
+            await hook.aclose()
+            await publisher.aclose()
+
+    seen, state = run(scenario())
+    assert _numbers(seen) == [f"O-{i}" for i in range(6)]
+    assert state["committed_replay_id"] == int.from_bytes(seen[-1].replay_id, "big")
