@@ -3,6 +3,8 @@
 * ``GET /__emulator__/pubsub``: the gRPC endpoint, config and counters.
 * ``GET|POST .../config {"keepalive_seconds": 270, "delay_ms": 0}``.
 * ``POST .../drop-streams``: end every open Subscribe/ManagedSubscribe/PublishStream with UNAVAILABLE.
+* ``GET|POST|DELETE .../faults {"rpc", "status", "error_code", "message", "count", "after"}``: fail
+  the next calls of an RPC (``after``: a Publish is carried out, then its reply is an error).
 * ``POST .../managed-subscriptions {"developer_name", "topic", "state"?, "default_replay"?}``,
   ``GET .../managed-subscriptions``, ``GET|POST .../managed-subscriptions/{id or name}``
   (``{"state": "STOP"}``); the GET shows the committed replay id and every commit.
@@ -53,6 +55,28 @@ async def set_config(request: web.Request) -> web.Response:
 async def drop_streams(request: web.Request) -> web.Response:
     """``POST .../drop-streams``."""
     return json_response({"dropped": _service(request).drop_streams()})
+
+
+async def add_fault(request: web.Request) -> web.Response:
+    """``POST .../faults {"rpc": "Publish", "status": "UNAVAILABLE", "error_code", "message", "count": 1,
+    "after": false}``: fail the next matching RPC calls (``after``: publish first, then fail)."""
+    service = _service(request)
+    try:
+        fault = service.add_fault(await read_json_object(request))
+    except (TypeError, ValueError) as exc:
+        raise SalesforceApiError("INVALID_REQUEST", str(exc)) from None
+    return json_response(fault.to_json(), status=201)
+
+
+async def list_faults(request: web.Request) -> web.Response:
+    """``GET .../faults``: the rules not spent yet."""
+    return json_response([f.to_json() for f in _service(request).faults])
+
+
+async def clear_faults(request: web.Request) -> web.Response:
+    """``DELETE .../faults``."""
+    _service(request).faults.clear()
+    return web.Response(status=204)
 
 
 async def create_managed(request: web.Request) -> web.Response:
@@ -110,6 +134,10 @@ def register(app: web.Application) -> None:
     config.add_route("GET", get_config)
     config.add_route("POST", set_config)
     app.router.add_post(PREFIX + "/drop-streams", drop_streams)
+    faults = app.router.add_resource(PREFIX + "/faults")
+    faults.add_route("GET", list_faults)
+    faults.add_route("POST", add_fault)
+    faults.add_route("DELETE", clear_faults)
     managed = app.router.add_resource(PREFIX + "/managed-subscriptions")
     managed.add_route("GET", list_managed)
     managed.add_route("POST", create_managed)

@@ -53,10 +53,18 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
 
     # -- shared -------------------------------------------------------------------------------------
 
-    async def _enter(self, context: grpc.aio.ServicerContext) -> Session:
+    async def _enter(self, context: grpc.aio.ServicerContext, rpc: str) -> Session:
         self.service.counters["rpcs"] += 1
         await self._delay()
+        fault = self.service.fault_for(rpc)
+        if fault is not None:
+            raise fault
         return authenticate(self.service.state, context.invocation_metadata() or ())
+
+    def _after(self, rpc: str) -> None:
+        fault = self.service.fault_for(rpc, after=True)
+        if fault is not None:
+            raise fault
 
     async def _delay(self) -> None:
         if self.service.config.delay_ms:
@@ -77,7 +85,7 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
         """A topic's description (``can_publish`` only for platform events)."""
         rpc_id = new_rpc_id()
         try:
-            await self._enter(context)
+            await self._enter(context, "GetTopic")
             topic = self.service.catalog.topic(request.topic_name)
         except PubSubFault as fault:
             await _abort(context, fault, rpc_id)
@@ -89,7 +97,7 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
         """The Avro schema (JSON) with a schema id."""
         rpc_id = new_rpc_id()
         try:
-            await self._enter(context)
+            await self._enter(context, "GetSchema")
             schema = self.service.catalog.schema(request.schema_id)
         except PubSubFault as fault:
             await _abort(context, fault, rpc_id)
@@ -99,9 +107,10 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
         """Publish one batch of platform events; one result per event, in order."""
         rpc_id = new_rpc_id()
         try:
-            session = await self._enter(context)
+            session = await self._enter(context, "Publish")
             topic = publishing.publishable(self.service, request.topic_name)
             outcomes = publishing.publish(self.service, session, topic, list(request.events))
+            self._after("Publish")
         except PubSubFault as fault:
             await _abort(context, fault, rpc_id)
         return self._publish_response(topic.schema_id, outcomes, rpc_id)
@@ -127,7 +136,7 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
         topic_name: str | None = None
         handle = PublishHandle(self.service)
         try:
-            session = await self._enter(context)
+            session = await self._enter(context, "PublishStream")
             while (request := await handle.next_request(request_iterator)) is not None:
                 # the first request names the topic; later ones may omit it, never change it
                 if topic_name is None and not request.topic_name:
@@ -138,8 +147,10 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
                 topic_name = topic_name or request.topic_name
                 topic = publishing.publishable(self.service, topic_name)
                 if self.service.state.session(session.token) is None:
-                    session = await self._enter(context)  # an expired session ends the stream
+                    # an expired session ends the stream
+                    session = authenticate(self.service.state, context.invocation_metadata() or ())
                 outcomes = publishing.publish(self.service, session, topic, list(request.events))
+                self._after("PublishStream")
                 await self._delay()
                 yield self._publish_response(topic.schema_id, outcomes, rpc_id)
         except PubSubFault as fault:
@@ -153,7 +164,7 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
         rpc_id = new_rpc_id()
         stream: Stream | None = None
         try:
-            session = await self._enter(context)
+            session = await self._enter(context, "Subscribe")
             first = await _first(request_iterator)
             topic = self.service.catalog.topic(first.topic_name)
             _check_requested(first.num_requested, REQUESTED_EVENTS_INVALID)
@@ -178,7 +189,7 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
         rpc_id = new_rpc_id()
         stream: Stream | None = None
         try:
-            session = await self._enter(context)
+            session = await self._enter(context, "ManagedSubscribe")
             first = await _first(request_iterator)
             if first.HasField("commit_replay_id_request"):
                 raise PubSubFault("INVALID_ARGUMENT", MANAGED_COMMIT_RESTRICTED,
