@@ -19,7 +19,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..errors import SalesforceApiError
-from ..web import json_response, read_json_object
+from ..web import add_route_table, json_response, read_json_object
 from .managed import ManagedSubscription
 from .service import PUBSUB_KEY, PubSubService
 from .wire import PubSubFault
@@ -129,18 +129,11 @@ def register(app: web.Application) -> None:
 
     :param app: the emulator application.
     """
-    app.router.add_get(PREFIX, overview)
-    config = app.router.add_resource(PREFIX + "/config")
-    config.add_route("GET", get_config)
-    config.add_route("POST", set_config)
-    app.router.add_post(PREFIX + "/drop-streams", drop_streams)
-    faults = app.router.add_resource(PREFIX + "/faults")
-    faults.add_route("GET", list_faults)
-    faults.add_route("POST", add_fault)
-    faults.add_route("DELETE", clear_faults)
-    managed = app.router.add_resource(PREFIX + "/managed-subscriptions")
-    managed.add_route("GET", list_managed)
-    managed.add_route("POST", create_managed)
-    one = app.router.add_resource(PREFIX + "/managed-subscriptions/{key}")
-    one.add_route("GET", get_managed)
-    one.add_route("POST", update_managed)
+    add_route_table(app, PREFIX, [
+        ("", {"GET": overview}),
+        ("/config", {"GET": get_config, "POST": set_config}),
+        ("/drop-streams", {"POST": drop_streams}),
+        ("/faults", {"GET": list_faults, "POST": add_fault, "DELETE": clear_faults}),
+        ("/managed-subscriptions", {"GET": list_managed, "POST": create_managed}),
+        ("/managed-subscriptions/{key}", {"GET": get_managed, "POST": update_managed}),
+    ])

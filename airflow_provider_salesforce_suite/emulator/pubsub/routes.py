@@ -10,6 +10,7 @@ from aiohttp import web
 
 from ..streaming.channels import ROUTER_KEY
 from ..streaming.hub import HUB_KEY
+from ..web import attach_service
 from . import admin
 from .service import PUBSUB_KEY, PubSubService
 
@@ -24,6 +25,5 @@ def routes(app: web.Application, state: EmulatorState) -> None:
     :param state: the emulator state.
     """
     service = PubSubService(state, app[HUB_KEY], app[ROUTER_KEY])
-    app[PUBSUB_KEY] = service
-    state.reset_hooks.append(service.reset)
+    attach_service(app, state, PUBSUB_KEY, service)
     admin.register(app)
