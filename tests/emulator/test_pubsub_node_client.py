@@ -1,6 +1,7 @@
 """An independent Pub/Sub API client from npm (salesforce-pubsub-api-client, Node.js) works against
-the emulator unchanged: it publishes a platform event, subscribes from the earliest event, and
-decodes change events and their field bitmaps with its own Avro library and bitmap parser.
+the emulator unchanged: it publishes a platform event, subscribes from the earliest event, decodes
+change events and their field bitmaps with its own Avro library and bitmap parser, and looks up a
+managed subscription over the Tooling API, reads it and commits a replay id.
 
 The package is installed once into a cache directory (``SF_SUITE_NPM_CACHE``, default
 ``~/.cache/salesforce-suite-tests/npm``); the test is skipped where Node.js or npm is missing or the
@@ -48,8 +49,12 @@ def test_node_client_publishes_subscribes_and_decodes_bitmaps(ps: PubSub, node_c
     contact_id = ps.sf.post(f"{V}/sobjects/Contact", json={"FirstName": "Ada", "LastName": "Lovelace"}).json()["id"]
     assert ps.sf.patch(f"{V}/sobjects/Contact/{contact_id}", json={"FirstName": "Augusta", "Phone": "42"}
                        ).status_code == 204
+    sub = ps.sf.post(f"{V}/tooling/sobjects/ManagedEventSubscription", json={
+        "FullName": "Node_Sub", "Metadata": {"label": "Node", "topicName": "/event/Order_Shipped__e",
+                                             "defaultReplay": "EARLIEST", "state": "RUN"}}).json()["id"]
+    env = {**os.environ, "NODE_EXTRA_CA_CERTS": ps.server.ca_bundle}  # Node's own switch for its HTTPS (Tooling)
     done = subprocess.run(["node", str(node_client_dir / SCRIPT.name), ps.token, ps.server.url, ps.tenant,
-                           ps.server.pubsub_endpoint], capture_output=True, text=True, timeout=120)
+                           ps.server.pubsub_endpoint, "Node_Sub"], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     docs = {key: value for line in done.stdout.splitlines() if line.startswith("{")
             for key, value in json.loads(line).items()}
@@ -66,3 +71,7 @@ def test_node_client_publishes_subscribes_and_decodes_bitmaps(ps: PubSub, node_c
     assert header["changeType"] == "UPDATE" and header["recordIds"] == [contact_id]
     assert set(header["changedFields"]) == {"Name.FirstName", "Phone", "LastModifiedDate"}
     assert updated["payload"]["Name"]["FirstName"] == "Augusta" and updated["payload"]["Phone"] == "42"
+    assert docs["managed"]["replayIds"] == [1, 2]
+    stored = ps.sf.admin("GET", f"pubsub/managed-subscriptions/{sub}").json()
+    assert stored["committed_replay_id"] == 2
+    assert stored["commits"][-1]["commit_request_id"] == docs["managed"]["commitRequestId"]
