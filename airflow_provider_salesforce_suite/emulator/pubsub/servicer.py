@@ -16,6 +16,7 @@ from .auth import authenticate
 from .delivery import Batch, PublishHandle, Stream, start_cursor
 from .wire import (
     FETCH_TOPIC_MISMATCH,
+    INTERNAL_ERROR,
     MANAGED_COMMIT_RESTRICTED,
     MANAGED_EVENTS_INVALID,
     PUBLISH_TOPIC_EMPTY,
@@ -40,6 +41,17 @@ async def _abort(context: grpc.aio.ServicerContext, fault: PubSubFault, rpc_id: 
     """End the RPC as Salesforce does: status, message with ``rpcId:``, ``error-code`` trailer."""
     await context.abort(getattr(grpc.StatusCode, fault.status), f"{fault.message} rpcId: {rpc_id}",
                         trailing_metadata=(("error-code", fault.error_code), ("rpc-id", rpc_id)))
+
+
+async def _fail(context: grpc.aio.ServicerContext, exc: Exception, rpc_id: str) -> None:
+    """End the RPC for ``exc``: a :class:`PubSubFault` as it says, anything else as ``INTERNAL``
+    (logged here; the client sees no internals)."""
+    if isinstance(exc, grpc.aio.AbortError):
+        raise exc
+    if not isinstance(exc, PubSubFault):
+        log.exception("Pub/Sub RPC %s failed", rpc_id)
+        exc = PubSubFault("INTERNAL", INTERNAL_ERROR, "An internal error occurred in the emulator's Pub/Sub API.")
+    await _abort(context, exc, rpc_id)
 
 
 class PubSubServicer(pb2_grpc.PubSubServicer):
@@ -87,8 +99,8 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
         try:
             await self._enter(context, "GetTopic")
             topic = self.service.catalog.topic(request.topic_name)
-        except PubSubFault as fault:
-            await _abort(context, fault, rpc_id)
+        except Exception as exc:  # every failure ends the RPC with a status
+            await _fail(context, exc, rpc_id)
         return pb2.TopicInfo(topic_name=topic.name, tenant_guid=self.service.state.org_id,
                              can_publish=topic.can_publish, can_subscribe=True, schema_id=topic.schema_id,
                              rpc_id=rpc_id)
@@ -99,8 +111,8 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
         try:
             await self._enter(context, "GetSchema")
             schema = self.service.catalog.schema(request.schema_id)
-        except PubSubFault as fault:
-            await _abort(context, fault, rpc_id)
+        except Exception as exc:  # every failure ends the RPC with a status
+            await _fail(context, exc, rpc_id)
         return pb2.SchemaInfo(schema_json=schema.json, schema_id=schema.schema_id, rpc_id=rpc_id)
 
     async def Publish(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
@@ -111,8 +123,8 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
             topic = publishing.publishable(self.service, request.topic_name)
             outcomes = publishing.publish(self.service, session, topic, list(request.events))
             self._after("Publish")
-        except PubSubFault as fault:
-            await _abort(context, fault, rpc_id)
+        except Exception as exc:  # every failure ends the RPC with a status
+            await _fail(context, exc, rpc_id)
         return self._publish_response(topic.schema_id, outcomes, rpc_id)
 
     @staticmethod
@@ -153,8 +165,8 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
                 self._after("PublishStream")
                 await self._delay()
                 yield self._publish_response(topic.schema_id, outcomes, rpc_id)
-        except PubSubFault as fault:
-            await _abort(context, fault, rpc_id)
+        except Exception as exc:  # every failure ends the RPC with a status
+            await _fail(context, exc, rpc_id)
         finally:
             handle.close()
 
@@ -177,8 +189,8 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
                 await self._delay()
                 yield pb2.FetchResponse(events=self._consumer_events(batch), latest_replay_id=replay_bytes(batch.cursor),
                                         rpc_id=rpc_id, pending_num_requested=batch.pending)
-        except PubSubFault as fault:
-            await _abort(context, fault, rpc_id)
+        except Exception as exc:  # every failure ends the RPC with a status
+            await _fail(context, exc, rpc_id)
         finally:
             if stream is not None:
                 stream.close()
@@ -210,8 +222,8 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
                         events=self._consumer_events(batch) if index == 0 else [],
                         latest_replay_id=replay_bytes(batch.cursor), rpc_id=rpc_id,
                         pending_num_requested=batch.pending, commit_response=commit)
-        except PubSubFault as fault:
-            await _abort(context, fault, rpc_id)
+        except Exception as exc:  # every failure ends the RPC with a status
+            await _fail(context, exc, rpc_id)
         finally:
             if stream is not None:
                 stream.close()
