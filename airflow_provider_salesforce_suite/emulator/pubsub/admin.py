@@ -3,6 +3,8 @@
 * ``GET /__emulator__/pubsub``: the gRPC endpoint, config and counters.
 * ``GET|POST .../config {"keepalive_seconds": 270, "delay_ms": 0}``.
 * ``POST .../drop-streams``: end every open Subscribe/ManagedSubscribe/PublishStream with UNAVAILABLE.
+* ``POST .../stall-streams {"seconds": 5}``: open subscriptions send nothing, not even keepalives
+  (a half-dead connection, for clients' keepalive timeouts).
 * ``GET|POST|DELETE .../faults {"rpc", "status", "error_code", "message", "count", "after"}``: fail
   the next calls of an RPC (``after``: a Publish is carried out, then its reply is an error).
 * ``POST .../managed-subscriptions {"developer_name", "topic", "state"?, "default_replay"?}``,
@@ -55,6 +57,16 @@ async def set_config(request: web.Request) -> web.Response:
 async def drop_streams(request: web.Request) -> web.Response:
     """``POST .../drop-streams``."""
     return json_response({"dropped": _service(request).drop_streams()})
+
+
+async def stall_streams(request: web.Request) -> web.Response:
+    """``POST .../stall-streams {"seconds": 5}``: open subscriptions go silent (no events, no keepalives)."""
+    body = await read_json_object(request)
+    try:
+        stalled = _service(request).stall_streams(float(body.get("seconds", 0)))
+    except (TypeError, ValueError) as exc:
+        raise SalesforceApiError("INVALID_REQUEST", str(exc)) from None
+    return json_response({"stalled": stalled})
 
 
 async def add_fault(request: web.Request) -> web.Response:
@@ -133,6 +145,7 @@ def register(app: web.Application) -> None:
         ("", {"GET": overview}),
         ("/config", {"GET": get_config, "POST": set_config}),
         ("/drop-streams", {"POST": drop_streams}),
+        ("/stall-streams", {"POST": stall_streams}),
         ("/faults", {"GET": list_faults, "POST": add_fault, "DELETE": clear_faults}),
         ("/managed-subscriptions", {"GET": list_managed, "POST": create_managed}),
         ("/managed-subscriptions/{key}", {"GET": get_managed, "POST": update_managed}),

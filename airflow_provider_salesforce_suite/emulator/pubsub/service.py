@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from .delivery import Stream
 from .managed import ManagedSubscriptions
 from .topics import TopicCatalog
 from .wire import SERVICE_UNAVAILABLE, PubSubFault
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from ..state import EmulatorState
     from ..streaming.channels import ChannelRouter
     from ..streaming.hub import StreamingHub
-    from .delivery import PublishHandle, Stream
+    from .delivery import PublishHandle
 
 #: Salesforce sends a keepalive FetchResponse after 270 s without events.
 KEEPALIVE_SECONDS = 270.0
@@ -156,6 +157,20 @@ class PubSubService:
             stream.drop()
         self.counters["streams_dropped"] += len(streams)
         return len(streams)
+
+    def stall_streams(self, seconds: float) -> int:
+        """Admin knob: open Subscribe/ManagedSubscribe streams send nothing for ``seconds``.
+
+        :param seconds: how long (> 0).
+        :returns: how many streams stall.
+        :raises ValueError: a bad duration.
+        """
+        if not seconds > 0:
+            raise ValueError("seconds must be > 0")
+        stalled = [s for s in self.streams if isinstance(s, Stream)]
+        for stream in stalled:
+            stream.stall(seconds)
+        return len(stalled)
 
     def reset(self) -> None:
         """A data reset: open streams end (the log they read is gone), managed subscriptions go."""
