@@ -81,7 +81,7 @@ class TopicCatalog:
         metadata = self.router.store.metadata
         if name.startswith("/event/"):
             return metadata.require(name[len("/event/"):])
-        return metadata.require(self.router._cdc_channels[name])
+        return metadata.require(self.router.change_event_object(name) or "")
 
     def _remember(self, schema: EventSchema) -> EventSchema:
         self._by_id[schema.schema_id] = schema

@@ -61,7 +61,7 @@ def new_rpc_id() -> str:
     return str(uuid.uuid4())
 
 
-@dataclass
+@dataclass(eq=False)  # exceptions stay hashable
 class PubSubFault(Exception):
     """An RPC failure as Salesforce reports it: a gRPC status, its ``error-code`` and a message.
 
