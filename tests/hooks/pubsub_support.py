@@ -79,6 +79,9 @@ class PubSub:
     def drop_streams(self) -> Any:
         return self.admin("POST", "pubsub/drop-streams", {})
 
+    def fault(self, **rule: Any) -> Any:
+        return self.admin("POST", "pubsub/faults", rule)
+
     def expire_sessions(self) -> Any:
         return self.admin("POST", "sessions/expire", {})
 

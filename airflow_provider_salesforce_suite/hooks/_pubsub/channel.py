@@ -102,11 +102,11 @@ def is_transient(exc: Any) -> bool:
     return code == "INTERNAL" and not any(k.lower() == "error-code" for k, _ in trailers_of(exc))
 
 
-def answered_by_server(exc: Any) -> bool:
-    """Whether Salesforce itself answered with this status (it sent an ``error-code``), or no
-    connection was made at all: in both cases a call was not carried out and may be sent again."""
-    if any(k.lower() == "error-code" for k, _ in trailers_of(exc)):
-        return True
+def never_sent(exc: Any) -> bool:
+    """Whether the call failed before it reached the server (no connection could be made), so a
+    call that must not run twice may be sent again. Any answer, even Salesforce's own
+    ``UNAVAILABLE`` with ``sfdc.platform.eventbus.grpc.service.unavailable``, may come after the
+    server acted: such a ``Publish`` has an unknown outcome."""
     details = (exc.details() or "").lower() if callable(getattr(exc, "details", None)) else ""
     return any(text in details for text in _NOT_CONNECTED)
 
@@ -243,7 +243,7 @@ class PubSubChannel:
                     reauthenticated = True
                     continue
                 if is_transient(exc) or code == "DEADLINE_EXCEEDED":
-                    safe = idempotent or (code in TRANSIENT_CODES and answered_by_server(exc))
+                    safe = idempotent or (code in TRANSIENT_CODES and never_sent(exc))
                     if not safe:
                         raise SalesforceOutcomeUnknownError(
                             f"Salesforce Pub/Sub {what} was sent, then failed ({code}: {exc.details()}) before its "
