@@ -287,6 +287,20 @@ def test_session_id_connection_finds_its_org_through_userinfo(pubsub) -> None:
     assert info.tenant_guid.startswith("00D") and outcome.ok
 
 
+def test_verify_false_trusts_the_presented_certificate(pubsub, caplog) -> None:
+    conn = pubsub.connection("sf_pubsub_unverified", verify=False, ca_bundle=None)
+
+    async def scenario():
+        hook = pubsub.hook(conn)
+        try:
+            return await hook.get_topic(ORDER_TOPIC)
+        finally:
+            await hook.aclose()
+
+    assert run(scenario()).can_publish
+    assert "verify is false: trusting the certificate" in caplog.text
+
+
 def test_connection_test_button(pubsub) -> None:
     ok, message = pubsub.hook().test_connection()
     assert ok, message
