@@ -25,15 +25,7 @@ from airflow_provider_salesforce_suite.core.errors import (
     SalesforcePubSubError,
     SalesforcePubSubSchemaError,
 )
-from airflow_provider_salesforce_suite.hooks._pubsub.channel import (
-    STREAM_END,
-    Duplex,
-    Reconnects,
-    StreamBroken,
-    is_transient,
-    rpc_error,
-    status_name,
-)
+from airflow_provider_salesforce_suite.hooks._pubsub.channel import is_transient, rpc_error, status_name
 from airflow_provider_salesforce_suite.hooks._pubsub.events import (
     OUTCOME_UNKNOWN,
     SCHEMA_MISMATCH,
@@ -41,6 +33,7 @@ from airflow_provider_salesforce_suite.hooks._pubsub.events import (
     decode_replay_id,
     encode_replay_id,
 )
+from airflow_provider_salesforce_suite.hooks._pubsub.streams import STREAM_END, Duplex, Reconnects, StreamBroken
 
 if TYPE_CHECKING:
     from airflow_provider_salesforce_suite.hooks._pubsub.avro import AvroSchema

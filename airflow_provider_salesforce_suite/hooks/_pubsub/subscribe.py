@@ -14,7 +14,7 @@ the caller iterates, over as many gRPC calls as it takes:
   ``CommitReplayRequest`` and waits for its answer (commits not answered when a stream breaks are
   sent again on the next one: committing a replay id twice is harmless).
 
-Each call is a :class:`~.channel.Duplex` (a writer and a reader task), so commit answers arrive
+Each call is a :class:`~.streams.Duplex` (a writer and a reader task), so commit answers arrive
 while the caller is busy with an event; its queue holds at most what was requested.
 """
 
@@ -27,20 +27,13 @@ import uuid
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
 from airflow_provider_salesforce_suite.core.errors import SalesforcePubSubCommitError
-from airflow_provider_salesforce_suite.hooks._pubsub.channel import (
-    STREAM_END,
-    Duplex,
-    Reconnects,
-    StreamBroken,
-    is_transient,
-    rpc_error,
-    status_name,
-)
+from airflow_provider_salesforce_suite.hooks._pubsub.channel import is_transient, rpc_error, status_name
 from airflow_provider_salesforce_suite.hooks._pubsub.events import (
     PubSubEvent,
     PubSubKeepalive,
     replay_id_after,
 )
+from airflow_provider_salesforce_suite.hooks._pubsub.streams import STREAM_END, Duplex, Reconnects, StreamBroken
 
 if TYPE_CHECKING:
     from airflow_provider_salesforce_suite.hooks._pubsub.avro import AvroSchema
