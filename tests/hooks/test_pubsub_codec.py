@@ -141,6 +141,27 @@ def test_decode_turns_change_event_bitmaps_into_names() -> None:
     assert decoded["ChangeEventHeader"]["changedFields"] == ["Name", "Name.LastName"]
 
 
+def test_decoding_many_events_reuses_the_schema_table_but_never_shares_results() -> None:
+    import io
+
+    import fastavro
+
+    schema = AvroSchema("contact-many", json.dumps(CONTACT))
+    assert schema.bitmaps is not None and AvroSchema("order-x", json.dumps(ORDER)).bitmaps is None
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, fastavro.parse_schema(CONTACT), {
+        "ChangeEventHeader": {"entityName": "Contact", "changedFields": ["0x14"], "nulledFields": ["0x8"],
+                              "diffFields": []}, "Name": None, "Email": "a@b.c", "Phone": None, "Title": "Dr"})
+    first, second = schema.decode(out.getvalue()), schema.decode(out.getvalue())
+    first["ChangeEventHeader"]["changedFields"].append("mine")  # a caller's edit stays in its own event
+    assert second["ChangeEventHeader"]["changedFields"] == ["Email", "Title"]
+    assert second["ChangeEventHeader"]["nulledFields"] == ["Phone"]
+    # a bitmap that does not fit is an error every time (errors are not remembered as names)
+    for _ in range(2):
+        with pytest.raises(BitmapError, match="sets bit 6"):
+            decode_bitmaps(["0x40"], schema.bitmaps)
+
+
 def test_decode_of_a_payload_that_is_not_this_schema() -> None:
     schema = AvroSchema("order-1", json.dumps(ORDER))
     with pytest.raises(SalesforcePubSubSchemaError, match="does not decode with schema order-1"):

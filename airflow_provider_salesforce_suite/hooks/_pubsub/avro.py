@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from airflow_provider_salesforce_suite.core.errors import SalesforcePubSubSchemaError
-from airflow_provider_salesforce_suite.hooks._pubsub.bitmap import BitmapError, decode_change_header
+from airflow_provider_salesforce_suite.hooks._pubsub.bitmap import HEADER_FIELD, BitmapError, BitmapTable, decode_change_header
 
 _CACHE: dict[str, AvroSchema] = {}
 _LOCK = threading.Lock()
@@ -49,6 +49,8 @@ class AvroSchema:
         if not isinstance(self.schema, dict) or self.schema.get("type") != "record":
             raise SalesforcePubSubSchemaError(f"schema {schema_id} is not an Avro record schema")
         self.fields: dict[str, dict[str, Any]] = {str(f["name"]): f for f in self.schema.get("fields") or []}
+        #: the field names a change event's bitmaps can name (None: not a change event schema)
+        self.bitmaps = BitmapTable(self.schema) if HEADER_FIELD in self.fields else None
 
     @property
     def name(self) -> str:
@@ -71,8 +73,10 @@ class AvroSchema:
             ) from None
         if not isinstance(record, dict):
             raise SalesforcePubSubSchemaError(f"schema {self.schema_id} decoded a {type(record).__name__}, not a record")
+        if self.bitmaps is None:
+            return record
         try:
-            return decode_change_header(record, self.schema)
+            return decode_change_header(record, self.bitmaps)
         except BitmapError as exc:
             raise SalesforcePubSubSchemaError(f"change event header does not fit schema {self.schema_id}: {exc}") from None
 
