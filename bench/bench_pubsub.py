@@ -5,8 +5,9 @@ Change Data Capture on Account; each case then subscribes from the earliest reta
 stops at the last one. Events per second is the figure; the ratio column compares wall times.
 
 * **floor**: a bare gRPC client on the generated stubs, doing nothing but receive: one
-  ``Subscribe`` from ``EARLIEST`` asking for every event up front (no flow-control round trips, no
-  Avro decoding). Nothing that delivers the events as Python objects can be faster.
+  ``Subscribe`` from ``EARLIEST`` keeping as many events requested as Salesforce allows (100: it
+  counts more as 100), topped up the moment each response arrives, no Avro decoding. Nothing that
+  delivers the events as Python objects from Salesforce can be faster.
 * ``SalesforcePubSubHook.subscribe``: flow control (``batch_size`` 100, topped up), Avro decoding,
   change-event bitmaps turned into field names.
 * ``SalesforcePubSubEventTrigger``: the hook inside Airflow's shared-stream manager in ack mode,
@@ -85,41 +86,65 @@ def _rate(events: int, elapsed: float) -> dict[str, Any]:
     return {"events": events, "events_per_s": round(events / elapsed)}
 
 
-def floor(env: BenchEnv, prepared: int) -> dict[str, Any]:
-    """Raw stubs: one Subscribe from EARLIEST asking for every event at once; count, never decode."""
+#: Salesforce counts more than 100 events requested at a time (across a stream's FetchRequests) as 100.
+WINDOW = 100
+
+
+def bare_metadata() -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The endpoint and call metadata a bare client sends (the session is taken before the clock)."""
+    from airflow_provider_salesforce_suite.hooks.base import SalesforceBaseHook
+
+    hook = SalesforceBaseHook()
+    token = hook.authenticator.get_token()
+    org_id = token.extra["id"].rstrip("/").split("/")[-2]  # .../id/<org id>/<user id>
+    return hook.config.pubsub_endpoint, (("accesstoken", token.access_token), ("instanceurl", token.instance_url),
+                                         ("tenantid", org_id))
+
+
+async def bare_responses(env: BenchEnv, endpoint: str, metadata: Any, preset: str,
+                         connected: asyncio.Event | None = None) -> Any:
+    """A bare gRPC client on the generated stubs: one ``Subscribe``, the most events Salesforce lets a
+    stream have requested (100) asked for up front and topped up the moment each response arrives (before
+    its events are looked at); yields the raw ``FetchResponse`` messages, never decodes."""
     import grpc
 
     from airflow_provider_salesforce_suite.core.pubsub import stubs
-    from airflow_provider_salesforce_suite.hooks.base import SalesforceBaseHook
 
     pb2, pb2_grpc = stubs()
-    hook = SalesforceBaseHook()
-    token = hook.authenticator.get_token()  # a bare client still needs a session: taken before the clock
-    endpoint = hook.config.pubsub_endpoint
-    org_id = token.extra["id"].rstrip("/").split("/")[-2]  # .../id/<org id>/<user id>
-    metadata = (("accesstoken", token.access_token), ("instanceurl", token.instance_url), ("tenantid", org_id))
+    if env.ca_bundle:
+        with open(env.ca_bundle, "rb") as fh:
+            channel = grpc.aio.secure_channel(endpoint, grpc.ssl_channel_credentials(fh.read()))
+    else:
+        channel = grpc.aio.insecure_channel(endpoint)
+    async with channel:
+        call = pb2_grpc.PubSubStub(channel).Subscribe(metadata=metadata)
+        await call.write(pb2.FetchRequest(topic_name=TOPIC, replay_preset=pb2.ReplayPreset.Value(preset),
+                                          num_requested=WINDOW))
+        if connected is not None:
+            await call.wait_for_connection()
+            connected.set()
+        try:
+            while (response := await call.read()) is not grpc.aio.EOF:
+                if response.events:
+                    await call.write(pb2.FetchRequest(num_requested=len(response.events)))
+                yield response
+        finally:
+            call.cancel()
+
+
+def floor(env: BenchEnv, prepared: int) -> dict[str, Any]:
+    """Raw stubs: one Subscribe from EARLIEST keeping Salesforce's 100 events requested; count, never decode."""
+    endpoint, metadata = bare_metadata()
 
     async def drain() -> float:
-        if env.ca_bundle:
-            with open(env.ca_bundle, "rb") as fh:
-                channel = grpc.aio.secure_channel(endpoint, grpc.ssl_channel_credentials(fh.read()))
-        else:
-            channel = grpc.aio.insecure_channel(endpoint)
-        async with channel:
-            stub = pb2_grpc.PubSubStub(channel)
-            started, seen = time.perf_counter(), 0
-
-            async def requests_():
-                yield pb2.FetchRequest(topic_name=TOPIC, replay_preset=pb2.EARLIEST, num_requested=prepared)
-                await asyncio.Event().wait()  # keep the request side open
-
-            call = stub.Subscribe(requests_(), metadata=metadata)
-            async for response in call:
+        started, seen = time.perf_counter(), 0
+        responses = bare_responses(env, endpoint, metadata, "EARLIEST")
+        async with contextlib.aclosing(responses):
+            async for response in responses:
                 seen += len(response.events)
                 if seen >= prepared:
                     break
-            call.cancel()
-            return time.perf_counter() - started
+        return time.perf_counter() - started
 
     return _rate(prepared, quiet_run(drain()))
 

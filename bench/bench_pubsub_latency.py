@@ -4,8 +4,8 @@ Each case subscribes (from the tip of the stream), then creates ``SF_BENCH_PUBSU
 Accounts one after another, waiting for each change event before the next create; the latency of
 one event is the time from the create call to its arrival (p50 and p99 in ms).
 
-* **floor**: a bare gRPC client on the generated stubs (every event requested up front, nothing
-  decoded): the emulator's own commit-to-delivery time plus the REST create.
+* **floor**: a bare gRPC client on the generated stubs (100 events requested, topped up as they
+  arrive, nothing decoded): the emulator's own commit-to-delivery time plus the REST create.
 * ``SalesforcePubSubEventTrigger``: the asset-watcher trigger in Airflow's shared-stream manager
   (ack mode), time to its ``TriggerEvent``.
 * ``SalesforceEventTrigger`` (CometD): the same through the Streaming API.
@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from bench.bench_pubsub import TOPIC, AssetState, quiet_run, reset_with_cdc
+from bench.bench_pubsub import TOPIC, AssetState, bare_metadata, bare_responses, quiet_run, reset_with_cdc
 from bench.runner import BenchEnv, Case
 
 EVENTS = int(os.environ.get("SF_BENCH_PUBSUB_LATENCY_EVENTS", "200"))
@@ -61,43 +61,15 @@ async def _measure(rest: Any, arrivals: Callable[[], AsyncIterator[Any]], ready:
 
 
 def floor(env: BenchEnv, prepared: Any) -> dict[str, Any]:
-    import grpc
-
-    from airflow_provider_salesforce_suite.core.pubsub import stubs
-    from airflow_provider_salesforce_suite.hooks.base import SalesforceBaseHook
-
-    pb2, pb2_grpc = stubs()
-    hook = SalesforceBaseHook()
-    token = hook.authenticator.get_token()
-    org_id = token.extra["id"].rstrip("/").split("/")[-2]
-    metadata = (("accesstoken", token.access_token), ("instanceurl", token.instance_url), ("tenantid", org_id))
+    endpoint, metadata = bare_metadata()
     subscribed = asyncio.Event()
 
     async def arrivals() -> AsyncIterator[Any]:
-        if env.ca_bundle:
-            with open(env.ca_bundle, "rb") as fh:
-                channel = grpc.aio.secure_channel(hook.config.pubsub_endpoint, grpc.ssl_channel_credentials(fh.read()))
-        else:
-            channel = grpc.aio.insecure_channel(hook.config.pubsub_endpoint)
-        async with channel:
-            await channel.channel_ready()
+        async for response in bare_responses(env, endpoint, metadata, "LATEST", subscribed):
+            for event in response.events:
+                yield event
 
-            async def fetches() -> AsyncIterator[Any]:
-                yield pb2.FetchRequest(topic_name=TOPIC, replay_preset=pb2.LATEST, num_requested=EVENTS)
-                await asyncio.Event().wait()
-
-            call = pb2_grpc.PubSubStub(channel).Subscribe(fetches(), metadata=metadata)
-            await call.wait_for_connection()
-            subscribed.set()
-            async for response in call:
-                for event in response.events:
-                    yield event
-
-    async def main() -> dict[str, Any]:
-        result = await _measure(prepared, arrivals, subscribed.is_set)
-        return result
-
-    return quiet_run(main())
+    return quiet_run(_measure(prepared, arrivals, subscribed.is_set))
 
 
 def _trigger_case(make_trigger: Callable[[], Any]) -> Callable[[BenchEnv, Any], dict[str, Any]]:

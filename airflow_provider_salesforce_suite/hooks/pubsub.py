@@ -71,10 +71,17 @@ def _check_topic(topic: Any) -> str:
     return topic
 
 
-def _check_batch_size(batch_size: Any, name: str = "batch_size") -> int:
+def _check_batch_size(batch_size: Any, name: str = "batch_size", *, most: int | None = None) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"{name} must be a positive integer, got {batch_size!r}")
+    if most is not None and batch_size > most:
+        raise ValueError(f"{name} must be at most {most} (Salesforce counts more events requested at a time "
+                         f"as {most}), got {batch_size}")
     return batch_size
+
+
+#: Salesforce's limit on the events a subscription may have requested and not yet received.
+MAX_REQUESTED = 100
 
 
 class ManagedSubscription:
@@ -208,7 +215,7 @@ class SalesforcePubSubHook(SalesforceBaseHook):
         :param replay_preset: ``LATEST`` (new events), ``EARLIEST`` (every retained event) or ``CUSTOM``
             (after ``replay_id``).
         :param replay_id: with ``CUSTOM``: the replay id to resume after (bytes, or the base64 text of them).
-        :param batch_size: events requested at a time.
+        :param batch_size: events requested at a time, 1 to 100 (Salesforce's limit).
         :param keepalives: also yield :class:`PubSubKeepalive` for the server's keepalives.
         :param keepalive_timeout: seconds without any message before reconnecting (default 330: Salesforce
             sends a keepalive every 270 s).
@@ -219,7 +226,7 @@ class SalesforcePubSubHook(SalesforceBaseHook):
         from airflow_provider_salesforce_suite.hooks._pubsub.subscribe import DEFAULT_KEEPALIVE_TIMEOUT, EventStream
 
         _check_topic(topic)
-        _check_batch_size(batch_size)
+        _check_batch_size(batch_size, most=MAX_REQUESTED)
         if replay_preset not in REPLAY_PRESETS:
             raise ValueError(f"replay_preset must be one of {', '.join(REPLAY_PRESETS)}, not {replay_preset!r}")
         if isinstance(replay_id, str):
@@ -239,7 +246,7 @@ class SalesforcePubSubHook(SalesforceBaseHook):
         """A managed subscription's events (Salesforce keeps its position: :meth:`ManagedSubscription.commit`).
 
         :param subscription: the ManagedEventSubscription's id (``18x...``) or developer name.
-        :param batch_size: events requested at a time.
+        :param batch_size: events requested at a time, 1 to 100 (Salesforce's limit).
         :param topic: the subscription's topic, to label its events with (the API does not say).
         :param keepalives: also yield :class:`PubSubKeepalive`.
         :param keepalive_timeout: seconds without any message before reconnecting.
@@ -248,7 +255,7 @@ class SalesforcePubSubHook(SalesforceBaseHook):
 
         if not isinstance(subscription, str) or not subscription.strip():
             raise ValueError(f"subscription must be a managed subscription's id or developer name, got {subscription!r}")
-        _check_batch_size(batch_size)
+        _check_batch_size(batch_size, most=MAX_REQUESTED)
         stream = EventStream(self.channel, self._schema, topic=topic, batch_size=batch_size, keepalives=keepalives,
                              keepalive_timeout=keepalive_timeout or DEFAULT_KEEPALIVE_TIMEOUT,
                              subscription=subscription.strip())

@@ -87,6 +87,22 @@ def test_num_requested_is_honoured_exactly(ps):
     assert names(ps, fourth.events) == ["Later"] and fourth.pending_num_requested == 2
 
 
+def test_at_most_100_events_requested_at_a_time(ps):
+    """Salesforce counts more than 100 requested events (in one request or across several) as 100."""
+    ps.sf.post(f"{V}/composite/sobjects", json={"allOrNone": True, "records": [
+        {"attributes": {"type": "Account"}, "Name": f"A{i}"} for i in range(150)]})
+    stream = ps.subscribe(TOPIC, 120, "EARLIEST")
+    first = stream.next()
+    assert len(first.events) == 100 and first.pending_num_requested == 0
+    assert stream.nothing_for(0.3)  # the 20 asked for beyond 100 were never counted
+    stream.send(pb2.FetchRequest(num_requested=500))  # counted as 100: the 50 left, and 50 still owed
+    got = []
+    while len(got) < 50:
+        response = stream.next()
+        got.extend(response.events)
+    assert len(got) == 50 and response.pending_num_requested == 50
+
+
 def test_keepalive_carries_the_stream_position(ps):
     assert ps.sf.admin("POST", "pubsub/config", {"keepalive_seconds": 0.3}).status_code == 200
     accounts(ps, "A1", "A2")

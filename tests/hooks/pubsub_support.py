@@ -143,7 +143,7 @@ async def collect(hook: SalesforcePubSubHook, topic: str, count: int, timeout: f
 
 async def all_retained(hook: SalesforcePubSubHook, topic: str, settle: float = 1.5) -> list[PubSubEvent]:
     """Every retained event of ``topic``: EARLIEST until nothing new arrives for ``settle`` seconds."""
-    async with Subscriber(hook.subscribe(topic, replay_preset="EARLIEST", batch_size=200)) as sub:
+    async with Subscriber(hook.subscribe(topic, replay_preset="EARLIEST", batch_size=100)) as sub:
         seen, quiet_since = -1, time.monotonic()
         while time.monotonic() - quiet_since < settle:
             if sub.error is not None:

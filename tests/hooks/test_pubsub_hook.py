@@ -95,6 +95,10 @@ def test_subscribe_argument_checks(pubsub) -> None:
         hook.subscribe(ORDER_TOPIC, replay_preset="CUSTOM", replay_id="%%%")
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         hook.subscribe(ORDER_TOPIC, batch_size=0)
+    with pytest.raises(ValueError, match=r"batch_size must be at most 100 \(Salesforce counts"):
+        hook.subscribe(ORDER_TOPIC, batch_size=101)
+    with pytest.raises(ValueError, match="batch_size must be at most 100"):
+        hook.managed_subscribe("Orders_Sub", batch_size=500)
 
 
 # -- subscribe ---------------------------------------------------------------------------------------------
@@ -448,7 +452,7 @@ def test_publish_stream_volume_in_order_with_batches_in_flight(pubsub) -> None:
         hook = pubsub.hook()
         try:
             outcomes = [o async for o in hook.publish_stream(ORDER_TOPIC, generate(), batch_size=200, max_in_flight=4)]
-            return outcomes, await collect(hook, ORDER_TOPIC, count, batch_size=500, timeout=60)
+            return outcomes, await collect(hook, ORDER_TOPIC, count, batch_size=100, timeout=60)
         finally:
             await hook.aclose()
 

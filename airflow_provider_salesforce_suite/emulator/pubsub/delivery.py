@@ -3,7 +3,7 @@
 
 The stream holds a cursor (the last replay id delivered, or where it started) and the number of
 events the client still asked for (``num_requested`` summed over its requests, minus what was
-sent). It never sends more than asked for, and sends an empty keepalive batch carrying the cursor
+sent, at most 100 as Salesforce counts it). It never sends more than asked for, and sends an empty keepalive batch carrying the cursor
 after ``keepalive_seconds`` without a response. It wakes when the hub logs events on its topic, when
 the client asks for more, and at least once a second to notice an expired session.
 """
@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 #: Events per response at most (Salesforce's limit per FetchRequest).
 MAX_BATCH = 100
+#: Events a stream may have requested and not yet received: Salesforce counts a client that asks for
+#: more (in one FetchRequest or across several) as having asked for 100.
+MAX_REQUESTED = 100
 _SESSION_CHECK_SECONDS = 1.0
 
 
@@ -111,7 +114,7 @@ class Stream:
 
         :param count: a FetchRequest's ``num_requested`` (validated by the caller).
         """
-        self.pending += count
+        self.pending = min(self.pending + count, MAX_REQUESTED)
         self._wake.set()
 
     def send_extra(self, item: Any) -> None:
