@@ -92,12 +92,19 @@ class PubSubEvent:
             raise ValueError(f"not a PubSubEvent dict: {value!r}") from None
 
 
+#: What JSON holds as it is (most of a decoded payload): no copy, no call per value.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _json_safe(value: Any) -> Any:
     """Avro ``bytes``/``fixed`` values as base64 text; everything else as decoded."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: v if type(v) in _PLAIN else _json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [v if type(v) in _PLAIN else _json_safe(v) for v in value]
     if isinstance(value, (bytes, bytearray)):
         return base64.b64encode(bytes(value)).decode("ascii")
     return value
