@@ -112,8 +112,7 @@ def bare_metadata() -> tuple[str, tuple[tuple[str, str], ...]]:
                                          ("tenantid", org_id))
 
 
-async def bare_responses(env: BenchEnv, endpoint: str, metadata: Any, preset: str,
-                         connected: asyncio.Event | None = None) -> Any:
+async def bare_responses(env: BenchEnv, endpoint: str, metadata: Any, preset: str) -> Any:
     """A bare gRPC client on the generated stubs: one ``Subscribe``, the most events Salesforce lets a
     stream have requested (100) asked for up front and topped up the moment each response arrives (before
     its events are looked at); yields the raw ``FetchResponse`` messages, never decodes."""
@@ -131,9 +130,6 @@ async def bare_responses(env: BenchEnv, endpoint: str, metadata: Any, preset: st
         call = pb2_grpc.PubSubStub(channel).Subscribe(metadata=metadata)
         await call.write(pb2.FetchRequest(topic_name=TOPIC, replay_preset=pb2.ReplayPreset.Value(preset),
                                           num_requested=WINDOW))
-        if connected is not None:
-            await call.wait_for_connection()
-            connected.set()
         try:
             while (response := await call.read()) is not grpc.aio.EOF:
                 if response.events:

@@ -1,7 +1,8 @@
 """Pub/Sub API vs CometD: create-to-event latency, one Account created at a time over REST.
 
-Each case subscribes (from the tip of the stream), then creates ``SF_BENCH_PUBSUB_LATENCY_EVENTS``
-Accounts one after another, waiting for each change event before the next create; the latency of
+Each case subscribes (from the tip of the stream) and waits until the emulator counts the new
+subscription (``/__emulator__/stats``: an open Pub/Sub stream, a CometD subscribe), then creates
+``SF_BENCH_PUBSUB_LATENCY_EVENTS`` Accounts one after another, waiting for each change event before the next create; the latency of
 one event is the time from the create call to its arrival (p50 and p99 in ms).
 
 * **floor**: a bare gRPC client on the generated stubs (100 events requested, topped up as they
@@ -19,6 +20,8 @@ import statistics
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+
+import requests
 
 from bench.bench_pubsub import TOPIC, AssetState, bare_metadata, bare_responses, quiet_run, reset_with_cdc
 from bench.runner import BenchEnv, Case
@@ -60,19 +63,51 @@ async def _measure(rest: Any, arrivals: Callable[[], AsyncIterator[Any]], ready:
     return _percentiles(latencies)
 
 
+def _pubsub_streams(stats: dict[str, Any]) -> int:
+    return int(stats["pubsub"]["open_streams"])
+
+
+def _cometd_subscribes(stats: dict[str, Any]) -> int:
+    return int(stats["streaming"]["subscribes"])
+
+
+def _stats(env: BenchEnv) -> dict[str, Any]:
+    reply = requests.get(f"{env.url}/__emulator__/stats", verify=env.ca_bundle or True, timeout=30)
+    reply.raise_for_status()
+    return reply.json()
+
+
+async def _subscribed(env: BenchEnv, counter: Callable[[dict[str, Any]], int], before: int, live: asyncio.Event) -> None:
+    """Set ``live`` once the emulator counts the new subscription (its start position is then fixed:
+    every later create reaches it)."""
+    while counter(await asyncio.to_thread(_stats, env)) <= before:
+        await asyncio.sleep(0.01)
+    live.set()
+
+
+async def _with_readiness(env: BenchEnv, rest: Any, counter: Callable[[dict[str, Any]], int],
+                          arrivals: Callable[[], AsyncIterator[Any]]) -> dict[str, Any]:
+    live = asyncio.Event()
+    watcher = asyncio.create_task(_subscribed(env, counter, counter(_stats(env)), live))
+    try:
+        return await _measure(rest, arrivals, live.is_set)
+    finally:
+        watcher.cancel()
+
+
 def floor(env: BenchEnv, prepared: Any) -> dict[str, Any]:
     endpoint, metadata = bare_metadata()
-    subscribed = asyncio.Event()
 
     async def arrivals() -> AsyncIterator[Any]:
-        async for response in bare_responses(env, endpoint, metadata, "LATEST", subscribed):
+        async for response in bare_responses(env, endpoint, metadata, "LATEST"):
             for event in response.events:
                 yield event
 
-    return quiet_run(_measure(prepared, arrivals, subscribed.is_set))
+    return quiet_run(_with_readiness(env, prepared, _pubsub_streams, arrivals))
 
 
-def _trigger_case(make_trigger: Callable[[], Any]) -> Callable[[BenchEnv, Any], dict[str, Any]]:
+def _trigger_case(make_trigger: Callable[[], Any],
+                  counter: Callable[[dict[str, Any]], int]) -> Callable[[BenchEnv, Any], dict[str, Any]]:
     def run(env: BenchEnv, prepared: Any) -> dict[str, Any]:
         async def main() -> dict[str, Any]:
             from airflow.triggers.shared_stream import SharedStreamManager
@@ -81,41 +116,23 @@ def _trigger_case(make_trigger: Callable[[], Any]) -> Callable[[BenchEnv, Any], 
             trigger = make_trigger()
             trigger.asset_state_store = AssetState("bench-asset")
             key = trigger.shared_stream_key()
-            joined = asyncio.Event()
 
             async def arrivals() -> AsyncIterator[Any]:
                 stream = manager.subscribe(trigger_id=1, trigger=trigger, key=key)
-                async for event in trigger.filter_shared_stream(_mark_first(stream, joined)):
+                async for event in trigger.filter_shared_stream(stream):
                     seq = manager.bind_pending_event(trigger_id=1, key=key)
                     if seq is not None:
                         manager.confirm_persisted([seq])
                     yield event
 
             try:
-                # The subscription is live once the group's join round reached the watcher; a short
-                # settle covers the subscribe call that follows it.
-                async def ready_after_join() -> None:
-                    await joined.wait()
-                    await asyncio.sleep(1.0)
-                    settled.set()
-
-                settled = asyncio.Event()
-                waiter = asyncio.create_task(ready_after_join())
-                result = await _measure(prepared, arrivals, settled.is_set)
-                waiter.cancel()
-                return result
+                return await _with_readiness(env, prepared, counter, arrivals)
             finally:
                 await manager.stop_all()
 
         return quiet_run(main())
 
     return run
-
-
-async def _mark_first(stream: AsyncIterator[Any], seen: asyncio.Event) -> AsyncIterator[Any]:
-    async for item in stream:
-        seen.set()
-        yield item
 
 
 def _pubsub_trigger() -> Any:
@@ -132,6 +149,7 @@ def _cometd_trigger() -> Any:
 
 CASES = [
     Case("floor: bare gRPC Subscribe", floor, setup=reset_with_cdc),
-    Case("SalesforcePubSubEventTrigger (shared stream, ack)", _trigger_case(_pubsub_trigger), setup=reset_with_cdc),
-    Case("SalesforceEventTrigger (CometD)", _trigger_case(_cometd_trigger), setup=reset_with_cdc),
+    Case("SalesforcePubSubEventTrigger (shared stream, ack)", _trigger_case(_pubsub_trigger, _pubsub_streams),
+         setup=reset_with_cdc),
+    Case("SalesforceEventTrigger (CometD)", _trigger_case(_cometd_trigger, _cometd_subscribes), setup=reset_with_cdc),
 ]
