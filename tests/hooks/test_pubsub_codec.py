@@ -162,6 +162,25 @@ def test_decoding_many_events_reuses_the_schema_table_but_never_shares_results()
             decode_bitmaps(["0x40"], schema.bitmaps)
 
 
+@pytest.mark.parametrize("extra_field, ready", [
+    (None, True),
+    ({"name": "Blob__c", "type": ["null", "bytes"], "default": None}, False),
+    ({"name": "Code__c", "type": {"type": "fixed", "name": "Code", "size": 2}}, False),
+    ({"name": "At__c", "type": ["null", {"type": "long", "logicalType": "timestamp-millis"}], "default": None}, False),
+    ({"name": "Tags__c", "type": {"type": "array", "items": "bytes"}}, False),
+])
+def test_json_ready_schemas_pass_their_payload_on_as_it_is(extra_field, ready) -> None:
+    spec = dict(ORDER, fields=[*ORDER["fields"], *([extra_field] if extra_field else [])])
+    assert AvroSchema("order-ready", json.dumps(spec)).json_ready is ready
+    assert AvroSchema("contact-ready", json.dumps(CONTACT)).json_ready
+    payload = {"Order_Number__c": "A-1"}
+    as_is = PubSubEvent("/event/Order_Event__e", b"\x01", "id", "sch", payload, json_ready=True)
+    assert as_is.to_dict()["payload"] is payload and as_is == PubSubEvent("/event/Order_Event__e", b"\x01", "id",
+                                                                           "sch", payload)
+    converted = PubSubEvent("/event/X__e", b"\x01", "id", "sch", {"Blob__c": b"\xff"}).to_dict()
+    assert converted["payload"] == {"Blob__c": "/w=="}
+
+
 def test_decode_of_a_payload_that_is_not_this_schema() -> None:
     schema = AvroSchema("order-1", json.dumps(ORDER))
     with pytest.raises(SalesforcePubSubSchemaError, match="does not decode with schema order-1"):

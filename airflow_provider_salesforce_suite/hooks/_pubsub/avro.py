@@ -51,6 +51,8 @@ class AvroSchema:
         self.fields: dict[str, dict[str, Any]] = {str(f["name"]): f for f in self.schema.get("fields") or []}
         #: the field names a change event's bitmaps can name (None: not a change event schema)
         self.bitmaps = BitmapTable(self.schema) if HEADER_FIELD in self.fields else None
+        #: whether every decoded record is JSON as it is (no bytes, fixed or logical types to convert)
+        self.json_ready = not _needs_conversion(self.schema)
 
     @property
     def name(self) -> str:
@@ -126,6 +128,24 @@ class AvroSchema:
         out = io.BytesIO()
         fastavro.schemaless_writer(out, self.parsed, dict(record))
         return out.getvalue()
+
+
+def _needs_conversion(schema: Any) -> bool:
+    """Whether a schema can decode to something JSON does not hold as it is: ``bytes`` / ``fixed``
+    (base64 in JSON) or a logical type (fastavro makes datetimes, decimals, UUIDs of them)."""
+    if isinstance(schema, list):
+        return any(_needs_conversion(branch) for branch in schema)
+    if isinstance(schema, str):
+        return schema in ("bytes", "fixed")
+    if not isinstance(schema, dict):
+        return False
+    if "logicalType" in schema or schema.get("type") in ("bytes", "fixed"):
+        return True
+    if schema.get("type") == "record":
+        return any(_needs_conversion(f.get("type")) for f in schema.get("fields") or [])
+    if schema.get("type") in ("array", "map"):
+        return _needs_conversion(schema.get("items") or schema.get("values"))
+    return _needs_conversion(schema.get("type")) if isinstance(schema.get("type"), (list, dict)) else False
 
 
 def _coerce(value: Any, field_type: Any, name: str, where: str) -> Any:

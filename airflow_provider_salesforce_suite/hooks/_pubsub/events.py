@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 #: How a subscription starts: the tip of the stream, the oldest retained event, or after a replay id.
@@ -65,6 +65,8 @@ class PubSubEvent:
     :param schema_id: the id of the Avro schema its payload was written with.
     :param payload: the decoded Avro record; for change events the ``ChangeEventHeader`` bitmap
         fields (``changedFields``, ``nulledFields``, ``diffFields``) are already field names.
+    :param json_ready: the payload holds nothing JSON cannot (its schema has no ``bytes``, ``fixed``
+        or logical types), so :meth:`to_dict` passes it on as it is (set by the hook).
     """
 
     topic: str
@@ -72,11 +74,13 @@ class PubSubEvent:
     event_id: str
     schema_id: str
     payload: dict[str, Any]
+    json_ready: bool = field(default=False, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"topic", "replay_id" (base64 text), "event_id", "schema_id", "payload"}`` (JSON-safe)."""
+        """``{"topic", "replay_id" (base64 text), "event_id", "schema_id", "payload"}`` (JSON-safe); the
+        payload is this event's own dict when it is ``json_ready``, else a converted copy."""
         return {"topic": self.topic, "replay_id": encode_replay_id(self.replay_id), "event_id": self.event_id,
-                "schema_id": self.schema_id, "payload": _json_safe(self.payload)}
+                "schema_id": self.schema_id, "payload": self.payload if self.json_ready else _json_safe(self.payload)}
 
     @classmethod
     def from_dict(cls, value: dict[str, Any]) -> PubSubEvent:

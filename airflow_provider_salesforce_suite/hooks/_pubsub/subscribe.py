@@ -235,7 +235,7 @@ class EventStream:
                     payload = schema.decode(bytes(event.payload))
                     self.last_delivered = replay_id
                     yield PubSubEvent(topic=self.topic, replay_id=replay_id, event_id=event.id,
-                                      schema_id=event.schema_id, payload=payload)
+                                      schema_id=schema_id, payload=payload, json_ready=schema.json_ready)
         finally:
             self._call_now = None
             await call.close()
