@@ -71,7 +71,8 @@ class StreamItem:
     """A raw event of the shared stream: a Salesforce event, or ``None`` for the join round.
 
     :param producer: the group's producer, where watchers register their state stores.
-    :param event: the delivered event (``StreamingEvent`` or ``PubSubEvent``; ``None`` for :class:`StreamJoin`).
+    :param event: the delivered event (``StreamingEvent`` or ``PubSubEvent``); ``None`` for
+        :class:`StreamJoin` and for a position-only item (a Pub/Sub keepalive).
     """
 
     producer: SharedReplayProducer
@@ -80,6 +81,12 @@ class StreamItem:
 
 class StreamJoin(StreamItem):
     """First raw event of a poll: watchers answer with their stored replay ids."""
+
+
+# A StreamItem whose event is None and that is not a StreamJoin carries only a position (a
+# Pub/Sub keepalive's latest replay id): watchers skip it, and once every watcher moved past it
+# (after the events before it were persisted) the producer commits it, which keeps the stored id
+# within Salesforce's retention on a quiet topic.
 
 
 class SharedReplayProducer(SharedStreamProducer):
@@ -142,8 +149,13 @@ class SharedReplayProducer(SharedStreamProducer):
         raise NotImplementedError
 
     def events(self) -> AsyncIterator[Any]:
-        """Subscribe from :meth:`start_position` and yield the delivered events (``.replay_id`` each)."""
+        """Subscribe from :meth:`start_position` and yield what is delivered (see :meth:`split`)."""
         raise NotImplementedError
+
+    def split(self, delivered: Any) -> tuple[Any, Any]:
+        """``(event or None, replay id)`` of something :meth:`events` yielded: an event, or a
+        position-only message (a keepalive) whose replay id is committed like an event's."""
+        return delivered, delivered.replay_id
 
     # --- the mechanism -----------------------------------------------------------------------
 
@@ -193,8 +205,9 @@ class SharedReplayProducer(SharedStreamProducer):
                 f"watchers of {self.source} did not report their replay ids within {JOIN_TIMEOUT:.0f} s"
             ) from None
         async with aclosing(self.events()) as events:
-            async for event in events:
-                yield StreamItem(self, event), event.replay_id
+            async for delivered in events:
+                event, replay_id = self.split(delivered)
+                yield StreamItem(self, event), replay_id
         raise SalesforceStreamAdvanceError(f"the subscription to {self.source} ended")
 
     async def advance(self, batch: Sequence[AdvanceItem]) -> None:

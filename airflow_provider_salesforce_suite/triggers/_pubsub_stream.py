@@ -6,6 +6,9 @@ The mechanism is :class:`~._event_stream.SharedReplayProducer`'s; what differs f
   same length order bytewise (Salesforce's ids are fixed-length big-endian counters), ids of
   different lengths cannot be ordered and the subscription then replays everything retained;
 * a subscription starts from a preset (``LATEST`` / ``EARLIEST``) or ``CUSTOM`` after a replay id;
+* a keepalive (an empty ``FetchResponse``) carries the stream's latest replay id: it travels the
+  shared stream as a position-only item and is committed once the events before it are, so the
+  stored id stays within Salesforce's retention on a quiet topic;
 * with a managed subscription, Salesforce keeps the position: the producer sends
   ``CommitReplayRequest`` (instead of writing asset state) once Airflow persisted the events.
 """
@@ -46,7 +49,7 @@ def describe_position(position: Any) -> str:
 
 
 async def subscribe_from(hook: Any, topic: str, *, replay_preset: str, replay_id: bytes | None, batch_size: int,
-                         on_replay_gap: str) -> AsyncIterator[Any]:
+                         on_replay_gap: str, keepalives: bool = False) -> AsyncIterator[Any]:
     """``hook.subscribe`` with the gap policy: a replay id Salesforce no longer retains replays
     every retained event (``on_replay_gap="earliest"``, logged) or raises.
 
@@ -56,6 +59,7 @@ async def subscribe_from(hook: Any, topic: str, *, replay_preset: str, replay_id
     :param replay_id: the replay id to resume after (``CUSTOM``).
     :param batch_size: ``num_requested`` per fetch.
     :param on_replay_gap: ``"fail"`` or ``"earliest"``.
+    :param keepalives: also yield ``PubSubKeepalive`` (empty fetch responses' latest replay id).
     :raises SalesforcePubSubReplayIdError: the replay id is not retained and the policy is ``"fail"``.
     """
     from airflow_provider_salesforce_suite.core.errors import SalesforcePubSubReplayIdError
@@ -63,7 +67,7 @@ async def subscribe_from(hook: Any, topic: str, *, replay_preset: str, replay_id
     while True:
         try:
             async with aclosing(hook.subscribe(topic, replay_preset=replay_preset, replay_id=replay_id,
-                                               batch_size=batch_size)) as stream:
+                                               batch_size=batch_size, keepalives=keepalives)) as stream:
                 async for event in stream:
                     yield event
             return
@@ -122,6 +126,11 @@ class PubSubReplayProducer(SharedReplayProducer):
     def describe(self, replay_id: Any) -> str:
         return describe_position(replay_id)
 
+    def split(self, delivered: Any) -> tuple[Any, bytes]:
+        # A keepalive (empty FetchResponse) carries the stream's position only.
+        latest = getattr(delivered, "latest_replay_id", None)
+        return (None, latest) if latest is not None else (delivered, delivered.replay_id)
+
     def resume_after(self, replay_id: bytes) -> tuple[str, bytes | None]:
         return "CUSTOM", replay_id
 
@@ -137,8 +146,8 @@ class PubSubReplayProducer(SharedReplayProducer):
         hook = self.hook()
         try:
             async with aclosing(subscribe_from(hook, self.topic, replay_preset=preset, replay_id=replay_id,
-                                               batch_size=self.batch_size,
-                                               on_replay_gap=self.on_replay_gap)) as stream:
+                                               batch_size=self.batch_size, on_replay_gap=self.on_replay_gap,
+                                               keepalives=True)) as stream:
                 async for event in stream:
                     yield event
         finally:
@@ -168,17 +177,14 @@ class ManagedSubscriptionProducer(PubSubReplayProducer):
         return "MANAGED", None
 
     async def events(self) -> AsyncIterator[Any]:
-        from airflow_provider_salesforce_suite.hooks._pubsub.events import PubSubEvent
-
         self.start_position()
         hook = self.hook()
         try:
             async with hook.managed_subscribe(self.subscription, batch_size=self.batch_size) as stream:
                 self._stream = stream
                 try:
-                    async for event in stream:
-                        if isinstance(event, PubSubEvent):
-                            yield event
+                    async for delivered in stream:
+                        yield delivered
                 finally:
                     self._stream = None
         finally:

@@ -307,7 +307,8 @@ class SalesforcePubSubEventTrigger(BaseEventTrigger):
         stream = self.create_shared_stream_producer(self.serialize()[1])
         await stream.register(self.asset_state_store, read=True)
         async with aclosing(stream.events()) as events:
-            async for event in events:
-                if self._event_filter(event):
+            async for delivered in events:
+                event, replay_id = stream.split(delivered)
+                if event is not None and self._event_filter(event):
                     yield TriggerEvent(event.to_dict())
-                await stream.commit(event.replay_id)
+                await stream.commit(replay_id)

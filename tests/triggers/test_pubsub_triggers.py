@@ -188,3 +188,19 @@ async def test_managed_subscription_commits_to_salesforce_not_to_the_asset() -> 
     await managed.advance([_item(rid(2)), _item(rid(3))])
     assert managed._stream.commits == [rid(3)]
     assert state.values == {KEY: b64(1)}
+
+
+async def test_a_keepalive_is_a_position_committed_after_the_events_before_it() -> None:
+    from airflow_provider_salesforce_suite.hooks._pubsub.events import PubSubEvent, PubSubKeepalive
+
+    stream = producer()
+    event = PubSubEvent(topic=TOPIC, replay_id=rid(4), event_id="e4", schema_id="s", payload={})
+    assert stream.split(event) == (event, rid(4))
+    assert stream.split(PubSubKeepalive(latest_replay_id=rid(9), pending_num_requested=100)) == (None, rid(9))
+    state = AssetState("a")
+    await stream.register(WatchedAssets(state), read=True)
+    with pytest.raises(SalesforceStreamAdvanceError):
+        await stream.advance([_item(rid(4), acked=0), _item(rid(9))])  # the event before it was not persisted
+    assert KEY not in state.values
+    await stream.advance([_item(rid(4)), _item(rid(9))])
+    assert state.values[KEY] == b64(9)
