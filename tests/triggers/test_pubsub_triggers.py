@@ -45,7 +45,7 @@ def b64(n: int, width: int = 8) -> str:
     ({"topic": TOPIC, "replay_preset": "NEWEST"}, "replay_preset must be one of LATEST, EARLIEST, CUSTOM"),
     ({"topic": TOPIC, "replay_preset": "CUSTOM"}, "needs a replay_id"),
     ({"topic": TOPIC, "replay_preset": "LATEST", "replay_id": "AAAAAAAAAAE="}, "only used with replay_preset 'CUSTOM'"),
-    ({"topic": TOPIC, "replay_id": "not base64!"}, "not base64!"),
+    ({"topic": TOPIC, "replay_id": "not base64!"}, "not base64!"),  # the bad value is named
     ({"topic": TOPIC, "replay_id": 5}, "base64 text"),
     ({"topic": TOPIC, "event_count": 0}, "event_count"),
     ({"topic": TOPIC, "timeout": -1}, "timeout"),
