@@ -131,6 +131,14 @@ class PubSubReplayProducer(SharedReplayProducer):
         latest = getattr(delivered, "latest_replay_id", None)
         return (None, latest) if latest is not None else (delivered, delivered.replay_id)
 
+    @staticmethod
+    def is_position(delivered: Any) -> bool:
+        """Whether to pass ``delivered`` on: every event, and the keepalives that name a position
+        while requests are outstanding (the server then has nothing older left to send)."""
+        if not hasattr(delivered, "latest_replay_id"):
+            return True
+        return bool(delivered.latest_replay_id) and delivered.pending_num_requested > 0
+
     def resume_after(self, replay_id: bytes) -> tuple[str, bytes | None]:
         return "CUSTOM", replay_id
 
@@ -148,8 +156,9 @@ class PubSubReplayProducer(SharedReplayProducer):
             async with aclosing(subscribe_from(hook, self.topic, replay_preset=preset, replay_id=replay_id,
                                                batch_size=self.batch_size, on_replay_gap=self.on_replay_gap,
                                                keepalives=True)) as stream:
-                async for event in stream:
-                    yield event
+                async for delivered in stream:
+                    if self.is_position(delivered):
+                        yield delivered
         finally:
             await hook.aclose()
 
@@ -180,11 +189,13 @@ class ManagedSubscriptionProducer(PubSubReplayProducer):
         self.start_position()
         hook = self.hook()
         try:
-            async with hook.managed_subscribe(self.subscription, batch_size=self.batch_size) as stream:
+            async with hook.managed_subscribe(self.subscription, batch_size=self.batch_size, topic=self.topic,
+                                              keepalives=True) as stream:
                 self._stream = stream
                 try:
                     async for delivered in stream:
-                        yield delivered
+                        if self.is_position(delivered):
+                            yield delivered
                 finally:
                     self._stream = None
         finally:

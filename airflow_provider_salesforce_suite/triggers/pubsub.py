@@ -209,9 +209,10 @@ class SalesforcePubSubEventTrigger(BaseEventTrigger):
     only after Airflow persisted the events up to it.
 
     :param topic: ``/data/ChangeEvents``, ``/data/<Object>ChangeEvent``, ``/event/<Name>__e`` or a
-        custom channel (not with ``managed_subscription``: the subscription names its topic).
-    :param managed_subscription: a managed event subscription's developer name or id, instead of
-        ``topic``.
+        custom channel. With ``managed_subscription`` it is optional and only labels the events
+        (the subscription itself names its topic at Salesforce).
+    :param managed_subscription: a managed event subscription's developer name or id (``18x...``):
+        subscribe with ``ManagedSubscribe`` instead of ``Subscribe``.
     :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
     :param filter: only events matching this declarative filter over the decoded payload fire,
         e.g. ``{"ChangeEventHeader.changeType": "UPDATE"}``; others are skipped, their replay id
@@ -233,9 +234,8 @@ class SalesforcePubSubEventTrigger(BaseEventTrigger):
         super().__init__()
         from airflow_provider_salesforce_suite.triggers._pubsub_stream import START_PRESETS
 
-        if (topic is None) == (managed_subscription is None):
-            raise ValueError("give exactly one of topic (Subscribe) or managed_subscription (ManagedSubscribe), "
-                             f"got topic={topic!r}, managed_subscription={managed_subscription!r}")
+        if topic is None and managed_subscription is None:
+            raise ValueError("give a topic (Subscribe) or a managed_subscription (ManagedSubscribe)")
         if managed_subscription is not None and (not isinstance(managed_subscription, str)
                                                  or not managed_subscription.strip()):
             raise ValueError(f"managed_subscription must be a subscription's developer name or id, "

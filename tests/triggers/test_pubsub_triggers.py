@@ -74,8 +74,7 @@ def test_trigger_serializes_json_safe_and_round_trips() -> None:
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({}, "exactly one of topic"),
-    ({"topic": TOPIC, "managed_subscription": "Account_Changes"}, "exactly one of topic"),
+    ({}, "give a topic"),
     ({"managed_subscription": " "}, "developer name or id"),
     ({"topic": "/u/Broadcast"}, "CometD-only"),
     ({"topic": TOPIC, "replay_preset": "CUSTOM"}, "replay_preset must be one of LATEST, EARLIEST"),
@@ -91,7 +90,8 @@ def test_event_trigger_refuses_bad_arguments(kwargs: dict, message: str) -> None
 def test_event_trigger_serializes_json_safe_and_round_trips() -> None:
     for trigger in (SalesforcePubSubEventTrigger(topic=TOPIC, salesforce_conn_id="sf", replay_preset="EARLIEST",
                                                  filter={"ChangeEventHeader.changeType": "UPDATE"}, batch_size=50),
-                    SalesforcePubSubEventTrigger(managed_subscription="Account_Changes", salesforce_conn_id="sf")):
+                    SalesforcePubSubEventTrigger(managed_subscription="Account_Changes", salesforce_conn_id="sf"),
+                    SalesforcePubSubEventTrigger(managed_subscription="Account_Changes", topic=TOPIC)):
         classpath, kwargs = trigger.serialize()
         assert classpath == "airflow_provider_salesforce_suite.triggers.pubsub.SalesforcePubSubEventTrigger"
         assert json.loads(json.dumps(kwargs)) == kwargs
@@ -197,6 +197,9 @@ async def test_a_keepalive_is_a_position_committed_after_the_events_before_it() 
     event = PubSubEvent(topic=TOPIC, replay_id=rid(4), event_id="e4", schema_id="s", payload={})
     assert stream.split(event) == (event, rid(4))
     assert stream.split(PubSubKeepalive(latest_replay_id=rid(9), pending_num_requested=100)) == (None, rid(9))
+    assert stream.is_position(event) and stream.is_position(PubSubKeepalive(rid(9), 100))
+    # No request outstanding (the server may hold older events) or no id at all: not a position.
+    assert not stream.is_position(PubSubKeepalive(rid(9), 0)) and not stream.is_position(PubSubKeepalive(b"", 5))
     state = AssetState("a")
     await stream.register(WatchedAssets(state), read=True)
     with pytest.raises(SalesforceStreamAdvanceError):
