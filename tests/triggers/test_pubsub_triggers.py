@@ -1,17 +1,17 @@
-"""The Pub/Sub triggers: construction, serialization and the ack-mode producer's replay-id rules.
-
-The parts that talk to Salesforce run against the emulator's gRPC server in
-``test_pubsub_triggers_emulator.py``.
+"""The Pub/Sub triggers: construction, serialization, the ack-mode producer's replay-id rules, and
+the triggers against the emulator's gRPC server over loopback (the real hook, Airflow's
+``SharedStreamManager``; the asset state store is the dict-backed stand-in of test_event_trigger).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from typing import Any
 
 import pytest
-from airflow.triggers.shared_stream import AdvanceItem, AdvanceOutcome
+from airflow.triggers.shared_stream import AdvanceItem, AdvanceOutcome, SharedStreamManager
 
 from airflow_provider_salesforce_suite.triggers._event_stream import SalesforceStreamAdvanceError
 from airflow_provider_salesforce_suite.triggers._pubsub_stream import (
@@ -20,7 +20,15 @@ from airflow_provider_salesforce_suite.triggers._pubsub_stream import (
     pubsub_state_key,
 )
 from airflow_provider_salesforce_suite.triggers.pubsub import SalesforcePubSubEventTrigger, SalesforcePubSubTrigger
-from tests.triggers.test_event_trigger import AssetState, WatchedAssets
+from tests.triggers.test_event_trigger import (
+    AssetState,
+    WatchedAssets,
+    create_accounts,
+    run_watchers,
+    select_account_for_cdc,
+    stop,
+    until,
+)
 
 TOPIC = "/data/AccountChangeEvent"
 KEY = pubsub_state_key(TOPIC)
@@ -207,3 +215,191 @@ async def test_a_keepalive_is_a_position_committed_after_the_events_before_it() 
     assert KEY not in state.values
     await stream.advance([_item(rid(4)), _item(rid(9))])
     assert state.values[KEY] == b64(9)
+
+
+
+# --- against the emulator ------------------------------------------------------------------------
+
+def pubsub_stats(admin) -> dict[str, Any]:
+    return admin._call("GET", "pubsub")["stats"]
+
+
+async def open_streams(admin) -> int:
+    return (await asyncio.to_thread(pubsub_stats, admin))["open_streams"]
+
+
+async def wait_streams(admin, count: int = 1, timeout: float = 20.0) -> None:
+    async with asyncio.timeout(timeout):
+        while await open_streams(admin) < count:
+            await asyncio.sleep(0.05)
+
+
+async def fire(trigger) -> dict[str, Any]:
+    events = [event async for event in trigger.run()]
+    assert len(events) == 1
+    return events[0].payload
+
+
+@pytest.fixture
+def cdc_conn(sf_conn, emulator_admin) -> str:
+    select_account_for_cdc(emulator_admin)
+    return sf_conn("sf_pubsub")
+
+
+async def test_trigger_collects_the_matching_events(cdc_conn, emulator_admin) -> None:
+    ids = await create_accounts(cdc_conn, ["skip", "match me", "skip too", "match me"])
+    payload = await fire(SalesforcePubSubTrigger(topic=TOPIC, salesforce_conn_id=cdc_conn, replay_preset="EARLIEST",
+                                                 event_count=2, filter={"Name": "match me"}, timeout=30))
+    assert payload["status"] == "success" and payload["message"] is None
+    events = payload["events"]
+    assert [e["payload"]["ChangeEventHeader"]["recordIds"] for e in events] == [[ids[1]], [ids[3]]]
+    assert all(e["payload"]["ChangeEventHeader"]["changeType"] == "CREATE" and e["topic"] == TOPIC for e in events)
+    assert [e["replay_id"] for e in events] == [b64(2), b64(4)]  # the emulator's log positions, base64
+    assert payload["last_replay_id"] == b64(4)
+    assert json.loads(json.dumps(payload)) == payload
+
+
+async def test_trigger_waits_for_new_events_and_resumes_after_a_replay_id(cdc_conn, emulator_admin) -> None:
+    trigger = SalesforcePubSubTrigger(topic=TOPIC, salesforce_conn_id=cdc_conn, event_count=2, timeout=30,
+                                      filter={"ChangeEventHeader.changeType": "UPDATE"})
+    task = asyncio.ensure_future(fire(trigger))
+    await wait_streams(emulator_admin)
+    (record,) = await create_accounts(cdc_conn, ["before"])
+    from airflow_provider_salesforce_suite.hooks.rest import SalesforceRestHook
+
+    rest = SalesforceRestHook(cdc_conn)
+    for rating in ("Warm", "Hot"):
+        await asyncio.to_thread(rest.update, "Account", record, {"Rating": rating})
+    payload = await task
+    assert payload["status"] == "success"
+    assert [e["payload"]["Rating"] for e in payload["events"]] == ["Warm", "Hot"]
+    assert all("Rating" in e["payload"]["ChangeEventHeader"]["changedFields"] for e in payload["events"])
+    # The next wait resumes after the first update: the second is the first it sees.
+    again = await fire(SalesforcePubSubTrigger(topic=TOPIC, salesforce_conn_id=cdc_conn, timeout=30,
+                                               replay_id=payload["events"][0]["replay_id"]))
+    assert [e["payload"]["Rating"] for e in again["events"]] == ["Hot"]
+
+
+async def test_trigger_times_out_with_what_it_saw(cdc_conn) -> None:
+    payload = await fire(SalesforcePubSubTrigger(topic=TOPIC, salesforce_conn_id=cdc_conn, timeout=1))
+    assert payload["status"] == "timeout" and payload["events"] == [] and payload["last_replay_id"] is None
+    assert payload["message"].startswith(f"0 of 1 event(s) on {TOPIC} after")
+    late = SalesforcePubSubTrigger(topic=TOPIC, salesforce_conn_id=cdc_conn, timeout=5, started_at=0)
+    assert (await fire(late))["status"] == "timeout"  # a restarted trigger keeps its deadline
+
+
+async def test_trigger_reports_salesforce_errors(cdc_conn) -> None:
+    unknown = await fire(SalesforcePubSubTrigger(topic="/data/NopeChangeEvent", salesforce_conn_id=cdc_conn, timeout=10))
+    assert unknown["status"] == "error" and "SalesforcePubSubTopicError" in unknown["message"]
+    assert "/data/NopeChangeEvent" in unknown["message"]
+    gone = await fire(SalesforcePubSubTrigger(topic=TOPIC, salesforce_conn_id=cdc_conn, timeout=10,
+                                              replay_id=b64(10_000)))
+    assert gone["status"] == "error" and "SalesforcePubSubReplayIdError" in gone["message"]
+
+
+async def test_trigger_replays_everything_retained_after_a_gap_when_asked(cdc_conn) -> None:
+    ids = await create_accounts(cdc_conn, ["one", "two"])
+    payload = await fire(SalesforcePubSubTrigger(topic=TOPIC, salesforce_conn_id=cdc_conn, timeout=20, event_count=2,
+                                                 replay_id=b64(10_000), on_replay_gap="earliest"))
+    assert payload["status"] == "success"
+    assert [e["payload"]["ChangeEventHeader"]["recordIds"] for e in payload["events"]] == [[i] for i in ids]
+
+
+def pubsub_watcher(conn_id: str, state: AssetState | None, **kwargs: Any) -> SalesforcePubSubEventTrigger:
+    kwargs.setdefault("topic", None if "managed_subscription" in kwargs else TOPIC)
+    trigger = SalesforcePubSubEventTrigger(salesforce_conn_id=conn_id, **kwargs)
+    trigger.asset_state_store = WatchedAssets(state) if state is not None else None
+    return trigger
+
+
+async def test_two_watchers_one_stream_replay_ids_committed_after_persist(cdc_conn, emulator_admin) -> None:
+    states = [AssetState("orders"), AssetState("audit")]
+    triggers = [pubsub_watcher(cdc_conn, states[0]),
+                pubsub_watcher(cdc_conn, states[1], filter={"Name": "match me"})]
+    manager, fired = SharedStreamManager(ack_timeout=20), []
+    tasks = await run_watchers(manager, triggers, fired)
+    try:
+        await wait_streams(emulator_admin)
+        ids = await create_accounts(cdc_conn, ["first", "match me", "third"])
+        await until(lambda: len(fired) == 4 and all(s.values.get(KEY) == b64(3) for s in states))
+        by_watcher = {i: [p for t, p in fired if t == i] for i in (0, 1)}
+        assert [p["payload"]["ChangeEventHeader"]["recordIds"] for p in by_watcher[0]] == [[i] for i in ids]
+        assert [p["payload"]["Name"] for p in by_watcher[1]] == ["match me"]
+        assert [p["replay_id"] for p in by_watcher[0]] == [b64(1), b64(2), b64(3)]
+        assert set(by_watcher[0][0]) == {"topic", "replay_id", "event_id", "schema_id", "payload"}
+        assert await open_streams(emulator_admin) == 1  # one gRPC stream for both watchers
+    finally:
+        await stop(manager, tasks)
+
+
+async def test_nothing_is_committed_until_airflow_persisted_the_events(cdc_conn, emulator_admin) -> None:
+    state = AssetState("orders")
+    manager, fired = SharedStreamManager(ack_timeout=30), []
+    tasks = await run_watchers(manager, [pubsub_watcher(cdc_conn, state)], fired, persist=False)
+    try:
+        await wait_streams(emulator_admin)
+        await create_accounts(cdc_conn, ["a", "b"])
+        await until(lambda: len(fired) == 2)
+        await asyncio.sleep(0.5)
+        assert KEY not in state.values
+    finally:
+        await stop(manager, tasks)
+
+
+async def test_a_restarted_stream_resumes_after_the_stored_replay_id(cdc_conn) -> None:
+    ids = await create_accounts(cdc_conn, ["before 1", "before 2", "before 3"])
+    state = AssetState("orders", **{KEY: b64(1)})  # the last run committed event 1
+    manager, fired = SharedStreamManager(ack_timeout=20), []
+    tasks = await run_watchers(manager, [pubsub_watcher(cdc_conn, state)], fired)
+    try:
+        await until(lambda: len(fired) == 2 and state.values[KEY] == b64(3))
+        assert [p["payload"]["ChangeEventHeader"]["recordIds"] for _, p in fired] == [[ids[1]], [ids[2]]]
+    finally:
+        await stop(manager, tasks)
+
+
+def managed(admin, name: str = "Account_Changes") -> dict[str, Any]:
+    return admin._call("GET", f"pubsub/managed-subscriptions/{name}")
+
+
+async def test_managed_subscription_commits_to_salesforce_only_after_persist(cdc_conn, emulator_admin) -> None:
+    # EARLIEST: with no commit yet, a new stream starts at the oldest retained event (Salesforce's
+    # setting for a subscription that must not miss what happened before its first commit).
+    emulator_admin._call("POST", "pubsub/managed-subscriptions",
+                         {"developer_name": "Account_Changes", "topic": TOPIC, "default_replay": "EARLIEST"})
+    state = AssetState("orders")
+    trigger = pubsub_watcher(cdc_conn, state, managed_subscription="Account_Changes", topic=TOPIC)
+    manager, fired = SharedStreamManager(ack_timeout=30), []
+    tasks = await run_watchers(manager, [trigger], fired, persist=False)
+    try:
+        await wait_streams(emulator_admin)
+        await create_accounts(cdc_conn, ["a", "b"])
+        await until(lambda: len(fired) == 2)
+        await asyncio.sleep(0.5)
+        assert managed(emulator_admin)["committed_replay_id"] is None  # not persisted: not committed
+    finally:
+        await stop(manager, tasks)
+    # Salesforce redelivers the unacknowledged events to the next stream; this time they persist.
+    manager, fired = SharedStreamManager(ack_timeout=30), []
+    tasks = await run_watchers(manager, [trigger], fired)
+    try:
+        await until(lambda: len(fired) == 2 and managed(emulator_admin)["committed_replay_id"] == 2)
+        assert [p["payload"]["Name"] for _, p in fired] == ["a", "b"]
+        assert fired[0][1]["topic"] == TOPIC
+        assert state.values == {}  # the position lives on Salesforce
+    finally:
+        await stop(manager, tasks)
+
+
+async def test_a_quiet_topics_keepalive_keeps_the_stored_id_current(cdc_conn, emulator_admin) -> None:
+    await create_accounts(cdc_conn, ["old 1", "old 2"])  # before the watcher: LATEST skips them
+    emulator_admin._call("POST", "pubsub/config", {"keepalive_seconds": 0.5})
+    state = AssetState("orders")
+    manager, fired = SharedStreamManager(ack_timeout=20), []
+    tasks = await run_watchers(manager, [pubsub_watcher(cdc_conn, state)], fired)
+    try:
+        await until(lambda: state.values.get(KEY) == b64(2))
+        assert fired == []  # a position, not an event
+    finally:
+        await stop(manager, tasks)
+        emulator_admin._call("POST", "pubsub/config", {"keepalive_seconds": 270})
