@@ -125,10 +125,13 @@ class ProcessSet:
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
 
-def start_emulator(procs: ProcessSet, *, timeout: float = 60) -> dict[str, str]:
-    """Start ``salesforce-suite-emulator`` on a free port; return its URL, CA bundle and connection JSON."""
+def start_emulator(procs: ProcessSet, *args: str, timeout: float = 60) -> dict[str, str]:
+    """Start ``salesforce-suite-emulator`` on a free port; return its URL, CA bundle and connection JSON.
+
+    :param args: more command-line options (``--pubsub-port 0``, ``--config FILE`` ...).
+    """
     procs.start("emulator", [str(BIN / "salesforce-suite-emulator"), "--port", "0",
-                             "--cert-dir", str(procs.log_dir / "emulator-tls")])
+                             "--cert-dir", str(procs.log_dir / "emulator-tls"), *args])
 
     def ready() -> dict[str, str] | None:
         procs.assert_running("emulator")
