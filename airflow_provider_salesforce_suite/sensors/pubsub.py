@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from airflow.sdk import BaseSensorOperator
 
-from airflow_provider_salesforce_suite.sensors.streaming import DEFERRAL_GRACE_SECONDS
+from airflow_provider_salesforce_suite.sensors._events import DEFERRAL_GRACE_SECONDS, finish_event_wait
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -91,21 +91,5 @@ class SalesforcePubSubSensor(BaseSensorOperator):
         """
         from airflow_provider_salesforce_suite.core.errors import SalesforcePubSubError
 
-        if not isinstance(event, Mapping) or event.get("status") not in ("success", "timeout", "error") \
-                or not isinstance(event.get("events"), list):
-            raise SalesforcePubSubError(f"Unexpected event from the Pub/Sub trigger: {event!r}")
-        ti = context.get("ti")
-        if ti is not None and event.get("last_replay_id") is not None:
-            ti.xcom_push(key="last_replay_id", value=event["last_replay_id"])
-        if event["status"] == "error":
-            raise SalesforcePubSubError(f"Waiting for events on {self.topic} failed: {event.get('message')}")
-        if event["status"] == "timeout":
-            message = f"Timed out waiting for events on {self.topic}: {event.get('message')}"
-            if self.soft_fail:
-                from airflow.sdk.exceptions import AirflowSkipException
-
-                raise AirflowSkipException(message)
-            from airflow.sdk.exceptions import AirflowSensorTimeout
-
-            raise AirflowSensorTimeout(message)
-        return list(event["events"])
+        return finish_event_wait(context, event, source=self.topic, soft_fail=self.soft_fail, trigger="Pub/Sub",
+                                 error=SalesforcePubSubError)

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow.triggers.base import TriggerEvent
 from airflow.triggers.shared_stream import AdvanceItem, SharedStreamProducer
 
 if TYPE_CHECKING:
@@ -87,6 +88,26 @@ class StreamJoin(StreamItem):
 # Pub/Sub keepalive's latest replay id): watchers skip it, and once every watcher moved past it
 # (after the events before it were persisted) the producer commits it, which keeps the stored id
 # within Salesforce's retention on a quiet topic.
+
+
+async def watch_shared_stream(shared_stream: AsyncIterator[StreamItem], store: AssetStateStoreAccessors | None,
+                              matches: Callable[[Any], bool]) -> AsyncIterator[TriggerEvent]:
+    """A watcher's side of the group: register its asset state with the producer, then one
+    :class:`TriggerEvent` (the event's ``to_dict()``) per matching event.
+
+    Each trigger event is yielded before the next raw event is pulled, which is how Airflow binds
+    it to the raw event it came from (ack mode).
+
+    :param shared_stream: what Airflow's shared-stream manager hands ``filter_shared_stream``.
+    :param store: the watcher's ``asset_state_store``.
+    :param matches: the watcher's compiled filter.
+    """
+    async for item in shared_stream:
+        # The join round reads this watcher's stored replay id; a watcher that joined later
+        # registers on its first event so commits reach its asset too.
+        await item.producer.register(store, read=isinstance(item, StreamJoin))
+        if item.event is not None and matches(item.event):
+            yield TriggerEvent(item.event.to_dict())
 
 
 class SharedReplayProducer(SharedStreamProducer):

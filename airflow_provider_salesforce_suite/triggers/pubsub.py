@@ -11,7 +11,6 @@ they are the standard base64 text of those bytes.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Hashable, Mapping
 from contextlib import aclosing
@@ -20,8 +19,7 @@ from typing import Any
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
 from airflow_provider_salesforce_suite.triggers._filters import compile_event_filter, validate_event_filter
-
-STATUS_SUCCESS, STATUS_TIMEOUT, STATUS_ERROR = "success", "timeout", "error"
+from airflow_provider_salesforce_suite.triggers._wait import validate_wait, wait_for_events
 #: Topic prefixes the Pub/Sub API serves (change events, platform events, custom channels).
 TOPIC_PREFIXES = ("/data/", "/event/")
 GAP_POLICIES = ("fail", "earliest")
@@ -118,14 +116,9 @@ class SalesforcePubSubTrigger(BaseTrigger):
         super().__init__()
         self.topic = validate_topic(topic)
         self.replay_preset, self.replay_id = resolve_start(replay_preset, replay_id)
-        if isinstance(event_count, bool) or not isinstance(event_count, int) or event_count < 1:
-            raise ValueError(f"event_count must be an int >= 1, got {event_count!r}")
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
-            raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+        self.event_count, self.timeout = validate_wait(event_count, timeout)
         self.salesforce_conn_id = salesforce_conn_id
-        self.event_count = event_count
         self.filter = validate_event_filter(filter)
-        self.timeout = None if timeout is None else float(timeout)
         self.on_replay_gap = _validate_gap_policy(on_replay_gap)
         self.batch_size = _validate_batch_size(batch_size)
         self.started_at = float(started_at) if started_at is not None else time.time()
@@ -148,42 +141,19 @@ class SalesforcePubSubTrigger(BaseTrigger):
         from airflow_provider_salesforce_suite.hooks.pubsub import SalesforcePubSubHook
         from airflow_provider_salesforce_suite.triggers._pubsub_stream import subscribe_from
 
-        matches = compile_event_filter(self.filter)
-        events: list[dict[str, Any]] = []
-        seen: set[bytes] = set()  # a replay after a gap must not count an event twice
-        last_replay_id = self.replay_id
-        remaining = None if self.timeout is None else self.timeout - (time.time() - self.started_at)
         hook = SalesforcePubSubHook(self.salesforce_conn_id, api_version=self.api_version,
                                     pubsub_endpoint=self.pubsub_endpoint)
         start = decode_replay_id(self.replay_id) if self.replay_id is not None else None
-        status, message = STATUS_SUCCESS, None
-        try:
-            if remaining is not None and remaining <= 0:
-                raise TimeoutError
-            async with asyncio.timeout(remaining):
-                async with aclosing(subscribe_from(hook, self.topic, replay_preset=self.replay_preset,
-                                                   replay_id=start, batch_size=self.batch_size,
-                                                   on_replay_gap=self.on_replay_gap)) as stream:
-                    async for event in stream:
-                        last_replay_id = encode_replay_id(event.replay_id)
-                        if event.replay_id not in seen and matches(event):
-                            seen.add(event.replay_id)
-                            events.append(event.to_dict())
-                            if len(events) >= self.event_count:
-                                break
-                if len(events) < self.event_count:
-                    raise RuntimeError(f"the subscription to {self.topic} ended after {len(events)} event(s)")
-        except TimeoutError:
-            status = STATUS_TIMEOUT
-            message = (f"{len(events)} of {self.event_count} event(s) on {self.topic} after "
-                       f"{time.time() - self.started_at:.1f}s (timeout {self.timeout:g}s)")
-        except Exception as exc:  # the task decides; the event carries the text, never the object
-            status, message = STATUS_ERROR, f"{type(exc).__name__}: {exc}"
-        finally:
-            await hook.aclose()
-        self.log.info("Pub/Sub trigger on %s: %s, %d event(s), last replay id %s", self.topic, status,
-                      len(events), last_replay_id)
-        yield TriggerEvent({"status": status, "events": events, "last_replay_id": last_replay_id, "message": message})
+        payload = await wait_for_events(
+            lambda: subscribe_from(hook, self.topic, replay_preset=self.replay_preset, replay_id=start,
+                                   batch_size=self.batch_size, on_replay_gap=self.on_replay_gap),
+            source=self.topic, event_count=self.event_count, filter=self.filter, timeout=self.timeout,
+            started_at=self.started_at, last_replay_id=self.replay_id,
+            replay_id_of=lambda event: encode_replay_id(event.replay_id), close=hook.aclose,
+            dedupe=True)  # a replay after a gap must not count an event twice
+        self.log.info("Pub/Sub trigger on %s: %s, %d event(s), last replay id %s", self.topic, payload["status"],
+                      len(payload["events"]), payload["last_replay_id"])
+        yield TriggerEvent(payload)
 
 
 class SalesforcePubSubEventTrigger(BaseEventTrigger):
@@ -289,14 +259,10 @@ class SalesforcePubSubEventTrigger(BaseEventTrigger):
 
     async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
         """Register this watcher's asset state with the group, then one TriggerEvent per matching event."""
-        from airflow_provider_salesforce_suite.triggers._event_stream import StreamJoin
+        from airflow_provider_salesforce_suite.triggers._event_stream import watch_shared_stream
 
-        async for item in shared_stream:
-            # The join round reads this watcher's stored replay id; a watcher that joined later
-            # registers on its first event so commits reach its asset too.
-            await item.producer.register(self.asset_state_store, read=isinstance(item, StreamJoin))
-            if item.event is not None and self._event_filter(item.event):
-                yield TriggerEvent(item.event.to_dict())
+        async for event in watch_shared_stream(shared_stream, self.asset_state_store, self._event_filter):
+            yield event
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Standalone run (no shared stream): own stream, replay id committed after each event.

@@ -13,16 +13,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.integration.airflow_procs import BIN, MetadataDB, ProcessSet, airflow_env, free_port, http_ok, start_emulator, wait_for
-from tests.integration.test_streaming_airflow import AIRFLOW_COMPONENTS, ROOT, Stack
+from tests.integration.airflow_procs import (
+    MetadataDB,
+    ProcessSet,
+    airflow_env,
+    free_port,
+    produce_while_killing,
+    start_emulator,
+    wait_for,
+)
+from tests.integration.test_streaming_airflow import ROOT, Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -89,18 +94,8 @@ def stack(tmp_path_factory) -> Iterator[PubSubStack]:
         api_port = free_port()
         procs.env = airflow_env(home, dags, api_port, {"AIRFLOW_CONN_SALESFORCE_SUITE_DEFAULT": emulator["connection"]})
         stack = PubSubStack(procs, emulator, MetadataDB(home / "airflow.db"), api_port)
-        stack.airflow("db", "migrate", timeout=180)
-        for name in AIRFLOW_COMPONENTS:
-            procs.start(name, [str(BIN / "airflow"), name])
-        wait_for(lambda: procs.assert_running() or http_ok(f"http://127.0.0.1:{api_port}/api/v2/monitor/health"),
-                 timeout=120, what="the API server")
-        wait_for(lambda: procs.assert_running() or stack.db.rows("SELECT 1 FROM dag WHERE dag_id = ?", DAG_ID),
-                 timeout=120, what="the DAG processor to parse the example")
-        stack.airflow("dags", "unpause", DAG_ID)
-        # Unpausing activates the watcher: the DAG processor registers the trigger, a triggerer runs it.
-        wait_for(lambda: procs.assert_running() or stack.db.rows(
-            "SELECT 1 FROM trigger WHERE classpath LIKE '%SalesforcePubSubEventTrigger' AND triggerer_id IS NOT NULL"),
-            timeout=120, what="the watcher trigger to run in the triggerer")
+        stack.start_airflow()
+        stack.activate_watcher(DAG_ID, "SalesforcePubSubEventTrigger")
         yield stack
     except BaseException:
         print(stack.diagnostics() if "stack" in locals() else procs.log_tail("emulator"))
@@ -153,29 +148,7 @@ def test_killing_the_triggerer_loses_no_change(stack: PubSubStack) -> None:
     wait_for(lambda: stack.db.asset_state(ASSET_URI).get(STATE_KEY) == stack.events_by_record()[first][-1]["replay_id"],
              timeout=60, what="the first replay id to be committed")
 
-    created: list[str] = []
-    errors: list[BaseException] = []
-
-    def produce() -> None:
-        try:
-            for i in range(12):
-                created.append(stack.create_account(f"Faulty stream {i}"))
-                time.sleep(0.7)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
-            errors.append(exc)
-
-    producer = threading.Thread(target=produce, daemon=True)
-    producer.start()
-    try:
-        for _ in range(3):
-            time.sleep(1.5)
-            stack.procs.kill("triggerer", signal.SIGKILL)
-            time.sleep(1.0)
-            stack.procs.start("triggerer", [str(BIN / "airflow"), "triggerer"])
-    finally:
-        producer.join(timeout=60)
-    assert not errors, errors
-    assert len(created) == 12
+    created = produce_while_killing(stack.procs, lambda i: stack.create_account(f"Faulty stream {i}"))
 
     try:
         wait_for(lambda: stack.procs.assert_running() or set(created) <= set(stack.events_by_record()),

@@ -9,21 +9,9 @@ from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, T
 
 from airflow_provider_salesforce_suite.sensors.pubsub import SalesforcePubSubSensor
 from airflow_provider_salesforce_suite.triggers.pubsub import SalesforcePubSubTrigger
+from tests.sensors.test_streaming_sensor import context  # noqa: F401 - the task context fixture
 
 TOPIC = "/data/AccountChangeEvent"
-
-
-class _TaskInstance:
-    def __init__(self) -> None:
-        self.pushed: dict = {}
-
-    def xcom_push(self, key: str, value) -> None:
-        self.pushed[key] = value
-
-
-@pytest.fixture
-def context() -> dict:
-    return {"ti": _TaskInstance(), "params": {}}
 
 
 def test_defers_to_the_trigger_with_its_arguments(context) -> None:
