@@ -87,3 +87,24 @@ def test_bad_arguments(kwargs, message) -> None:
 def test_poke_is_never_used(context) -> None:
     with pytest.raises(NotImplementedError, match="triggerer"):
         SalesforcePubSubSensor(task_id="wait", topic=TOPIC).poke(context)
+
+
+def test_waits_in_the_triggerer_for_matching_changes_end_to_end(sf_conn, emulator_admin, context) -> None:
+    import asyncio
+
+    from tests.triggers.test_event_trigger import create_accounts, select_account_for_cdc
+
+    select_account_for_cdc(emulator_admin)
+    conn_id = sf_conn("sf_pubsub_sensor")
+    ids = asyncio.run(create_accounts(conn_id, ["Cold", "Hot", "Hot"]))
+    sensor = SalesforcePubSubSensor(task_id="wait", topic=TOPIC, replay_preset="EARLIEST", event_count=2,
+                                    filter={"Name": "Hot"}, salesforce_conn_id=conn_id, timeout=30)
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context)
+
+    async def fire() -> dict:
+        return [event async for event in deferred.value.trigger.run()][0].payload
+
+    events = sensor.execute_complete(context, asyncio.run(fire()))
+    assert [e["payload"]["ChangeEventHeader"]["recordIds"] for e in events] == [[ids[1]], [ids[2]]]
+    assert context["ti"].pushed["last_replay_id"] == events[-1]["replay_id"]
