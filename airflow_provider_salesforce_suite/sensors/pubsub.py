@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from airflow.sdk import BaseSensorOperator
 
 from airflow_provider_salesforce_suite.sensors._events import DEFERRAL_GRACE_SECONDS, finish_event_wait
+from airflow_provider_salesforce_suite.triggers._wait import validate_wait
+from airflow_provider_salesforce_suite.triggers.pubsub import validate_gap_policy
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -51,10 +53,8 @@ class SalesforcePubSubSensor(BaseSensorOperator):
                  salesforce_conn_id: str = "salesforce_suite_default", api_version: str | None = None,
                  pubsub_endpoint: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if isinstance(event_count, bool) or not isinstance(event_count, int) or event_count < 1:
-            raise ValueError(f"event_count must be an int >= 1, got {event_count!r}")
-        if on_replay_gap not in ("fail", "earliest"):
-            raise ValueError(f"on_replay_gap must be 'fail' or 'earliest', not {on_replay_gap!r}")
+        validate_wait(event_count, None)
+        validate_gap_policy(on_replay_gap)
         self.topic = topic
         self.replay_preset = replay_preset
         self.replay_id = replay_id

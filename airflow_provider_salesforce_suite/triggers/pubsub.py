@@ -20,6 +20,7 @@ from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
 from airflow_provider_salesforce_suite.triggers._filters import compile_event_filter, validate_event_filter
 from airflow_provider_salesforce_suite.triggers._wait import validate_wait, wait_for_events
+
 #: Topic prefixes the Pub/Sub API serves (change events, platform events, custom channels).
 TOPIC_PREFIXES = ("/data/", "/event/")
 GAP_POLICIES = ("fail", "earliest")
@@ -35,7 +36,7 @@ def validate_topic(topic: Any) -> str:
     if not isinstance(topic, str) or not topic.startswith(TOPIC_PREFIXES) or topic.rstrip("/") in ("/data", "/event"):
         raise ValueError(f"topic must be one Pub/Sub topic like '/data/AccountChangeEvent' or '/event/Order__e', "
                          f"got {topic!r} (PushTopics '/topic/...' and '/u/...' channels are CometD-only: "
-                         "use SalesforceStreamingTrigger)")
+                         "use the Streaming API's triggers)")
     return topic
 
 
@@ -45,7 +46,8 @@ def _validate_batch_size(batch_size: Any) -> int:
     return batch_size
 
 
-def _validate_gap_policy(on_replay_gap: Any) -> str:
+def validate_gap_policy(on_replay_gap: Any) -> str:
+    """Check ``on_replay_gap``: ``"fail"`` or ``"earliest"``."""
     if on_replay_gap not in GAP_POLICIES:
         raise ValueError(f"on_replay_gap must be 'fail' or 'earliest', not {on_replay_gap!r}")
     return on_replay_gap
@@ -119,7 +121,7 @@ class SalesforcePubSubTrigger(BaseTrigger):
         self.event_count, self.timeout = validate_wait(event_count, timeout)
         self.salesforce_conn_id = salesforce_conn_id
         self.filter = validate_event_filter(filter)
-        self.on_replay_gap = _validate_gap_policy(on_replay_gap)
+        self.on_replay_gap = validate_gap_policy(on_replay_gap)
         self.batch_size = _validate_batch_size(batch_size)
         self.started_at = float(started_at) if started_at is not None else time.time()
         self.api_version = api_version
@@ -219,7 +221,7 @@ class SalesforcePubSubEventTrigger(BaseEventTrigger):
         self.filter = validate_event_filter(filter)
         self._event_filter = compile_event_filter(self.filter)
         self.replay_preset = replay_preset
-        self.on_replay_gap = _validate_gap_policy(on_replay_gap)
+        self.on_replay_gap = validate_gap_policy(on_replay_gap)
         self.batch_size = _validate_batch_size(batch_size)
         self.api_version = api_version
         self.pubsub_endpoint = pubsub_endpoint
