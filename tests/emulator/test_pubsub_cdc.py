@@ -111,3 +111,16 @@ def test_delete_and_the_multi_entity_topic(ps):
     assert [(r["ChangeEventHeader"]["entityName"], r["ChangeEventHeader"]["changeType"]) for r in records] == [
         ("Contact", "CREATE"), ("Contact", "DELETE"), ("Invoice__c", "CREATE")]
     assert records[1]["Name"] is None and records[1]["ChangeEventHeader"]["recordIds"] == [contact_id]
+
+
+def test_only_compound_parts_still_lead_with_a_top_level_bitmap(ps):
+    contact_id = ps.sf.post(f"{V}/sobjects/Contact", json={"LastName": "Curie", "MailingCity": "Paris"}).json()["id"]
+
+    def change() -> None:
+        assert ps.sf.patch(f"{V}/sobjects/Contact/{contact_id}", json={"MailingCity": None}).status_code == 204
+
+    (_, updated), schema = subscribe_and_change(ps, "/data/ContactChangeEvent", change, 2)
+    nulled = updated["ChangeEventHeader"]["nulledFields"]
+    position = [f["name"] for f in schema["fields"]].index("MailingAddress")
+    assert nulled == ["0x00", f"{position}-0x02"]  # City is the second field of Address
+    assert decode_bitmap(nulled, schema) == {"MailingAddress.City"}

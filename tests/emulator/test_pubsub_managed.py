@@ -115,3 +115,53 @@ def test_admin_knob_checks_its_input(ps):
         assert reply.status_code == 400, body
     assert [s["developer_name"] for s in ps.sf.admin("GET", "pubsub/managed-subscriptions").json()] == ["Orders_Sub"]
     assert ps.sf.admin("GET", "pubsub/managed-subscriptions/Nope").status_code == 404
+
+
+TOOLING = "/services/data/v62.0/tooling"
+
+
+def test_tooling_api_defines_and_finds_managed_subscriptions(ps):
+    body = {"FullName": "Tooling_Sub", "Metadata": {"label": "Tooling Sub", "topicName": EVENT_TOPIC,
+                                                      "defaultReplay": "EARLIEST", "state": "RUN",
+                                                      "errorRecoveryReplay": "LATEST"}}
+    reply = ps.sf.post(f"{TOOLING}/sobjects/ManagedEventSubscription", json=body)
+    assert reply.status_code == 201 and reply.json()["success"] is True
+    sub_id = reply.json()["id"]
+    assert sub_id.startswith("18x") and len(sub_id) == 18
+    found = ps.sf.get(f"{TOOLING}/query", params={
+        "q": "SELECT Id, DeveloperName, Metadata FROM ManagedEventSubscription WHERE DeveloperName='Tooling_Sub' LIMIT 1"})
+    assert found.status_code == 200
+    [record] = found.json()["records"]
+    assert record["Id"] == sub_id and record["DeveloperName"] == "Tooling_Sub"
+    assert record["Metadata"] == body["Metadata"]
+    by_id = ps.sf.get(f"{TOOLING}/query", params={
+        "q": f"SELECT Id FROM ManagedEventSubscription WHERE Id = '{sub_id[:15]}'"}).json()
+    assert by_id["totalSize"] == 1 and set(by_id["records"][0]) == {"attributes", "Id"}
+    publish(ps, "1")
+    stream = ps.managed(pb2.ManagedFetchRequest(subscription_id=sub_id, num_requested=1))
+    assert [e.replay_id for e in stream.next().events] == [replay(1)]  # EARLIEST, as defined
+    stream.close()
+    assert ps.sf.patch(f"{TOOLING}/sobjects/ManagedEventSubscription/{sub_id}",
+                       json={"Metadata": {"state": "STOP"}}).status_code == 204
+    assert ps.sf.get(f"{TOOLING}/sobjects/ManagedEventSubscription/{sub_id}").json()["Metadata"]["state"] == "STOP"
+    assert ps.sf.delete(f"{TOOLING}/sobjects/ManagedEventSubscription/{sub_id}").status_code == 204
+    assert ps.sf.get(f"{TOOLING}/sobjects/ManagedEventSubscription/{sub_id}").status_code == 404
+
+
+def test_tooling_api_bad_input(ps):
+    bad_topic = {"FullName": "X", "Metadata": {"topicName": "/event/Nope__e"}}
+    reply = ps.sf.post(f"{TOOLING}/sobjects/ManagedEventSubscription", json=bad_topic)
+    assert reply.status_code == 400 and reply.json()[0]["errorCode"] == "FIELD_INTEGRITY_EXCEPTION"
+    assert "/event/Nope__e" in reply.json()[0]["message"]
+    reply = ps.sf.post(f"{TOOLING}/sobjects/ManagedEventSubscription", json={"Metadata": {}})
+    assert reply.json()[0]["errorCode"] == "REQUIRED_FIELD_MISSING"
+    reply = ps.sf.get(f"{TOOLING}/query", params={"q": "SELECT Id FROM ApexClass"})
+    assert reply.status_code == 400 and reply.json()[0]["errorCode"] == "INVALID_TYPE"
+    reply = ps.sf.get(f"{TOOLING}/query", params={"q": "SELECT Bogus FROM ManagedEventSubscription"})
+    assert reply.json()[0]["errorCode"] == "INVALID_FIELD"
+    reply = ps.sf.get(f"{TOOLING}/query", params={"q": "DELETE everything"})
+    assert reply.json()[0]["errorCode"] == "MALFORMED_QUERY"
+    assert ps.sf.get(f"{TOOLING}/query", params={"q": "SELECT Id FROM ManagedEventSubscription"},
+                     token="bogus").status_code == 401
+    assert ps.sf.get("/services/data/v12.0/tooling/query", params={"q": "SELECT Id FROM ManagedEventSubscription"}
+                     ).status_code == 404

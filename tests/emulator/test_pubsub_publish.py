@@ -120,3 +120,30 @@ def test_expired_session_ends_publish_stream(ps: PubSub):
     stream.send(first)
     error = stream.error()
     assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_injected_fault_after_publish_loses_only_the_reply(ps):
+    reply = ps.sf.admin("POST", "pubsub/faults", {"rpc": "Publish", "after": True})
+    assert reply.status_code == 201 and reply.json()["count"] == 1
+    with pytest.raises(grpc.RpcError) as caught:
+        ps.publish(EVENT_TOPIC, [{"OrderNumber__c": "lost-reply"}])
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert trailers(caught.value)["error-code"] == "sfdc.platform.eventbus.grpc.service.unavailable"
+    assert ps.sf.admin("GET", "pubsub/faults").json() == []  # spent
+    check = ps.subscribe(EVENT_TOPIC, 10, "EARLIEST")
+    assert [r["OrderNumber__c"] for r in records_of(ps, ps.events(check, 1))] == ["lost-reply"]  # it WAS published
+
+
+def test_injected_fault_before_a_call(ps):
+    rule = {"rpc": "GetTopic", "status": "RESOURCE_EXHAUSTED", "error_code": "sfdc.platform.eventbus.grpc.service"
+            ".protection.triggered", "message": "slow down", "count": 2}
+    assert ps.sf.admin("POST", "pubsub/faults", rule).status_code == 201
+    for _ in range(2):
+        with pytest.raises(grpc.RpcError) as caught:
+            ps.topic(EVENT_TOPIC)
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "slow down" in caught.value.details()
+    assert ps.topic(EVENT_TOPIC).can_publish
+    assert ps.sf.admin("POST", "pubsub/faults", {"rpc": "Subscribe"}).status_code == 201
+    assert ps.subscribe(EVENT_TOPIC, 1).error().code() == grpc.StatusCode.UNAVAILABLE
+    for bad in ({"rpc": "Nope"}, {"status": "OK"}, {"count": 0}, {"colour": "red"}):
+        assert ps.sf.admin("POST", "pubsub/faults", bad).status_code == 400, bad

@@ -197,9 +197,12 @@ def test_same_change_on_cometd_and_pubsub_with_the_same_replay_id(ps):
         d["payload"]["ChangeEventHeader"]["transactionKey"] for d in cometd]
     assert records[0]["ChangeEventHeader"]["recordIds"] == [account_id]
     assert records[1]["Industry"] == "Energy"
-    # the multi-entity channel has its own ids, the same on both sides too
-    assert [int.from_bytes(e.replay_id, "big") for e in ps.events(everything, 2)] == [
+    # the multi-entity channel has its own ids, the same on both sides too; the event ids match across topics
+    on_everything = ps.events(everything, 2)
+    assert [int.from_bytes(e.replay_id, "big") for e in on_everything] == [
         d["event"]["replayId"] for d in by_channel["/data/ChangeEvents"]]
+    assert [e.event.id for e in on_everything] == [e.event.id for e in pubsub]
+    assert len({e.event.id for e in pubsub}) == 2
 
 
 def test_platform_event_from_rest_reaches_pubsub(ps):
@@ -212,3 +215,34 @@ def test_platform_event_from_rest_reaches_pubsub(ps):
     assert record["OrderNumber__c"] == "ON-1" and record["Amount__c"] == 12.5 and record["Rush__c"] is False  # a checkbox is never null
     assert record["CreatedById"].startswith("005") and record["CreatedDate"] > 1_600_000_000_000
     assert len(event.event.id) == 36 and event.replay_id == replay(1)
+
+
+def test_bulk_ingest_changes_reach_pubsub_with_cometds_replay_ids(ps):
+    """Bulk 2.0 writes on a worker thread: its events cross to the loop and land in the same log."""
+    from test_bulk_v2 import _ingest
+
+    bayeux = Bayeux(ps.sf, ps.token).start(TOPIC)
+    stream = ps.subscribe(TOPIC, 10)
+    wait_for_stream(ps)
+    job = _ingest(ps.sf, "Name,Industry\nBulk One,Energy\nBulk Two,Banking\n")
+    assert job["state"] == "JobComplete" and job["numberRecordsProcessed"] == 2
+    events = ps.events(stream, 2)
+    assert sorted(names(ps, events)) == ["Bulk One", "Bulk Two"]
+    cometd: list = []
+    deadline = time.monotonic() + 10
+    while len(cometd) < 2 and time.monotonic() < deadline:
+        cometd += bayeux.events()
+    assert {m["data"]["event"]["replayId"] for m in cometd} == {int.from_bytes(e.replay_id, "big") for e in events}
+
+
+def test_stall_knob_silences_streams_even_keepalives(ps):
+    assert ps.sf.admin("POST", "pubsub/config", {"keepalive_seconds": 0.2}).status_code == 200
+    stream = ps.subscribe(TOPIC, 5)
+    assert list(stream.next(timeout=5).events) == []  # keepalives flow
+    assert ps.sf.admin("POST", "pubsub/stall-streams", {"seconds": 1.0}).json() == {"stalled": 1}
+    while not stream.nothing_for(0.05):  # drain what was sent before the stall
+        stream.next()
+    accounts(ps, "During")
+    assert stream.nothing_for(0.7)  # silent: no event, no keepalive
+    assert names(ps, ps.events(stream, 1, timeout=5)) == ["During"]  # delivered once the stall ends
+    assert ps.sf.admin("POST", "pubsub/stall-streams", {"seconds": 0}).status_code == 400

@@ -3,6 +3,10 @@
 * ``GET /__emulator__/pubsub``: the gRPC endpoint, config and counters.
 * ``GET|POST .../config {"keepalive_seconds": 270, "delay_ms": 0}``.
 * ``POST .../drop-streams``: end every open Subscribe/ManagedSubscribe/PublishStream with UNAVAILABLE.
+* ``POST .../stall-streams {"seconds": 5}``: open subscriptions send nothing, not even keepalives
+  (a half-dead connection, for clients' keepalive timeouts).
+* ``GET|POST|DELETE .../faults {"rpc", "status", "error_code", "message", "count", "after"}``: fail
+  the next calls of an RPC (``after``: a Publish is carried out, then its reply is an error).
 * ``POST .../managed-subscriptions {"developer_name", "topic", "state"?, "default_replay"?}``,
   ``GET .../managed-subscriptions``, ``GET|POST .../managed-subscriptions/{id or name}``
   (``{"state": "STOP"}``); the GET shows the committed replay id and every commit.
@@ -17,7 +21,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..errors import SalesforceApiError
-from ..web import json_response, read_json_object
+from ..web import add_route_table, json_response, read_json_object
 from .managed import ManagedSubscription
 from .service import PUBSUB_KEY, PubSubService
 from .wire import PubSubFault
@@ -53,6 +57,38 @@ async def set_config(request: web.Request) -> web.Response:
 async def drop_streams(request: web.Request) -> web.Response:
     """``POST .../drop-streams``."""
     return json_response({"dropped": _service(request).drop_streams()})
+
+
+async def stall_streams(request: web.Request) -> web.Response:
+    """``POST .../stall-streams {"seconds": 5}``: open subscriptions go silent (no events, no keepalives)."""
+    body = await read_json_object(request)
+    try:
+        stalled = _service(request).stall_streams(float(body.get("seconds", 0)))
+    except (TypeError, ValueError) as exc:
+        raise SalesforceApiError("INVALID_REQUEST", str(exc)) from None
+    return json_response({"stalled": stalled})
+
+
+async def add_fault(request: web.Request) -> web.Response:
+    """``POST .../faults {"rpc": "Publish", "status": "UNAVAILABLE", "error_code", "message", "count": 1,
+    "after": false}``: fail the next matching RPC calls (``after``: publish first, then fail)."""
+    service = _service(request)
+    try:
+        fault = service.add_fault(await read_json_object(request))
+    except (TypeError, ValueError) as exc:
+        raise SalesforceApiError("INVALID_REQUEST", str(exc)) from None
+    return json_response(fault.to_json(), status=201)
+
+
+async def list_faults(request: web.Request) -> web.Response:
+    """``GET .../faults``: the rules not spent yet."""
+    return json_response([f.to_json() for f in _service(request).faults])
+
+
+async def clear_faults(request: web.Request) -> web.Response:
+    """``DELETE .../faults``."""
+    _service(request).faults.clear()
+    return web.Response(status=204)
 
 
 async def create_managed(request: web.Request) -> web.Response:
@@ -105,14 +141,12 @@ def register(app: web.Application) -> None:
 
     :param app: the emulator application.
     """
-    app.router.add_get(PREFIX, overview)
-    config = app.router.add_resource(PREFIX + "/config")
-    config.add_route("GET", get_config)
-    config.add_route("POST", set_config)
-    app.router.add_post(PREFIX + "/drop-streams", drop_streams)
-    managed = app.router.add_resource(PREFIX + "/managed-subscriptions")
-    managed.add_route("GET", list_managed)
-    managed.add_route("POST", create_managed)
-    one = app.router.add_resource(PREFIX + "/managed-subscriptions/{key}")
-    one.add_route("GET", get_managed)
-    one.add_route("POST", update_managed)
+    add_route_table(app, PREFIX, [
+        ("", {"GET": overview}),
+        ("/config", {"GET": get_config, "POST": set_config}),
+        ("/drop-streams", {"POST": drop_streams}),
+        ("/stall-streams", {"POST": stall_streams}),
+        ("/faults", {"GET": list_faults, "POST": add_fault, "DELETE": clear_faults}),
+        ("/managed-subscriptions", {"GET": list_managed, "POST": create_managed}),
+        ("/managed-subscriptions/{key}", {"GET": get_managed, "POST": update_managed}),
+    ])

@@ -4,8 +4,8 @@ sends them over the Pub/Sub API.
 A bitmap field is a list of strings: the first, ``"0x..."``, is a hexadecimal bitmap over the
 top-level positions of the event's Avro schema (bit i set: the field at position i); each compound
 field with parts in the list adds ``"{position}-0x..."``, a bitmap over the nested record's fields.
-The top-level element is left out when only compound parts are listed (the documentation does not
-say what Salesforce sends then; decided here).
+The top-level element always comes first, ``"0x00"`` when only compound parts are listed: clients
+modelled on Salesforce's examples read nested elements only after a top-level one.
 """
 
 from __future__ import annotations
@@ -38,6 +38,6 @@ def encode(field_names: Iterable[str], schema: EventSchema) -> list[str]:
             top |= 1 << index
         else:
             nested[index] = nested.get(index, 0) | (1 << part)
-    encoded = [_hex(top)] if top else []
-    encoded += [f"{index}-{_hex(bits)}" for index, bits in sorted(nested.items())]
-    return encoded
+    if not top and not nested:
+        return []
+    return [_hex(top)] + [f"{index}-{_hex(bits)}" for index, bits in sorted(nested.items())]

@@ -90,6 +90,8 @@ class Stream:
         self.delivered_up_to = cursor
         self.extras: list[Any] = []
         self.fault: PubSubFault | None = None
+        #: monotonic time until which the stream sends nothing at all (the stall knob)
+        self.stalled_until = 0.0
         self._wake = asyncio.Event()
         self._unwatch = service.hub.watch(topic, self._wake.set)
         self._reader: asyncio.Future[None] | None = None
@@ -133,6 +135,14 @@ class Stream:
         """Admin knob: end the stream with ``UNAVAILABLE``."""
         self.fail(PubSubFault("UNAVAILABLE", SERVICE_UNAVAILABLE, "The Pub/Sub API service is unavailable."))
 
+    def stall(self, seconds: float) -> None:
+        """Admin knob: send nothing, not even keepalives, for ``seconds`` (a half-dead connection).
+
+        :param seconds: how long.
+        """
+        self.stalled_until = time.monotonic() + seconds
+        self._wake.set()
+
     def close(self) -> None:
         """The RPC ended: stop reading requests and watching the topic."""
         if self._reader is not None:
@@ -151,6 +161,12 @@ class Stream:
             if self.service.state.session(self.token) is None:
                 raise PubSubFault("UNAUTHENTICATED", AUTH_ERROR,
                                   "An authentication exception occurred: the session expired or was revoked.")
+            stalled = self.stalled_until - time.monotonic()
+            if stalled > 0:
+                self._wake.clear()
+                await _wait(self._wake, min(stalled, _SESSION_CHECK_SECONDS))
+                last_sent = time.monotonic()  # the keepalive clock restarts when the stall ends
+                continue
             log = self.service.hub.log(self.topic)
             self.cursor = max(min(self.cursor, log.last_id), log.oldest_id - 1)  # a reset or an age-out
             events = log.after(self.cursor, min(self.pending, MAX_BATCH))
@@ -165,11 +181,16 @@ class Stream:
                 yield Batch(events, self.cursor, self.pending, extras)
                 continue
             self._wake.clear()
-            timeout = min(_SESSION_CHECK_SECONDS, self.service.config.keepalive_seconds - (time.monotonic() - last_sent))
-            try:
-                await asyncio.wait_for(self._wake.wait(), max(timeout, 0.001))
-            except asyncio.TimeoutError:
-                pass
+            await _wait(self._wake, min(_SESSION_CHECK_SECONDS,
+                                        self.service.config.keepalive_seconds - (time.monotonic() - last_sent)))
+
+
+async def _wait(wake: asyncio.Event, seconds: float) -> None:
+    """Until ``wake`` is set or ``seconds`` passed."""
+    try:
+        await asyncio.wait_for(wake.wait(), max(seconds, 0.001))
+    except asyncio.TimeoutError:
+        pass
 
 
 class PublishHandle:

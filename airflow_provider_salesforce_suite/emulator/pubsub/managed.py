@@ -58,6 +58,8 @@ class ManagedSubscription:
     :param topic: the topic it reads.
     :param state: ``RUN`` or ``STOP`` (a stopped subscription refuses ManagedSubscribe).
     :param default_replay: where a subscription without a commit starts (``LATEST``/``EARLIEST``).
+    :param label: its label (the Tooling API's ``Metadata.label``).
+    :param error_recovery_replay: kept for the Tooling API's ``Metadata.errorRecoveryReplay``.
     """
 
     id: str
@@ -65,9 +67,17 @@ class ManagedSubscription:
     topic: str
     state: str = "RUN"
     default_replay: str = "LATEST"
+    label: str = ""
+    error_recovery_replay: str = "LATEST"
     committed: int | None = None
     commits: list[Commit] = field(default_factory=list)
     active: bool = False
+
+    def metadata(self) -> dict[str, Any]:
+        """The Tooling API's ``Metadata`` of the ``ManagedEventSubscription`` record."""
+        return {"label": self.label or self.developer_name, "topicName": self.topic,
+                "defaultReplay": self.default_replay, "state": self.state,
+                "errorRecoveryReplay": self.error_recovery_replay}
 
     def to_json(self) -> dict[str, Any]:
         """The subscription as the admin API shows it."""
@@ -96,14 +106,16 @@ class ManagedSubscriptions:
         self._by_id: dict[str, ManagedSubscription] = {}
         self._numbers = itertools.count(1)
 
-    def create(self, developer_name: str, topic: str, *, state: str = "RUN",
-               default_replay: str = "LATEST") -> ManagedSubscription:
+    def create(self, developer_name: str, topic: str, *, state: str = "RUN", default_replay: str = "LATEST",
+               label: str = "", error_recovery_replay: str = "LATEST") -> ManagedSubscription:
         """Add a subscription (the topic is checked by the caller).
 
         :param developer_name: a unique API name.
         :param topic: the topic.
         :param state: ``RUN`` or ``STOP``.
         :param default_replay: ``LATEST`` or ``EARLIEST``.
+        :param label: its label.
+        :param error_recovery_replay: ``LATEST`` or ``EARLIEST``.
         :raises ValueError: a bad or duplicate name, state or preset.
         """
         if not developer_name or not developer_name.replace("_", "").isalnum():
@@ -112,11 +124,19 @@ class ManagedSubscriptions:
             raise ValueError(f"a managed subscription named {developer_name} exists")
         if state not in ("RUN", "STOP"):
             raise ValueError("state must be RUN or STOP")
-        if default_replay not in REPLAY_PRESETS:
-            raise ValueError("default_replay must be LATEST or EARLIEST")
+        if default_replay not in REPLAY_PRESETS or error_recovery_replay not in REPLAY_PRESETS:
+            raise ValueError("defaultReplay and errorRecoveryReplay must be LATEST or EARLIEST")
         sub_id = to_18(f"{KEY_PREFIX}{next(self._numbers):012d}")
-        sub = self._by_id[sub_id] = ManagedSubscription(sub_id, developer_name, topic, state, default_replay)
+        sub = self._by_id[sub_id] = ManagedSubscription(sub_id, developer_name, topic, state, default_replay,
+                                                         label, error_recovery_replay)
         return sub
+
+    def delete(self, sub: ManagedSubscription) -> None:
+        """Remove a subscription.
+
+        :param sub: the subscription.
+        """
+        self._by_id.pop(sub.id, None)
 
     def all(self) -> list[ManagedSubscription]:
         """Every subscription, oldest first."""

@@ -10,7 +10,8 @@ from aiohttp import web
 
 from ..streaming.channels import ROUTER_KEY
 from ..streaming.hub import HUB_KEY
-from . import admin
+from ..web import add_route_table, attach_service
+from . import admin, tooling
 from .service import PUBSUB_KEY, PubSubService
 
 if TYPE_CHECKING:
@@ -18,12 +19,14 @@ if TYPE_CHECKING:
 
 
 def routes(app: web.Application, state: EmulatorState) -> None:
-    """Create the Pub/Sub service over the Streaming API's hub and add its knobs.
+    """Create the Pub/Sub service over the Streaming API's hub; add its knobs and the Tooling API's
+    ManagedEventSubscription.
 
     :param app: the emulator application (the Streaming API is already registered).
     :param state: the emulator state.
     """
     service = PubSubService(state, app[HUB_KEY], app[ROUTER_KEY])
-    app[PUBSUB_KEY] = service
-    state.reset_hooks.append(service.reset)
+    attach_service(app, state, PUBSUB_KEY, service)
     admin.register(app)
+    # on the REST surface: bearer sessions, REST errors
+    add_route_table(app, r"/services/data/{version:v[0-9]+\.[0-9]+}/tooling", tooling.table(), "{slash:/?}")

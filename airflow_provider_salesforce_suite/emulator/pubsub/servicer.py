@@ -16,6 +16,7 @@ from .auth import authenticate
 from .delivery import Batch, PublishHandle, Stream, start_cursor
 from .wire import (
     FETCH_TOPIC_MISMATCH,
+    INTERNAL_ERROR,
     MANAGED_COMMIT_RESTRICTED,
     MANAGED_EVENTS_INVALID,
     PUBLISH_TOPIC_EMPTY,
@@ -42,6 +43,17 @@ async def _abort(context: grpc.aio.ServicerContext, fault: PubSubFault, rpc_id: 
                         trailing_metadata=(("error-code", fault.error_code), ("rpc-id", rpc_id)))
 
 
+async def _fail(context: grpc.aio.ServicerContext, exc: Exception, rpc_id: str) -> None:
+    """End the RPC for ``exc``: a :class:`PubSubFault` as it says, anything else as ``INTERNAL``
+    (logged here; the client sees no internals)."""
+    if isinstance(exc, grpc.aio.AbortError):
+        raise exc
+    if not isinstance(exc, PubSubFault):
+        log.exception("Pub/Sub RPC %s failed", rpc_id)
+        exc = PubSubFault("INTERNAL", INTERNAL_ERROR, "An internal error occurred in the emulator's Pub/Sub API.")
+    await _abort(context, exc, rpc_id)
+
+
 class PubSubServicer(pb2_grpc.PubSubServicer):
     """The RPCs over a :class:`~.service.PubSubService`.
 
@@ -53,10 +65,18 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
 
     # -- shared -------------------------------------------------------------------------------------
 
-    async def _enter(self, context: grpc.aio.ServicerContext) -> Session:
+    async def _enter(self, context: grpc.aio.ServicerContext, rpc: str) -> Session:
         self.service.counters["rpcs"] += 1
         await self._delay()
+        fault = self.service.fault_for(rpc)
+        if fault is not None:
+            raise fault
         return authenticate(self.service.state, context.invocation_metadata() or ())
+
+    def _after(self, rpc: str) -> None:
+        fault = self.service.fault_for(rpc, after=True)
+        if fault is not None:
+            raise fault
 
     async def _delay(self) -> None:
         if self.service.config.delay_ms:
@@ -77,10 +97,10 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
         """A topic's description (``can_publish`` only for platform events)."""
         rpc_id = new_rpc_id()
         try:
-            await self._enter(context)
+            await self._enter(context, "GetTopic")
             topic = self.service.catalog.topic(request.topic_name)
-        except PubSubFault as fault:
-            await _abort(context, fault, rpc_id)
+        except Exception as exc:  # every failure ends the RPC with a status
+            await _fail(context, exc, rpc_id)
         return pb2.TopicInfo(topic_name=topic.name, tenant_guid=self.service.state.org_id,
                              can_publish=topic.can_publish, can_subscribe=True, schema_id=topic.schema_id,
                              rpc_id=rpc_id)
@@ -89,21 +109,22 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
         """The Avro schema (JSON) with a schema id."""
         rpc_id = new_rpc_id()
         try:
-            await self._enter(context)
+            await self._enter(context, "GetSchema")
             schema = self.service.catalog.schema(request.schema_id)
-        except PubSubFault as fault:
-            await _abort(context, fault, rpc_id)
+        except Exception as exc:  # every failure ends the RPC with a status
+            await _fail(context, exc, rpc_id)
         return pb2.SchemaInfo(schema_json=schema.json, schema_id=schema.schema_id, rpc_id=rpc_id)
 
     async def Publish(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
         """Publish one batch of platform events; one result per event, in order."""
         rpc_id = new_rpc_id()
         try:
-            session = await self._enter(context)
+            session = await self._enter(context, "Publish")
             topic = publishing.publishable(self.service, request.topic_name)
             outcomes = publishing.publish(self.service, session, topic, list(request.events))
-        except PubSubFault as fault:
-            await _abort(context, fault, rpc_id)
+            self._after("Publish")
+        except Exception as exc:  # every failure ends the RPC with a status
+            await _fail(context, exc, rpc_id)
         return self._publish_response(topic.schema_id, outcomes, rpc_id)
 
     @staticmethod
@@ -127,7 +148,7 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
         topic_name: str | None = None
         handle = PublishHandle(self.service)
         try:
-            session = await self._enter(context)
+            session = await self._enter(context, "PublishStream")
             while (request := await handle.next_request(request_iterator)) is not None:
                 # the first request names the topic; later ones may omit it, never change it
                 if topic_name is None and not request.topic_name:
@@ -138,12 +159,14 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
                 topic_name = topic_name or request.topic_name
                 topic = publishing.publishable(self.service, topic_name)
                 if self.service.state.session(session.token) is None:
-                    session = await self._enter(context)  # an expired session ends the stream
+                    # an expired session ends the stream
+                    session = authenticate(self.service.state, context.invocation_metadata() or ())
                 outcomes = publishing.publish(self.service, session, topic, list(request.events))
+                self._after("PublishStream")
                 await self._delay()
                 yield self._publish_response(topic.schema_id, outcomes, rpc_id)
-        except PubSubFault as fault:
-            await _abort(context, fault, rpc_id)
+        except Exception as exc:  # every failure ends the RPC with a status
+            await _fail(context, exc, rpc_id)
         finally:
             handle.close()
 
@@ -153,7 +176,7 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
         rpc_id = new_rpc_id()
         stream: Stream | None = None
         try:
-            session = await self._enter(context)
+            session = await self._enter(context, "Subscribe")
             first = await _first(request_iterator)
             topic = self.service.catalog.topic(first.topic_name)
             _check_requested(first.num_requested, REQUESTED_EVENTS_INVALID)
@@ -166,8 +189,8 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
                 await self._delay()
                 yield pb2.FetchResponse(events=self._consumer_events(batch), latest_replay_id=replay_bytes(batch.cursor),
                                         rpc_id=rpc_id, pending_num_requested=batch.pending)
-        except PubSubFault as fault:
-            await _abort(context, fault, rpc_id)
+        except Exception as exc:  # every failure ends the RPC with a status
+            await _fail(context, exc, rpc_id)
         finally:
             if stream is not None:
                 stream.close()
@@ -178,7 +201,7 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
         rpc_id = new_rpc_id()
         stream: Stream | None = None
         try:
-            session = await self._enter(context)
+            session = await self._enter(context, "ManagedSubscribe")
             first = await _first(request_iterator)
             if first.HasField("commit_replay_id_request"):
                 raise PubSubFault("INVALID_ARGUMENT", MANAGED_COMMIT_RESTRICTED,
@@ -199,8 +222,8 @@ class PubSubServicer(pb2_grpc.PubSubServicer):
                         events=self._consumer_events(batch) if index == 0 else [],
                         latest_replay_id=replay_bytes(batch.cursor), rpc_id=rpc_id,
                         pending_num_requested=batch.pending, commit_response=commit)
-        except PubSubFault as fault:
-            await _abort(context, fault, rpc_id)
+        except Exception as exc:  # every failure ends the RPC with a status
+            await _fail(context, exc, rpc_id)
         finally:
             if stream is not None:
                 stream.close()

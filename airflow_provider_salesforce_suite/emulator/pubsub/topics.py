@@ -81,7 +81,7 @@ class TopicCatalog:
         metadata = self.router.store.metadata
         if name.startswith("/event/"):
             return metadata.require(name[len("/event/"):])
-        return metadata.require(self.router._cdc_channels[name])
+        return metadata.require(self.router.change_event_object(name) or "")
 
     def _remember(self, schema: EventSchema) -> EventSchema:
         self._by_id[schema.schema_id] = schema
@@ -128,13 +128,15 @@ class TopicCatalog:
             obj = self.router.store.metadata.require(header["entityName"])
             schema = self._remember(event_schema(obj))
             record = _change_record(schema, header, payload)
+            # one change is one event on every channel it is logged on: the same id on each
+            event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"urn:change:{header.get('transactionKey')}:{header.get('recordIds')}"))
         else:
             schema = self._schema_of(data)
             record = {name: to_avro(payload.get(name), schema.types[name]) for name in schema.fields}
             if record.get("CreatedDate") is None:
                 record["CreatedDate"] = int(event.created_at * 1000)
             record["CreatedById"] = record.get("CreatedById") or ""
-        event_id = (data.get("event") or {}).get("EventUuid") or str(uuid.uuid4())
+            event_id = (data.get("event") or {}).get("EventUuid") or str(uuid.uuid4())
         buffer = io.BytesIO()
         schemaless_writer(buffer, parsed(schema), record)
         return event_id, schema.schema_id, buffer.getvalue()

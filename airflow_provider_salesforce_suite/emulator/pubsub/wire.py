@@ -10,6 +10,7 @@ from dataclasses import dataclass
 AUTH_ERROR = "sfdc.platform.eventbus.grpc.service.auth.error"
 AUTH_HEADERS_INVALID = "sfdc.platform.eventbus.grpc.service.auth.headers.invalid"
 SERVICE_UNAVAILABLE = "sfdc.platform.eventbus.grpc.service.unavailable"
+INTERNAL_ERROR = "sfdc.platform.eventbus.grpc.subscription.internal.error"
 TOPIC_NOT_FOUND = "sfdc.platform.eventbus.grpc.topic.not.found"
 TOPIC_EMPTY = "sfdc.platform.eventbus.grpc.topic.validation.empty"
 TOPIC_PERMISSION = "sfdc.platform.eventbus.grpc.topic.meta.permission"
@@ -60,7 +61,7 @@ def new_rpc_id() -> str:
     return str(uuid.uuid4())
 
 
-@dataclass
+@dataclass(eq=False)  # exceptions stay hashable
 class PubSubFault(Exception):
     """An RPC failure as Salesforce reports it: a gRPC status, its ``error-code`` and a message.
 

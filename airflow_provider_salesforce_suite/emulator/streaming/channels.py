@@ -173,6 +173,13 @@ class ChannelRouter:
             return self.streaming_channel_id(channel) is not None
         return False
 
+    def change_event_object(self, channel: str) -> str | None:
+        """The object whose change events ``channel`` carries (``/data/AccountChangeEvent`` -> ``Account``).
+
+        :param channel: a ``/data/...ChangeEvent`` channel.
+        """
+        return self._cdc_channels.get(channel)
+
     def streaming_channel_id(self, channel: str) -> str | None:
         """The id of the ``StreamingChannel`` record named ``channel``.
 
