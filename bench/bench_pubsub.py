@@ -199,7 +199,8 @@ async def drain_trigger(trigger: Any, events: int) -> float:
 def pubsub_trigger(env: BenchEnv, prepared: int) -> dict[str, Any]:
     from airflow_provider_salesforce_suite.triggers.pubsub import SalesforcePubSubEventTrigger
 
-    return _rate(prepared, quiet_run(drain_trigger(SalesforcePubSubEventTrigger(topic=TOPIC, replay_preset="EARLIEST"), prepared)))
+    trigger = SalesforcePubSubEventTrigger(topic=TOPIC, replay_preset="EARLIEST")
+    return _rate(prepared, quiet_run(drain_trigger(trigger, prepared)))
 
 
 def cometd_trigger(env: BenchEnv, prepared: int) -> dict[str, Any]:

@@ -125,10 +125,13 @@ class ProcessSet:
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
 
-def start_emulator(procs: ProcessSet, *, timeout: float = 60) -> dict[str, str]:
-    """Start ``salesforce-suite-emulator`` on a free port; return its URL, CA bundle and connection JSON."""
+def start_emulator(procs: ProcessSet, *args: str, timeout: float = 60) -> dict[str, str]:
+    """Start ``salesforce-suite-emulator`` on a free port; return its URL, CA bundle and connection JSON.
+
+    :param args: more command-line options (``--pubsub-port 0``, ``--config FILE`` ...).
+    """
     procs.start("emulator", [str(BIN / "salesforce-suite-emulator"), "--port", "0",
-                             "--cert-dir", str(procs.log_dir / "emulator-tls")])
+                             "--cert-dir", str(procs.log_dir / "emulator-tls"), *args])
 
     def ready() -> dict[str, str] | None:
         procs.assert_running("emulator")
@@ -235,3 +238,39 @@ class MetadataDB:
                           "WHERE a.uri = ?", uri)
         return {row["key"]: json.loads(row["value"]) if isinstance(row["value"], str) else row["value"]
                 for row in found}
+
+
+def produce_while_killing(procs: ProcessSet, make: Callable[[int], str], *, count: int = 12, every: float = 0.7,
+                          kills: int = 3, name: str = "triggerer") -> list[str]:
+    """Call ``make(i)`` ``count`` times, ``every`` seconds apart, in a thread while ``name`` is
+    SIGKILLed and restarted ``kills`` times; the ids ``make`` returned.
+
+    :param procs: the deployment's processes (``name`` is restarted as ``airflow <name>``).
+    :param make: makes change ``i`` (e.g. creates a record over REST) and returns its id.
+    """
+    import threading
+
+    created: list[str] = []
+    errors: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            for i in range(count):
+                created.append(make(i))
+                time.sleep(every)
+        except BaseException as exc:  # noqa: BLE001 - reported by the calling thread
+            errors.append(exc)
+
+    producer = threading.Thread(target=produce, daemon=True)
+    producer.start()
+    try:
+        for _ in range(kills):
+            time.sleep(1.5)
+            procs.kill(name, signal.SIGKILL)
+            time.sleep(1.0)
+            procs.start(name, [str(BIN / "airflow"), name])
+    finally:
+        producer.join(timeout=60)
+    assert not errors, errors
+    assert len(created) == count
+    return created
