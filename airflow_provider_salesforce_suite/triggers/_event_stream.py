@@ -102,10 +102,14 @@ async def watch_shared_stream(shared_stream: AsyncIterator[StreamItem], store: A
     :param store: the watcher's ``asset_state_store``.
     :param matches: the watcher's compiled filter.
     """
+    registered_with: SharedReplayProducer | None = None
     async for item in shared_stream:
         # The join round reads this watcher's stored replay id; a watcher that joined later
-        # registers on its first event so commits reach its asset too.
-        await item.producer.register(store, read=isinstance(item, StreamJoin))
+        # registers on its first event so commits reach its asset too (once per producer: a
+        # restarted group brings a new one).
+        if item.producer is not registered_with or isinstance(item, StreamJoin):
+            await item.producer.register(store, read=isinstance(item, StreamJoin))
+            registered_with = item.producer
         if item.event is not None and matches(item.event):
             yield TriggerEvent(item.event.to_dict())
 
