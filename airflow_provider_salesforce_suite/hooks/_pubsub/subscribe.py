@@ -225,6 +225,9 @@ class EventStream:
                 # Ask for as many as arrived before handing them out: the server works while the caller
                 # does, and at most 2 x batch_size events are ever held (this response and the next).
                 call.send(self._more(len(events)))
+                # Let the writer put that request on the wire now: handing out events does not return to
+                # the event loop, so it would otherwise leave only once the caller finished the batch.
+                await asyncio.sleep(0)
                 for consumer_event in events:
                     replay_id = bytes(consumer_event.replay_id)
                     if not replay_id_after(replay_id, self.last_delivered):
