@@ -7,7 +7,7 @@ your section.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Hashable, Mapping
+from collections.abc import AsyncIterator, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
@@ -221,11 +221,21 @@ class SalesforceEventTrigger(BaseEventTrigger):
         replays every retained event and logs the gap, ``"fail"`` fails the trigger (Airflow
         restarts it, and it fails again until the stored id is cleared).
     :param api_version: overrides the connection's API version.
+    :param paced_by: ids of the DAGs scheduled on this asset. Set it and every event reaches a run
+        promptly despite Airflow 3.3's asset queue keeping the first event time of a burst
+        (apache/airflow#56050, see docs/deployment.md): the events that arrive while a run is
+        being queued become ONE asset event whose payload is ``{"channel", "replay_id",
+        "events": [...]}`` (read both shapes with :func:`salesforce_events`), emitted once the
+        previous one was consumed by a run of each DAG. Without it, each event is its own asset
+        event and the tail of a burst can wait for the next change.
+    :param pace_timeout: with ``paced_by``, seconds to wait for that run before emitting anyway
+        (a paused DAG, ``max_active_runs`` reached for long).
     """
 
     def __init__(self, *, channel: str, salesforce_conn_id: str = "salesforce_suite_default",
                  filter: Mapping[str, Any] | None = None, replay: str = "new",  # noqa: A002 - public name
-                 on_replay_gap: str = "earliest", api_version: str | None = None) -> None:
+                 on_replay_gap: str = "earliest", api_version: str | None = None,
+                 paced_by: Sequence[str] | None = None, pace_timeout: float = 300.0) -> None:
         super().__init__()
         from airflow_provider_salesforce_suite.hooks._streaming.cometd import normalize_channels
         from airflow_provider_salesforce_suite.triggers._event_stream import REPLAY_POLICIES
@@ -241,14 +251,24 @@ class SalesforceEventTrigger(BaseEventTrigger):
         self.replay = replay
         self.on_replay_gap = on_replay_gap
         self.api_version = api_version
+        if paced_by is not None and (isinstance(paced_by, str) or not paced_by
+                                     or not all(isinstance(d, str) and d for d in paced_by)):
+            raise ValueError(f"paced_by must be a non-empty list of DAG ids, got {paced_by!r}")
+        self.paced_by = list(paced_by) if paced_by is not None else None
+        if isinstance(pace_timeout, bool) or not isinstance(pace_timeout, (int, float)) or pace_timeout <= 0:
+            raise ValueError(f"pace_timeout must be a positive number of seconds, got {pace_timeout!r}")
+        self.pace_timeout = float(pace_timeout)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Classpath and JSON-safe kwargs."""
+        """Classpath and JSON-safe kwargs (pacing fields only when ``paced_by`` is set)."""
         cls = type(self)
-        return f"{cls.__module__}.{cls.__qualname__}", {
+        kwargs = {
             "channel": self.channel, "salesforce_conn_id": self.salesforce_conn_id, "filter": self.filter,
             "replay": self.replay, "on_replay_gap": self.on_replay_gap, "api_version": self.api_version,
         }
+        if self.paced_by is not None:
+            kwargs.update(paced_by=self.paced_by, pace_timeout=self.pace_timeout)
+        return f"{cls.__module__}.{cls.__qualname__}", kwargs
 
     def shared_stream_key(self) -> Hashable:
         """One CometD connection per org (login URL, instance, user), API version and channel."""
@@ -256,26 +276,42 @@ class SalesforceEventTrigger(BaseEventTrigger):
 
         config = SalesforceBaseHook(self.salesforce_conn_id, api_version=self.api_version).config
         user = config.username or config.consumer_key or ""
-        return ("salesforce-streaming", config.login_url, config.instance_url or "", user,
-                self.api_version or config.api_version, self.channel, self.replay, self.on_replay_gap)
+        key = ("salesforce-streaming", config.login_url, config.instance_url or "", user,
+               self.api_version or config.api_version, self.channel, self.replay, self.on_replay_gap)
+        # Paced watchers share a producer only with watchers paced by the same DAGs.
+        return key if self.paced_by is None else (*key, "paced", *sorted(self.paced_by))
 
     @classmethod
     def create_shared_stream_producer(cls, kwargs: dict[str, Any]) -> Any:
         """Ack mode: the producer commits replay ids once Airflow persisted the asset events."""
+        if kwargs.get("paced_by"):
+            from airflow_provider_salesforce_suite.triggers._pacing import PacedReplayProducer
+
+            return PacedReplayProducer(kwargs)
         from airflow_provider_salesforce_suite.triggers._event_stream import ReplayCommittingProducer
 
         return ReplayCommittingProducer(kwargs)
 
     async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
-        """Register this watcher's asset state with the group, then one TriggerEvent per matching event."""
+        """Register this watcher's asset state with the group, then one TriggerEvent per matching
+        event (per batch with matching events, when paced)."""
         from airflow_provider_salesforce_suite.triggers._event_stream import StreamJoin
 
         async for item in shared_stream:
             # The join round reads this watcher's stored replay id; a watcher that joined later
             # registers on its first event so commits reach its asset too.
             await item.producer.register(self.asset_state_store, read=isinstance(item, StreamJoin))
-            if item.event is not None and self._event_filter(item.event):
-                yield TriggerEvent(item.event.to_dict())
+            if item.event is None:
+                continue
+            events = getattr(item.event, "events", None)
+            if events is None:
+                if self._event_filter(item.event):
+                    yield TriggerEvent(item.event.to_dict())
+                continue
+            matching = [event for event in events if self._event_filter(event)]
+            if matching:
+                item.event.fired = True  # before the yield: the producer then waits for the run
+                yield TriggerEvent(item.event.payload(matching))
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Standalone run (no shared stream): own connection, replay id stored after each event.
@@ -291,3 +327,21 @@ class SalesforceEventTrigger(BaseEventTrigger):
             if self._event_filter(event):
                 yield TriggerEvent(event.to_dict())
             await stream.commit(event.replay_id)
+
+
+def salesforce_events(asset_events: Iterable[Any]) -> list[dict[str, Any]]:
+    """The Salesforce events behind a run's ``triggering_asset_events[asset]``, in order.
+
+    An unpaced :class:`SalesforceEventTrigger` puts one event in each asset event's
+    ``extra["payload"]``; a paced one (``paced_by``) puts a batch, ``{"events": [...]}``. Either
+    way this returns ``{"channel", "replay_id", "payload", "created_date"}`` dicts; key your work
+    on ``replay_id`` to drop the re-deliveries at-least-once delivery allows.
+
+    :param asset_events: asset events (objects with ``extra``, or their dicts).
+    """
+    found: list[dict[str, Any]] = []
+    for asset_event in asset_events:
+        extra = asset_event.get("extra") if isinstance(asset_event, Mapping) else asset_event.extra
+        payload = (extra or {}).get("payload") or {}
+        found.extend(payload["events"] if "events" in payload else [payload] if payload else [])
+    return found

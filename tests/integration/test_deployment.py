@@ -1,33 +1,209 @@
 """A production-shaped Airflow deployment (PostgreSQL, Redis, CeleryExecutor, two triggerers, two
-Celery workers; see ``celery_deployment`` in conftest.py) driven by Salesforce changes."""
+Celery workers; see ``celery_deployment`` in conftest.py) driven by Salesforce changes.
+
+``deploy_dags/deploy_events.py`` is the DAG: an asset fed by ``SalesforceEventTrigger`` on the
+``/topic/DeployOpportunities`` PushTopic. Opportunities are created over REST, SOAP and Bulk 2.0;
+the metadata database shows which asset events carried which change and which DAG run consumed
+which asset event. ``SF_DEPLOY_EVENTS`` sets the number of changes (``make deploy-full``: 2,000).
+"""
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.integration.airflow_procs import CELERY_COMPONENTS, Stack, wait_for
+from tests.integration.airflow_procs import CELERY_COMPONENTS, Stack, start_component, wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
-ROOT = Path(__file__).resolve().parents[2]
-DEPLOY_DAGS = [ROOT / "example_dags" / "example_salesforce_new_opportunity.py"]
-DAG_ID = "example_salesforce_new_opportunity"
-ASSET_URI = "salesforce://default/topic/NewOpportunities"
-PUSH_TOPIC = ("NewOpportunities", "SELECT Id, Name, StageName, Amount, CloseDate, AccountId FROM Opportunity")
+HERE = Path(__file__).resolve().parent
+DEPLOY_DAGS = [HERE / "deploy_dags" / "deploy_events.py"]
+DAG_ID = "deploy_events"
+TASK_ID = "record"
+CHANNEL = "/topic/DeployOpportunities"
+ASSET_URI = f"salesforce://deploy{CHANNEL}"
+PUSH_TOPIC = ("DeployOpportunities", "SELECT Id, Name, StageName FROM Opportunity")
+EVENTS = int(os.environ.get("SF_DEPLOY_EVENTS", "150"))
+CONN_ID = "salesforce_suite_default"
 
 
-def test_an_event_runs_its_dag_on_a_celery_worker(celery_deployment: Stack) -> None:
+def write_opportunities(names: list[str], tmp: Path) -> None:
+    """Create one Opportunity per name: the first third over REST (4 at a time), the second over
+    SOAP (200 a call), the rest in one Bulk 2.0 ingest job."""
+    from airflow_provider_salesforce_suite.hooks.bulk import SalesforceBulkHook
+    from airflow_provider_salesforce_suite.hooks.rest import SalesforceRestHook
+    from airflow_provider_salesforce_suite.hooks.soap import SalesforceSoapHook
+
+    def record(name: str) -> dict[str, Any]:
+        return {"Name": name, "StageName": "Prospecting", "CloseDate": "2026-12-31"}
+
+    third = len(names) // 3
+    rest, soap, bulk = names[:third], names[third:2 * third], names[2 * third:]
+    hook = SalesforceRestHook(CONN_ID)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda name: hook.create("Opportunity", record(name)), rest))
+    results = SalesforceSoapHook(CONN_ID).create([record(name) for name in soap], sobject="Opportunity")
+    assert all(result["success"] for result in results), [r for r in results if not r["success"]][:3]
+    summary = SalesforceBulkHook(CONN_ID).ingest("Opportunity", "insert", [record(name) for name in bulk],
+                                                 results_dir=str(tmp / "bulk-results"), poll_interval=0.5)
+    assert summary.processed == len(bulk) and summary.failed == 0, summary
+
+
+def wait_subscribed(stack: Stack) -> None:
+    """Until the watcher holds its CometD subscription (replay="new": earlier changes are not seen)."""
+    wait_for(lambda: stack.procs.assert_running() or stack.emulator_stats().get("streaming", {}).get(
+        "subscriptions", 0) >= 1, timeout=120, what="the watcher's CometD subscription")
+
+
+def delivered(stack: Stack) -> list[dict[str, Any]]:
+    """One line per Salesforce event an asset event carries: asset event id, replay id, name."""
+    lines = []
+    for event in stack.db.asset_events(ASSET_URI):
+        payload = event["extra"]["payload"]
+        for message in payload.get("events", [payload]):  # a paced watcher's asset event is a batch
+            lines.append({"event_id": event["id"], "replay_id": message["replay_id"],
+                          "name": message["payload"]["sobject"]["Name"]})
+    return lines
+
+
+def consumption(stack: Stack) -> dict[int, list[str]]:
+    """Asset event id -> the DAG runs that consumed it."""
+    runs: dict[int, list[str]] = {}
+    for run_id, event_ids in stack.db.run_events(DAG_ID).items():
+        for event_id in event_ids:
+            runs.setdefault(event_id, []).append(run_id)
+    return runs
+
+
+def wait_all_consumed(stack: Stack, names: Iterable[str], *, timeout: float) -> float:
+    """Until every name is in an asset event and every asset event in a successful run; seconds taken."""
+    wanted, started = set(names), time.monotonic()
+
+    def done() -> bool:
+        stack.procs.assert_running()
+        lines = delivered(stack)
+        if not wanted <= {line["name"] for line in lines}:
+            return False
+        states = {row["run_id"]: row["state"] for row in stack.db.dag_runs(DAG_ID)}
+        consumed = consumption(stack)
+        return all(any(states.get(run) == "success" for run in consumed.get(line["event_id"], ())) for line in lines)
+
+    try:
+        wait_for(done, timeout=timeout, interval=2, what="every change to reach a successful DAG run")
+    except TimeoutError:
+        lines, consumed = delivered(stack), consumption(stack)
+        missing = wanted - {line["name"] for line in lines}
+        unconsumed = sorted({line["event_id"] for line in lines if line["event_id"] not in consumed})
+        pytest.fail(f"{len(missing)} change(s) never became asset events, {len(unconsumed)} asset event(s) not in "
+                    f"any run: {unconsumed[:20]}; runs: {Counter(r['state'] for r in stack.db.dag_runs(DAG_ID))}"
+                    f"\n{stack.diagnostics()}")
+    return time.monotonic() - started
+
+
+def assert_each_change_in_one_run(stack: Stack, names: list[str], *, duplicates_allowed: bool) -> dict[str, Any]:
+    """Every change's replay id in exactly one run (or, after a failover, re-deliveries of one replay id)."""
+    lines = [line for line in delivered(stack) if line["name"] in set(names)]
+    consumed = consumption(stack)
+    by_name: dict[str, set[int]] = {}
+    for line in lines:
+        by_name.setdefault(line["name"], set()).add(line["replay_id"])
+    assert set(by_name) == set(names)
+    # A change is one Salesforce event: re-deliveries carry the same replay id.
+    assert all(len(ids) == 1 for ids in by_name.values()), {n: ids for n, ids in by_name.items() if len(ids) > 1}
+    # Each asset event in exactly one run.
+    assert all(len(consumed.get(line["event_id"], [])) == 1 for line in lines)
+    runs_per_replay = Counter(line["replay_id"] for line in lines)
+    duplicates = sum(count - 1 for count in runs_per_replay.values())
+    if not duplicates_allowed:
+        assert duplicates == 0, {rid: n for rid, n in runs_per_replay.items() if n > 1}
+    # No empty run, and each run's task saw exactly what the run consumed.
+    xcom = stack.db.xcom_values(DAG_ID, TASK_ID)
+    replay_of_event: dict[int, list[int]] = {}
+    for line in delivered(stack):
+        replay_of_event.setdefault(line["event_id"], []).append(line["replay_id"])
+    ours = {line["event_id"] for line in lines}
+    runs = {run_id: ids for run_id, ids in stack.db.run_events(DAG_ID).items() if ours & set(ids)}
+    for run_id, event_ids in runs.items():
+        expected = sorted(rid for event_id in event_ids for rid in replay_of_event[event_id])
+        assert expected, f"run {run_id} consumed no event"
+        assert sorted(xcom[run_id]) == expected, run_id
+    return {"asset_events": len({line["event_id"] for line in lines}), "runs": len(runs), "duplicates": duplicates}
+
+
+def test_every_change_reaches_exactly_one_run(celery_deployment: Stack, tmp_path: Path) -> None:
     stack = celery_deployment
-    jobs = {row["hostname"]: row["state"] for row in stack.db.rows("SELECT hostname, state FROM job")}
-    assert jobs.get("triggerer-1") == jobs.get("triggerer-2") == "running", jobs
-    wait_for(lambda: stack.emulator_stats().get("streaming", {}).get("subscriptions", 0) >= 1, timeout=120,
-             what="the watcher's CometD subscription")
-    record_id = stack.create_opportunity("smoke")
-    wait_for(lambda: stack.procs.assert_running() or [r for r in stack.db.dag_runs(DAG_ID) if r["state"] == "success"],
-             timeout=180, what="a successful run")
-    (xcom,) = stack.db.xcom_values(DAG_ID, "handle_new_opportunities").values()
-    assert [line["id"] for line in xcom] == [record_id]
-    (ti,) = stack.db.rows("SELECT hostname, state FROM task_instance WHERE dag_id = ?", DAG_ID)
-    assert ti["state"] == "success" and ti["hostname"] in CELERY_COMPONENTS
+    wait_subscribed(stack)
+    names = [f"deploy-{i:05d}" for i in range(EVENTS)]
+    started = time.monotonic()
+    write_opportunities(names, tmp_path)
+    written = time.monotonic() - started
+    settle = wait_all_consumed(stack, names, timeout=120 + EVENTS * 0.1)
+    found = assert_each_change_in_one_run(stack, names, duplicates_allowed=False)
+    hosts = {row["hostname"] for row in stack.db.rows("SELECT hostname FROM task_instance WHERE dag_id = ?", DAG_ID)}
+    assert hosts <= set(CELERY_COMPONENTS)
+    print(f"\n{EVENTS} changes written in {written:.1f} s; all in successful runs {settle:.1f} s later: {found}, "
+          f"task hosts {sorted(hosts)}")
+
+
+def watcher_triggerer(stack: Stack) -> str | None:
+    """The component (``triggerer-1``/``-2``) whose job runs the watcher trigger, if any."""
+    found = stack.db.rows("SELECT j.hostname FROM trigger t JOIN job j ON j.id = t.triggerer_id "
+                          "WHERE t.classpath LIKE '%SalesforceEventTrigger' AND j.state = 'running'")
+    return found[0]["hostname"] if found else None
+
+
+def test_killing_the_watchers_triggerer_hands_it_over_losing_nothing(celery_deployment: Stack, tmp_path: Path) -> None:
+    stack = celery_deployment
+    wait_subscribed(stack)
+    # A committed replay id first: an asset with none starts at new events only (replay="new"),
+    # so a takeover before the first commit would not replay what the killed triggerer missed.
+    write_opportunities(["failover-first"], tmp_path / "first")
+    wait_all_consumed(stack, ["failover-first"], timeout=120)
+    first = next(line["replay_id"] for line in delivered(stack) if line["name"] == "failover-first")
+    key = f"salesforce.replay_id:{CHANNEL}"
+    wait_for(lambda: (stack.db.asset_state(ASSET_URI).get(key) or 0) >= first, timeout=60,
+             what="the replay id to be committed")
+    names = [f"failover-{i:05d}" for i in range(max(60, EVENTS // 2))]
+    victim = wait_for(lambda: watcher_triggerer(stack), timeout=60, what="the watcher's triggerer")
+    errors: list[BaseException] = []
+    written = threading.Event()
+
+    def produce() -> None:  # changes keep flowing before, during and after the kill
+        try:
+            step = max(5, len(names) // 15)  # ~15 writes spread over ~45 s, the takeover inside them
+            for start in range(0, len(names), step):
+                write_opportunities(names[start:start + step], tmp_path / str(start))
+                time.sleep(3)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
+            errors.append(exc)
+        finally:
+            written.set()
+
+    producer = threading.Thread(target=produce, daemon=True)
+    producer.start()
+    time.sleep(8)
+    assert not written.is_set()
+    killed_at = time.monotonic()
+    stack.procs.kill(victim, signal.SIGKILL)
+    survivor = next(name for name in ("triggerer-1", "triggerer-2") if name != victim)
+    try:
+        wait_for(lambda: watcher_triggerer(stack) == survivor, timeout=120, interval=1,
+                 what=f"{survivor} to take the watcher over")
+        takeover = time.monotonic() - killed_at
+        assert not written.is_set(), "the changes stopped before the takeover"
+        assert written.wait(timeout=600) and not errors, errors
+        settle = wait_all_consumed(stack, names, timeout=180 + EVENTS * 0.1)
+        found = assert_each_change_in_one_run(stack, names, duplicates_allowed=True)
+    finally:
+        start_component(stack.procs, victim)  # two triggerers again for the next test
+    print(f"\n{len(names)} changes, {victim} killed -9 mid-stream, {survivor} took over in {takeover:.1f} s; "
+          f"0 lost, all in successful runs {settle:.1f} s after the last write: {found}")
