@@ -54,11 +54,23 @@ def replay_state_key(channel: str) -> str:
 
 
 def _accessors(store: AssetStateStoreAccessors | None) -> list[Any]:
-    """The per-asset accessors behind a trigger's ``asset_state_store`` (one per watched asset)."""
+    """The per-asset accessors behind a trigger's ``asset_state_store`` (one per watched asset).
+
+    The ONE place that reads Airflow internals (docs/deployment.md, "Asset state across
+    triggerers"): Airflow 3.3 hands an event trigger ``AssetStateStoreAccessors`` built from the
+    assets that watch it, and has no public way to list them (only ``store[asset]`` for a known
+    asset, and ``store.aget``/``aset`` when there is exactly one). Its two dicts ``_by_name`` and
+    ``_by_uri`` hold them; tests/triggers/test_airflow_internals.py checks that shape on the installed
+    Airflow. If a later Airflow drops them, the container's public single-asset methods serve
+    (the usual one-asset watcher); a trigger watched by several assets then fails loudly on its
+    first read (Airflow's ValueError) rather than committing to none of them.
+    """
     if store is None:
         return []
-    # Airflow gives no public iterator over the accessors; both maps are plain dicts of them.
-    return [*getattr(store, "_by_name", {}).values(), *getattr(store, "_by_uri", {}).values()]
+    by_name, by_uri = getattr(store, "_by_name", None), getattr(store, "_by_uri", None)
+    if isinstance(by_name, dict) and isinstance(by_uri, dict):
+        return [*by_name.values(), *by_uri.values()]
+    return [store]
 
 
 @dataclass(frozen=True)
