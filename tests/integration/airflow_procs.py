@@ -246,6 +246,16 @@ class Stack:
         assert reply.status_code == 201, reply.text
         return reply.json()["id"]
 
+    def emulator_fault(self, **rule: Any) -> None:
+        """Add an emulator fault rule (``latency_ms``, ``path_suffix``, ``method`` ...)."""
+        self._http.post(f"{self.emulator['url']}/__emulator__/faults", json=rule, timeout=10,
+                        verify=self._verify).raise_for_status()
+
+    def clear_emulator_faults(self) -> None:
+        """Remove every emulator fault rule."""
+        self._http.delete(f"{self.emulator['url']}/__emulator__/faults", timeout=10,
+                          verify=self._verify).raise_for_status()
+
     def emulator_stats(self) -> dict[str, Any]:
         """The emulator's ``/__emulator__/stats`` document."""
         return self._http.get(f"{self.emulator['url']}/__emulator__/stats", timeout=10, verify=self._verify).json()
@@ -358,6 +368,11 @@ def celery_env(env: dict[str, str], *, database_url: str, broker_url: str, worke
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(worker_concurrency),
             "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
+            # Airflow 3.3 reads it from [triggerer] (default 30 s): how long a dead triggerer keeps its triggers.
+            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
+            # A task whose worker died is failed (and retried) after this many seconds without heartbeat.
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
             # component_hostname is importable from the checkout in every Airflow process.
             "PYTHONPATH": os.pathsep.join(filter(None, [root, env.get("PYTHONPATH", "")])),
             }
@@ -481,6 +496,7 @@ def start_celery_deployment(procs: ProcessSet, home: Path, dags: Path, connectio
     api_port = free_port()
     env = airflow_env(home, dags, api_port, {f"AIRFLOW_CONN_{conn_id.upper()}": value.replace("{emulator}", emulator["connection"])
                                              for conn_id, value in connections.items()})
+    env["AIRFLOW__SALESFORCE_SUITE__FAILED_RECORDS_BASE_URI"] = f"file://{home / 'results'}"  # Bulk result files
     procs.env = celery_env(env, database_url=database_url, broker_url=broker_url)
     stack = Stack(procs, emulator, MetadataDB(database_url), api_port, asset_uri)
     stack.airflow("db", "migrate", timeout=300)
@@ -489,6 +505,28 @@ def start_celery_deployment(procs: ProcessSet, home: Path, dags: Path, connectio
     wait_for(lambda: procs.assert_running() or http_ok(f"http://127.0.0.1:{api_port}/api/v2/monitor/health"),
              timeout=180, what="the API server")
     return stack
+
+
+def kill_component(procs: ProcessSet, name: str) -> int:
+    """``kill -9`` component ``name`` as a machine loss would: its process group, and every process
+    of this deployment started under its name that left the group (task processes); how many."""
+    procs.kill(name, signal.SIGKILL)
+    marker = {f"SF_COMPONENT_NAME={name}".encode(), f"AIRFLOW_HOME={procs.env['AIRFLOW_HOME']}".encode()}
+    killed = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = set((entry / "environ").read_bytes().split(b"\0"))
+        except OSError:
+            continue
+        if marker <= environ:
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+    return killed
 
 
 def start_component(procs: ProcessSet, name: str) -> None:

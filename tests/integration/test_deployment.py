@@ -5,12 +5,16 @@ Celery workers; see ``celery_deployment`` in conftest.py) driven by Salesforce c
 ``/topic/DeployOpportunities`` PushTopic. Opportunities are created over REST, SOAP and Bulk 2.0;
 the metadata database shows which asset events carried which change and which DAG run consumed
 which asset event. ``SF_DEPLOY_EVENTS`` sets the number of changes (``make deploy-full``: 2,000).
+
+``deploy_dags/deploy_bulk_load.py`` fans a Bulk load of 8 CSV files out over the two workers
+(dynamic task mapping, an Airflow pool); one worker is killed mid-job.
 """
 
 from __future__ import annotations
 
+import csv
+import json
 import os
-import signal
 import threading
 import time
 from collections import Counter
@@ -21,12 +25,12 @@ from typing import Any
 
 import pytest
 
-from tests.integration.airflow_procs import CELERY_COMPONENTS, Stack, start_component, wait_for
+from tests.integration.airflow_procs import CELERY_COMPONENTS, Stack, _json, kill_component, start_component, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
 HERE = Path(__file__).resolve().parent
-DEPLOY_DAGS = [HERE / "deploy_dags" / "deploy_events.py"]
+DEPLOY_DAGS = [HERE / "deploy_dags" / "deploy_events.py", HERE / "deploy_dags" / "deploy_bulk_load.py"]
 DAG_ID = "deploy_events"
 TASK_ID = "record"
 CHANNEL = "/topic/DeployOpportunities"
@@ -193,7 +197,7 @@ def test_killing_the_watchers_triggerer_hands_it_over_losing_nothing(celery_depl
     time.sleep(8)
     assert not written.is_set()
     killed_at = time.monotonic()
-    stack.procs.kill(victim, signal.SIGKILL)
+    kill_component(stack.procs, victim)
     survivor = next(name for name in ("triggerer-1", "triggerer-2") if name != victim)
     try:
         wait_for(lambda: watcher_triggerer(stack) == survivor, timeout=120, interval=1,
@@ -207,3 +211,78 @@ def test_killing_the_watchers_triggerer_hands_it_over_losing_nothing(celery_depl
         start_component(stack.procs, victim)  # two triggerers again for the next test
     print(f"\n{len(names)} changes, {victim} killed -9 mid-stream, {survivor} took over in {takeover:.1f} s; "
           f"0 lost, all in successful runs {settle:.1f} s after the last write: {found}")
+
+
+BULK_FILES, BULK_POOL_SLOTS = 8, 3
+BULK_ROWS = int(os.environ.get("SF_DEPLOY_BULK_ROWS", "1000"))  # per file: 4 uploads of 250
+
+
+def load_tis(stack: Stack) -> list[Any]:
+    return stack.db.rows("SELECT map_index, state, hostname, try_number FROM task_instance "
+                         "WHERE dag_id = 'deploy_bulk_load' AND task_id = 'load' ORDER BY map_index")
+
+
+def test_bulk_fan_out_survives_a_worker_killed_mid_job(celery_deployment: Stack, tmp_path: Path) -> None:
+    from airflow_provider_salesforce_suite.hooks.rest import SalesforceRestHook
+
+    stack = celery_deployment
+    files = tmp_path / "files"
+    files.mkdir()
+    for f in range(BULK_FILES):
+        with open(files / f"accounts-{f}.csv", "w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(["Name", "AccountNumber"])
+            writer.writerows([f"bulkload-{f}-{i:05d}", f"{f}-{i}"] for i in range(BULK_ROWS))
+    stack.airflow("pools", "set", "salesforce_deploy", str(BULK_POOL_SLOTS), "Salesforce org limit", "--include-deferred")
+    # Slow uploads (250 rows each) so that a worker dies with its jobs part-submitted.
+    stack.emulator_fault(latency_ms=1500, method="PUT", path_suffix="/batches")
+    stack.airflow("dags", "unpause", "deploy_bulk_load")
+    stack.airflow("dags", "trigger", "deploy_bulk_load", "--conf", json.dumps({"dir": str(files)}))
+    most_running = 0
+
+    def running_on_a_worker() -> str | None:
+        nonlocal most_running
+        running = [ti for ti in load_tis(stack) if ti["state"] == "running"]
+        most_running = max(most_running, len(running))
+        return running[0]["hostname"] if running else None
+
+    victim = wait_for(running_on_a_worker, timeout=240, interval=0.5, what="a load task running on a worker")
+    time.sleep(3)  # two uploads in: mid-submission
+    hit = {ti["map_index"] for ti in load_tis(stack) if ti["state"] == "running" and ti["hostname"] == victim}
+    killed = kill_component(stack.procs, victim)
+    survivor = next(name for name in ("worker-1", "worker-2") if name != victim)
+    started = time.monotonic()
+    try:
+        def finished() -> str | None:
+            stack.procs.assert_running()
+            running_on_a_worker()
+            (run,) = stack.db.rows("SELECT state FROM dag_run WHERE dag_id = 'deploy_bulk_load'")
+            return run["state"] if run["state"] in ("success", "failed") else None
+
+        state = wait_for(finished, timeout=600, interval=1, what="the Bulk fan-out run to finish")
+        took = time.monotonic() - started
+    finally:
+        stack.clear_emulator_faults()
+        start_component(stack.procs, victim)
+    tis = load_tis(stack)
+    assert state == "success", (tis, stack.diagnostics())
+    assert len(tis) == BULK_FILES and all(ti["state"] == "success" for ti in tis), tis
+    assert hit and all(tis[i]["try_number"] >= 2 and tis[i]["hostname"] == survivor for i in hit), (hit, tis)
+    assert most_running <= BULK_POOL_SLOTS, most_running  # the pool bounded concurrent Salesforce jobs
+    for map_index in hit:  # the retry took the killed try's submission over instead of loading again
+        (log,) = (Path(stack.procs.env["AIRFLOW_HOME"]) / "logs" / "dag_id=deploy_bulk_load").glob(
+            f"run_id=*/task_id=load/map_index={map_index}/attempt=2.log")
+        text = log.read_text()
+        assert "Resuming a submission" in text or "submitted by an earlier try" in text, text[-3000:]
+    names = [row["Name"] for row in SalesforceRestHook(CONN_ID).query_all(
+        "SELECT Name FROM Account WHERE Name LIKE 'bulkload-%'")]
+    duplicates = sum(count - 1 for count in Counter(names).values())
+    assert len(set(names)) == BULK_FILES * BULK_ROWS and duplicates == 0, (len(names), duplicates)
+    summaries = [_json(row["value"]) for row in stack.db.rows(
+        "SELECT value FROM xcom WHERE dag_id = 'deploy_bulk_load' AND task_id = 'load' AND key = 'return_value'")]
+    assert len(summaries) == BULK_FILES
+    assert all(summary["processed"] == BULK_ROWS and summary["failed"] == summary["unprocessed"] == 0
+               for summary in summaries), summaries
+    print(f"\n{BULK_FILES} files x {BULK_ROWS} rows over 2 workers (pool {BULK_POOL_SLOTS}, at most {most_running} "
+          f"running); {victim} killed -9 ({killed} stray processes) with load(s) {sorted(hit)} mid-job; retried on "
+          f"{survivor}, run done {took:.0f} s after the kill: {len(names)} Accounts, 0 duplicates")
