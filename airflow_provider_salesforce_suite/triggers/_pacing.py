@@ -4,9 +4,10 @@ Why: Airflow 3.3 queues an asset-triggered DAG run with one ``asset_dag_run_queu
 DAG), inserted ``ON CONFLICT DO NOTHING``, so the row keeps the time of the *first* asset event of a
 burst; the scheduler then consumes the asset events up to that time only and deletes the row. Every
 later event of the burst stays in the database with no queue row until the next change arrives
-(apache/airflow#56050; docs/airflow-asset-queue-bug.md has a reproduction). A trigger cannot see
-the queue, but it can count the consuming DAG's runs through the triggerer's supervisor
-(``GetDRCount``), which is enough to never emit an asset event while a queue row may exist:
+(apache/airflow#56050; docs/deployment.md has the analysis, scripts/repro_asset_queue.py a
+reproduction). A trigger cannot see the queue, but it can count the consuming DAG's runs through
+the triggerer's supervisor (``GetDRCount``), which is enough to never emit an asset event while a
+queue row may exist:
 
 * the producer hands the watchers one :class:`EventBatch` at a time: every Salesforce event that
   arrived while the previous batch waited (capped at :data:`MAX_BATCH`) becomes ONE asset event;

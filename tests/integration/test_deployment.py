@@ -30,7 +30,8 @@ from tests.integration.airflow_procs import CELERY_COMPONENTS, Stack, _json, kil
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
 HERE = Path(__file__).resolve().parent
-DEPLOY_DAGS = [HERE / "deploy_dags" / "deploy_events.py", HERE / "deploy_dags" / "deploy_bulk_load.py"]
+DEPLOY_DAGS = [HERE / "deploy_dags" / name for name in ("deploy_events.py", "deploy_events_unpaced.py",
+                                                          "deploy_bulk_load.py")]
 DAG_ID = "deploy_events"
 TASK_ID = "record"
 CHANNEL = "/topic/DeployOpportunities"
@@ -158,10 +159,52 @@ def test_every_change_reaches_exactly_one_run(celery_deployment: Stack, tmp_path
           f"task hosts {sorted(hosts)}")
 
 
+def test_unpaced_the_tail_of_a_burst_waits_for_the_next_change(celery_deployment: Stack) -> None:
+    """Airflow 3.3's asset queue (apache/airflow#56050) measured: without ``paced_by``, a burst's
+    later asset events get no run until another change arrives; then nothing is lost."""
+    from airflow_provider_salesforce_suite.hooks.soap import SalesforceSoapHook
+    from airflow_provider_salesforce_suite.hooks.streaming import SalesforceStreamingHook
+
+    stack, dag_id, uri = celery_deployment, "deploy_events_unpaced", "salesforce://deploy/topic/DeployContacts"
+    SalesforceStreamingHook(CONN_ID).ensure_push_topic("DeployContacts", "SELECT Id, LastName FROM Contact",
+                                                       operations=["create"])
+    before = stack.emulator_stats()["streaming"]["subscriptions"]
+    stack.airflow("dags", "unpause", dag_id)
+    wait_for(lambda: stack.procs.assert_running() or stack.emulator_stats()["streaming"]["subscriptions"] > before,
+             timeout=180, what="the unpaced watcher's subscription")
+    soap = SalesforceSoapHook(CONN_ID)
+    burst = 50
+    soap.create([{"LastName": f"burst-{i}"} for i in range(burst)], sobject="Contact")
+
+    def settled() -> list[int] | None:
+        events = [event["id"] for event in stack.db.asset_events(uri)]
+        states = [row["state"] for row in stack.db.dag_runs(dag_id)]
+        busy = any(state in ("queued", "running") for state in states)
+        queued = stack.db.rows("SELECT 1 FROM asset_dag_run_queue WHERE target_dag_id = ?", dag_id)
+        return None if len(events) < burst or busy or queued else events
+
+    events = wait_for(settled, timeout=180, interval=2, what="the burst's runs to finish")
+    time.sleep(15)  # a few more scheduler loops: what is not in a run now stays so
+    consumed = {event_id for ids in stack.db.run_events(dag_id).values() for event_id in ids}
+    stranded = [event_id for event_id in events if event_id not in consumed]
+    runs = len(stack.db.dag_runs(dag_id))
+    soap.create([{"LastName": "next change"}], sobject="Contact")
+
+    def all_consumed() -> bool:
+        everything = [event["id"] for event in stack.db.asset_events(uri)]
+        in_runs = [i for ids in stack.db.run_events(dag_id).values() for i in ids]
+        return len(everything) == burst + 1 and sorted(in_runs) == sorted(everything)
+
+    wait_for(all_consumed, timeout=180, interval=2, what="the next change's run to collect the tail")
+    print(f"\nunpaced: {burst} changes -> {burst} asset events, {runs} run(s); {len(stranded)} asset event(s) in no "
+          f"run and no queue row until the next change, whose run consumed them (each event in exactly one run)")
+
+
 def watcher_triggerer(stack: Stack) -> str | None:
     """The component (``triggerer-1``/``-2``) whose job runs the watcher trigger, if any."""
-    found = stack.db.rows("SELECT j.hostname FROM trigger t JOIN job j ON j.id = t.triggerer_id "
-                          "WHERE t.classpath LIKE '%SalesforceEventTrigger' AND j.state = 'running'")
+    found = stack.db.rows("SELECT j.hostname FROM asset a JOIN asset_watcher w ON w.asset_id = a.id "
+                          "JOIN trigger t ON t.id = w.trigger_id JOIN job j ON j.id = t.triggerer_id "
+                          "WHERE a.uri = ? AND j.state = 'running'", ASSET_URI)
     return found[0]["hostname"] if found else None
 
 
