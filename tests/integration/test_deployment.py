@@ -277,28 +277,41 @@ def test_bulk_fan_out_survives_a_worker_killed_mid_job(celery_deployment: Stack,
             writer.writerow(["Name", "AccountNumber"])
             writer.writerows([f"bulkload-{f}-{i:05d}", f"{f}-{i}"] for i in range(BULK_ROWS))
     stack.airflow("pools", "set", "salesforce_deploy", str(BULK_POOL_SLOTS), "Salesforce org limit", "--include-deferred")
-    # Slow uploads (250 rows each) so that a worker dies with its jobs part-submitted.
+    # Slow uploads and job polls, so that a load is still waiting for its jobs when its worker dies.
+    from airflow_provider_salesforce_suite.hooks.base import SalesforceBaseHook
+
+    version = SalesforceBaseHook(CONN_ID).config.api_version
     stack.emulator_fault(latency_ms=1500, method="PUT", path_suffix="/batches")
+    stack.emulator_fault(latency_ms=1500, method="GET", path_prefix=f"/services/data/v{version}/jobs/ingest/")
     stack.airflow("dags", "unpause", "deploy_bulk_load")
     stack.airflow("dags", "trigger", "deploy_bulk_load", "--conf", json.dumps({"dir": str(files)}))
+    logs = Path(stack.procs.env["AIRFLOW_HOME"]) / "logs" / "dag_id=deploy_bulk_load"
     most_running = 0
 
-    def running_on_a_worker() -> str | None:
+    def running() -> list[Any]:
         nonlocal most_running
-        running = [ti for ti in load_tis(stack) if ti["state"] == "running"]
-        most_running = max(most_running, len(running))
-        return running[0]["hostname"] if running else None
+        found = [ti for ti in load_tis(stack) if ti["state"] == "running"]
+        most_running = max(most_running, len(found))
+        return found
 
-    victim = wait_for(running_on_a_worker, timeout=240, interval=0.5, what="a load task running on a worker")
-    time.sleep(3)  # two uploads in: mid-submission
-    hit = {ti["map_index"] for ti in load_tis(stack) if ti["state"] == "running" and ti["hostname"] == victim}
+    def submitted_and_waiting() -> Any:
+        """A load whose first try submitted its jobs (its log says so) and is still running."""
+        for ti in running():
+            log = next(logs.glob(f"run_id=*/task_id=load/map_index={ti['map_index']}/attempt=1.log"), None)
+            if log is not None and "Submitted " in log.read_text(errors="replace"):
+                return ti
+        return None
+
+    target = wait_for(submitted_and_waiting, timeout=300, interval=0.3, what="a load waiting for its submitted jobs")
+    victim = target["hostname"]
+    hit = {ti["map_index"] for ti in running() if ti["hostname"] == victim}
     killed = kill_component(stack.procs, victim)
     survivor = next(name for name in ("worker-1", "worker-2") if name != victim)
     started = time.monotonic()
     try:
         def finished() -> str | None:
             stack.procs.assert_running()
-            running_on_a_worker()
+            running()
             (run,) = stack.db.rows("SELECT state FROM dag_run WHERE dag_id = 'deploy_bulk_load'")
             return run["state"] if run["state"] in ("success", "failed") else None
 
@@ -312,11 +325,11 @@ def test_bulk_fan_out_survives_a_worker_killed_mid_job(celery_deployment: Stack,
     assert len(tis) == BULK_FILES and all(ti["state"] == "success" for ti in tis), tis
     assert hit and all(tis[i]["try_number"] >= 2 and tis[i]["hostname"] == survivor for i in hit), (hit, tis)
     assert most_running <= BULK_POOL_SLOTS, most_running  # the pool bounded concurrent Salesforce jobs
-    for map_index in hit:  # the retry took the killed try's submission over instead of loading again
-        (log,) = (Path(stack.procs.env["AIRFLOW_HOME"]) / "logs" / "dag_id=deploy_bulk_load").glob(
-            f"run_id=*/task_id=load/map_index={map_index}/attempt=2.log")
-        text = log.read_text()
-        assert "Resuming a submission" in text or "submitted by an earlier try" in text, text[-3000:]
+    # The retry took the killed try's submission over instead of loading again (a load killed before
+    # it submitted anything just starts again: the totals below cover both).
+    (log,) = logs.glob(f"run_id=*/task_id=load/map_index={target['map_index']}/attempt=2.log")
+    text = log.read_text()
+    assert "Resuming a submission" in text or "submitted by an earlier try" in text, text[-3000:]
     names = [row["Name"] for row in SalesforceRestHook(CONN_ID).query_all(
         "SELECT Name FROM Account WHERE Name LIKE 'bulkload-%'")]
     duplicates = sum(count - 1 for count in Counter(names).values())
@@ -327,5 +340,6 @@ def test_bulk_fan_out_survives_a_worker_killed_mid_job(celery_deployment: Stack,
     assert all(summary["processed"] == BULK_ROWS and summary["failed"] == summary["unprocessed"] == 0
                for summary in summaries), summaries
     print(f"\n{BULK_FILES} files x {BULK_ROWS} rows over 2 workers (pool {BULK_POOL_SLOTS}, at most {most_running} "
-          f"running); {victim} killed -9 ({killed} stray processes) with load(s) {sorted(hit)} mid-job; retried on "
+          f"running); {victim} killed -9 ({killed} stray processes) with load(s) {sorted(hit)} running, load "
+          f"{target['map_index']} waiting for its submitted jobs; retried on "
           f"{survivor}, run done {took:.0f} s after the kill: {len(names)} Accounts, 0 duplicates")
