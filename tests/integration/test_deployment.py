@@ -159,9 +159,10 @@ def test_every_change_reaches_exactly_one_run(celery_deployment: Stack, tmp_path
           f"task hosts {sorted(hosts)}")
 
 
-def test_unpaced_the_tail_of_a_burst_waits_for_the_next_change(celery_deployment: Stack) -> None:
+def test_unpaced_a_burst_is_in_runs_once_the_next_change_arrives(celery_deployment: Stack) -> None:
     """Airflow 3.3's asset queue (apache/airflow#56050) measured: without ``paced_by``, a burst's
-    later asset events get no run until another change arrives; then nothing is lost."""
+    later asset events can get no run until another change arrives (how many is printed: it
+    depends on timing); once it does, every event is in exactly one run."""
     from airflow_provider_salesforce_suite.hooks.soap import SalesforceSoapHook
     from airflow_provider_salesforce_suite.hooks.streaming import SalesforceStreamingHook
 
