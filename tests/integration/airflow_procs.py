@@ -427,7 +427,7 @@ class MetadataDB:
         """The asset's events (oldest first) with their ``extra`` decoded."""
         found = self.rows("SELECT e.id, e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id "
                           "WHERE a.uri = ? ORDER BY e.id", uri)
-        return [{"id": row["id"], "extra": _json(row["extra"]) or {}} for row in found]
+        return [{"id": row["id"], "extra": json_value(row["extra"]) or {}} for row in found]
 
     def dag_runs(self, dag_id: str) -> list[sqlite3.Row]:
         """The DAG's runs, oldest first."""
@@ -448,17 +448,17 @@ class MetadataDB:
                           dag_id, task_id)
         values = {}
         for row in found:
-            values[row["run_id"]] = _json(row["value"])
+            values[row["run_id"]] = json_value(row["value"])
         return values
 
     def asset_state(self, uri: str) -> dict[str, Any]:
         """The asset's state store (key -> decoded value)."""
         found = self.rows("SELECT s.key, s.value FROM asset_state_store s JOIN asset a ON a.id = s.asset_id "
                           "WHERE a.uri = ?", uri)
-        return {row["key"]: _json(row["value"]) for row in found}
+        return {row["key"]: json_value(row["value"]) for row in found}
 
 
-def _json(value: Any) -> Any:
+def json_value(value: Any) -> Any:
     """A JSON column's value: SQLite hands back text, PostgreSQL's driver decoded objects."""
     return json.loads(value) if isinstance(value, (str, bytes)) and value else value
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.airflow_procs import CELERY_COMPONENTS, Stack, _json, kill_component, start_component, wait_for
+from tests.integration.airflow_procs import CELERY_COMPONENTS, Stack, json_value, kill_component, start_component, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
@@ -339,7 +339,7 @@ def test_bulk_fan_out_survives_a_worker_killed_mid_job(celery_deployment: Stack,
         "SELECT Name FROM Account WHERE Name LIKE 'bulkload-%'")]
     duplicates = sum(count - 1 for count in Counter(names).values())
     assert len(set(names)) == BULK_FILES * BULK_ROWS and duplicates == 0, (len(names), duplicates)
-    summaries = [_json(row["value"]) for row in stack.db.rows(
+    summaries = [json_value(row["value"]) for row in stack.db.rows(
         "SELECT value FROM xcom WHERE dag_id = 'deploy_bulk_load' AND task_id = 'load' AND key = 'return_value'")]
     assert len(summaries) == BULK_FILES
     assert all(summary["processed"] == BULK_ROWS and summary["failed"] == summary["unprocessed"] == 0
