@@ -25,7 +25,14 @@ from typing import Any
 
 import pytest
 
-from tests.integration.airflow_procs import CELERY_COMPONENTS, Stack, json_value, kill_component, start_component, wait_for
+from tests.integration.airflow_procs import (
+    CELERY_COMPONENTS,
+    Stack,
+    json_value,
+    kill_component,
+    start_component,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
