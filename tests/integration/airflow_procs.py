@@ -355,7 +355,8 @@ def start_redis(procs: ProcessSet, *, timeout: float = 30) -> str:
     return f"redis://127.0.0.1:{port}/0"
 
 
-def celery_env(env: dict[str, str], *, database_url: str, broker_url: str, worker_concurrency: int = 2) -> dict[str, str]:
+def celery_env(env: dict[str, str], *, database_url: str, broker_url: str,
+               worker_concurrency: int = 2) -> dict[str, str]:
     """:func:`airflow_env` turned into a PostgreSQL + CeleryExecutor deployment."""
     root = str(Path(__file__).resolve().parents[2])
     return {**env,
@@ -494,8 +495,9 @@ def start_celery_deployment(procs: ProcessSet, home: Path, dags: Path, connectio
     database_url = start_postgres(procs)
     broker_url = start_redis(procs)
     api_port = free_port()
-    env = airflow_env(home, dags, api_port, {f"AIRFLOW_CONN_{conn_id.upper()}": value.replace("{emulator}", emulator["connection"])
-                                             for conn_id, value in connections.items()})
+    env = airflow_env(home, dags, api_port, {
+        f"AIRFLOW_CONN_{conn_id.upper()}": value.replace("{emulator}", emulator["connection"])
+        for conn_id, value in connections.items()})
     env["AIRFLOW__SALESFORCE_SUITE__FAILED_RECORDS_BASE_URI"] = f"file://{home / 'results'}"  # Bulk result files
     procs.env = celery_env(env, database_url=database_url, broker_url=broker_url)
     stack = Stack(procs, emulator, MetadataDB(database_url), api_port, asset_uri)

@@ -287,7 +287,8 @@ def test_bulk_fan_out_survives_a_worker_killed_mid_job(celery_deployment: Stack,
             writer = csv.writer(out)
             writer.writerow(["Name", "AccountNumber"])
             writer.writerows([f"bulkload-{f}-{i:05d}", f"{f}-{i}"] for i in range(BULK_ROWS))
-    stack.airflow("pools", "set", "salesforce_deploy", str(BULK_POOL_SLOTS), "Salesforce org limit", "--include-deferred")
+    stack.airflow("pools", "set", "salesforce_deploy", str(BULK_POOL_SLOTS), "Salesforce org limit",
+                  "--include-deferred")
     # Slow uploads and job polls, so that a load is still waiting for its jobs when its worker dies.
     from airflow_provider_salesforce_suite.hooks.base import SalesforceBaseHook
 

@@ -140,5 +140,6 @@ def test_salesforce_events_reads_single_and_batched_asset_events() -> None:
     one = {"channel": CHANNEL, "replay_id": 1, "payload": {"x": 1}, "created_date": None}
     two = {"channel": CHANNEL, "replay_id": 2, "payload": {"x": 2}, "created_date": None}
     batch = {"channel": CHANNEL, "replay_id": 2, "events": [one, two]}
-    assert salesforce_events([SimpleNamespace(extra={"payload": one}), {"extra": {"payload": batch}}]) == [one, one, two]
+    found = salesforce_events([SimpleNamespace(extra={"payload": one}), {"extra": {"payload": batch}}])
+    assert found == [one, one, two]
     assert salesforce_events([SimpleNamespace(extra={})]) == []
