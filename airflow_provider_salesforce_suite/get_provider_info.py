@@ -9,10 +9,10 @@ _INTEGRATION = "Salesforce"
 
 # Modules per kind. Each API issue adds its modules here when it lands, never before:
 # a listed module must exist and import cheaply.
-_HOOK_MODULES = [f"{_PKG}.hooks.{name}" for name in ("base", "rest", "pardot", "desk", "bulk", "streaming", "analytics", "soap")]
-_OPERATOR_MODULES: list[str] = [f"{_PKG}.operators.rest", f"{_PKG}.operators.bulk", f"{_PKG}.operators.streaming", f"{_PKG}.operators.analytics", f"{_PKG}.operators.soap", f"{_PKG}.operators.desk", f"{_PKG}.operators.pardot"]
-_SENSOR_MODULES: list[str] = [f"{_PKG}.sensors.bulk", f"{_PKG}.sensors.streaming", f"{_PKG}.sensors.analytics", f"{_PKG}.sensors.pardot"]
-_TRIGGER_MODULES: list[str] = [f"{_PKG}.triggers.bulk", f"{_PKG}.triggers.streaming", f"{_PKG}.triggers.analytics", f"{_PKG}.triggers.pardot"]
+_HOOK_MODULES = [f"{_PKG}.hooks.{name}" for name in ("base", "rest", "pardot", "desk", "bulk", "streaming", "analytics", "soap", "pubsub")]
+_OPERATOR_MODULES: list[str] = [f"{_PKG}.operators.rest", f"{_PKG}.operators.bulk", f"{_PKG}.operators.streaming", f"{_PKG}.operators.analytics", f"{_PKG}.operators.soap", f"{_PKG}.operators.desk", f"{_PKG}.operators.pardot", f"{_PKG}.operators.pubsub"]
+_SENSOR_MODULES: list[str] = [f"{_PKG}.sensors.bulk", f"{_PKG}.sensors.streaming", f"{_PKG}.sensors.analytics", f"{_PKG}.sensors.pardot", f"{_PKG}.sensors.pubsub"]
+_TRIGGER_MODULES: list[str] = [f"{_PKG}.triggers.bulk", f"{_PKG}.triggers.streaming", f"{_PKG}.triggers.analytics", f"{_PKG}.triggers.pardot", f"{_PKG}.triggers.pubsub"]
 
 
 def _text(label: str, description: str | None = None, default: Any = None) -> dict[str, Any]:

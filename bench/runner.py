@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from airflow_provider_salesforce_suite.emulator.server import EmulatorServer
 
-    with tempfile.TemporaryDirectory() as workdir, EmulatorServer(cert_dir=Path(workdir) / "certs") as server:
+    with tempfile.TemporaryDirectory() as workdir, EmulatorServer(cert_dir=Path(workdir) / "certs", pubsub_port=0) as server:
         env = BenchEnv(
             url=server.url,
             ca_bundle=str(server.ca_bundle) if server.ca_bundle else None,

@@ -38,7 +38,13 @@ DEMO_DAGS: list[tuple[str, dict]] = [
     ),
     ("example_salesforce_soap", {"leads": 3}),
     ("example_salesforce_reliable_loads", {"leads": 450, "output_dir": f"file://{DEMO / 'output' / 'reliable_loads'}"}),
+    (
+        "example_salesforce_pubsub_publish",
+        {"orders": ["ON-1001", "ON-1002", "ON-1003"], "output_dir": f"file://{DEMO / 'output' / 'pubsub'}"},
+    ),
 ]
+# The emulator's custom schema: the platform event the Pub/Sub example publishes.
+DEMO_SCHEMA = {"objects": {"Order_Shipped__e": {"fields": {"OrderNumber__c": {"type": "text", "length": 20}}}}}
 
 
 def _free_port() -> int:
@@ -117,12 +123,15 @@ def main() -> int:
     shutil.rmtree(DEMO / "airflow_home", ignore_errors=True)
     shutil.rmtree(DEMO / "output", ignore_errors=True)
     (DEMO / "output").mkdir(parents=True)
-    port = _free_port()
+    port, pubsub_port = _free_port(), _free_port()
     url = f"https://127.0.0.1:{port}"
     cert_dir = DEMO / "certs"
     ca_bundle = cert_dir / "cert.pem"
+    schema = DEMO / "schema.json"
+    schema.write_text(json.dumps(DEMO_SCHEMA))
     emulator = subprocess.Popen(
-        [str(BIN / "salesforce-suite-emulator"), "--port", str(port), "--cert-dir", str(cert_dir)],
+        [str(BIN / "salesforce-suite-emulator"), "--port", str(port), "--cert-dir", str(cert_dir),
+         "--pubsub-port", str(pubsub_port), "--schema", str(schema)],
         stdout=subprocess.DEVNULL,
     )
     try:
@@ -139,7 +148,12 @@ def main() -> int:
                     "host": url,
                     "login": "admin@emulator.local",
                     "password": "emulator",
-                    "extra": {"consumer_key": "emulator", "consumer_secret": "emulator", "ca_bundle": str(ca_bundle)},
+                    "extra": {
+                        "consumer_key": "emulator",
+                        "consumer_secret": "emulator",
+                        "ca_bundle": str(ca_bundle),
+                        "pubsub_endpoint": f"127.0.0.1:{pubsub_port}",
+                    },
                 }
             ),
         }

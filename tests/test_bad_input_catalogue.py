@@ -22,6 +22,10 @@ from airflow_provider_salesforce_suite.core.errors import (
     SalesforceConfigError,
     SalesforceMalformedQueryError,
     SalesforceNotFoundError,
+    SalesforcePubSubAuthError,
+    SalesforcePubSubPermissionError,
+    SalesforcePubSubReplayIdError,
+    SalesforcePubSubTopicError,
     SalesforceSessionExpiredError,
     SalesforceSoapFaultError,
     SalesforceSoapInvalidTypeError,
@@ -184,6 +188,50 @@ def _subscribe_error(env: Env, channel: str) -> None:
             return await sub.failure()
 
     raise run(main())
+
+
+def _pubsub(env: Env, call: Callable[[Any], Any], **hook_kwargs: Any) -> Any:
+    """Run ``call(hook)`` (a coroutine, or an async iterator whose first item is awaited) on a Pub/Sub hook."""
+    import asyncio
+    from contextlib import aclosing
+
+    from airflow_provider_salesforce_suite.hooks.pubsub import SalesforcePubSubHook
+
+    hook = SalesforcePubSubHook(env.conn(), **hook_kwargs)
+
+    async def main() -> Any:
+        try:
+            result = call(hook)
+            if hasattr(result, "__anext__"):
+                async with aclosing(result) as items:
+                    return await anext(items)
+            return await result
+        finally:
+            await hook.aclose()
+
+    return asyncio.run(main())
+
+
+def _pubsub_session(env: Env, expired: bool) -> Any:
+    """GetTopic on a ``session`` connection whose session id the org no longer knows."""
+    import asyncio
+
+    from airflow_provider_salesforce_suite.hooks.pubsub import SalesforcePubSubHook
+
+    token = env.rest().session.token
+    conn = env.conn(extra={"auth_type": "session", "session_id": token.access_token, "instance_url": token.instance_url})
+    hook = SalesforcePubSubHook(conn)
+
+    async def main() -> Any:
+        try:
+            await hook.channel.identity(token)  # known while the session lives
+            if expired:
+                env.rest().request("POST", "/services/oauth2/revoke", data={"token": token.access_token})
+            return await hook.get_topic("/data/ChangeEvents")
+        finally:
+            await hook.aclose()
+
+    return asyncio.run(main())
 
 
 def _bulk_wait(env: Env, job: Callable[[Any], str], api: str = "2.0") -> None:
@@ -402,6 +450,23 @@ CASES: dict[str, Bad] = {
         ("notify_for_fields", "Sometimes")),
     "streaming-delete-unknown-pushtopic": Bad(lambda e: e.streaming().delete_push_topic("NoSuchTopic"),
                                               SalesforceNotFoundError, ("NoSuchTopic",)),
+    # -- Pub/Sub API ------------------------------------------------------------------------------------------------
+    "pubsub-unknown-topic": Bad(lambda e: _pubsub(e, lambda h: h.get_topic("/event/Nope__e")),
+                                SalesforcePubSubTopicError, ("/event/Nope__e", "topic.not.found")),
+    "pubsub-wrong-tenant": Bad(lambda e: _pubsub(e, lambda h: h.get_topic("/data/ChangeEvents"),
+                                                 tenant_id="00D000000000999AAA"),
+                               SalesforcePubSubPermissionError, ("PERMISSION_DENIED", "tenantid")),
+    "pubsub-replay-id-not-valid": Bad(lambda e: _pubsub(e, lambda h: h.subscribe(
+        "/data/ChangeEvents", replay_preset="CUSTOM", replay_id=(10**12).to_bytes(8, "big"))),
+        SalesforcePubSubReplayIdError, ("INVALID_ARGUMENT", "replayid")),
+    "pubsub-replay-id-not-base64": Bad(lambda e: _pubsub(e, lambda h: h.subscribe(
+        "/data/ChangeEvents", replay_preset="CUSTOM", replay_id="not base64!")), ValueError, ("not base64!",)),
+    "pubsub-publish-to-change-events": Bad(lambda e: _pubsub(e, lambda h: h.publish("/data/ChangeEvents", [{}])),
+                                           SalesforcePubSubTopicError, ("cannot publish", "/data/ChangeEvents")),
+    "pubsub-expired-session-id": Bad(lambda e: _pubsub_session(e, expired=True), SalesforcePubSubAuthError,
+                                     ("UNAUTHENTICATED", "session_id")),
+    "pubsub-topic-not-a-topic": Bad(lambda e: _pubsub(e, lambda h: h.get_topic("Order__e")), ValueError,
+                                    ("Order__e", "/event/")),
     # -- CRM Analytics ---------------------------------------------------------------------------------------------
     "analytics-bad-saql": Bad(lambda e: e.analytics().query("q = load;"), SalesforceApiError, ("Syntax error",)),
     "analytics-unknown-dataset": Bad(lambda e: e.analytics().query('q = load "Nowhere";'), SalesforceApiError,

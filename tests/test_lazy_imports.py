@@ -11,7 +11,7 @@ import pytest
 
 import airflow_provider_salesforce_suite as pkg
 
-HEAVY = ["zeep", "simple_salesforce", "aiohttp", "aiocometd", "aiocometd_noloop", "pyarrow", "lxml"]
+HEAVY = ["zeep", "simple_salesforce", "aiohttp", "aiocometd", "aiocometd_noloop", "pyarrow", "lxml", "grpc", "grpc_tools", "fastavro"]
 KINDS = ["hooks", "operators", "sensors", "triggers"]
 
 

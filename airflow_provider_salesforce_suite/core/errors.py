@@ -403,3 +403,84 @@ def outcome_unknown(error: SalesforceOutcomeUnknownError, what: str,
     return SalesforceOutcomeUnknownError(
         f"{what} was sent, but its reply was lost ({error}): {maybe}, so it was not sent again (a replay "
         "could do it twice); check before retrying", method=error.method, path=error.path)
+
+
+# -- Pub/Sub API (gRPC) ------------------------------------------------------------------------------
+class SalesforcePubSubError(SalesforceSuiteError):
+    """A Pub/Sub API call failed: a gRPC status, with Salesforce's ``error-code`` trailer when it sent one.
+
+    :param message: what failed (never a token).
+    :param grpc_code: the gRPC status name (``INVALID_ARGUMENT``, ``UNAVAILABLE`` ...), if any.
+    :param error_code: Salesforce's ``error-code`` trailer
+        (``sfdc.platform.eventbus.grpc.subscription.fetch.replayid.corrupted`` ...), if any.
+    :param rpc_id: Salesforce's ``rpc-id`` for the call (quote it to Salesforce support), if any.
+    """
+
+    def __init__(self, message: str, *, grpc_code: str | None = None, error_code: str | None = None,
+                 rpc_id: str | None = None) -> None:
+        super().__init__(redact_text(message))
+        self.grpc_code = grpc_code
+        self.error_code = error_code
+        self.rpc_id = rpc_id
+
+
+class SalesforcePubSubAuthError(SalesforcePubSubError):
+    """``UNAUTHENTICATED`` that survived one re-authentication (or a session that cannot be renewed)."""
+
+
+class SalesforcePubSubPermissionError(SalesforcePubSubError):
+    """``PERMISSION_DENIED``: the user may not read or publish the topic, or the ``tenantid`` is not the org's."""
+
+
+class SalesforcePubSubTopicError(SalesforcePubSubError):
+    """The topic does not exist, or cannot do what was asked (publish to a change event channel)."""
+
+
+class SalesforcePubSubReplayIdError(SalesforcePubSubError):
+    """The replay id to start from is not valid, or no longer retained: events after it may be lost."""
+
+
+class SalesforcePubSubCommitError(SalesforcePubSubError):
+    """A managed subscription could not commit a replay id."""
+
+
+class SalesforcePubSubSchemaError(SalesforcePubSubError, ValueError):
+    """An event does not fit its topic's Avro schema (raised before it is sent), or a schema is unusable."""
+
+
+def pubsub_error(grpc_code: str, details: str | None, trailers: Any = (), *, what: str) -> SalesforcePubSubError:
+    """The exception for a failed Pub/Sub RPC, chosen by gRPC status and Salesforce's ``error-code`` trailer.
+
+    :param grpc_code: the status name (``grpc.StatusCode.X.name``).
+    :param details: the status details (Salesforce appends ``rpcId: ...``).
+    :param trailers: the trailing metadata, as ``(key, value)`` pairs.
+    :param what: the call in the caller's words (``"Subscribe to /data/AccountChangeEvent"``).
+    """
+    pairs = {str(k).lower(): v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+             for k, v in (trailers or ())}
+    error_code = pairs.get("error-code") or None
+    rpc_id = pairs.get("rpc-id") or pairs.get("rpcid") or None
+    text = " ".join((details or "").split()) or "(no details)"
+    code_text = f"{grpc_code}{', ' + error_code if error_code else ''}"
+    message = f"Salesforce Pub/Sub {what} failed ({code_text}): {text}"
+    lowered = (error_code or "").lower()
+    if grpc_code == "UNAUTHENTICATED":
+        cls: type[SalesforcePubSubError] = SalesforcePubSubAuthError
+        message += ". The session was rejected after one re-authentication: check the connection's credentials"
+    elif "replayid" in lowered or "replay" in lowered:
+        cls = SalesforcePubSubReplayIdError
+        message += (". Start from EARLIEST or LATEST instead (events between the stored replay id and the oldest "
+                    "retained event may be lost)")
+    elif "commit" in lowered:
+        cls = SalesforcePubSubCommitError
+    elif grpc_code == "PERMISSION_DENIED":
+        cls = SalesforcePubSubPermissionError
+        if "tenant" in text.lower() or "tenant" in lowered:
+            message += ". The tenantid metadata is not this org's id"
+    elif "topic" in lowered or grpc_code == "NOT_FOUND":
+        cls = SalesforcePubSubTopicError
+    elif "schema" in lowered:
+        cls = SalesforcePubSubSchemaError
+    else:
+        cls = SalesforcePubSubError
+    return cls(message, grpc_code=grpc_code, error_code=error_code, rpc_id=rpc_id)

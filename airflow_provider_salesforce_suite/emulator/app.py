@@ -33,6 +33,7 @@ from .errors import SalesforceApiError
 from .limits import ApiUsage
 from .oauth import routes as oauth_routes
 from .pardot import routes as pardot_routes
+from .pubsub import routes as pubsub_routes
 from .rest import routes as rest_routes
 from .rest.render import render_rest_error
 from .soap import routes as soap_routes
@@ -52,6 +53,7 @@ _API_PACKAGES: tuple[Callable[[web.Application, EmulatorState], None], ...] = (
     analytics_routes.routes,
     soap_routes.routes,
     streaming_routes.routes,
+    pubsub_routes.routes,  # after streaming: it reads the same event log
     desk_routes.routes,
     pardot_routes.routes,
     admin_routes.routes,

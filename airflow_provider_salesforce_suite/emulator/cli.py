@@ -42,6 +42,12 @@ POST /__emulator__/refresh-tokens {{"username": ..., "client_id": ...}},
 GET|POST /__emulator__/desk {{"limit": ..., "window_seconds": ..., "throttle_next": ...}} (Desk 429s),
 GET|POST /__emulator__/pardot {{"job_seconds": 0.3, "daily_quota": 10}}.
 
+Pub/Sub API: --pubsub-port PORT serves eventbus.v1.PubSub over gRPC (TLS with the same CA,
+plaintext with --no-tls); metadata accesstoken / instanceurl / tenantid (the org id of the
+token's identity URL). Knobs: GET|POST /__emulator__/pubsub/config {{"keepalive_seconds": 270,
+"delay_ms": 0}}, POST /__emulator__/pubsub/drop-streams, POST /__emulator__/pubsub/managed-subscriptions
+{{"developer_name": ..., "topic": ...}}, GET /__emulator__/pubsub/managed-subscriptions/ID.
+
 Change Data Capture publishes only for the entities selected for it, none by default (as in a
 new org): select them with "cdc_entities": ["Account", "Invoice__c"] in the --config file, or at
 runtime with POST /__emulator__/streaming/config {{"cdc_entities": [...]}}.
@@ -68,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-tls", action="store_true", help="serve plain HTTP instead of HTTPS")
     parser.add_argument("--cert-dir", metavar="DIR", help=f"where TLS files live (default: {DEFAULT_CERT_DIR})")
     parser.add_argument("--config", metavar="FILE", help="JSON config: users, connected apps, JWT certificates, limits")
+    parser.add_argument("--pubsub-port", type=int, metavar="PORT",
+                        help="also serve the Pub/Sub API (gRPC, same TLS) on PORT, 0 for any free port "
+                             "(default: not served)")
     parser.add_argument("--schema", metavar="FILE", nargs="+", default=[], help="custom object schema file(s)")
     return parser
 
@@ -85,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = EmulatorConfig.from_file(args.config) if args.config else None
     server = EmulatorServer(
         args.host, args.port, db_path=args.db, tls=not args.no_tls, cert_dir=args.cert_dir,
-        config=config, schema_files=args.schema,
+        config=config, schema_files=args.schema, pubsub_port=args.pubsub_port,
     )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -94,7 +103,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.start()
     except SchemaError as exc:  # a user's file: say what is wrong with it, not a traceback
         parser.exit(2, f"{parser.prog}: error: --schema: {exc}\n")
+    except OSError as exc:  # a port in use
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     print(f"Salesforce emulator listening on {server.url}", flush=True)
+    if server.pubsub_endpoint:
+        print(f"Pub/Sub API (gRPC{'' if server.tls else ', plaintext'}) listening on {server.pubsub_endpoint}",
+              flush=True)
     if server.ca_bundle:
         print(f"CA certificate (ca_bundle): {server.ca_bundle}", flush=True)
     print(f"Login: {DEFAULT_USERNAME} / {DEFAULT_PASSWORD} (empty security token), "

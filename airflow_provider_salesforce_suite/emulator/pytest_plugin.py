@@ -19,8 +19,10 @@ from .server import EmulatorServer
 
 @pytest.fixture(scope="session")
 def salesforce_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
-    """A running emulator over TLS on a free loopback port, for the whole test session."""
-    server = EmulatorServer(port=0, tls=True, cert_dir=tmp_path_factory.mktemp("salesforce-emulator-certs"))
+    """A running emulator over TLS on a free loopback port, for the whole test session, with the
+    Pub/Sub API (gRPC, same TLS) on another free port (``server.pubsub_endpoint``)."""
+    server = EmulatorServer(port=0, tls=True, cert_dir=tmp_path_factory.mktemp("salesforce-emulator-certs"),
+                            pubsub_port=0)
     server.start()
     try:
         yield server

@@ -38,6 +38,8 @@ class EmulatorServer:
     :param cert_dir: where the TLS files live (default ``~/.cache/salesforce-suite-emulator/``).
     :param config: an :class:`EmulatorConfig` or the path of a JSON config file.
     :param schema_files: custom object schema files loaded into the store's metadata.
+    :param pubsub_port: also serve the Pub/Sub API (gRPC, same TLS) on this port (0: a free port,
+        see :attr:`pubsub_endpoint`; ``None``: not served).
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class EmulatorServer:
         cert_dir: str | os.PathLike[str] | None = None,
         config: EmulatorConfig | str | os.PathLike[str] | None = None,
         schema_files: Iterable[str | os.PathLike[str]] = (),
+        pubsub_port: int | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -64,6 +67,8 @@ class EmulatorServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
+        self.pubsub_port = pubsub_port
+        self._grpc_server: Any = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -71,6 +76,14 @@ class EmulatorServer:
     def ca_bundle(self) -> str | None:
         """The CA certificate clients verify against (``None`` without TLS)."""
         return str(self.tls_files.ca_bundle) if self.tls_files else None
+
+    @property
+    def pubsub_endpoint(self) -> str | None:
+        """``host:port`` of the Pub/Sub API (``None`` when it is not served), e.g. ``127.0.0.1:50051``."""
+        if self._grpc_server is None or self.pubsub_port is None:
+            return None
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.pubsub_port}"
 
     @property
     def running(self) -> bool:
@@ -97,6 +110,7 @@ class EmulatorServer:
             loop.run_until_complete(self._startup())
         except BaseException as exc:  # report to start() instead of dying silently
             started.set_exception(exc)
+            loop.run_until_complete(self._shutdown())  # e.g. the HTTPS site bound but the gRPC port was busy
             loop.close()
             return
         started.set_result(None)
@@ -120,8 +134,20 @@ class EmulatorServer:
         self.port = sockets[0].getsockname()[1]
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"{'https' if ssl_context else 'http'}://{host}:{self.port}"
+        if self.pubsub_port is not None:
+            from .pubsub import grpc_server
+            from .pubsub.service import PUBSUB_KEY
+
+            service = self._runner.app[PUBSUB_KEY]
+            self._grpc_server = await grpc_server.start(service, self.host, self.pubsub_port, self.tls_files)
+            self.pubsub_port = int(service.endpoint.rsplit(":", 1)[1])  # type: ignore[union-attr]
 
     async def _shutdown(self) -> None:
+        if self._grpc_server is not None:
+            from .pubsub import grpc_server
+
+            await grpc_server.stop(self._grpc_server)
+            self._grpc_server = None
         if self._runner is not None:
             await self._runner.cleanup()
         if self.state is not None:
@@ -169,6 +195,8 @@ class EmulatorServer:
         extra: dict[str, Any] = {"consumer_key": DEFAULT_CONSUMER_KEY, "consumer_secret": DEFAULT_CONSUMER_SECRET}
         if self.ca_bundle:
             extra["ca_bundle"] = self.ca_bundle
+        if self.pubsub_endpoint:
+            extra["pubsub_endpoint"] = self.pubsub_endpoint
         return extra
 
     def connection_json(self, conn_type: str = "salesforce_suite") -> str:

@@ -204,3 +204,17 @@ async def read_json(request: web.Request) -> Any:
             f"Unexpected character ('{token}' (code {ord(token) if len(token) == 1 else -1})): "
             f"{exc.msg} at [line:{exc.lineno}, column:{exc.colno}]",
         ) from None
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The control API's optional JSON object body (no body: ``{}``).
+
+    :param request: the request.
+    :raises SalesforceApiError: ``INVALID_REQUEST`` for a body that is not a JSON object.
+    """
+    if not request.can_read_body:
+        return {}
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise SalesforceApiError("INVALID_REQUEST", "expected a JSON object")
+    return body

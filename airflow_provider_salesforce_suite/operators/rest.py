@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import tempfile
 from collections import deque
 from datetime import datetime
 from functools import cached_property
@@ -22,7 +21,14 @@ from airflow.sdk import BaseOperator
 from airflow_provider_salesforce_suite.core.errors import SalesforceSuiteError
 from airflow_provider_salesforce_suite.hooks._rest.records import SalesforceInvalidRecordError
 from airflow_provider_salesforce_suite.hooks.rest import SalesforceRestHook
-from airflow_provider_salesforce_suite.operators._records import check_save_arguments
+from airflow_provider_salesforce_suite.operators._records import (
+    base_uri,
+    beside_source,
+    check_save_arguments,
+    conclude,
+    open_journal,
+    push_summary,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -217,42 +223,22 @@ class SalesforceSaveRecordsOperator(_SalesforceRestOperator):
         return iter(self.records)
 
     def _base_uri(self, given: str | None) -> str:
-        base = given or self.failed_records_base_uri
-        if not base:
-            from airflow.configuration import conf
-
-            base = conf.get("salesforce_suite", "failed_records_base_uri", fallback=None) or (
-                f"file://{tempfile.gettempdir()}/salesforce_suite/failed_records"
-            )
-        return str(base).rstrip("/")
+        return base_uri(given, self.failed_records_base_uri)
 
     def _failures_location(self, context: Context, kind: str = "failed") -> str:
         """Where the records of ``kind`` (``failed`` or ``outcome_unknown``) go."""
         if self.failed_records_uri:
             return _beside(str(self.failed_records_uri), kind)
         if self.source is not None:
-            from airflow_provider_salesforce_suite.io import detect_format
-
-            fmt, gzipped = detect_format(self.source, self.source_format)
-            parent, _, name = str(self.source).rpartition("/")
-            stem = name[: -len(".gz")] if name.lower().endswith(".gz") else name
-            stem = (stem.rsplit(".", 1)[0] if "." in stem else stem) or "records"
-            name = f"{stem}.{kind}.{fmt}{'.gz' if gzipped else ''}"
-            return f"{parent}/{name}" if parent else f"{stem}.{kind}.{fmt}"
+            return beside_source(self.source, self.source_format, kind)
         return f"{self._base_uri(None)}/{_run_part(context)}.{kind}.csv"
 
     def _journal(self, context: Context, run_key: str) -> SaveJournal | None:
-        if not self.durable or context.get("ti") is None:
-            return None  # outside a task instance there is no retry to resume, and no key to own a journal
-        from airflow_provider_salesforce_suite.hooks._rest.journal import SaveJournal
-
         params = {"operation": self.operation, "sobject": self.sobject, "external_id_field": self.external_id_field,
                   "idempotency_field": self.idempotency_field, "batch_size": self.batch_size,
                   "all_or_none": self.all_or_none}
-        journal = SaveJournal(f"{self._base_uri(self.journal_base_uri)}/{run_key}.journal", run_key, params)
-        if journal.open():
-            log.info("Resuming from the journal of an earlier try in %s", journal.location)
-        return journal
+        return open_journal(context, self.durable, f"{self._base_uri(self.journal_base_uri)}/{run_key}.journal",
+                            run_key, params)
 
     def execute(self, context: Context) -> dict[str, Any]:
         run_key = _run_part(context)
@@ -351,21 +337,14 @@ class SalesforceSaveRecordsOperator(_SalesforceRestOperator):
             problems.append(
                 f"{summary['failed']} of {summary['records']} {self.sobject} records failed to {self.operation} "
                 f"(max_failed_records={self.max_failed_records}); see {summary['failed_records_uri']}")
-        if problems:
-            _push_summary(context, summary)
-            raise SalesforceRecordsFailedError(". ".join(problems), summary)
-        if journal is not None:
-            try:
-                journal.remove()  # done: nothing is left for a retry to resume
-            except OSError as exc:  # a leftover journal is harmless: the next run has its own
-                log.warning("Could not remove the save journal %s: %s", journal.location, exc)
+        conclude(context, summary, problems, journal, SalesforceRecordsFailedError)
         return summary
 
     def _stopped(self, cause: Exception, read: int, summary: dict[str, Any], journal: SaveJournal | None,
                  context: Context) -> SalesforceSaveStoppedError:
         """The error for an input that turned bad part-way (after the calls in flight were answered)."""
         summary["created_ids"] = None
-        _push_summary(context, summary)
+        push_summary(context, summary)
         where = "".join(f"; {what} in {summary[key]}" for what, key in (
             ("failed records", "failed_records_uri"), ("records with an unknown outcome", "outcome_unknown_uri"))
             if summary[key])
@@ -397,12 +376,6 @@ def _beside(uri: str, kind: str) -> str:
     if stem.endswith(".failed"):
         stem = stem[: -len(".failed")]
     return f"{parent}{slash}{stem}.{kind}{dot}{suffix}{gz}"
-
-
-def _push_summary(context: Context, summary: dict[str, Any]) -> None:
-    ti = context.get("ti")
-    if ti is not None:
-        ti.xcom_push(key="summary", value=summary)
 
 
 def _unknown_text(summary: dict[str, Any], idempotency_field: str | None, journal: SaveJournal | None) -> str:

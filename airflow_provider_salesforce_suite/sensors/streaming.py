@@ -13,13 +13,10 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from airflow.sdk import BaseSensorOperator
 
 from airflow_provider_salesforce_suite.hooks._streaming.cometd import SalesforceStreamingError, validate_gap_policy
+from airflow_provider_salesforce_suite.sensors._events import DEFERRAL_GRACE_SECONDS, finish_event_wait
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-#: Extra seconds the deferral may last beyond the trigger's own timeout, so the trigger's
-#: "timeout" event (with its message) arrives before Airflow's deferral timeout.
-DEFERRAL_GRACE_SECONDS = 60.0
 
 
 class SalesforceStreamingSensor(BaseSensorOperator):
@@ -88,22 +85,5 @@ class SalesforceStreamingSensor(BaseSensorOperator):
         :param event: the trigger's payload.
         :raises SalesforceStreamingError: an unexpected payload, or the subscription failed.
         """
-        if not isinstance(event, Mapping) or event.get("status") not in ("success", "timeout", "error") \
-                or not isinstance(event.get("events"), list):
-            raise SalesforceStreamingError(f"Unexpected event from the streaming trigger: {event!r}")
-        ti = context.get("ti")
-        if ti is not None and event.get("last_replay_id") is not None:
-            ti.xcom_push(key="last_replay_id", value=event["last_replay_id"])
-        if event["status"] == "error":
-            raise SalesforceStreamingError(f"Waiting for events on {self.channel} failed: {event.get('message')}",
-                                           channel=self.channel)
-        if event["status"] == "timeout":
-            message = f"Timed out waiting for events on {self.channel}: {event.get('message')}"
-            if self.soft_fail:
-                from airflow.sdk.exceptions import AirflowSkipException
-
-                raise AirflowSkipException(message)
-            from airflow.sdk.exceptions import AirflowSensorTimeout
-
-            raise AirflowSensorTimeout(message)
-        return list(event["events"])
+        return finish_event_wait(context, event, source=self.channel, soft_fail=self.soft_fail, trigger="streaming",
+                                 error=lambda message: SalesforceStreamingError(message, channel=self.channel))

@@ -1,4 +1,4 @@
-"""Consumer-paced delivery for :class:`~.streaming.SalesforceEventTrigger` (``paced_by``).
+"""Consumer-paced delivery for the asset-watcher triggers (``paced_by``), CometD and Pub/Sub alike.
 
 Why: Airflow 3.3 queues an asset-triggered DAG run with one ``asset_dag_run_queue`` row per (asset,
 DAG), inserted ``ON CONFLICT DO NOTHING``, so the row keeps the time of the *first* asset event of a
@@ -9,8 +9,9 @@ reproduction). A trigger cannot see the queue, but it can count the consuming DA
 the triggerer's supervisor (``GetDRCount``), which is enough to never emit an asset event while a
 queue row may exist:
 
-* the producer hands the watchers one :class:`EventBatch` at a time: every Salesforce event that
-  arrived while the previous batch waited (capped at :data:`MAX_BATCH`) becomes ONE asset event;
+* the group's producer (:class:`~._event_stream.SharedReplayProducer`) hands the watchers one
+  :class:`~._event_stream.EventBatch` at a time: every Salesforce event that arrived while the
+  previous batch waited (capped at :data:`MAX_BATCH`) becomes ONE asset event;
 * before emitting a batch it counts the runs of every ``paced_by`` DAG; after the batch's asset
   event is persisted it waits until each count grew, i.e. the scheduler created the run that
   consumed the event and deleted the queue row in the same transaction;
@@ -19,6 +20,8 @@ queue row may exist:
 
 Replay ids are committed per batch exactly as for unpaced watchers (after Airflow persisted it),
 so the at-least-once guarantee is unchanged; events waiting in the producer are not committed.
+Position-only items (Pub/Sub keepalives) join the batch they arrive in and move its replay id; a
+batch of positions only is passed on as a position, with no asset event and no run to wait for.
 """
 
 from __future__ import annotations
@@ -26,100 +29,105 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from airflow.triggers.shared_stream import AdvanceItem
-
-from airflow_provider_salesforce_suite.triggers._event_stream import (
-    JOIN_TIMEOUT,
-    ReplayCommittingProducer,
-    SalesforceStreamAdvanceError,
-    StreamItem,
-    StreamJoin,
-)
+if TYPE_CHECKING:
+    from airflow_provider_salesforce_suite.triggers._event_stream import SharedReplayProducer
 
 log = logging.getLogger(__name__)
 
-#: Most Salesforce events in one asset event (keeps ``asset_event.extra`` a few hundred kB).
+#: Most delivered items (events and keepalives) in one asset event (keeps ``asset_event.extra``
+#: a few hundred kB).
 MAX_BATCH = 500
-#: Events read ahead of the batch being delivered; a full buffer stops reading CometD (Salesforce
-#: keeps the rest for replay).
+#: Items read ahead of the batch being delivered; a full buffer stops reading the subscription
+#: (Salesforce keeps the rest for replay).
 READ_AHEAD = 10_000
 #: Seconds between two run counts while waiting for the scheduler.
 COUNT_INTERVAL = 1.0
+#: ``pace_timeout``'s default: seconds to wait for the consuming run before delivering anyway.
+PACE_TIMEOUT = 300.0
 
 
-@dataclass
-class EventBatch:
-    """The Salesforce events that become one asset event (delivery order).
+def validate_pacing(paced_by: Sequence[str] | None, pace_timeout: float) -> tuple[list[str] | None, float]:
+    """Check a trigger's ``paced_by`` and ``pace_timeout``; ``(DAG ids or None, seconds)``.
 
-    :param events: ``StreamingEvent`` objects.
-    :param fired: set by a watcher that emitted an asset event for the batch (some event matched
-        its filter): only then is there a run to wait for.
+    :raises ValueError: ``paced_by`` is not a non-empty list of DAG ids, or ``pace_timeout`` is not
+        a positive number.
+    """
+    if paced_by is not None and (isinstance(paced_by, str) or not paced_by
+                                 or not all(isinstance(d, str) and d for d in paced_by)):
+        raise ValueError(f"paced_by must be a non-empty list of DAG ids, got {paced_by!r}")
+    if isinstance(pace_timeout, bool) or not isinstance(pace_timeout, (int, float)) or pace_timeout <= 0:
+        raise ValueError(f"pace_timeout must be a positive number of seconds, got {pace_timeout!r}")
+    return (list(paced_by) if paced_by is not None else None), float(pace_timeout)
+
+
+def pacing_kwargs(paced_by: list[str] | None, pace_timeout: float) -> dict[str, Any]:
+    """The serialized pacing fields: none for an unpaced trigger (its kwargs stay as before)."""
+    return {} if paced_by is None else {"paced_by": paced_by, "pace_timeout": pace_timeout}
+
+
+def pacing_key(paced_by: list[str] | None) -> tuple[str, ...]:
+    """The shared-stream key's suffix: paced watchers share a producer only with watchers paced by
+    the same DAGs."""
+    return () if paced_by is None else ("paced", *sorted(paced_by))
+
+
+def pacing_from(kwargs: Mapping[str, Any]) -> Pacing | None:
+    """The group's :class:`Pacing` from a trigger's serialized kwargs (``None``: unpaced)."""
+    if not kwargs.get("paced_by"):
+        return None
+    return Pacing(kwargs["paced_by"], kwargs.get("pace_timeout") or PACE_TIMEOUT)
+
+
+class Pacing:
+    """One asset event per run of the ``paced_by`` DAGs, for one producer.
+
+    :param paced_by: ids of the DAGs scheduled on the watched asset.
+    :param pace_timeout: seconds to wait for the scheduler before delivering anyway.
     """
 
-    events: list[Any]
-    fired: bool = field(default=False)
-
-    @property
-    def replay_id(self) -> int:
-        """The last event's replay id (what is committed once the batch is persisted)."""
-        return self.events[-1].replay_id
-
-    def payload(self, matching: Sequence[Any]) -> dict[str, Any]:
-        """The asset event's payload: ``{"channel", "replay_id", "events": [event dicts]}``.
-
-        :param matching: the batch's events this watcher's filter keeps.
-        """
-        return {"channel": self.events[-1].channel, "replay_id": self.replay_id,
-                "events": [event.to_dict() for event in matching]}
-
-
-class PacedReplayProducer(ReplayCommittingProducer):
-    """Ack-mode producer delivering :class:`EventBatch` es, one per run of the ``paced_by`` DAGs.
-
-    :param kwargs: serialized kwargs of a trigger of the group; ``paced_by`` (DAG ids) and
-        ``pace_timeout`` (seconds to wait for the scheduler before delivering anyway) are read here.
-    """
-
-    def __init__(self, kwargs: Mapping[str, Any]) -> None:
-        super().__init__(kwargs)
-        self.paced_by: tuple[str, ...] = tuple(kwargs["paced_by"])
-        self.pace_timeout: float = float(kwargs.get("pace_timeout") or 300.0)
-        self._resolved: int | None = None
+    def __init__(self, paced_by: Iterable[str], pace_timeout: float) -> None:
+        self.paced_by: tuple[str, ...] = tuple(paced_by)
+        self.pace_timeout = float(pace_timeout)
         self._resolution = asyncio.Event()
 
-    async def open_stream(self) -> AsyncIterator[tuple[Any, Any]]:
-        """Join round, then batches: ``(StreamItem(event=EventBatch), last replay id)`` forever."""
-        yield StreamJoin(self), None
-        try:
-            await asyncio.wait_for(self._joined.wait(), timeout=JOIN_TIMEOUT)
-        except asyncio.TimeoutError:
-            raise SalesforceStreamAdvanceError(
-                f"watchers of {self.channel} did not report their replay ids within {JOIN_TIMEOUT:.0f} s"
-            ) from None
+    async def stream(self, producer: SharedReplayProducer) -> AsyncIterator[tuple[Any, Any]]:
+        """The producer's subscription as ``(StreamItem, replay id)`` batches, one in flight at a time."""
+        from airflow_provider_salesforce_suite.triggers._event_stream import EventBatch, StreamItem
+
         buffer: asyncio.Queue[Any] = asyncio.Queue(READ_AHEAD)
-        reader = asyncio.create_task(self._read(buffer))
+        reader = asyncio.create_task(self._read(producer, buffer))
         try:
             while True:
-                batch = EventBatch(await self._next_events(buffer, reader))
-                before = await self._run_counts()
-                yield StreamItem(self, batch), batch.replay_id
-                await self._until_consumed(batch, before)
+                events, replay_id = [], None
+                for delivered in await self._next_items(buffer, reader):
+                    event, replay_id = producer.split(delivered)
+                    if event is not None:
+                        events.append(event)
+                batch = EventBatch(events, producer.batch_header(events, replay_id)) if events else None
+                before = await self._run_counts() if batch is not None else {}
+                self._resolution.clear()  # set by resolved() once Airflow persisted this item
+                yield StreamItem(producer, batch), replay_id
+                await self._until_consumed(producer, batch, replay_id, before)
         finally:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
 
-    async def _read(self, buffer: asyncio.Queue[Any]) -> None:
-        async for event in self.events():
-            await buffer.put(event)
-        raise SalesforceStreamAdvanceError(f"the subscription to {self.channel} ended")
+    @staticmethod
+    async def _read(producer: SharedReplayProducer, buffer: asyncio.Queue[Any]) -> None:
+        from airflow_provider_salesforce_suite.triggers._event_stream import SalesforceStreamAdvanceError
+
+        async for delivered in producer.events():
+            await buffer.put(delivered)
+        raise SalesforceStreamAdvanceError(f"the subscription to {producer.source} ended")
 
     @staticmethod
-    async def _next_events(buffer: asyncio.Queue[Any], reader: asyncio.Task) -> list[Any]:
-        """The next event (waiting for it), then whatever else is already buffered."""
+    async def _next_items(buffer: asyncio.Queue[Any], reader: asyncio.Task) -> list[Any]:
+        """The next delivered item (waiting for it), then whatever else is already buffered."""
+        from airflow_provider_salesforce_suite.triggers._event_stream import SalesforceStreamAdvanceError
+
         getter = asyncio.ensure_future(buffer.get())
         try:
             await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -129,29 +137,24 @@ class PacedReplayProducer(ReplayCommittingProducer):
         if not getter.done() or getter.cancelled():
             reader.result()  # the subscription failed: raise its error
             raise SalesforceStreamAdvanceError("the event reader stopped")
-        events = [getter.result()]
-        while len(events) < MAX_BATCH and not buffer.empty():
-            events.append(buffer.get_nowait())
-        return events
+        items = [getter.result()]
+        while len(items) < MAX_BATCH and not buffer.empty():
+            items.append(buffer.get_nowait())
+        return items
 
-    async def advance(self, batch: Sequence[AdvanceItem]) -> None:
-        """Commit as usual, then wake :meth:`open_stream` waiting for the batch's resolution."""
-        await super().advance(batch)
-        resolved = [item.broker_payload for item in batch if item.broker_payload is not None]
-        if resolved:
-            self._resolved = max(resolved[-1], self._resolved if self._resolved is not None else resolved[-1])
-            self._resolution.set()
+    def resolved(self) -> None:
+        """The producer committed the item in flight (Airflow persisted its asset events)."""
+        self._resolution.set()
 
-    async def _until_consumed(self, batch: EventBatch, before: dict[str, int]) -> None:
-        """Wait until the batch was persisted and, if it became an asset event, a run consumed it."""
+    async def _until_consumed(self, producer: SharedReplayProducer, batch: Any, replay_id: Any,
+                              before: dict[str, int]) -> None:
+        """Wait until the item was persisted and, if it became an asset event, a run consumed it."""
         deadline = time.monotonic() + self.pace_timeout
-        while self._resolved is None or self._resolved < batch.replay_id:
-            try:
-                await asyncio.wait_for(self._resolution.wait(), timeout=max(0.1, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
-                break  # the group ends anyway (ack timeout); nothing to pace
-            self._resolution.clear()  # the loop condition re-reads what advance() recorded
-        if not batch.fired:
+        try:
+            await asyncio.wait_for(self._resolution.wait(), timeout=self.pace_timeout)
+        except asyncio.TimeoutError:
+            return  # the group ends anyway (ack timeout); nothing to pace
+        if batch is None or not batch.fired:
             return
         while True:
             counts = await self._run_counts()
@@ -160,7 +163,8 @@ class PacedReplayProducer(ReplayCommittingProducer):
             if time.monotonic() > deadline:
                 log.warning("No new run of %s within %.0f s of the asset event for replay id %s of %s; "
                             "delivering the next events anyway (they may wait for a later change)",
-                            ", ".join(self.paced_by), self.pace_timeout, batch.replay_id, self.channel)
+                            ", ".join(self.paced_by), self.pace_timeout, producer.describe(replay_id),
+                            producer.source)
                 return
             await asyncio.sleep(COUNT_INTERVAL)
 
@@ -172,7 +176,27 @@ class PacedReplayProducer(ReplayCommittingProducer):
 
         :param dag_id: a DAG scheduled on the watched asset.
         """
-        from asgiref.sync import sync_to_async
         from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+        from asgiref.sync import sync_to_async
 
         return await sync_to_async(RuntimeTaskInstance.get_dr_count)(dag_id=dag_id)
+
+
+def salesforce_events(asset_events: Iterable[Any]) -> list[dict[str, Any]]:
+    """The Salesforce events behind a run's ``triggering_asset_events[asset]``, in order.
+
+    An unpaced watcher (``SalesforceEventTrigger`` or ``SalesforcePubSubEventTrigger``) puts one
+    event in each asset event's ``extra["payload"]``; a paced one (``paced_by``) puts a batch,
+    ``{"events": [...]}``. Either way this returns the events' dicts (CometD: ``{"channel",
+    "replay_id", "payload", "created_date"}``; Pub/Sub: ``{"topic", "replay_id", "event_id",
+    "schema_id", "payload"}``); key your work on ``replay_id`` to drop the re-deliveries
+    at-least-once delivery allows.
+
+    :param asset_events: asset events (objects with ``extra``, or their dicts).
+    """
+    found: list[dict[str, Any]] = []
+    for asset_event in asset_events:
+        extra = asset_event.get("extra") if isinstance(asset_event, Mapping) else asset_event.extra
+        payload = (extra or {}).get("payload") or {}
+        found.extend(payload["events"] if "events" in payload else [payload] if payload else [])
+    return found

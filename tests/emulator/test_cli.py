@@ -127,3 +127,59 @@ def test_a_malformed_schema_file_is_a_clear_error_not_a_traceback(tmp_path) -> N
                           capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"--schema: schema file {str(schema)!r}: objects[0] must be an object with a \"name\"" in done.stderr
+
+
+def _pubsub_topic(endpoint: str, base: str, ca: str | None) -> tuple[str, bool]:
+    """GetTopic over raw generated stubs, with a password-grant token from the same process."""
+    import grpc
+
+    from airflow_provider_salesforce_suite.core.pubsub import stubs
+
+    pb2, pb2_grpc = stubs()
+    login = requests.post(f"{base}/services/oauth2/token", verify=ca or True, timeout=10, data={
+        "grant_type": "password", "client_id": "emulator", "client_secret": "emulator",
+        "username": "admin@emulator.local", "password": "emulator"}).json()
+    org_id = login["id"].rstrip("/").split("/")[-2]
+    metadata = (("accesstoken", login["access_token"]), ("instanceurl", base), ("tenantid", org_id))
+    channel = (grpc.secure_channel(endpoint, grpc.ssl_channel_credentials(open(ca, "rb").read())) if ca
+               else grpc.insecure_channel(endpoint))
+    with channel:
+        info = pb2_grpc.PubSubStub(channel).GetTopic(pb2.TopicRequest(topic_name="/data/ChangeEvents"),
+                                                     metadata=metadata, timeout=10)
+    return info.tenant_guid, info.can_subscribe
+
+
+def test_pubsub_port_zero_is_printed_and_serves_grpc_over_tls(tmp_path) -> None:
+    port = _free_port()
+    proc, lines = _start("--port", str(port), "--cert-dir", str(tmp_path), "--pubsub-port", "0")
+    try:
+        [line] = [text for text in lines if text.startswith("Pub/Sub API")]
+        endpoint = line.rsplit(" ", 1)[1]
+        assert line == f"Pub/Sub API (gRPC) listening on {endpoint}" and endpoint.startswith("127.0.0.1:")
+        assert int(endpoint.rsplit(":", 1)[1]) not in (0, port)
+        assert f'"pubsub_endpoint": "{endpoint}"' in lines[-1]  # in the example connection's extras
+        tenant, can_subscribe = _pubsub_topic(endpoint, f"https://127.0.0.1:{port}", str(tmp_path / "cert.pem"))
+        assert tenant.startswith("00D") and can_subscribe
+    finally:
+        assert _stop(proc) == 0
+
+
+def test_pubsub_plaintext_with_no_tls_on_a_given_port() -> None:
+    port, pubsub_port = _free_port(), _free_port()
+    proc, lines = _start("--port", str(port), "--no-tls", "--pubsub-port", str(pubsub_port))
+    try:
+        assert f"Pub/Sub API (gRPC, plaintext) listening on 127.0.0.1:{pubsub_port}" in lines
+        assert _pubsub_topic(f"127.0.0.1:{pubsub_port}", f"http://127.0.0.1:{port}", None)[1]
+    finally:
+        assert _stop(proc) == 0
+
+
+def test_a_busy_pubsub_port_is_a_clear_error() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        done = subprocess.run([*_command(), "--port", "0", "--no-tls", "--pubsub-port", str(taken)],
+                              capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"the Pub/Sub API could not bind 127.0.0.1:{taken}" in done.stderr

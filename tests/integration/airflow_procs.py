@@ -154,10 +154,13 @@ class ProcessSet:
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
 
-def start_emulator(procs: ProcessSet, *, timeout: float = 60) -> dict[str, str]:
-    """Start ``salesforce-suite-emulator`` on a free port; return its URL, CA bundle and connection JSON."""
+def start_emulator(procs: ProcessSet, *args: str, timeout: float = 60) -> dict[str, str]:
+    """Start ``salesforce-suite-emulator`` on a free port; return its URL, CA bundle and connection JSON.
+
+    :param args: more command-line options (``--pubsub-port 0``, ``--config FILE`` ...).
+    """
     procs.start("emulator", [str(BIN / "salesforce-suite-emulator"), "--port", "0",
-                             "--cert-dir", str(procs.log_dir / "emulator-tls")])
+                             "--cert-dir", str(procs.log_dir / "emulator-tls"), *args])
 
     def ready() -> dict[str, str] | None:
         procs.assert_running("emulator")
@@ -203,6 +206,10 @@ def airflow_env(home: Path, dags: Path, api_port: int, extra: dict[str, str] | N
     })
     env.update(extra or {})
     return env
+
+
+#: The SQLite + LocalExecutor deployment's Airflow processes.
+SQLITE_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
 class Stack:
@@ -274,6 +281,31 @@ class Stack:
             payload = event["extra"]["payload"]
             found.setdefault(payload["payload"]["sobject"]["Id"], []).append({**payload, "event_id": event["id"]})
         return found
+
+    def start_airflow(self, components: tuple[str, ...] = SQLITE_COMPONENTS, *, timeout: float = 180) -> None:
+        """Migrate the metadata database, start every component, wait for the API server.
+
+        :param components: component names (see :func:`airflow_argv`).
+        """
+        self.airflow("db", "migrate", timeout=300)
+        for name in components:
+            start_component(self.procs, name)
+        wait_for(lambda: self.procs.assert_running()
+                 or http_ok(f"http://127.0.0.1:{self.api_port}/api/v2/monitor/health"),
+                 timeout=timeout, what="the API server")
+
+    def activate_watcher(self, dag_id: str, trigger_class: str, *, timeout: float = 120) -> None:
+        """Wait for the DAG to be parsed, unpause it, wait until a triggerer runs its watcher.
+
+        :param trigger_class: the watcher trigger's class name (matched against the classpath).
+        """
+        wait_for(lambda: self.procs.assert_running() or self.db.rows("SELECT 1 FROM dag WHERE dag_id = ?", dag_id),
+                 timeout=timeout, what=f"the DAG processor to parse {dag_id}")
+        self.airflow("dags", "unpause", dag_id)
+        # Unpausing activates the watcher: the DAG processor registers the trigger, a triggerer runs it.
+        wait_for(lambda: self.procs.assert_running() or self.db.rows(
+            "SELECT 1 FROM trigger WHERE classpath LIKE ? AND triggerer_id IS NOT NULL", f"%.{trigger_class}"),
+            timeout=timeout, what="the watcher trigger to run in a triggerer")
 
     def diagnostics(self) -> str:
         """The log tails of the deployment's processes."""
@@ -501,11 +533,7 @@ def start_celery_deployment(procs: ProcessSet, home: Path, dags: Path, connectio
     env["AIRFLOW__SALESFORCE_SUITE__FAILED_RECORDS_BASE_URI"] = f"file://{home / 'results'}"  # Bulk result files
     procs.env = celery_env(env, database_url=database_url, broker_url=broker_url)
     stack = Stack(procs, emulator, MetadataDB(database_url), api_port, asset_uri)
-    stack.airflow("db", "migrate", timeout=300)
-    for name in components:
-        start_component(procs, name)
-    wait_for(lambda: procs.assert_running() or http_ok(f"http://127.0.0.1:{api_port}/api/v2/monitor/health"),
-             timeout=180, what="the API server")
+    stack.start_airflow(components)
     return stack
 
 
@@ -534,3 +562,39 @@ def kill_component(procs: ProcessSet, name: str) -> int:
 def start_component(procs: ProcessSet, name: str) -> None:
     """(Re)start Airflow component ``name`` of a Celery deployment under its own host name."""
     procs.start(name, airflow_argv(name), env={"SF_COMPONENT_NAME": name})
+
+
+def produce_while_killing(procs: ProcessSet, make: Callable[[int], str], *, count: int = 12, every: float = 0.7,
+                          kills: int = 3, name: str = "triggerer") -> list[str]:
+    """Call ``make(i)`` ``count`` times, ``every`` seconds apart, in a thread while ``name`` is
+    SIGKILLed and restarted ``kills`` times; the ids ``make`` returned.
+
+    :param procs: the deployment's processes (``name`` is restarted as ``airflow <name>``).
+    :param make: makes change ``i`` (e.g. creates a record over REST) and returns its id.
+    """
+    import threading
+
+    created: list[str] = []
+    errors: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            for i in range(count):
+                created.append(make(i))
+                time.sleep(every)
+        except BaseException as exc:  # noqa: BLE001 - reported by the calling thread
+            errors.append(exc)
+
+    producer = threading.Thread(target=produce, daemon=True)
+    producer.start()
+    try:
+        for _ in range(kills):
+            time.sleep(1.5)
+            procs.kill(name, signal.SIGKILL)
+            time.sleep(1.0)
+            start_component(procs, name)
+    finally:
+        producer.join(timeout=60)
+    assert not errors, errors
+    assert len(created) == count
+    return created

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.airflow_procs import ProcessSet, Stack, start_celery_deployment, wait_for
+from tests.integration.airflow_procs import ProcessSet, Stack, start_celery_deployment
 
 
 def pytest_configure(config) -> None:
@@ -46,13 +46,7 @@ def celery_deployment(request, tmp_path_factory) -> Iterator[Stack]:
 
         name, query = module.PUSH_TOPIC
         SalesforceStreamingHook("salesforce_suite_default").ensure_push_topic(name, query, operations=["create"])
-        wait_for(lambda: procs.assert_running() or stack.db.rows("SELECT 1 FROM dag WHERE dag_id = ?", module.DAG_ID),
-                 timeout=180, what="the DAG processor to parse the DAG")
-        stack.airflow("dags", "unpause", module.DAG_ID)
-        # Unpausing activates the watcher: the DAG processor registers the trigger, a triggerer runs it.
-        wait_for(lambda: procs.assert_running() or stack.db.rows(
-            "SELECT 1 FROM trigger WHERE classpath LIKE '%SalesforceEventTrigger' AND triggerer_id IS NOT NULL"),
-            timeout=180, what="the watcher trigger to run in a triggerer")
+        stack.activate_watcher(module.DAG_ID, "SalesforceEventTrigger", timeout=180)
         yield stack
     except BaseException:
         print(stack.diagnostics() if stack is not None else procs.log_tail("emulator"))

@@ -11,23 +11,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.integration.airflow_procs import (
-    BIN,
     MetadataDB,
     ProcessSet,
     Stack,
     airflow_env,
     free_port,
-    http_ok,
+    produce_while_killing,
     start_emulator,
     wait_for,
 )
@@ -41,7 +37,6 @@ TASK_ID = "handle_new_opportunities"
 ASSET_URI = "salesforce://default/topic/NewOpportunities"
 CHANNEL = "/topic/NewOpportunities"
 CONN_ID = "sa_integration"
-AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
 @pytest.fixture(scope="module")
@@ -60,24 +55,14 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
             f"AIRFLOW_CONN_{CONN_ID.upper()}": emulator["connection"],
         })
         stack = Stack(procs, emulator, MetadataDB(home / "airflow.db"), api_port, ASSET_URI)
-        stack.airflow("db", "migrate", timeout=180)
-        for name in AIRFLOW_COMPONENTS:
-            procs.start(name, [str(BIN / "airflow"), name])
-        wait_for(lambda: procs.assert_running() or http_ok(f"http://127.0.0.1:{api_port}/api/v2/monitor/health"),
-                 timeout=120, what="the API server")
+        stack.start_airflow()
         # The watcher needs its PushTopic (the setup a user does once per org).
         os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = emulator["connection"]
         from airflow_provider_salesforce_suite.hooks.streaming import SalesforceStreamingHook
 
         example = _load_example()
         SalesforceStreamingHook(CONN_ID).ensure_push_topic(example.PUSH_TOPIC, example.QUERY, operations=["create"])
-        wait_for(lambda: procs.assert_running() or stack.db.rows("SELECT 1 FROM dag WHERE dag_id = ?", DAG_ID),
-                 timeout=120, what="the DAG processor to parse the example")
-        stack.airflow("dags", "unpause", DAG_ID)
-        # Unpausing activates the watcher: the DAG processor registers the trigger, a triggerer runs it.
-        wait_for(lambda: procs.assert_running() or stack.db.rows(
-            "SELECT 1 FROM trigger WHERE classpath LIKE '%SalesforceEventTrigger' AND triggerer_id IS NOT NULL"),
-            timeout=120, what="the watcher trigger to run in the triggerer")
+        stack.activate_watcher(DAG_ID, "SalesforceEventTrigger")
         yield stack
     except BaseException:
         print(stack.diagnostics() if "stack" in locals() else procs.log_tail("emulator"))
@@ -160,33 +145,7 @@ def test_killing_the_triggerer_loses_no_event(stack: Stack) -> None:
     wait_for(lambda: stack.db.asset_state(ASSET_URI).get(key) == stack.events_by_record()[first][-1]["replay_id"],
              timeout=60, what="the first replay id to be committed")
 
-    created: list[str] = []
-    errors: list[BaseException] = []
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for i in range(12):
-                if stop.is_set():
-                    return
-                created.append(stack.create_opportunity(f"Faulty stream {i}"))
-                time.sleep(0.7)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
-            errors.append(exc)
-
-    producer = threading.Thread(target=produce, daemon=True)
-    producer.start()
-    try:
-        for _ in range(3):
-            time.sleep(1.5)
-            stack.procs.kill("triggerer", signal.SIGKILL)
-            time.sleep(1.0)
-            stack.procs.start("triggerer", [str(BIN / "airflow"), "triggerer"])
-    finally:
-        producer.join(timeout=60)
-        stop.set()
-    assert not errors, errors
-    assert len(created) == 12
+    created = produce_while_killing(stack.procs, lambda i: stack.create_opportunity(f"Faulty stream {i}"))
 
     def all_delivered() -> bool:
         stack.procs.assert_running()

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 from airflow.triggers.shared_stream import SharedStreamManager
 
-from airflow_provider_salesforce_suite.triggers._pacing import PacedReplayProducer
+from airflow_provider_salesforce_suite.triggers._pacing import Pacing
 from airflow_provider_salesforce_suite.triggers.streaming import SalesforceEventTrigger, salesforce_events
 from tests.triggers.test_event_trigger import (
     CHANNEL,
@@ -35,10 +35,10 @@ def runs(monkeypatch) -> dict[str, int]:
     """DAG id -> number of runs, as GetDRCount would answer (the test is the scheduler)."""
     counts: dict[str, int] = {}
 
-    async def dag_run_count(self: PacedReplayProducer, dag_id: str) -> int:
+    async def dag_run_count(self: Pacing, dag_id: str) -> int:
         return counts.get(dag_id, 0)
 
-    monkeypatch.setattr(PacedReplayProducer, "dag_run_count", dag_run_count)
+    monkeypatch.setattr(Pacing, "dag_run_count", dag_run_count)
     monkeypatch.setattr("airflow_provider_salesforce_suite.triggers._pacing.COUNT_INTERVAL", 0.05)
     return counts
 
@@ -133,7 +133,8 @@ def test_pacing_is_serialized_and_keys_its_own_stream(sf_conn) -> None:
     assert paced.shared_stream_key() != unpaced.shared_stream_key()
     same = SalesforceEventTrigger(channel=CHANNEL, salesforce_conn_id=conn_id, paced_by=["a", "b"])
     assert same.shared_stream_key() == paced.shared_stream_key()
-    assert isinstance(SalesforceEventTrigger.create_shared_stream_producer(kwargs), PacedReplayProducer)
+    assert SalesforceEventTrigger.create_shared_stream_producer(kwargs).pacing.paced_by == ("b", "a")
+    assert SalesforceEventTrigger.create_shared_stream_producer(unpaced.serialize()[1]).pacing is None
 
 
 def test_salesforce_events_reads_single_and_batched_asset_events() -> None:

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 from aiohttp import web
 
 from ..config import DEFAULT_CONSUMER_KEY, DEFAULT_USERNAME
 from ..errors import SalesforceApiError
+from ..pubsub.service import PUBSUB_KEY
 from ..streaming.hub import hub_of
-from ..web import json_response, read_json, state_of
-
-
-async def _optional_json(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise SalesforceApiError("INVALID_REQUEST", "expected a JSON object")
-    return body
+from ..web import json_response, read_json_object, state_of
 
 
 async def health(request: web.Request) -> web.Response:
@@ -32,7 +23,7 @@ async def reset(request: web.Request) -> web.Response:
     Optional body ``{"data": bool, "faults": bool, "stats": bool, "sessions": bool}``
     (sessions are kept by default so clients' cached tokens stay valid).
     """
-    body = await _optional_json(request)
+    body = await read_json_object(request)
     options = {k: bool(body[k]) for k in ("data", "faults", "stats", "sessions", "api_usage") if k in body}
     state_of(request).reset(**options)
     return json_response({"reset": True})
@@ -50,7 +41,7 @@ async def expire_sessions(request: web.Request) -> web.Response:
 
 async def add_fault(request: web.Request) -> web.Response:
     """``POST /__emulator__/faults``: add a fault rule (see :class:`~..faults.FaultRule`)."""
-    body = await _optional_json(request)
+    body = await read_json_object(request)
     try:
         rule = state_of(request).faults.add(body)
     except (TypeError, ValueError) as exc:
@@ -78,6 +69,9 @@ async def stats(request: web.Request) -> web.Response:
     hub = hub_of(request.app)
     if hub is not None:
         body["streaming"] = hub.stats()
+    pubsub = request.app.get(PUBSUB_KEY)
+    if pubsub is not None:
+        body["pubsub"] = pubsub.stats()
     return json_response(body)
 
 
@@ -87,13 +81,16 @@ async def reset_stats(request: web.Request) -> web.Response:
     hub = hub_of(request.app)
     if hub is not None:
         hub.reset_counters()
+    pubsub = request.app.get(PUBSUB_KEY)
+    if pubsub is not None:
+        pubsub.reset_counters()
     return web.Response(status=204)
 
 
 async def refresh_token(request: web.Request) -> web.Response:
     """``POST /__emulator__/refresh-tokens {"username", "client_id"}``: mint a refresh token,
     standing in for the browser-based authorization flow."""
-    body = await _optional_json(request)
+    body = await read_json_object(request)
     state = state_of(request)
     username = body.get("username", DEFAULT_USERNAME)
     client_id = body.get("client_id", DEFAULT_CONSUMER_KEY)

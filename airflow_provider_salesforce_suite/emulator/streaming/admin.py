@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 from aiohttp import web
 
 from ..errors import SalesforceApiError
-from ..web import json_response, read_json
+from ..web import json_response, read_json_object
 from .channels import ROUTER_KEY, cdc_selection
 from .hub import HUB_KEY, StreamingHub
 
@@ -16,13 +15,6 @@ PREFIX = "/__emulator__/streaming"
 
 def _hub(request: web.Request) -> StreamingHub:
     return request.app[HUB_KEY]
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    body = await read_json(request) if request.can_read_body else {}
-    if not isinstance(body, dict):
-        raise SalesforceApiError("INVALID_REQUEST", "expected a JSON object")
-    return body
 
 
 async def get_config(request: web.Request) -> web.Response:
@@ -35,7 +27,7 @@ async def set_config(request: web.Request) -> web.Response:
     "cdc_entities": ["Account", "Invoice__c"]}`` (``cdc_entities`` replaces the Change Data Capture
     selection; a data reset restores the configured one)."""
     hub = _hub(request)
-    body = await _body(request)
+    body = await read_json_object(request)
     router = request.app[ROUTER_KEY]
     try:
         # validated first: a bad selection changes nothing
@@ -61,7 +53,7 @@ async def drop_connects(request: web.Request) -> web.Response:
 async def age_out(request: web.Request) -> web.Response:
     """``POST .../age-out {"channel"?, "count"?, "seconds"?}``: drop the N oldest events, or shift
     events back in time so the retention window drops them."""
-    body = await _body(request)
+    body = await read_json_object(request)
     count, seconds = body.get("count"), body.get("seconds")
     if count is None and seconds is None:
         raise SalesforceApiError("INVALID_REQUEST", "give count or seconds")

@@ -11,9 +11,7 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 import itertools
 import logging
 import uuid
@@ -22,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ..pubsub.schemas import CDC_SKIPPED, change_event_name, event_schema
 from .hub import StreamingHub
 from .pushtopic import PushTopics, Topic, parse_topic
 from .replay import DataBuilder
@@ -34,8 +33,6 @@ log = logging.getLogger(__name__)
 
 CDC_STANDARD_OBJECTS = frozenset({"Account", "Contact", "Lead", "Opportunity", "Case"})
 ALL_CHANGE_EVENTS = "/data/ChangeEvents"
-#: Fields a change event never carries in its body (Id is in the header's recordIds).
-_CDC_SKIPPED = frozenset({"Id", "IsDeleted", "SystemModstamp"})
 _CDC_TYPES = {"create": "CREATE", "update": "UPDATE", "delete": "DELETE", "undelete": "UNDELETE"}
 Item = tuple[str, DataBuilder, frozenset[str]]
 
@@ -50,12 +47,11 @@ def iso_millis(epoch: float) -> str:
 
 
 def schema_id(obj: ObjectDef) -> str:
-    """A stable 22-character schema id for an event's shape (Salesforce's are opaque hashes).
+    """The id of the Avro schema of ``obj``'s events, the one the Pub/Sub API serves for them.
 
-    :param obj: the object.
+    :param obj: a platform event or a CDC-capable object.
     """
-    digest = hashlib.md5((obj.name + "|" + ",".join(obj.fields)).encode(), usedforsecurity=False).digest()
-    return base64.urlsafe_b64encode(digest).decode()[:22]
+    return event_schema(obj).schema_id
 
 
 def change_event_channel(obj: ObjectDef) -> str:
@@ -63,8 +59,7 @@ def change_event_channel(obj: ObjectDef) -> str:
 
     :param obj: a CDC-enabled object.
     """
-    base = obj.name[:-1] if obj.name.endswith("__c") else obj.name
-    return f"/data/{base}ChangeEvent"
+    return f"/data/{change_event_name(obj)}"
 
 
 def cdc_supported(obj: ObjectDef) -> bool:
@@ -178,6 +173,13 @@ class ChannelRouter:
             return self.streaming_channel_id(channel) is not None
         return False
 
+    def change_event_object(self, channel: str) -> str | None:
+        """The object whose change events ``channel`` carries (``/data/AccountChangeEvent`` -> ``Account``).
+
+        :param channel: a ``/data/...ChangeEvent`` channel.
+        """
+        return self._cdc_channels.get(channel)
+
     def streaming_channel_id(self, channel: str) -> str | None:
         """The id of the ``StreamingChannel`` record named ``channel``.
 
@@ -225,7 +227,7 @@ class ChannelRouter:
     def _change_events(self, obj: ObjectDef, change: ChangeEvent) -> list[Item]:
         record = change.record
         if change.operation == "update":
-            changed = [f for f in change.changed_fields if f not in _CDC_SKIPPED]
+            changed = [f for f in change.changed_fields if f not in CDC_SKIPPED]
             if "LastModifiedDate" in obj.fields and "LastModifiedDate" not in changed:
                 changed.append("LastModifiedDate")
             body = {f: record.get(f) for f in changed}
@@ -234,7 +236,7 @@ class ChannelRouter:
             changed, body, nulled = [], {}, []
         else:
             changed, nulled = [], []
-            body = {f: v for f, v in record.items() if v is not None and f not in _CDC_SKIPPED}
+            body = {f: v for f, v in record.items() if v is not None and f not in CDC_SKIPPED}
         commit_number = next(self._commit_numbers)
         transaction_key = str(uuid.uuid4())
         schema = schema_id(obj)

@@ -12,7 +12,7 @@ import secrets
 import string
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -119,6 +119,8 @@ class StreamingHub:
         self.clients: dict[str, Client] = {}
         self.subscribers: dict[str, set[str]] = {}
         self.logs: dict[str, ReplayLog] = {}
+        #: channel -> callbacks run (on the loop thread) after events were logged on it (Pub/Sub streams)
+        self.watchers: dict[str, set[Callable[[], None]]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self.counters: dict[str, int] = {}
@@ -164,13 +166,28 @@ class StreamingHub:
 
         :param items: ``(channel, data builder, user ids)``.
         """
+        touched: set[str] = set()
         for channel, build, user_ids in items:
             event = self.log(channel).append(build, user_ids)
             self.counters["events_published"] += 1
+            touched.add(channel)
             for client_id in self.subscribers.get(channel, ()):
                 client = self.clients.get(client_id)
                 if client is not None:
                     self._enqueue(client, channel, [event])
+        for channel in touched:
+            for wake in list(self.watchers.get(channel, ())):
+                wake()
+
+    def watch(self, channel: str, wake: Callable[[], None]) -> Callable[[], None]:
+        """Call ``wake`` whenever events are logged on ``channel`` (the Pub/Sub API's streams).
+
+        :param channel: the channel (a Pub/Sub topic name).
+        :param wake: a cheap callback, run on the loop thread.
+        :returns: a function that stops watching.
+        """
+        self.watchers.setdefault(channel, set()).add(wake)
+        return lambda: self.watchers.get(channel, set()).discard(wake)
 
     def publish(self, channel: str, build: DataBuilder, user_ids: frozenset[str] = frozenset()) -> LoggedEvent:
         """Publish one event (loop thread only) and return it.

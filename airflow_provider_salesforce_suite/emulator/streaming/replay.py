@@ -28,12 +28,15 @@ class LoggedEvent:
     :param created_at: epoch seconds when it was published.
     :param data: the Bayeux message's ``data``.
     :param user_ids: deliver only to sessions of these users (generic streaming); empty: everyone.
+    :param wire: the event in other wire formats, made once on first delivery (the Pub/Sub API's
+        Avro payload), whatever the number of subscribers.
     """
 
     replay_id: int
     created_at: float
     data: dict[str, Any]
     user_ids: frozenset[str] = field(default_factory=frozenset)
+    wire: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 class ReplayLog:
@@ -92,6 +95,26 @@ class ReplayLog:
         if replay_id < oldest - 1 or replay_id > self.last_id:
             raise InvalidReplayId(replay_id)
         return [e for e in self._events if e.replay_id > replay_id]
+
+    @property
+    def oldest_id(self) -> int:
+        """The oldest retained replay id (``last_id + 1`` when nothing is retained)."""
+        self.expire()
+        return self._events[0].replay_id if self._events else self.last_id + 1
+
+    def after(self, replay_id: int, limit: int) -> list[LoggedEvent]:
+        """Up to ``limit`` retained events with ids above ``replay_id``, oldest first.
+
+        Ids in the log are consecutive, so this indexes instead of scanning.
+
+        :param replay_id: the last id the reader has.
+        :param limit: how many at most.
+        """
+        if limit <= 0 or not self._events:
+            return []
+        start = max(0, replay_id - self._events[0].replay_id + 1)
+        stop = min(len(self._events), start + limit)
+        return [self._events[i] for i in range(start, stop)]
 
     def age_out(self, count: int | None = None, seconds: float | None = None) -> int:
         """Test knob: drop the ``count`` oldest events, or make every event ``seconds`` older.
