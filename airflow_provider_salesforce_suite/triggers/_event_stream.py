@@ -226,11 +226,10 @@ class SharedReplayProducer(SharedStreamProducer):
         position-only message (a keepalive) whose replay id is committed like an event's."""
         return delivered, delivered.replay_id
 
-    def batch_header(self, events: Sequence[Any], replay_id: Any) -> dict[str, Any]:
+    def batch_header(self, replay_id: Any) -> dict[str, Any]:
         """A paced asset event's fields besides ``events`` (:class:`EventBatch`): the source and
         the batch's last replay id, named as the API's single-event payloads name them.
 
-        :param events: the batch's events (not empty).
         :param replay_id: the batch's last replay id (an event's or a keepalive's).
         """
         raise NotImplementedError
@@ -374,7 +373,7 @@ class ReplayCommittingProducer(SharedReplayProducer):
     def compare_replay_ids(self, left: int, right: int) -> int:
         return (left > right) - (left < right)
 
-    def batch_header(self, events: Sequence[Any], replay_id: int) -> dict[str, Any]:
+    def batch_header(self, replay_id: int) -> dict[str, Any]:
         return {"channel": self.channel, "replay_id": replay_id}
 
     def policy_start(self) -> int:

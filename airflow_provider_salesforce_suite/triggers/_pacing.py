@@ -106,7 +106,7 @@ class Pacing:
                     event, replay_id = producer.split(delivered)
                     if event is not None:
                         events.append(event)
-                batch = EventBatch(events, producer.batch_header(events, replay_id)) if events else None
+                batch = EventBatch(events, producer.batch_header(replay_id)) if events else None
                 before = await self._run_counts() if batch is not None else {}
                 self._resolution.clear()  # set by resolved() once Airflow persisted this item
                 yield StreamItem(producer, batch), replay_id
