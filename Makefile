@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])" 2>/dev/null)
 
-.PHONY: test chaos demo docs bench emulator clean
+.PHONY: test chaos deploy-full demo docs bench emulator clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ test: $(STAMP)
 # faults, one try killed; the report goes to .chaos/. `make test` runs it at reduced sizes.
 chaos: $(STAMP)
 	SF_CHAOS_SIZE=full SF_CHAOS_REPORT=.chaos $(BIN)/python -m pytest -p no:cacheprovider tests/chaos -m chaos_full --timeout=7200 $(PYTEST_ARGS)
+
+# The deployment scenarios (docs/deployment.md) at full size: 2,000 Salesforce changes through
+# PostgreSQL + Celery + two triggerers. `make test` runs them with 150.
+deploy-full: $(STAMP)
+	SF_DEPLOY_EVENTS=2000 $(BIN)/python -m pytest -p no:cacheprovider -s \
+		tests/integration/test_deployment.py $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py

@@ -18,6 +18,8 @@ these triggers.
 :class:`SharedReplayProducer` is that mechanism; the APIs differ only in what a replay id is and
 how the subscription is opened: :class:`ReplayCommittingProducer` (CometD: an ``int`` stored as
 is) here, ``PubSubReplayProducer`` in ``_pubsub_stream`` (``bytes`` stored as base64 text).
+Either can be paced (``paced_by``): :class:`~._pacing.Pacing` then turns the subscription into
+one :class:`EventBatch` per run of the consuming DAGs (Airflow 3.3's asset-queue bug).
 """
 
 from __future__ import annotations
@@ -32,8 +34,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import TriggerEvent
 from airflow.triggers.shared_stream import AdvanceItem, SharedStreamProducer
 
+from airflow_provider_salesforce_suite.triggers._pacing import pacing_from
+
 if TYPE_CHECKING:
     from airflow.sdk.execution_time.context import AssetStateStoreAccessors
+
+    from airflow_provider_salesforce_suite.triggers._pacing import Pacing
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +66,23 @@ def replay_state_key(channel: str) -> str:
 
 
 def _accessors(store: AssetStateStoreAccessors | None) -> list[Any]:
-    """The per-asset accessors behind a trigger's ``asset_state_store`` (one per watched asset)."""
+    """The per-asset accessors behind a trigger's ``asset_state_store`` (one per watched asset).
+
+    The ONE place that reads Airflow internals (docs/deployment.md, "Asset state across
+    triggerers"): Airflow 3.3 hands an event trigger ``AssetStateStoreAccessors`` built from the
+    assets that watch it, and has no public way to list them (only ``store[asset]`` for a known
+    asset, and ``store.aget``/``aset`` when there is exactly one). Its two dicts ``_by_name`` and
+    ``_by_uri`` hold them; tests/triggers/test_airflow_internals.py checks that shape on the installed
+    Airflow. If a later Airflow drops them, the container's public single-asset methods serve
+    (the usual one-asset watcher); a trigger watched by several assets then fails loudly on its
+    first read (Airflow's ValueError) rather than committing to none of them.
+    """
     if store is None:
         return []
-    # Airflow gives no public iterator over the accessors; both maps are plain dicts of them.
-    return [*getattr(store, "_by_name", {}).values(), *getattr(store, "_by_uri", {}).values()]
+    by_name, by_uri = getattr(store, "_by_name", None), getattr(store, "_by_uri", None)
+    if isinstance(by_name, dict) and isinstance(by_uri, dict):
+        return [*by_name.values(), *by_uri.values()]
+    return [store]
 
 
 @dataclass(frozen=True)
@@ -82,6 +100,29 @@ class StreamItem:
 
 class StreamJoin(StreamItem):
     """First raw event of a poll: watchers answer with their stored replay ids."""
+
+
+@dataclass
+class EventBatch:
+    """The Salesforce events that become ONE asset event of a paced watcher (delivery order).
+
+    :param events: the delivered events (``StreamingEvent`` or ``PubSubEvent``).
+    :param header: the asset event payload's fields besides ``events``: the source (``channel`` or
+        ``topic``) and the batch's last ``replay_id`` as the API's payloads spell it.
+    :param fired: set by a watcher that emitted an asset event for the batch (some event matched
+        its filter): only then is there a run to wait for.
+    """
+
+    events: list[Any]
+    header: dict[str, Any]
+    fired: bool = False
+
+    def payload(self, matching: Sequence[Any]) -> dict[str, Any]:
+        """The asset event's payload: the header and ``"events"`` (event dicts).
+
+        :param matching: the batch's events this watcher's filter keeps.
+        """
+        return {**self.header, "events": [event.to_dict() for event in matching]}
 
 
 # A StreamItem whose event is None and that is not a StreamJoin carries only a position (a
@@ -110,7 +151,12 @@ async def watch_shared_stream(shared_stream: AsyncIterator[StreamItem], store: A
         if item.producer is not registered_with or isinstance(item, StreamJoin):
             await item.producer.register(store, read=isinstance(item, StreamJoin))
             registered_with = item.producer
-        if item.event is not None and matches(item.event):
+        if isinstance(item.event, EventBatch):  # paced: the batch's matching events, one trigger event
+            matching = [event for event in item.event.events if matches(event)]
+            if matching:
+                item.event.fired = True  # before the yield: the producer then waits for the run
+                yield TriggerEvent(item.event.payload(matching))
+        elif item.event is not None and matches(item.event):
             yield TriggerEvent(item.event.to_dict())
 
 
@@ -123,11 +169,13 @@ class SharedReplayProducer(SharedStreamProducer):
 
     :param source: the channel or topic (or managed subscription) the group streams, for messages.
     :param state_key: the key of the last committed replay id in each asset's state store.
+    :param pacing: deliver :class:`EventBatch` es paced by the consuming DAGs' runs (``paced_by``).
     """
 
-    def __init__(self, source: str, state_key: str) -> None:
+    def __init__(self, source: str, state_key: str, pacing: Pacing | None = None) -> None:
         self.source = source
         self.state_key = state_key
+        self.pacing = pacing
         # accessor -> stored replay id (None: nothing stored yet); accessors hash by asset.
         self._stores: dict[Any, Any] = {}
         self._joined = asyncio.Event()
@@ -182,6 +230,14 @@ class SharedReplayProducer(SharedStreamProducer):
         position-only message (a keepalive) whose replay id is committed like an event's."""
         return delivered, delivered.replay_id
 
+    def batch_header(self, replay_id: Any) -> dict[str, Any]:
+        """A paced asset event's fields besides ``events`` (:class:`EventBatch`): the source and
+        the batch's last replay id, named as the API's single-event payloads name them.
+
+        :param replay_id: the batch's last replay id (an event's or a keepalive's).
+        """
+        raise NotImplementedError
+
     # --- the mechanism -----------------------------------------------------------------------
 
     async def register(self, store: AssetStateStoreAccessors | None, *, read: bool) -> None:
@@ -229,6 +285,10 @@ class SharedReplayProducer(SharedStreamProducer):
             raise SalesforceStreamAdvanceError(
                 f"watchers of {self.source} did not report their replay ids within {JOIN_TIMEOUT:.0f} s"
             ) from None
+        if self.pacing is not None:
+            async for item in self.pacing.stream(self):
+                yield item
+            return
         async with aclosing(self.events()) as events:
             async for delivered in events:
                 event, replay_id = self.split(delivered)
@@ -256,6 +316,8 @@ class SharedReplayProducer(SharedStreamProducer):
             last = item.broker_payload
         if last is not None:
             await self.commit(last)
+            if self.pacing is not None:
+                self.pacing.resolved()
         if refused is not None:
             since = self._committed if self._committed is not None else self.start_replay_id
             raise SalesforceStreamAdvanceError(
@@ -304,7 +366,7 @@ class ReplayCommittingProducer(SharedReplayProducer):
         self.api_version: str | None = kwargs.get("api_version")
         self.replay: str = kwargs.get("replay", "new")
         self.on_replay_gap: str = kwargs.get("on_replay_gap", "earliest")
-        super().__init__(self.channel, replay_state_key(self.channel))
+        super().__init__(self.channel, replay_state_key(self.channel), pacing_from(kwargs))
 
     def load_replay_id(self, stored: Any) -> int | None:
         return stored if isinstance(stored, int) and not isinstance(stored, bool) else None
@@ -314,6 +376,9 @@ class ReplayCommittingProducer(SharedReplayProducer):
 
     def compare_replay_ids(self, left: int, right: int) -> int:
         return (left > right) - (left < right)
+
+    def batch_header(self, replay_id: int) -> dict[str, Any]:
+        return {"channel": self.channel, "replay_id": replay_id}
 
     def policy_start(self) -> int:
         return REPLAY_POLICIES[self.replay]

@@ -21,6 +21,7 @@ from contextlib import aclosing
 from typing import Any
 
 from airflow_provider_salesforce_suite.triggers._event_stream import SalesforceStreamAdvanceError, SharedReplayProducer
+from airflow_provider_salesforce_suite.triggers._pacing import pacing_from
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class PubSubReplayProducer(SharedReplayProducer):
         self.replay_preset: str = kwargs.get("replay_preset", "LATEST")
         self.on_replay_gap: str = kwargs.get("on_replay_gap", "earliest")
         self.batch_size: int = kwargs.get("batch_size", 100)
-        super().__init__(self.topic, pubsub_state_key(self.topic))
+        super().__init__(self.topic, pubsub_state_key(self.topic), pacing_from(kwargs))
 
     def hook(self) -> Any:
         """A Pub/Sub hook on the group's connection (one per poll)."""
@@ -125,6 +126,10 @@ class PubSubReplayProducer(SharedReplayProducer):
 
     def describe(self, replay_id: Any) -> str:
         return describe_position(replay_id)
+
+    def batch_header(self, replay_id: bytes) -> dict[str, Any]:
+        # The topic as the batch's events label it ("" for a managed subscription named without one).
+        return {"topic": self.topic, "replay_id": self.dump_replay_id(replay_id)}
 
     def split(self, delivered: Any) -> tuple[Any, bytes]:
         # A keepalive (empty FetchResponse) carries the stream's position only.

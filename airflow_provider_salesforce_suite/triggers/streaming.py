@@ -7,7 +7,7 @@ your section.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Hashable, Mapping
+from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
 from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
@@ -116,6 +116,14 @@ def _bad_channel(channel: Any) -> str:
 # ======================================================================================
 # SalesforceEventTrigger section (owner: event-driven scheduling engineer)
 # ======================================================================================
+# Pacing (paced_by) is shared with the Pub/Sub event trigger; salesforce_events stays importable here.
+from airflow_provider_salesforce_suite.triggers._pacing import (  # noqa: E402, F401 - salesforce_events re-exported
+    PACE_TIMEOUT,
+    pacing_key,
+    pacing_kwargs,
+    salesforce_events,
+    validate_pacing,
+)
 
 
 class SalesforceEventTrigger(BaseEventTrigger):
@@ -147,11 +155,21 @@ class SalesforceEventTrigger(BaseEventTrigger):
         replays every retained event and logs the gap, ``"fail"`` fails the trigger (Airflow
         restarts it, and it fails again until the stored id is cleared).
     :param api_version: overrides the connection's API version.
+    :param paced_by: ids of the DAGs scheduled on this asset. Set it and every event reaches a run
+        promptly despite Airflow 3.3's asset queue keeping the first event time of a burst
+        (apache/airflow#56050, see docs/deployment.md): the events that arrive while a run is
+        being queued become ONE asset event whose payload is ``{"channel", "replay_id",
+        "events": [...]}`` (read both shapes with :func:`salesforce_events`), emitted once the
+        previous one was consumed by a run of each DAG. Without it, each event is its own asset
+        event and the tail of a burst can wait for the next change.
+    :param pace_timeout: with ``paced_by``, seconds to wait for that run before emitting anyway
+        (a paused DAG, ``max_active_runs`` reached for long).
     """
 
     def __init__(self, *, channel: str, salesforce_conn_id: str = "salesforce_suite_default",
                  filter: Mapping[str, Any] | None = None, replay: str = "new",  # noqa: A002 - public name
-                 on_replay_gap: str = "earliest", api_version: str | None = None) -> None:
+                 on_replay_gap: str = "earliest", api_version: str | None = None,
+                 paced_by: Sequence[str] | None = None, pace_timeout: float = PACE_TIMEOUT) -> None:
         super().__init__()
         from airflow_provider_salesforce_suite.hooks._streaming.cometd import normalize_channels
         from airflow_provider_salesforce_suite.triggers._event_stream import REPLAY_POLICIES
@@ -167,14 +185,17 @@ class SalesforceEventTrigger(BaseEventTrigger):
         self.replay = replay
         self.on_replay_gap = on_replay_gap
         self.api_version = api_version
+        self.paced_by, self.pace_timeout = validate_pacing(paced_by, pace_timeout)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Classpath and JSON-safe kwargs."""
+        """Classpath and JSON-safe kwargs (pacing fields only when ``paced_by`` is set)."""
         cls = type(self)
-        return f"{cls.__module__}.{cls.__qualname__}", {
+        kwargs = {
             "channel": self.channel, "salesforce_conn_id": self.salesforce_conn_id, "filter": self.filter,
             "replay": self.replay, "on_replay_gap": self.on_replay_gap, "api_version": self.api_version,
         }
+        kwargs.update(pacing_kwargs(self.paced_by, self.pace_timeout))
+        return f"{cls.__module__}.{cls.__qualname__}", kwargs
 
     def shared_stream_key(self) -> Hashable:
         """One CometD connection per org (login URL, instance, user), API version and channel."""
@@ -182,8 +203,9 @@ class SalesforceEventTrigger(BaseEventTrigger):
 
         config = SalesforceBaseHook(self.salesforce_conn_id, api_version=self.api_version).config
         user = config.username or config.consumer_key or ""
-        return ("salesforce-streaming", config.login_url, config.instance_url or "", user,
-                self.api_version or config.api_version, self.channel, self.replay, self.on_replay_gap)
+        key = ("salesforce-streaming", config.login_url, config.instance_url or "", user,
+               self.api_version or config.api_version, self.channel, self.replay, self.on_replay_gap)
+        return (*key, *pacing_key(self.paced_by))
 
     @classmethod
     def create_shared_stream_producer(cls, kwargs: dict[str, Any]) -> Any:
@@ -213,3 +235,4 @@ class SalesforceEventTrigger(BaseEventTrigger):
             if self._event_filter(event):
                 yield TriggerEvent(event.to_dict())
             await stream.commit(event.replay_id)
+

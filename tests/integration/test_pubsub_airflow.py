@@ -21,13 +21,14 @@ import pytest
 from tests.integration.airflow_procs import (
     MetadataDB,
     ProcessSet,
+    Stack,
     airflow_env,
     free_port,
     produce_while_killing,
     start_emulator,
     wait_for,
 )
-from tests.integration.test_streaming_airflow import ROOT, Stack
+from tests.integration.test_streaming_airflow import ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -57,7 +58,7 @@ class PubSubStack(Stack):
     def events_by_record(self) -> dict[str, list[dict[str, Any]]]:
         """Record id -> the asset events (payloads) carrying it."""
         found: dict[str, list[dict[str, Any]]] = {}
-        for event in self.db.asset_events(ASSET_URI):
+        for event in self.db.asset_events(self.asset_uri):
             payload = event["extra"]["payload"]
             for record_id in payload["payload"]["ChangeEventHeader"]["recordIds"]:
                 found.setdefault(record_id, []).append({**payload, "event_id": event["id"]})
@@ -93,7 +94,7 @@ def stack(tmp_path_factory) -> Iterator[PubSubStack]:
         assert json.loads(emulator["connection"])["extra"]["pubsub_endpoint"]
         api_port = free_port()
         procs.env = airflow_env(home, dags, api_port, {"AIRFLOW_CONN_SALESFORCE_SUITE_DEFAULT": emulator["connection"]})
-        stack = PubSubStack(procs, emulator, MetadataDB(home / "airflow.db"), api_port)
+        stack = PubSubStack(procs, emulator, MetadataDB(home / "airflow.db"), api_port, ASSET_URI)
         stack.start_airflow()
         stack.activate_watcher(DAG_ID, "SalesforcePubSubEventTrigger")
         yield stack

@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from tests.integration.airflow_procs import (
-    BIN,
     MetadataDB,
     ProcessSet,
+    Stack,
     airflow_env,
     free_port,
-    http_ok,
     produce_while_killing,
     start_emulator,
     wait_for,
@@ -40,78 +37,6 @@ TASK_ID = "handle_new_opportunities"
 ASSET_URI = "salesforce://default/topic/NewOpportunities"
 CHANNEL = "/topic/NewOpportunities"
 CONN_ID = "sa_integration"
-AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
-
-
-class Stack:
-    """The running deployment: processes, the emulator's REST API and the metadata database."""
-
-    def __init__(self, procs: ProcessSet, emulator: dict[str, str], db: MetadataDB, api_port: int) -> None:
-        self.procs = procs
-        self.emulator = emulator
-        self.db = db
-        self.api_port = api_port
-        self._token: str | None = None
-        self._http = requests.Session()
-        # Per request, not Session.verify: requests lets REQUESTS_CA_BUNDLE override the session's.
-        self._verify = emulator["ca_bundle"] or True
-
-    def _sf_token(self) -> str:
-        if self._token is None:
-            reply = self._http.post(f"{self.emulator['url']}/services/oauth2/token", data={
-                "grant_type": "password", "client_id": "emulator", "client_secret": "emulator",
-                "username": "admin@emulator.local", "password": "emulator"}, timeout=10, verify=self._verify)
-            reply.raise_for_status()
-            self._token = reply.json()["access_token"]
-        return self._token
-
-    def create_opportunity(self, name: str) -> str:
-        """Create an Opportunity over REST; its id."""
-        reply = self._http.post(f"{self.emulator['url']}/services/data/v64.0/sobjects/Opportunity", json={
-            "Name": name, "StageName": "Prospecting", "CloseDate": "2026-12-31", "Amount": 1000},
-            headers={"Authorization": f"Bearer {self._sf_token()}"}, timeout=10, verify=self._verify)
-        assert reply.status_code == 201, reply.text
-        return reply.json()["id"]
-
-    def emulator_stats(self) -> dict[str, Any]:
-        return self._http.get(f"{self.emulator['url']}/__emulator__/stats", timeout=10, verify=self._verify).json()
-
-    def airflow(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        """Run an ``airflow`` CLI command against the deployment."""
-        done = subprocess.run([str(BIN / "airflow"), *args], env=self.procs.env, capture_output=True, text=True,
-                              timeout=timeout)
-        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-        return done
-
-    def events_by_record(self) -> dict[str, list[dict[str, Any]]]:
-        """Record id -> the asset events (payloads) carrying it."""
-        found: dict[str, list[dict[str, Any]]] = {}
-        for event in self.db.asset_events(ASSET_URI):
-            payload = event["extra"]["payload"]
-            found.setdefault(payload["payload"]["sobject"]["Id"], []).append({**payload, "event_id": event["id"]})
-        return found
-
-    def start_airflow(self) -> None:
-        """Migrate the metadata database, start every component, wait for the API server."""
-        self.airflow("db", "migrate", timeout=180)
-        for name in AIRFLOW_COMPONENTS:
-            self.procs.start(name, [str(BIN / "airflow"), name])
-        wait_for(lambda: self.procs.assert_running() or http_ok(f"http://127.0.0.1:{self.api_port}/api/v2/monitor/health"),
-                 timeout=120, what="the API server")
-
-    def activate_watcher(self, dag_id: str, trigger_class: str) -> None:
-        """Wait for the DAG to be parsed, unpause it, wait until a triggerer runs its watcher."""
-        wait_for(lambda: self.procs.assert_running() or self.db.rows("SELECT 1 FROM dag WHERE dag_id = ?", dag_id),
-                 timeout=120, what="the DAG processor to parse the example")
-        self.airflow("dags", "unpause", dag_id)
-        # Unpausing activates the watcher: the DAG processor registers the trigger, a triggerer runs it.
-        wait_for(lambda: self.procs.assert_running() or self.db.rows(
-            "SELECT 1 FROM trigger WHERE classpath LIKE ? AND triggerer_id IS NOT NULL", f"%.{trigger_class}"),
-            timeout=120, what="the watcher trigger to run in the triggerer")
-
-    def diagnostics(self) -> str:
-        return "\n".join(f"--- {name}.log ---\n{self.procs.log_tail(name, 3000)}"
-                         for name in ("triggerer", "scheduler", "emulator"))
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +54,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
             "AIRFLOW_CONN_SALESFORCE_SUITE_DEFAULT": emulator["connection"],
             f"AIRFLOW_CONN_{CONN_ID.upper()}": emulator["connection"],
         })
-        stack = Stack(procs, emulator, MetadataDB(home / "airflow.db"), api_port)
+        stack = Stack(procs, emulator, MetadataDB(home / "airflow.db"), api_port, ASSET_URI)
         stack.start_airflow()
         # The watcher needs its PushTopic (the setup a user does once per org).
         os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = emulator["connection"]
