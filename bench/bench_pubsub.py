@@ -20,43 +20,19 @@ Latency (create-to-TriggerEvent) is in ``bench_pubsub_latency``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import sys
 import time
 from typing import Any
 
 import requests
 
 from bench.runner import BenchEnv, Case
+from bench.stream_support import AssetState, quiet_run
 
 EVENTS = int(os.environ.get("SF_BENCH_PUBSUB_EVENTS", "10000"))
 TOPIC = "/data/AccountChangeEvent"
 GROUP = f"Pub/Sub API vs CometD (emulator, loopback): draining {EVENTS:,} change events"
-
-
-class AssetState:
-    """An asset state store in memory (the triggerer reaches the real one through its supervisor)."""
-
-    def __init__(self, name: str) -> None:
-        self.name, self.values = name, {}
-        self._by_name, self._by_uri = {name: self}, {}
-
-    def __hash__(self) -> int:
-        return hash(self.name)
-
-    async def aget(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-    async def aset(self, key: str, value: Any) -> None:
-        self.values[key] = value
-
-
-def quiet_run(coro: Any) -> Any:
-    """``asyncio.run`` with log lines kept off stdout (the runner reads the case's JSON there)."""
-    with contextlib.redirect_stdout(sys.stderr):
-        return asyncio.run(coro)
 
 
 def _admin(env: BenchEnv, path: str, body: Any = None) -> None:

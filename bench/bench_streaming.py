@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sys
 import statistics
 import time
 from typing import Any
@@ -22,27 +21,11 @@ from typing import Any
 import requests
 
 from bench.runner import BenchEnv, Case
+from bench.stream_support import AssetState, quiet_run
 
 EVENTS = int(os.environ.get("SF_BENCH_STREAM_EVENTS", "50"))
 CHANNEL = "/data/AccountChangeEvent"
 GROUP = f"Streaming (emulator, loopback): latency over {EVENTS} events, 100 watchers, one connection's throughput"
-
-
-class _AssetState:
-    """An asset state store in memory (the triggerer reaches the real one through its supervisor)."""
-
-    def __init__(self, name: str) -> None:
-        self.name, self.values = name, {}
-        self._by_name, self._by_uri = {name: self}, {}
-
-    def __hash__(self) -> int:
-        return hash(self.name)
-
-    async def aget(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-    async def aset(self, key: str, value: Any) -> None:
-        self.values[key] = value
 
 
 def _stats(env: BenchEnv) -> dict[str, Any]:
@@ -71,7 +54,7 @@ async def _watch(env: BenchEnv, rest: Any, watchers: int, events: int) -> dict[s
 
     async def run(trigger_id: int) -> None:
         trigger = SalesforceEventTrigger(channel=CHANNEL)
-        trigger.asset_state_store = _AssetState(f"asset-{trigger_id}")
+        trigger.asset_state_store = AssetState(f"asset-{trigger_id}")
         key = trigger.shared_stream_key()
         async for _ in trigger.filter_shared_stream(manager.subscribe(trigger_id=trigger_id, trigger=trigger, key=key)):
             received[trigger_id].append(time.perf_counter())
@@ -106,18 +89,12 @@ async def _watch(env: BenchEnv, rest: Any, watchers: int, events: int) -> dict[s
             "cometd_subscribes": after["subscribes"] - before["subscribes"]}
 
 
-def _quiet_run(coro: Any) -> Any:
-    """``asyncio.run`` with log lines kept off stdout (the runner reads the case's JSON there)."""
-    with contextlib.redirect_stdout(sys.stderr):
-        return asyncio.run(coro)
-
-
 def latency(env: BenchEnv, prepared: Any) -> dict[str, Any]:
-    return _quiet_run(_watch(env, prepared, 1, EVENTS))
+    return quiet_run(_watch(env, prepared, 1, EVENTS))
 
 
 def many_watchers(env: BenchEnv, prepared: Any) -> dict[str, Any]:
-    return _quiet_run(_watch(env, prepared, 100, max(5, EVENTS // 5)))
+    return quiet_run(_watch(env, prepared, 100, max(5, EVENTS // 5)))
 
 
 def _publish(env: BenchEnv) -> int:
@@ -144,7 +121,7 @@ def throughput(env: BenchEnv, prepared: int) -> dict[str, Any]:
         await hook._async_session.close()
         return elapsed
 
-    elapsed = _quiet_run(drain())
+    elapsed = quiet_run(drain())
     return {"events": prepared, "events_per_s": round(prepared / elapsed)}
 
 
