@@ -16,8 +16,18 @@ $(STAMP): $(BIN)/python pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# Two passes. Most tests wait on loopback I/O, so pytest-xdist spreads them over the cores
+# (TEST_WORKERS, at most 4). The integration tests start whole Airflow deployments and measure
+# takeover and failover times: they run alone afterwards, so no other test competes for the CPU.
+# Exit code 5 ("no tests collected") of a pass is fine: PYTEST_ARGS may select one kind only.
+TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+	@status=0; \
+	$(BIN)/python -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --maxprocesses=4 -m "not integration" $(PYTEST_ARGS) \
+		|| { rc=$$?; [ $$rc -eq 5 ] || status=$$rc; }; \
+	$(BIN)/python -m pytest -p no:cacheprovider -m integration $(PYTEST_ARGS) \
+		|| { rc=$$?; [ $$rc -eq 5 ] || status=$$rc; }; \
+	exit $$status
 
 # The full chaos suite (docs/reliability.md): 100,000-row Bulk and 10,000-record REST loads under
 # faults, one try killed; the report goes to .chaos/. `make test` runs it at reduced sizes.
