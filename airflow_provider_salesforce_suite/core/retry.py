@@ -353,9 +353,11 @@ def retries_exhausted(fault: RetryableFault, *, method: str, url: str, attempts:
 
 
 def _wait(policy: RetryPolicy):
-    backoff = tenacity.wait_exponential_jitter(
-        initial=policy.initial_backoff, max=policy.max_backoff, jitter=policy.initial_backoff
-    )
+    # Doubling from initial_backoff up to max_backoff, plus up to initial_backoff of jitter. Built from
+    # wait_exponential + wait_random (tenacity >= 8.2 alike): wait_exponential_jitter's ``initial`` is
+    # deprecated in tenacity 9 and its replacement ``multiplier`` is missing from 8.x.
+    backoff = tenacity.wait_exponential(multiplier=policy.initial_backoff, max=policy.max_backoff) + \
+        tenacity.wait_random(0, policy.initial_backoff)
 
     def wait(retry_state: tenacity.RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
