@@ -40,14 +40,25 @@ def _typed(label: str, type_: str, description: str, default: Any = None) -> dic
     return field
 
 
-# Transport settings shared by every Salesforce-token connection type.
+# Transport settings every connection type reads (core.config._transport_settings).
 _TRANSPORT_FIELDS: dict[str, dict[str, Any]] = {
-    "api_version": _text("API version", "Salesforce API version, e.g. 64.0", "64.0"),
     "proxies": _text("Proxies", 'JSON object, e.g. {"https": "http://proxy:3128"}'),
     "verify": _typed("Verify TLS", "boolean", "Verify the server's TLS certificate", True),
     "ca_bundle": _text("CA bundle path", "PEM file of CAs to trust (a private CA or the emulator's cert)"),
     "timeout": _typed("Read timeout (s)", "number", "Seconds to wait for a response", 120),
     "connect_timeout": _typed("Connect timeout (s)", "number", "Seconds to wait for a connection", 10),
+    "max_retries": _typed("Max retries", "integer", "Retries of a transient failure after the first attempt", 4),
+    "retry_max_seconds": _typed("Retry budget (s)", "number",
+                                "Most seconds one call may spend retrying, backoff included", 60),
+    "rate_limit_max_wait": _typed("Rate-limit max wait (s)", "number",
+                                  "Longest wait a 429 may ask for (Retry-After); a longer one fails at once", 90),
+}
+
+# Salesforce API settings of the Salesforce-token connection types.
+_SALESFORCE_API_FIELDS: dict[str, dict[str, Any]] = {
+    "api_version": _text("API version", "Salesforce API version, e.g. 64.0", "64.0"),
+    "limit_warning_threshold": _typed("Limit warning threshold", "number",
+                                      "Warn when this share of the org's daily API limit is used (0-1)", 0.8),
 }
 
 _OAUTH_FIELDS: dict[str, dict[str, Any]] = {
@@ -81,6 +92,28 @@ _SALESFORCE_BEHAVIOUR = {
 }
 
 
+#: ``[salesforce_suite]`` options (``airflow config list``; ``AIRFLOW__SALESFORCE_SUITE__<OPTION>``).
+#: Every ``conf.get("salesforce_suite", ...)`` in the package reads one of these (tests check it).
+_CONFIG: dict[str, Any] = {
+    "salesforce_suite": {
+        "description": "Settings of the Salesforce Suite provider.",
+        "options": {
+            "failed_records_base_uri": {
+                "description": "Where operators write result files when the task names no place of its own: "
+                "failed, unprocessed and outcome-unknown records, Bulk results and REST save journals, under "
+                "<base>/<dag_id>/<run_id>/<task_id>/. Any URI ObjectStoragePath understands (file://, s3://, "
+                "gs:// ...). Unset: file://<temp dir>/salesforce_suite/failed_records, which is lost with the "
+                "worker: set it to shared storage in production.",
+                "version_added": "0.1.0",
+                "type": "string",
+                "example": "s3://my-bucket/salesforce/failed_records",
+                "default": None,
+            },
+        },
+    },
+}
+
+
 def get_provider_info() -> dict[str, Any]:
     """Return the provider description Airflow's ProvidersManager reads."""
     return {
@@ -99,6 +132,7 @@ def get_provider_info() -> dict[str, Any]:
         **({"operators": [{"integration-name": _INTEGRATION, "python-modules": _OPERATOR_MODULES}]} if _OPERATOR_MODULES else {}),
         **({"sensors": [{"integration-name": _INTEGRATION, "python-modules": _SENSOR_MODULES}]} if _SENSOR_MODULES else {}),
         **({"triggers": [{"integration-name": _INTEGRATION, "python-modules": _TRIGGER_MODULES}]} if _TRIGGER_MODULES else {}),
+        "config": _CONFIG,
         "connection-types": [
             {
                 "hook-class-name": f"{_PKG}.hooks.base.SalesforceBaseHook",
@@ -108,6 +142,7 @@ def get_provider_info() -> dict[str, Any]:
                     **_OAUTH_FIELDS,
                     "pubsub_endpoint": _text("Pub/Sub API endpoint", "gRPC host:port",
                                              "api.pubsub.salesforce.com:7443"),
+                    **_SALESFORCE_API_FIELDS,
                     **_TRANSPORT_FIELDS,
                 },
                 "ui-field-behaviour": _SALESFORCE_BEHAVIOUR,
@@ -125,6 +160,7 @@ def get_provider_info() -> dict[str, Any]:
                         "https://pi.pardot.com",
                     ),
                     "pardot_api_version": _text("Pardot API version", "5 (default) or 4", "5"),
+                    **_SALESFORCE_API_FIELDS,
                     **_TRANSPORT_FIELDS,
                 },
                 "ui-field-behaviour": _SALESFORCE_BEHAVIOUR,
@@ -143,9 +179,7 @@ def get_provider_info() -> dict[str, Any]:
                     "consumer_secret": _secret("OAuth consumer secret"),
                     "access_token": _secret("OAuth token"),
                     "access_token_secret": _secret("OAuth token secret"),
-                    "verify": _TRANSPORT_FIELDS["verify"],
-                    "ca_bundle": _TRANSPORT_FIELDS["ca_bundle"],
-                    "timeout": _TRANSPORT_FIELDS["timeout"],
+                    **_TRANSPORT_FIELDS,
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["port", "schema"],
