@@ -32,6 +32,24 @@ class SalesforceConfigError(SalesforceSuiteError, ValueError):
     """The Airflow connection is incomplete or contradictory (raised before any network call)."""
 
 
+class SalesforceMissingExtraError(SalesforceSuiteError, ImportError):
+    """A feature needs one of the package's extras, and it is not installed.
+
+    :param extra: the extra (``parquet``, ``pubsub``).
+    :param feature: what needs it, in the user's words (the subject of "... needs").
+    :param missing: the modules that cannot be imported.
+    """
+
+    def __init__(self, extra: str, feature: str, missing: list[str]) -> None:
+        super().__init__(
+            f"{feature} needs the '{extra}' extra, which is not installed (no module {', '.join(missing)}): "
+            f"pip install 'airflow-provider-salesforce-suite[{extra}]' on every worker and triggerer",
+            name=missing[0] if missing else None,
+        )
+        self.extra = extra
+        self.missing = tuple(missing)
+
+
 class SalesforceTransportError(SalesforceSuiteError):
     """Connection error or timeout that persisted after the allowed retries."""
 

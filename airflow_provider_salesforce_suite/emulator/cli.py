@@ -92,10 +92,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     config = EmulatorConfig.from_file(args.config) if args.config else None
-    server = EmulatorServer(
-        args.host, args.port, db_path=args.db, tls=not args.no_tls, cert_dir=args.cert_dir,
-        config=config, schema_files=args.schema, pubsub_port=args.pubsub_port,
-    )
+    try:
+        server = EmulatorServer(
+            args.host, args.port, db_path=args.db, tls=not args.no_tls, cert_dir=args.cert_dir,
+            config=config, schema_files=args.schema, pubsub_port=args.pubsub_port,
+        )
+    except ImportError as exc:  # --pubsub-port without the pubsub extra: the pip line, not a traceback
+        parser.exit(2, f"{parser.prog}: error: --pubsub-port: {exc}\n")
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -14,15 +14,17 @@ from collections.abc import Iterator
 
 import pytest
 
+from ..core.extras import extra_installed
 from .server import EmulatorServer
 
 
 @pytest.fixture(scope="session")
 def salesforce_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
     """A running emulator over TLS on a free loopback port, for the whole test session, with the
-    Pub/Sub API (gRPC, same TLS) on another free port (``server.pubsub_endpoint``)."""
+    Pub/Sub API (gRPC, same TLS) on another free port (``server.pubsub_endpoint``) when the
+    ``pubsub`` extra is installed."""
     server = EmulatorServer(port=0, tls=True, cert_dir=tmp_path_factory.mktemp("salesforce-emulator-certs"),
-                            pubsub_port=0)
+                            pubsub_port=0 if extra_installed("pubsub") else None)
     server.start()
     try:
         yield server

@@ -14,6 +14,7 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
+from ..core.extras import require_extra
 from .app import build_app
 from .config import DEFAULT_CONSUMER_KEY, DEFAULT_CONSUMER_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME, EmulatorConfig
 from .state import EmulatorState
@@ -67,6 +68,8 @@ class EmulatorServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
+        if pubsub_port is not None:
+            require_extra("pubsub", "The emulator's Pub/Sub API")
         self.pubsub_port = pubsub_port
         self._grpc_server: Any = None
 

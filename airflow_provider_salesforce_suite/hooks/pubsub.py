@@ -21,6 +21,7 @@ from airflow_provider_salesforce_suite.core.errors import (
     SalesforcePubSubError,
     SalesforcePubSubTopicError,
 )
+from airflow_provider_salesforce_suite.core.extras import require_extra
 from airflow_provider_salesforce_suite.hooks._pubsub.events import (
     REPLAY_PRESETS,
     PublishOutcome,
@@ -141,6 +142,7 @@ class SalesforcePubSubHook(SalesforceBaseHook):
     def __init__(self, salesforce_conn_id: str = SalesforceBaseHook.default_conn_name, *,
                  api_version: str | None = None, pubsub_endpoint: str | None = None,
                  tenant_id: str | None = None) -> None:
+        require_extra("pubsub", "The Pub/Sub API")  # before any work, not at the first gRPC call
         super().__init__(salesforce_conn_id, api_version=api_version)
         self._pubsub_endpoint = pubsub_endpoint
         self._tenant_id = tenant_id

@@ -6,6 +6,7 @@ import os
 from typing import TYPE_CHECKING, Literal, Union
 
 from airflow_provider_salesforce_suite.core.errors import SalesforceSuiteError
+from airflow_provider_salesforce_suite.core.extras import require_extra
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -44,6 +45,7 @@ def detect_format(location: Source, format: str | None = None) -> tuple[FileForm
     :param location: the file's URI or path (only its name is used).
     :param format: ``csv``, ``jsonl``, ``parquet`` (optionally ``+ ".gz"``), or None.
     :raises RecordFileError: the format is unknown or cannot be gzipped.
+    :raises SalesforceMissingExtraError: Parquet without the ``parquet`` extra.
     """
     name = str(location).rsplit("/", 1)[-1].lower()
     gzipped = name.endswith(".gz")
@@ -65,4 +67,7 @@ def detect_format(location: Source, format: str | None = None) -> tuple[FileForm
         fmt = _SUFFIXES[suffix]
     if gzipped and fmt not in _GZIP_FORMATS:
         raise RecordFileError(f"gzip is supported for csv and jsonl files, not {fmt}")
+    if fmt == "parquet":
+        # Callers detect the format before any Salesforce work: fail here, not after an extract.
+        require_extra("parquet", f"Reading or writing Parquet ({name})")
     return fmt, gzipped  # type: ignore[return-value]

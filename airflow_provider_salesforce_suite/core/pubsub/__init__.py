@@ -17,6 +17,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import NamedTuple
 
+from airflow_provider_salesforce_suite.core.extras import require_extra
+
 #: The bundled contract, relative to the directory that holds the ``airflow_provider_salesforce_suite`` package.
 PROTO_FILE = "airflow_provider_salesforce_suite/core/pubsub/pubsub_api.proto"
 #: The gRPC service's full name.
@@ -47,13 +49,10 @@ def _exec_module(name: str, source_file: Path) -> ModuleType:
 
 @functools.cache
 def _generate() -> PubSubStubs:
-    try:
-        from grpc_tools import protoc
-    except ImportError as exc:  # pragma: no cover - depends on the installed extras
-        raise ImportError(
-            "the Pub/Sub API needs the 'pubsub' extra: pip install 'airflow-provider-salesforce-suite[pubsub]'"
-        ) from exc
+    require_extra("pubsub", "The Pub/Sub API")
     import importlib.resources
+
+    from grpc_tools import protoc
 
     root = Path(__file__).resolve().parents[3]
     include = str(importlib.resources.files("grpc_tools") / "_proto")
