@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_salesforce_suite.core.safexml import UNSAFE_XML, unsafe_xml_reason
 from airflow_provider_salesforce_suite.core.secrets import redact_text
+from airflow_provider_salesforce_suite.core.tls import explain_tls, looks_like_tls_failure, tls_kind
 
 if TYPE_CHECKING:
     import requests
@@ -501,4 +502,8 @@ def pubsub_error(grpc_code: str, details: str | None, trailers: Any = (), *, wha
         cls = SalesforcePubSubSchemaError
     else:
         cls = SalesforcePubSubError
+        if grpc_code == "UNAVAILABLE" and looks_like_tls_failure(text):  # gRPC folds TLS failures into UNAVAILABLE
+            reason, fix = explain_tls(tls_kind(text=text), "the Pub/Sub endpoint")
+            message = (f"Salesforce Pub/Sub {what} failed: TLS certificate/handshake problem: {reason}. Not retried. "
+                       f"{fix}. Cause ({code_text}): {text}")
     return cls(message, grpc_code=grpc_code, error_code=error_code, rpc_id=rpc_id)

@@ -35,6 +35,7 @@ from airflow_provider_salesforce_suite.core.errors import (
     safe_path,
 )
 from airflow_provider_salesforce_suite.core.secrets import redact_text
+from airflow_provider_salesforce_suite.core.tls import explain_tls, tls_kind
 
 if TYPE_CHECKING:
     from airflow_provider_salesforce_suite.core.config import DeskConnectionConfig, SalesforceConnectionConfig
@@ -274,10 +275,10 @@ def transport_error(kind: str, exc: BaseException, method: str, url: str, *, att
     cause = _cause_text(exc)
     if kind == TLS:
         host = urlsplit(url).hostname or "the server"
+        reason, fix = explain_tls(tls_kind(_causes(exc)), host)
         return SalesforceTransportError(
-            f"{method} {path} failed: TLS certificate/handshake problem with {host}: {cause}. Not retried. Make the "
-            "connection trust the certificate the server (or a TLS-inspecting proxy) presents: set the extra "
-            "'ca_bundle' to the CA bundle that signed it, or 'verify': false (testing only)"
+            f"{method} {path} failed: TLS certificate/handshake problem with {host}: {reason}. Not retried. "
+            f"{fix}. Cause: {cause}"
         )
     tries = f" after {attempts} attempts" if attempts > 1 else ""
     return SalesforceTransportError(f"{method} {path} failed{tries}: {_KIND_TEXT[kind]}: {cause}")

@@ -24,6 +24,7 @@ from airflow_provider_salesforce_suite.core.errors import (
     pubsub_error,
 )
 from airflow_provider_salesforce_suite.core.retry import RetryPolicy
+from airflow_provider_salesforce_suite.core.tls import looks_like_tls_failure
 
 if TYPE_CHECKING:
     from airflow_provider_salesforce_suite.core.auth import SalesforceAuthenticator, Token
@@ -93,11 +94,13 @@ def rpc_error(exc: Any, what: str) -> SalesforcePubSubError:
 
 
 def is_transient(exc: Any) -> bool:
-    """Whether a new call may fix what ended this one: ``UNAVAILABLE``, or ``INTERNAL`` that Salesforce did
+    """Whether a new call may fix what ended this one: ``UNAVAILABLE`` (not a TLS failure), or ``INTERNAL`` that Salesforce did
     not send (no ``error-code``: gRPC's own report of a stream broken mid-write, "Internal error from Core")."""
     code = status_name(exc)
     if code in TRANSIENT_CODES:
-        return True
+        # A failed TLS handshake comes as UNAVAILABLE too, but no new call fixes a certificate.
+        details = exc.details() if callable(getattr(exc, "details", None)) else ""
+        return not looks_like_tls_failure(details or "")
     return code == "INTERNAL" and not any(k.lower() == "error-code" for k, _ in trailers_of(exc))
 
 
