@@ -103,8 +103,10 @@ def test_every_option_the_code_reads_is_declared_and_every_declared_one_read() -
     declared = section["options"]
     assert reads - set(declared) == set(), "read but not declared"
     assert set(declared) - reads == set(), "declared but never read"
+    documented = (_PACKAGE_DIR.parent / "docs" / "deployment.md").read_text()
     for name, option in declared.items():
         assert option["description"] and option["type"] in ("string", "boolean", "integer", "float"), name
+        assert f"| `{name}` |" in documented, f"[{_SECTION}] {name} is missing from docs/deployment.md's table"
 
 
 def test_airflow_knows_the_declared_options(monkeypatch) -> None:
