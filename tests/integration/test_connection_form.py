@@ -6,6 +6,7 @@ API): one entry per connection type, its extra fields and its standard-field beh
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 
@@ -29,7 +30,9 @@ def api_server(tmp_path_factory) -> Iterator[str]:
         procs.start("db-migrate", [str(BIN / "airflow"), "db", "migrate"])
         wait_for(lambda: procs.procs["db-migrate"].poll() is not None, timeout=120, what="airflow db migrate")
         assert procs.procs.pop("db-migrate").returncode == 0, procs.log_tail("db-migrate")
-        procs.start("api-server", [str(BIN / "airflow"), "api-server"])
+        print(f"db migrated in {time.monotonic() - started:.1f} s")
+        # The UI API is part of the core app; the execution API (for workers) is not needed here.
+        procs.start("api-server", [str(BIN / "airflow"), "api-server", "--apps", "core"])
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: procs.assert_running() or http_ok(f"{url}/api/v2/monitor/health"), timeout=120,
                  what="the API server")
@@ -39,6 +42,8 @@ def api_server(tmp_path_factory) -> Iterator[str]:
         print(procs.log_tail("db-migrate"), procs.log_tail("api-server"))
         raise
     finally:
+        if "api-server" in procs.procs:  # a throwaway server: no graceful shutdown to wait for
+            procs.kill("api-server", signal.SIGKILL)
         procs.stop_all()
 
 
