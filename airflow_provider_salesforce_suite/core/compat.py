@@ -105,8 +105,10 @@ def official_extras(extras: Mapping[str, Any], host: str | None, login: str | No
             )
         host = from_domain
     if not _blank(instance):
+        instance = str(instance).strip()
         mapped["instance_url"] = _one(
-            {"instance_url": mapped.get("instance_url"), "instance": f"https://{str(instance).strip()}"},
+            {"instance_url": mapped.get("instance_url"),
+             "instance": instance if "://" in instance else f"https://{instance}"},
             "instance_url", "instance", convert=lambda url: normalize_url(str(url), "instance_url"),
         )
     if _blank(mapped.get("auth_type")):

@@ -141,6 +141,17 @@ def test_a_login_scoped_to_another_org_is_refused(official) -> None:
         _limits(hook)
 
 
+def test_a_uri_connection_of_the_official_type(emulator, monkeypatch) -> None:
+    from urllib.parse import quote
+
+    emulator.reset()
+    query = f"security_token={TOKEN}&domain={quote(emulator.url, safe='')}&ca_bundle={quote(str(emulator.ca_bundle), safe='')}"
+    monkeypatch.setenv("AIRFLOW_CONN_OFFICIAL_URI", f"salesforce://{quote(USER, safe='')}:{quote(PASSWORD, safe='')}@?{query}")
+    hook = SalesforceBaseHook("official_uri")
+    assert (hook.config.auth_type, hook.config.login_url) == ("soap_login", emulator.url)
+    assert _limits(hook) == 200
+
+
 def test_version_proxies_and_our_own_extras_are_honoured(official) -> None:
     hook = SalesforceBaseHook(official(login=USER, password=PASSWORD, security_token=TOKEN, version="58.0",
                                        proxies='{"ftp": "http://proxy.invalid:3128"}', timeout=30))
@@ -180,7 +191,7 @@ def test_an_explicit_auth_type_wins_over_the_inferred_one() -> None:
 @pytest.mark.parametrize(("extra", "host", "message"), [
     ({"version": "58.0", "api_version": "60.0"}, None, "'api_version' and 'version'"),
     ({"private_key_file_path": "/a.key", "private_key_file": "/b.key"}, None, "'private_key_file' and 'private_key_file_path'"),
-    ({"instance": "na1.salesforce.com", "instance_url": "https://na2.salesforce.com", "session_id": "x"}, None,
+    ({"instance": "https://na1.salesforce.com", "instance_url": "https://na2.salesforce.com", "session_id": "x"}, None,
      "'instance_url' and 'instance'"),
     ({"domain": "test"}, "https://acme.my.salesforce.com", "host 'https://acme.my.salesforce.com' and extra 'domain' 'test'"),
     ({"consumer_key": "k", "consumer_secret": "cs-Secret-9"}, None, "client credentials flow, which needs your My Domain"),
@@ -195,6 +206,9 @@ def test_the_same_value_under_both_names_is_no_contradiction() -> None:
     config = _config({"security_token": "t", "version": "58.0", "api_version": "58.0", "domain": "acme.my"},
                      host="https://acme.my.salesforce.com")
     assert (config.api_version, config.login_url) == ("58.0", "https://acme.my.salesforce.com")
+    session = _config({"session_id": "x", "instance": "na1.salesforce.com", "instance_url": "https://na1.salesforce.com/"},
+                      login=None, password=None)
+    assert (session.auth_type, session.instance_url) == ("session", "https://na1.salesforce.com")
 
 
 def test_a_connection_with_no_flow_says_what_is_needed() -> None:
