@@ -193,6 +193,8 @@ def test_an_explicit_auth_type_wins_over_the_inferred_one() -> None:
     ({"private_key_file_path": "/a.key", "private_key_file": "/b.key"}, None, "'private_key_file' and 'private_key_file_path'"),
     ({"instance": "https://na1.salesforce.com", "instance_url": "https://na2.salesforce.com", "session_id": "x"}, None,
      "'instance_url' and 'instance'"),
+    ({"private_key_file_path": "/a.key", "private_key": "-----BEGIN PRIVATE KEY-----"}, None,
+     "extras 'private_key' and 'private_key_file' are contradictory"),
     ({"domain": "test"}, "https://acme.my.salesforce.com", "host 'https://acme.my.salesforce.com' and extra 'domain' 'test'"),
     ({"consumer_key": "k", "consumer_secret": "cs-Secret-9"}, None, "client credentials flow, which needs your My Domain"),
 ])
