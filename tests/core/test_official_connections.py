@@ -17,12 +17,12 @@ from airflow_provider_salesforce_suite.emulator.config import (
     DEFAULT_CONSUMER_KEY,
     DEFAULT_CONSUMER_SECRET,
     DEFAULT_USERNAME,
-    ORG_ID,
     ConnectedAppConfig,
     EmulatorConfig,
     UserConfig,
 )
 from airflow_provider_salesforce_suite.emulator.server import EmulatorServer
+from airflow_provider_salesforce_suite.emulator.store import ORG_ID
 from airflow_provider_salesforce_suite.hooks.base import SalesforceBaseHook
 from airflow_provider_salesforce_suite.hooks.rest import SalesforceRestHook
 
@@ -128,7 +128,8 @@ def test_direct_session_with_instance_or_instance_url(official, emulator, where)
 
 @pytest.mark.parametrize("length", [18, 15])
 def test_ip_filtering_login_with_the_organization_id(official, emulator, length) -> None:
-    org_id = emulator.state.org_id[:length]
+    assert emulator.state.org_id == ORG_ID
+    org_id = ORG_ID[:length]
     hook = SalesforceBaseHook(official(login=DEFAULT_USERNAME, password="emulator", organization_id=org_id))
     assert hook.config.auth_type == "soap_login"
     assert _limits(hook) == 200
@@ -171,7 +172,9 @@ def _config(extra: dict[str, Any], *, host: str | None = None, login: str | None
     (None, "https://login.salesforce.com"), ("login", "https://login.salesforce.com"),
     ("test", "https://test.salesforce.com"), ("acme.my", "https://acme.my.salesforce.com"),
     ("acme--uat.sandbox.my", "https://acme--uat.sandbox.my.salesforce.com"),
-    ("acme.my.salesforce.com", "https://acme.my.salesforce.com"), ("https://acme.my.salesforce.com/", "https://acme.my.salesforce.com"),
+    ("acme.my.salesforce.com", "https://acme.my.salesforce.com"),
+    # bench/official_provider.py's trick that points simple-salesforce at the emulator
+    ("127.0.0.1:8555/services/Soap/u/64.0#", "https://127.0.0.1:8555"), ("https://acme.my.salesforce.com/", "https://acme.my.salesforce.com"),
 ])
 def test_domain_becomes_the_login_url(domain, url) -> None:
     assert _config({"security_token": "t", "domain": domain}).login_url == url
@@ -230,3 +233,18 @@ def test_other_connection_types_keep_their_own_names() -> None:
     conn = SimpleNamespace(conn_id="c", conn_type="salesforce_suite", host=None, port=None, login="u",
                            password="p", extra_dejson={"consumer_key": "k", "consumer_secret": "s", "version": "58.0"})
     assert SalesforceConnectionConfig.from_connection(conn).api_version == "64.0"
+
+
+def test_the_benchmarks_official_provider_connection_works_here_unchanged(salesforce_emulator_reset, monkeypatch) -> None:
+    """bench/official_provider.py's connection, which the official provider itself runs its
+    benchmarks with (IP-filtering login, a ``domain`` that steers simple-salesforce to the emulator,
+    the CA trusted through ``REQUESTS_CA_BUNDLE``), read by our hooks as it is."""
+    from bench.official_provider import connection
+
+    server = salesforce_emulator_reset
+    env = SimpleNamespace(connection_json=server.connection_json(), url=server.url, ca_bundle=str(server.ca_bundle))
+    monkeypatch.setenv("AIRFLOW_CONN_SALESFORCE_OFFICIAL", json.dumps(connection(env)))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(server.ca_bundle))
+    hook = SalesforceRestHook("salesforce_official")
+    assert (hook.config.auth_type, hook.config.login_url) == ("soap_login", server.url)
+    assert hook.create("Account", {"Name": "Benchmarked"})
