@@ -135,6 +135,23 @@ def buckets(tmp_path, monkeypatch) -> Path:
     return root
 
 
+def _snippets_bundle(page: Path, kind: str, folder: Path, monkeypatch, *, expect: int) -> Path:
+    """``page``'s ``kind`` snippets as DAG files in ``folder``, configured as a DAG bundle:
+    ``dag.test()`` serializes a DAG from a configured bundle."""
+    import json
+
+    snippets = _marked_snippets(page, kind)
+    assert len(snippets) == expect
+    folder.mkdir()
+    for n, code in enumerate(snippets):
+        (folder / f"snippet_{n}.py").write_text(code)
+    local = "airflow.dag_processing.bundles.local.LocalDagBundle"
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([
+        {"name": "dags-folder", "classpath": local, "kwargs": {}},
+        {"name": "docs-snippets", "classpath": local, "kwargs": {"path": str(folder)}}]))
+    return folder
+
+
 def test_migration_after_dags_run_against_the_emulator(airflow_db, docs_emulator, buckets, tmp_path, monkeypatch) -> None:
     """docs/migration.md's "after" DAGs, with the official provider's kind of connection."""
     import csv
@@ -156,17 +173,7 @@ def test_migration_after_dags_run_against_the_emulator(airflow_db, docs_emulator
         "conn_type": "salesforce", "login": DEFAULT_USERNAME, "password": DEFAULT_PASSWORD,
         "extra": {"domain": docs_emulator.url, "consumer_key": DEFAULT_CONSUMER_KEY,
                   "consumer_secret": DEFAULT_CONSUMER_SECRET, "ca_bundle": str(docs_emulator.ca_bundle)}}))
-    snippets = _marked_snippets(ROOT / "docs" / "migration.md")
-    assert len(snippets) == 4
-    dags = tmp_path / "dags"
-    dags.mkdir()
-    for n, code in enumerate(snippets):
-        (dags / f"migration_{n}.py").write_text(code)
-    # dag.test() serializes a DAG from a configured bundle: the snippets get one of their own.
-    local = "airflow.dag_processing.bundles.local.LocalDagBundle"
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([
-        {"name": "dags-folder", "classpath": local, "kwargs": {}},
-        {"name": "docs-snippets", "classpath": local, "kwargs": {"path": str(dags)}}]))
+    dags = _snippets_bundle(ROOT / "docs" / "migration.md", "dag", tmp_path / "dags", monkeypatch, expect=4)
     bag = DagBag(dag_folder=str(dags))
     assert bag.import_errors == {}
     runs = {}
@@ -182,3 +189,62 @@ def test_migration_after_dags_run_against_the_emulator(airflow_db, docs_emulator
     assert s3_rows[0] == ["Id", "Name", "CreatedDate"] and sorted(row[1] for row in s3_rows[1:]) == names
     gs_text = gzip.decompress((buckets / "gs" / "my-bucket" / "salesforce" / "accounts.csv.gz").read_bytes()).decode()
     assert sorted(csv.reader(gs_text.splitlines())) == sorted(s3_rows)  # the Bulk query found the same rows
+
+
+_OFFICIAL_RUNNER = """
+import sys
+from types import SimpleNamespace
+from bench.official_provider import activate
+activate(SimpleNamespace(url=sys.argv[1], ca_bundle=sys.argv[2], connection_json=sys.argv[3]))
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(sys.argv[4])
+assert not bag.import_errors, bag.import_errors
+for dag_id in sys.argv[5:]:
+    run = bag.get_dag(dag_id).test()
+    print("STATE", dag_id, run.state)
+    for ti in run.get_task_instances():
+        print("XCOM", dag_id, ti.xcom_pull(task_ids=ti.task_id))
+"""
+
+
+def test_migration_before_and_after_dags_share_one_official_connection(airflow_db, docs_emulator, tmp_path,
+                                                                       monkeypatch) -> None:
+    """docs/migration.md's "before" DAGs run on the official provider (installed apart by
+    bench/official_provider.py, in a process of their own), then the "after" ones here, with the
+    same ``salesforce`` connection: the one the official provider's benchmarks use."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    from bench.official_provider import DEPS_DIR, connection
+
+    if not (DEPS_DIR / "airflow" / "providers" / "salesforce").is_dir():
+        pytest.skip("the official provider is not installed apart: python -m bench.official_provider")
+    from airflow.dag_processing.dagbag import DagBag
+
+    from airflow_provider_salesforce_suite.hooks.rest import SalesforceRestHook
+
+    docs_emulator.reset()
+    server = SimpleNamespace(url=docs_emulator.url, ca_bundle=str(docs_emulator.ca_bundle),
+                             connection_json=docs_emulator.connection_json())
+    monkeypatch.setenv("AIRFLOW_CONN_SALESFORCE_DEFAULT", json.dumps(connection(server)))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", server.ca_bundle)  # as the official provider's users trust a CA
+    before = _snippets_bundle(ROOT / "docs" / "migration.md", "official-dag", tmp_path / "before", monkeypatch, expect=2)
+    done = subprocess.run(
+        [sys.executable, "-c", _OFFICIAL_RUNNER, server.url, server.ca_bundle, server.connection_json, str(before),
+         "official_bulk_insert", "official_apex_rest"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=600)
+    assert "STATE official_bulk_insert success" in done.stdout, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "STATE official_apex_rest success" in done.stdout, done.stderr[-3000:]
+    assert "update page" in done.stdout  # the Apex endpoint's reply, through the official operator
+
+    hook = SalesforceRestHook("salesforce_default")
+    assert hook.config.auth_type == "soap_login"
+    assert sorted(r["Name"] for r in hook.query("SELECT Name FROM Account")) == ["Acme", "Globex"]
+    monkeypatch.delenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST")
+    after = _snippets_bundle(ROOT / "docs" / "migration.md", "dag", tmp_path / "after", monkeypatch, expect=4)
+    for dag_id in ("migrated_bulk_insert", "migrated_apex_rest"):
+        assert DagBag(dag_folder=str(after)).get_dag(dag_id).test().state == "success", dag_id
+    assert sorted(r["Name"] for r in hook.query("SELECT Name FROM Account")) == ["Acme", "Acme", "Globex", "Globex"]
