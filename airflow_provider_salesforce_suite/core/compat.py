@@ -8,7 +8,7 @@ docs/migration.md; a value both spellings give differently is refused, never sil
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from airflow_provider_salesforce_suite.core.config import (
     OFFICIAL_CONN_TYPE,
@@ -36,7 +36,7 @@ def official_login_url(domain: str) -> str:
     return normalize_url(f"https://{value}.salesforce.com", "domain")
 
 
-def _one(extras: Mapping[str, Any], ours: str, theirs: str, convert: Any = str) -> Any:
+def _one(extras: Mapping[str, Any], ours: str, theirs: str, convert: Callable[[Any], Any] = str) -> Any:
     """The value of ``ours`` or ``theirs``; both given and different is an error naming both."""
     mine, other = extras.get(ours), extras.get(theirs)
     if _blank(other):
@@ -48,7 +48,7 @@ def _one(extras: Mapping[str, Any], ours: str, theirs: str, convert: Any = str) 
     return other
 
 
-def _infer_auth_type(has: Any, login_url: str) -> str:
+def _infer_auth_type(has: Callable[[str], bool], login_url: str) -> str:
     """simple-salesforce's order of choice, but with a Connected App's key and secret the password
     goes through OAuth (token appended) rather than SOAP ``login()``, which Salesforce retires."""
     user_password = has("username") and has("password")
