@@ -80,6 +80,7 @@ _OAUTH_FIELDS: dict[str, dict[str, Any]] = {
     "refresh_token": _secret("Refresh token"),
     "session_id": _secret("Session id", "An existing session id (auth type 'session')"),
     "instance_url": _text("Instance URL", "Instance URL for auth type 'session'"),
+    "organization_id": _text("Organization id", "For soap_login: log in scoped to this org (00D...)"),
 }
 
 _SALESFORCE_BEHAVIOUR = {

@@ -53,11 +53,12 @@ def connection(env: BenchEnv) -> dict[str, object]:
 
     The emulator's user has no security token, and simple-salesforce's login refuses a password
     without one unless an ``organization_id`` is given (the provider's documented "IP filtering"
-    login: the same SOAP ``login``, password alone); the emulator does not check the org id.
+    login: the same SOAP ``login``, password alone, in the org's ``LoginScopeHeader``, which the
+    emulator checks against its org's id).
 
     :param env: the benchmark environment.
     """
-    from airflow_provider_salesforce_suite.emulator.config import ORG_ID
+    from airflow_provider_salesforce_suite.emulator.store import ORG_ID  # the seeded org's id
 
     ours = json.loads(env.connection_json)
     host_port = env.url.split("://", 1)[1].rstrip("/")

@@ -225,6 +225,10 @@ class SalesforceAuthenticator:
         return Token(access_token=c.session_id, instance_url=c.instance_url)
 
     def _soap_login_flow(self) -> Token:
+        # The SOAP fault parser tells the retry policy that a login fault (INVALID_LOGIN, HTTP 500)
+        # is final, not a bare 500 to retry; SOAP hooks register it, a REST hook would not have.
+        from airflow_provider_salesforce_suite.hooks._soap import faults  # noqa: F401
+
         global _soap_warned
         c = self.config
         if not _soap_warned:
@@ -234,10 +238,14 @@ class SalesforceAuthenticator:
                 "and retires in Summer '27; switch to an OAuth flow (jwt, client_credentials, refresh_token)"
             )
         version = min(c.api_version, SOAP_LOGIN_MAX_VERSION, key=_version_tuple)
+        # Self-service and IP-allowlisted users log in scoped to their org (the official provider's
+        # "IP filtering" connections).
+        scope = (f"<env:Header><urn:LoginScopeHeader><urn:organizationId>{xml_text(c.organization_id)}"
+                 "</urn:organizationId></urn:LoginScopeHeader></env:Header>") if c.organization_id else ""
         envelope = (
             '<?xml version="1.0" encoding="utf-8"?>'
             '<env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/" '
-            'xmlns:urn="urn:partner.soap.sforce.com"><env:Body><urn:login>'
+            f'xmlns:urn="urn:partner.soap.sforce.com">{scope}<env:Body><urn:login>'
             f"<urn:username>{xml_text(c.username or '')}</urn:username>"
             f"<urn:password>{xml_text((c.password or '') + (c.security_token or ''))}</urn:password>"
             "</urn:login></env:Body></env:Envelope>"

@@ -21,6 +21,8 @@ from airflow_provider_salesforce_suite.core.secrets import mask
 
 DEFAULT_API_VERSION = "64.0"
 CONN_TYPE = "salesforce_suite"
+#: The official apache-airflow-providers-salesforce connection type, read through :mod:`.compat`.
+OFFICIAL_CONN_TYPE = "salesforce"
 EXTRA_PREFIX = f"extra__{CONN_TYPE}__"
 
 PRODUCTION_LOGIN_URL = "https://login.salesforce.com"
@@ -32,6 +34,7 @@ _HOST_ALIASES = {"login": PRODUCTION_LOGIN_URL, "prod": PRODUCTION_LOGIN_URL, "t
 
 AUTH_TYPES = ("password", "jwt", "client_credentials", "refresh_token", "session", "soap_login")
 _API_VERSION_RE = re.compile(r"^\d{1,3}\.\d$")
+_ORG_ID_RE = re.compile(r"^00D[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?$")
 _SECRET_FIELDS = ("password", "security_token", "consumer_secret", "private_key", "refresh_token", "session_id")
 # The user a secret is paired with in a Basic Authorization header (so its base64 form is masked too).
 _BASIC_AUTH_USER = {"password": "username", "consumer_secret": "consumer_key"}
@@ -216,6 +219,8 @@ class SalesforceConnectionConfig:
     :param private_key_file: path the private key was read from.
     :param refresh_token: OAuth refresh token for the refresh token flow.
     :param session_id: existing session id / access token for the ``session`` flow.
+    :param organization_id: ``soap_login``: the org id sent in ``LoginScopeHeader`` (self-service
+        and IP-allowlisted users of the official provider's "IP filtering" login).
     :param instance_url: instance URL for the ``session`` flow (others take it from the token response).
     :param api_version: REST API version like ``"64.0"``.
     :param proxies: requests-style ``{"https": "http://proxy:3128"}``.
@@ -243,6 +248,7 @@ class SalesforceConnectionConfig:
     private_key_file: str | None = None
     refresh_token: str | None = None
     session_id: str | None = None
+    organization_id: str | None = None
     instance_url: str | None = None
     api_version: str = DEFAULT_API_VERSION
     proxies: dict[str, str] | None = field(default=None, hash=False)
@@ -270,14 +276,22 @@ class SalesforceConnectionConfig:
         :param conn: the Airflow connection (``host``, ``login``, ``password``, ``extra``).
         :param api_version: overrides the connection's ``api_version`` extra.
         :param conn_type: connection type whose UI-prefixed extras are read (``salesforce_pardot`` ...).
+            A connection of the official provider's type ``salesforce`` is read with its own extra
+            names (:mod:`.compat`).
         """
-        extras = _extras(conn, conn_type)
+        host = connection_host(conn)
+        if conn_type == CONN_TYPE and getattr(conn, "conn_type", None) == OFFICIAL_CONN_TYPE:
+            from airflow_provider_salesforce_suite.core.compat import official_extras  # imports this module
+
+            extras, host = official_extras(_extras(conn, OFFICIAL_CONN_TYPE), host,
+                                           getattr(conn, "login", None), getattr(conn, "password", None))
+        else:
+            extras = _extras(conn, conn_type)
         auth_type = str(extras.get("auth_type", "password")).strip().lower()
         if auth_type not in AUTH_TYPES:
             raise SalesforceConfigError(
                 f"unknown auth_type {auth_type!r}; valid auth types: {', '.join(AUTH_TYPES)}"
             )
-        host = connection_host(conn)
         instance_url = extras.get("instance_url")
         if auth_type == "session" and _blank(instance_url) and not _blank(host):
             instance_url = host
@@ -317,6 +331,7 @@ class SalesforceConnectionConfig:
             private_key_file=None if _blank(private_key_file) else str(private_key_file),
             refresh_token=opt("refresh_token"),
             session_id=opt("session_id"),
+            organization_id=opt("organization_id"),
             instance_url=None if _blank(instance_url) else normalize_url(str(instance_url), "instance_url"),
             api_version=str(api_version or extras.get("api_version") or DEFAULT_API_VERSION).strip(),
             limit_warning_threshold=_as_number(
@@ -332,6 +347,10 @@ class SalesforceConnectionConfig:
             raise SalesforceConfigError(f"unknown auth_type {t!r}; valid auth types: {', '.join(AUTH_TYPES)}")
         if not _API_VERSION_RE.match(self.api_version or ""):
             raise SalesforceConfigError(f"api_version must look like \"64.0\", got {self.api_version!r}")
+        if self.organization_id is not None and not _ORG_ID_RE.match(self.organization_id):
+            raise SalesforceConfigError(
+                f"organization_id must be an org id (00D..., 15 or 18 characters), got {self.organization_id!r}"
+            )
 
         def need(*names: str, hint: str = "") -> None:
             for name in names:

@@ -57,7 +57,8 @@ def _password_expired(call: SoapCall, user_id: str) -> bool:
 
 
 def login(call: SoapCall) -> str:
-    """``login(username, password)``: LoginResult; removed from API 65.0 (UNSUPPORTED_API_VERSION)."""
+    """``login(username, password)``: LoginResult; removed from API 65.0 (UNSUPPORTED_API_VERSION).
+    A ``LoginScopeHeader`` must name this org."""
     if float(call.version) >= LOGIN_REMOVED_FROM:
         raise SalesforceApiError("UNSUPPORTED_API_VERSION",
                                  f"login() is not supported in API version {call.version} and later; "
@@ -66,7 +67,9 @@ def login(call: SoapCall) -> str:
     password = call.envelope.text("password") or ""
     user = call.state.user(username)
     record = call.state.user_record(user.username) if user is not None and user.accepts(password) else None
-    if record is None:
+    # A login scoped to another org (LoginScopeHeader, 15 or 18 character id) finds no such user.
+    scope = call.envelope.header_value("LoginScopeHeader", "organizationId")
+    if record is None or (scope and not call.state.org_id.startswith(scope.strip())):
         raise _invalid_login()
     session = call.state.sessions.issue(user_id=record["Id"], username=user.username, consumer_key=None,
                                         grant_type="soap_login")
