@@ -187,22 +187,39 @@ def requirement_closure(requirements: list[str], extras: tuple[str, ...]) -> dic
     return found
 
 
+def _owners(site: Path) -> dict[tuple[str, ...], set[str]]:
+    """For every file and folder of ``site`` that some RECORD lists: the distributions owning it."""
+    owners: dict[tuple[str, ...], set[str]] = {}
+    for dist in metadata.distributions(path=[str(site)]):
+        name = canonicalize_name(dist.metadata["Name"])
+        for rel in dist.files or []:
+            parts = rel.parts
+            if parts[0] == "..":  # console scripts outside site-packages
+                continue
+            for depth in range(1, len(parts) + 1):
+                owners.setdefault(parts[:depth], set()).add(name)
+    return owners
+
+
 def link_base(dists: dict[str, metadata.Distribution], base: Path) -> int:
-    """Link every installed file of ``dists`` into ``base`` (a site directory); the count."""
+    """Link the installed files of ``dists`` into ``base`` (a site directory); the link count.
+
+    A folder whose every owner is in ``dists`` is linked whole; a shared one (``airflow/`` holds
+    providers of the test extra too) is made and its entries decided one by one.
+    """
+    wanted = set(dists)
     count = 0
-    for name, dist in dists.items():
-        if dist.files is None:
-            raise DistCheckError(f"{name} has no RECORD: cannot tell its files")
-        for rel in dist.files:
-            if rel.parts[0] == "..":  # console scripts outside site-packages
-                continue
-            src = Path(dist.locate_file(rel))
-            if not src.is_file():
-                continue
-            dest = base / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if not dest.exists():
-                dest.symlink_to(src.resolve())
+    for site in {Path(d.locate_file("")).resolve() for d in dists.values()}:
+        owners = _owners(site)
+        for rel, who in sorted(owners.items()):
+            parent_shared = len(rel) == 1 or not owners[rel[:-1]] <= wanted
+            if not parent_shared or not who & wanted:
+                continue  # linked with its folder already, or none of ours
+            src = site.joinpath(*rel)
+            if (src.is_dir() and who <= wanted) or (src.is_file() and who & wanted):
+                dest = base.joinpath(*rel)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.symlink_to(src)
                 count += 1
     return count
 
@@ -213,6 +230,8 @@ def fresh_env() -> dict[str, str]:
            if k not in {"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "PYTHONSAFEPATH"}
            and not k.startswith(("AIRFLOW", "PYTEST"))}
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    # The layered base links into another environment: write no bytecode there.
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
 
 
@@ -235,11 +254,11 @@ def make_venv(path: Path, wheel: Path, deps: str) -> Path:
         raise DistCheckError("the base would hold the package under test")
     base = path.parent / "deps-base"
     link_base(closure, base)
-    site = Path(_run([str(python), "-I", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+    site = Path(_run([str(python), "-I", "-B", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                      env=env).strip())
     (site / "_deps_base.pth").write_text(f"import site; site.addsitedir({str(base)!r})\n")
     pip = [sys.executable, "-m", "pip", "--python", str(python)]
-    _run([*pip, "install", "--quiet", "--no-index", "--no-compile", target, *EXTRA_TOOLS], env=env, cwd=path)
+    _run([*pip, "install", "--quiet", "--no-index", target, *EXTRA_TOOLS], env=env, cwd=path)
     _run([*pip, "check"], env=env, cwd=path)
     return python
 
@@ -285,7 +304,7 @@ def import_every_module(python: Path, workdir: Path) -> int:
     """
     code = _IMPORT_ALL.format(pkg=PACKAGE, dist=DIST_NAME)
     env = {**fresh_env(), "AIRFLOW_HOME": str(workdir / "airflow-home")}
-    result = json.loads(_run([str(python), "-I", "-c", code], env=env, cwd=workdir).strip().splitlines()[-1])
+    result = json.loads(_run([str(python), "-I", "-B", "-c", code], env=env, cwd=workdir).strip().splitlines()[-1])
     if result["problems"]:
         raise DistCheckError("in the fresh venv: " + "; ".join(result["problems"]))
     return result["modules"]
@@ -330,7 +349,7 @@ _RUN_DAG = """
 import json, sys
 from pathlib import Path
 from airflow.dag_processing.dagbag import DagBag
-bag = DagBag(dag_folder=sys.argv[1], include_examples=False)
+bag = DagBag(dag_folder=sys.argv[1])
 assert not bag.import_errors, bag.import_errors
 run = bag.get_dag("{dag_id}").test(run_conf={{"accounts": 10, "output_dir": "file://" + sys.argv[2]}})
 out = Path(sys.argv[2])
@@ -350,8 +369,8 @@ def run_example_dag(python: Path, workdir: Path, emulator: Emulator) -> dict:
     env = {**fresh_env(), "AIRFLOW_HOME": str(workdir / "airflow-home"),
            "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
            "AIRFLOW_CONN_SALESFORCE_SUITE_DEFAULT": emulator.connection}
-    _run([str(python), "-I", "-m", "airflow", "db", "migrate"], env=env, cwd=workdir)
-    out = _run([str(python), "-I", "-c", _RUN_DAG.format(dag_id=EXAMPLE_DAG), str(dags), str(output)],
+    _run([str(python), "-I", "-B", "-m", "airflow", "db", "migrate"], env=env, cwd=workdir)
+    out = _run([str(python), "-I", "-B", "-c", _RUN_DAG.format(dag_id=EXAMPLE_DAG), str(dags), str(output)],
                env=env, cwd=workdir)
     result = json.loads(out.strip().splitlines()[-1])
     expected = {"accounts.csv", "accounts.failed.csv", "accounts.parquet", "accounts_updated.jsonl"}
