@@ -38,6 +38,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import zipfile
@@ -137,8 +138,6 @@ def check_wheel_contents(wheel: Path, source: Path) -> list[str]:
 
 def check_sdist_contents(sdist: Path) -> None:
     """The sdist holds LICENSE, ``py.typed``, the changelog and pyproject.toml."""
-    import tarfile
-
     with tarfile.open(sdist) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
     missing = sorted({"LICENSE", "CHANGELOG.md", "README.md", "pyproject.toml", f"{PACKAGE}/py.typed"} - names)
@@ -165,9 +164,9 @@ def requirement_closure(requirements: list[str], extras: tuple[str, ...]) -> dic
     found: dict[str, metadata.Distribution] = {}
     seen: set[tuple[str, str]] = set()
     todo = [(Requirement(r), extras) for r in requirements]
+    env = default_environment()
     while todo:
         req, parent_extras = todo.pop()
-        env = default_environment()
         if req.marker and not any(req.marker.evaluate({**env, "extra": e}) for e in (*parent_extras, "")):
             continue
         name = canonicalize_name(req.name)
@@ -224,11 +223,16 @@ def link_base(dists: dict[str, metadata.Distribution], base: Path) -> int:
     return count
 
 
-def fresh_env() -> dict[str, str]:
-    """The environment for processes of the fresh venv: nothing that points back here."""
+def fresh_env(workdir: Path) -> dict[str, str]:
+    """The environment for processes of the fresh venv: nothing that points back here.
+
+    :param workdir: the check's temporary directory (Airflow's home goes there).
+    """
     env = {k: v for k, v in os.environ.items()
            if k not in {"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "PYTHONSAFEPATH"}
            and not k.startswith(("AIRFLOW", "PYTEST"))}
+    env["AIRFLOW_HOME"] = str(workdir / "airflow-home")
+    env["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     # The layered base links into another environment: write no bytecode there.
     env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -241,7 +245,7 @@ def make_venv(path: Path, wheel: Path, deps: str) -> Path:
     :param deps: ``index`` or ``layered`` (see the module docstring).
     """
     target = f"{wheel}[{','.join(EXTRAS)}]"
-    env = fresh_env()
+    env = fresh_env(path.parent)
     if deps == "index":
         _run([sys.executable, "-m", "venv", str(path)], env=env)
         python = path / "bin" / "python"
@@ -303,7 +307,7 @@ def import_every_module(python: Path, workdir: Path) -> int:
     :raises DistCheckError: a module fails to import or comes from anywhere but the venv.
     """
     code = _IMPORT_ALL.format(pkg=PACKAGE, dist=DIST_NAME)
-    env = {**fresh_env(), "AIRFLOW_HOME": str(workdir / "airflow-home")}
+    env = fresh_env(workdir)
     result = json.loads(_run([str(python), "-I", "-B", "-c", code], env=env, cwd=workdir).strip().splitlines()[-1])
     if result["problems"]:
         raise DistCheckError("in the fresh venv: " + "; ".join(result["problems"]))
@@ -317,23 +321,23 @@ class Emulator:
         self._cmd = [str(venv_bin / "salesforce-suite-emulator"), "--port", "0", "--cert-dir", str(workdir / "certs")]
         self._workdir = workdir
         self.connection: str = ""
+        self.returncode: int | None = None
 
     def __enter__(self) -> Emulator:
-        self._proc = subprocess.Popen(self._cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                      env=fresh_env(), cwd=self._workdir)
+        # Its output goes to a file: a pipe nobody reads would block a chatty server.
+        log = self._workdir / "emulator.log"
+        with log.open("w") as out:
+            self._proc = subprocess.Popen(self._cmd, stdout=out, stderr=subprocess.STDOUT,
+                                          env=fresh_env(self._workdir), cwd=self._workdir)
         deadline = time.monotonic() + 60
-        seen = []
-        while time.monotonic() < deadline:
-            line = self._proc.stdout.readline()
-            if not line:
-                break
-            seen.append(line)
-            match = re.match(r"export AIRFLOW_CONN_SALESFORCE_SUITE_DEFAULT='(.*)'$", line.strip())
+        while time.monotonic() < deadline and self._proc.poll() is None:
+            match = re.search(r"^export AIRFLOW_CONN_SALESFORCE_SUITE_DEFAULT='(.*)'$", log.read_text(), re.M)
             if match:
                 self.connection = match.group(1)
                 return self
+            time.sleep(0.2)
         self.__exit__()
-        raise DistCheckError("the emulator did not start:\n" + "".join(seen))
+        raise DistCheckError("the emulator did not start:\n" + log.read_text()[-3000:])
 
     def __exit__(self, *exc: object) -> None:
         if self._proc.poll() is None:
@@ -343,6 +347,7 @@ class Emulator:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+        self.returncode = self._proc.returncode
 
 
 _RUN_DAG = """
@@ -366,8 +371,7 @@ def run_example_dag(python: Path, workdir: Path, emulator: Emulator) -> dict:
     dags.mkdir(exist_ok=True)
     output.mkdir(exist_ok=True)
     shutil.copy(ROOT / "example_dags" / f"{EXAMPLE_DAG}.py", dags)
-    env = {**fresh_env(), "AIRFLOW_HOME": str(workdir / "airflow-home"),
-           "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+    env = {**fresh_env(workdir), "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
            "AIRFLOW_CONN_SALESFORCE_SUITE_DEFAULT": emulator.connection}
     _run([str(python), "-I", "-B", "-m", "airflow", "db", "migrate"], env=env, cwd=workdir)
     out = _run([str(python), "-I", "-B", "-c", _RUN_DAG.format(dag_id=EXAMPLE_DAG), str(dags), str(output)],
@@ -406,6 +410,8 @@ def check(outdir: Path, deps: str, source: Path = ROOT) -> dict:
         lap("import_all")
         with Emulator(python.parent, workdir) as emulator:
             dag = run_example_dag(python, workdir, emulator)
+        if emulator.returncode != 0:  # SIGTERM is its documented way to stop
+            raise DistCheckError(f"salesforce-suite-emulator exited {emulator.returncode} on SIGTERM")
         lap("example_dag")
     return {"sdist": str(sdist), "wheel": str(wheel), "wheel_files": len(members), "deps": deps,
             "modules_imported": modules, "example_dag": EXAMPLE_DAG, "dag_state": dag["state"],
