@@ -277,7 +277,8 @@ if Path(pkg.__file__).parent != site / "{pkg}":
     problems.append(f"imported from {{pkg.__file__}}, not {{site}}")
 if not (site / "{pkg}" / "py.typed").is_file():
     problems.append("py.typed not installed")
-names = [m.name for m in pkgutil.walk_packages(pkg.__path__, "{pkg}.", onerror=problems.append)
+walk_error = lambda name: problems.append(f"{{name}}: the package fails to import")
+names = [m.name for m in pkgutil.walk_packages(pkg.__path__, "{pkg}.", onerror=walk_error)
          if m.name.rsplit(".", 1)[-1] != "__main__"]  # __main__ runs the emulator
 for name in names:
     try:
