@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])" 2>/dev/null)
 
-.PHONY: test chaos deploy-full demo docs bench emulator clean
+.PHONY: test chaos deploy-full demo docs bench emulator dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,5 +53,13 @@ bench: $(STAMP)
 emulator: $(STAMP)
 	$(BIN)/salesforce-suite-emulator
 
+# The release artifacts (docs/getting-started.md): sdist and wheel into dist/, built out of the tree
+# (hatchling: no build/ or *.egg-info here), `twine check`, LICENSE and py.typed in them; then a fresh
+# venv gets the wheel and its dependencies from the package index, imports every module and runs
+# one example DAG against `salesforce-suite-emulator` from that venv (scripts/check_dist.py).
+# `make test` runs the same checks with the dependencies linked instead of downloaded.
+dist: $(STAMP)
+	$(BIN)/python scripts/check_dist.py --outdir dist
+
 clean:
-	rm -rf $(VENV) site .demo build *.egg-info
+	rm -rf $(VENV) site .demo dist build *.egg-info
