@@ -96,3 +96,41 @@ def test_rest_files_reports_loads_and_soql_to_file_extracts(
     written = _one(export["outputs"], "file", f"{tmp_path}/accounts.parquet")
     assert list(_fields(written)) == ["Id", "Name", "Industry", "NumberOfEmployees", "Owner.Name"]
     assert written["outputFacets"]["outputStatistics"]["rowCount"] == 8
+
+
+def test_analytics_upload_reports_the_file_and_the_dataset(
+        airflow_db, salesforce_connection, salesforce_emulator_reset, lineage_events, tmp_path: Path) -> None:
+    run = _dag("example_salesforce_analytics").test(run_conf={"rows": 30, "output_dir": f"file://{tmp_path}"})
+    assert run.state == "success"
+    event = lineage_events()["load_sales"]
+    [source] = [d for d in event["inputs"] if d["name"].endswith(".csv") and d["facets"].get("schema")]
+    assert source["namespace"] == "file"
+    dataset = _one(event["outputs"], _namespace(salesforce_emulator_reset), "analytics/Sales")
+    assert list(_fields(dataset)) == list(_fields(source)) != []
+    assert dataset["outputFacets"]["outputStatistics"]["rowCount"] == 30
+
+
+def test_pardot_import_and_export_report_prospects_and_visitor_activities(
+        airflow_db, pardot_conn, pardot_admin, salesforce_emulator_reset, lineage_events, tmp_path: Path) -> None:
+    unit = "0Uv000000000001AAA"  # tests/conftest.py PARDOT_BUSINESS_UNIT
+
+    pardot_conn("salesforce_pardot_default")
+    pardot_admin("/seed", object="visitor-activities",
+                 records=[{"prospectId": n, "type": 1, "details": f"page {n}"} for n in range(4)])
+    run = _dag("example_salesforce_pardot").test(run_conf={"rows": 6, "output_dir": f"file://{tmp_path}"})
+    assert run.state == "success"
+    events = lineage_events()
+    namespace = "pardot://" + salesforce_emulator_reset.url.split("://", 1)[1].rstrip("/")
+
+    imported = events["import_prospects"]
+    source = _one(imported["inputs"], "file", f"{tmp_path}/prospects.csv")
+    assert list(_fields(source)) == ["email", "firstName", "company"]
+    prospects = _one(imported["outputs"], namespace, f"{unit}/prospect")
+    assert prospects["outputFacets"]["outputStatistics"]["rowCount"] == 5  # one row has no valid email
+
+    exported = events["export_visitor_activities"]
+    activities = _one(exported["inputs"], namespace, f"{unit}/visitorActivity")
+    assert activities["inputFacets"]["inputStatistics"]["rowCount"] == 4
+    written = _one(exported["outputs"], "file", f"{tmp_path}/visitor_activities.csv")
+    assert list(_fields(written)) == ["id", "prospectId", "type", "details", "createdAt"]
+    assert written["outputFacets"]["outputStatistics"]["rowCount"] == 4
