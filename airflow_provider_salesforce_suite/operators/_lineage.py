@@ -170,7 +170,9 @@ def dataset(namespace: str, name: str, *, output: bool | None = None, fields: Se
 def org_hook(operator: Any) -> SalesforceBaseHook:
     """A hook of the operator's org for lineage only, kept on the operator. Not the operator's own
     hook: the OpenLineage listener may run in a forked process, which must not share the task's
-    open connections (the token cache is shared, so no extra login).
+    open connections. Use it on COMPLETE only: by then the token cache (inherited by the fork)
+    holds the task's token, so lineage logs in no second time. On START the task has not logged
+    in yet, and a login from the forked process could even rotate a refresh token under the task.
 
     :param operator: an operator with ``salesforce_conn_id`` (and ``api_version``).
     """
@@ -273,17 +275,17 @@ def query_to_file(operator: Any, soql: str, output_uri: Any, result: Any = None,
     :param soql: the query.
     :param output_uri: the file written, or None (rows to XCom).
     :param result: the task's return value (``records`` or ``rows``, ``columns``) when complete.
-    :param complete: the task finished (row counts, schema typed by describe).
+    :param complete: the task finished: the sObject too (its org's namespace needs the instance
+        URL, known once the task has logged in; see :func:`org_hook`), row counts, schemas.
     """
     sobject, fields = soql_object_and_fields(soql)
-    hook = org_hook(operator)
-    rows = row_count(result, "records") if isinstance(result, Mapping) and "records" in result else row_count(result, "rows")
+    rows = row_count(result, "records" if isinstance(result, Mapping) and "records" in result else "rows")
     inputs, outputs = [], []
-    if sobject:
-        inputs.append(sobject_dataset(hook, sobject, fields, output=False, rows=rows, describe=complete))
+    if sobject and complete:
+        inputs.append(sobject_dataset(org_hook(operator), sobject, fields, output=False, rows=rows))
     if output_uri:
         columns = list(result.get("columns") or fields) if isinstance(result, Mapping) else fields
-        types = field_types(hook, sobject) if complete and sobject and columns else None
+        types = field_types(org_hook(operator), sobject) if complete and sobject and columns else None
         outputs.append(file_dataset(output_uri, columns, output=True, rows=rows, types=types))
     return operator_lineage(inputs, outputs)
 
@@ -312,10 +314,24 @@ def file_to_sobject(operator: Any, sobject: str, source: Any, records: Any, sour
     :param records: the input records when no file.
     :param source_format: the file's format when its suffix does not tell.
     :param rows: records written to Salesforce, when complete.
-    :param complete: the task finished (row counts, schema typed by describe).
+    :param complete: the task finished: the sObject too (see :func:`query_to_file`), row
+        counts, schemas.
     """
-    hook = org_hook(operator)
     columns = records_columns(source, records, source_format) if complete else []
     inputs = [file_dataset(source, columns, output=False)] if source is not None else []
-    return operator_lineage(inputs, [sobject_dataset(hook, sobject, columns, output=True, rows=rows,
-                                                     describe=complete)])
+    outputs = [sobject_dataset(org_hook(operator), sobject, columns, output=True, rows=rows)] if complete else []
+    return operator_lineage(inputs, outputs)
+
+
+def load_facets(operator: Any, rows_key: str | None) -> Any:
+    """:func:`file_to_sobject` for a load operator (``sobject``, ``source``, ``records``,
+    ``source_format``): on start without ``rows_key``, on complete with the key of its result
+    that counts the records written.
+
+    :param operator: the operator.
+    :param rows_key: e.g. ``processed``; None on start.
+    """
+    result = task_result(operator) if rows_key else None
+    rows = result.get(rows_key) if isinstance(result, Mapping) and rows_key else None
+    return file_to_sobject(operator, operator.sobject, operator.source, operator.records, operator.source_format,
+                           rows, complete=rows_key is not None)

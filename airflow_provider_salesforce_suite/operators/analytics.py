@@ -259,7 +259,7 @@ class SalesforceAnalyticsUploadOperator(_WaitingOperator):
 
     # -- OpenLineage (used when apache-airflow-providers-openlineage is installed) -------------------------
     def get_openlineage_facets_on_start(self) -> Any:
-        """The CSV file (input) and the dataset (output)."""
+        """The CSV file (input); the dataset comes on complete."""
         return self._lineage(complete=False)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
@@ -280,10 +280,12 @@ class SalesforceAnalyticsUploadOperator(_WaitingOperator):
                 rows = sum(1 for _ in iter_records(self.source, format="csv"))
             except Exception as exc:  # lineage never fails the task
                 self.log.warning("OpenLineage: cannot count the rows of %s: %s", self.source, exc)
-        namespace = _lineage.salesforce_namespace(_lineage.org_hook(self).instance_url)
-        return _lineage.operator_lineage(
-            [_lineage.file_dataset(self.source, columns, output=False)],
-            [_lineage.dataset(namespace, f"analytics/{self.dataset}", output=True, fields=columns, rows=rows)])
+        outputs = []
+        if complete:  # the org's namespace needs the instance URL (see _lineage.org_hook)
+            namespace = _lineage.salesforce_namespace(_lineage.org_hook(self).instance_url)
+            outputs.append(_lineage.dataset(namespace, f"analytics/{self.dataset}", output=True, fields=columns,
+                                            rows=rows))
+        return _lineage.operator_lineage([_lineage.file_dataset(self.source, columns, output=False)], outputs)
 
 
 class SalesforceAnalyticsRunDataflowOperator(_WaitingOperator):

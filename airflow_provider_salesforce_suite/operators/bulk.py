@@ -161,7 +161,8 @@ class _SalesforceBulkOperator(ResumableJobMixin, BaseOperator):
         if not external_id or getattr(self, "_linked", None) == external_id["job_ids"]:
             return
         self._linked = external_id["job_ids"]
-        SalesforceBulkJobLink.persist(context, lambda: bulk_job_url(self.hook.instance_url, external_id["job_ids"][0]))
+        first = external_id["job_ids"][0]
+        SalesforceBulkJobLink.persist(context, lambda: bulk_job_url(self.hook.instance_url, first))
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
         """``InProgress`` (reconnect), ``Done`` (collect, never resubmit) or ``FailedNothingLoaded``
@@ -509,20 +510,16 @@ class SalesforceBulkIngestOperator(_SalesforceBulkOperator):
 
     # -- OpenLineage (used when apache-airflow-providers-openlineage is installed) -------------------------
     def get_openlineage_facets_on_start(self) -> Any:
-        """The input file (when ``source``) and the sObject loaded."""
+        """The input file (when ``source``); the sObject comes on complete (it needs the instance URL)."""
         from airflow_provider_salesforce_suite.operators import _lineage
 
-        return _lineage.file_to_sobject(self, self.sobject, self.source, self.records, self.source_format,
-                                        complete=False)
+        return _lineage.load_facets(self, None)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """As on start, with the fields loaded (typed by describe) and the records processed."""
         from airflow_provider_salesforce_suite.operators import _lineage
 
-        result = _lineage.task_result(self, task_instance)
-        rows = result.get("processed") if isinstance(result, Mapping) else None
-        return _lineage.file_to_sobject(self, self.sobject, self.source, self.records, self.source_format, rows,
-                                        complete=True)
+        return _lineage.load_facets(self, "processed")
 
 
 class SalesforceBulkQueryOperator(_SalesforceBulkOperator):
@@ -698,7 +695,7 @@ class SalesforceBulkQueryOperator(_SalesforceBulkOperator):
 
     # -- OpenLineage (used when apache-airflow-providers-openlineage is installed) -------------------------
     def get_openlineage_facets_on_start(self) -> Any:
-        """The queried sObject (input) and the output file, before the job runs."""
+        """The output file; the queried sObject comes on complete (it needs the instance URL)."""
         from airflow_provider_salesforce_suite.operators import _lineage
 
         return _lineage.query_to_file(self, self.soql, self.output_uri, complete=False)

@@ -377,20 +377,16 @@ class SalesforceSaveRecordsOperator(_SalesforceRestOperator):
 
     # -- OpenLineage (used when apache-airflow-providers-openlineage is installed) -------------------------
     def get_openlineage_facets_on_start(self) -> Any:
-        """The input file (when ``source``) and the sObject saved."""
+        """The input file (when ``source``); the sObject comes on complete (it needs the instance URL)."""
         from airflow_provider_salesforce_suite.operators import _lineage
 
-        return _lineage.file_to_sobject(self, self.sobject, self.source, self.records, self.source_format,
-                                        complete=False)
+        return _lineage.load_facets(self, None)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """As on start, with the fields saved (typed by describe) and the records that succeeded."""
         from airflow_provider_salesforce_suite.operators import _lineage
 
-        result = _lineage.task_result(self, task_instance)
-        rows = result.get("succeeded") if isinstance(result, Mapping) else None
-        return _lineage.file_to_sobject(self, self.sobject, self.source, self.records, self.source_format, rows,
-                                        complete=True)
+        return _lineage.load_facets(self, "succeeded")
 
 
 def _beside(uri: str, kind: str) -> str:
@@ -527,7 +523,7 @@ class SalesforceQueryOperator(_RowsOutputOperator):
 
     # -- OpenLineage (used when apache-airflow-providers-openlineage is installed) -------------------------
     def get_openlineage_facets_on_start(self) -> Any:
-        """The queried sObject (input) and the output file (when ``output_uri``)."""
+        """The output file (when ``output_uri``); the queried sObject comes on complete."""
         from airflow_provider_salesforce_suite.operators import _lineage
 
         return _lineage.query_to_file(self, self.soql, self.output_uri, complete=False)

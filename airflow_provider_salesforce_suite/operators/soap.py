@@ -197,7 +197,7 @@ class SalesforceSoapQueryOperator(_SalesforceSoapOperator):
 
     # -- OpenLineage (used when apache-airflow-providers-openlineage is installed) -------------------------
     def get_openlineage_facets_on_start(self) -> Any:
-        """The queried sObject (input) and the output file."""
+        """The output file; the queried sObject comes on complete (it needs the instance URL)."""
         from airflow_provider_salesforce_suite.operators import _lineage
 
         return _lineage.query_to_file(self, self.soql, self.output_uri, complete=False)

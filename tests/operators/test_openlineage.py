@@ -29,16 +29,16 @@ def lineage_events(monkeypatch, tmp_path: Path):
     listener = ol_listener.get_openlineage_listener()
     monkeypatch.setattr(listener.adapter, "_client", None, raising=False)
 
-    def complete() -> dict[str, dict[str, Any]]:
-        """task id -> its COMPLETE event."""
+    def read(event_type: str = "COMPLETE") -> dict[str, dict[str, Any]]:
+        """task id -> its event of ``event_type``."""
         out = {}
         for line in events.read_text().splitlines() if events.exists() else []:
             event = json.loads(line)
-            if event.get("eventType") == "COMPLETE" and "." in event["job"]["name"]:
+            if event.get("eventType") == event_type and "." in event["job"]["name"]:
                 out[event["job"]["name"].split(".", 1)[1]] = event
         return out
 
-    return complete
+    return read
 
 
 def _fields(dataset: dict[str, Any]) -> dict[str, str | None]:
@@ -96,6 +96,11 @@ def test_rest_files_reports_loads_and_soql_to_file_extracts(
     written = _one(export["outputs"], "file", f"{tmp_path}/accounts.parquet")
     assert list(_fields(written)) == ["Id", "Name", "Industry", "NumberOfEmployees", "Owner.Name"]
     assert written["outputFacets"]["outputStatistics"]["rowCount"] == 8
+
+    # START: the file only; the org's datasets need the instance URL, known once the task logged in
+    start = lineage_events("START")["export_parquet"]
+    assert [d for d in start["inputs"] + start["outputs"] if d["namespace"].startswith("salesforce://")] == []
+    _one(start["outputs"], "file", f"{tmp_path}/accounts.parquet")
 
 
 def test_analytics_upload_reports_the_file_and_the_dataset(
