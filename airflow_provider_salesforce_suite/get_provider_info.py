@@ -12,6 +12,8 @@ _INTEGRATION = "Salesforce"
 _HOOK_MODULES = [f"{_PKG}.hooks.{name}" for name in ("base", "rest", "pardot", "desk", "bulk", "streaming", "analytics", "soap", "pubsub")]
 _OPERATOR_MODULES: list[str] = [f"{_PKG}.operators.rest", f"{_PKG}.operators.bulk", f"{_PKG}.operators.streaming", f"{_PKG}.operators.analytics", f"{_PKG}.operators.soap", f"{_PKG}.operators.desk", f"{_PKG}.operators.pardot", f"{_PKG}.operators.pubsub"]
 _SENSOR_MODULES: list[str] = [f"{_PKG}.sensors.bulk", f"{_PKG}.sensors.streaming", f"{_PKG}.sensors.analytics", f"{_PKG}.sensors.pardot", f"{_PKG}.sensors.pubsub"]
+_EXTRA_LINKS = [f"{_PKG}.links.{name}" for name in ("SalesforceBulkJobLink", "SalesforceRecordLink",
+                                                     "SalesforceAnalyticsDatasetLink")]
 _TRIGGER_MODULES: list[str] = [f"{_PKG}.triggers.bulk", f"{_PKG}.triggers.streaming", f"{_PKG}.triggers.analytics", f"{_PKG}.triggers.pardot", f"{_PKG}.triggers.pubsub"]
 
 
@@ -134,6 +136,7 @@ def get_provider_info() -> dict[str, Any]:
         **({"sensors": [{"integration-name": _INTEGRATION, "python-modules": _SENSOR_MODULES}]} if _SENSOR_MODULES else {}),
         **({"triggers": [{"integration-name": _INTEGRATION, "python-modules": _TRIGGER_MODULES}]} if _TRIGGER_MODULES else {}),
         "config": _CONFIG,
+        "extra-links": _EXTRA_LINKS,
         "connection-types": [
             {
                 "hook-class-name": f"{_PKG}.hooks.base.SalesforceBaseHook",

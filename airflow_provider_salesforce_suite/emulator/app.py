@@ -39,6 +39,7 @@ from .rest.render import render_rest_error
 from .soap import routes as soap_routes
 from .state import EmulatorState
 from .streaming import routes as streaming_routes
+from .ui import routes as ui_routes
 from .web import DROPPED, LIMIT_INFO, TRUNCATE, SESSION, STATE_KEY, SURFACES_KEY, ApiSurface, state_of, surface_for
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ _API_PACKAGES: tuple[Callable[[web.Application, EmulatorState], None], ...] = (
     pubsub_routes.routes,  # after streaming: it reads the same event log
     desk_routes.routes,
     pardot_routes.routes,
+    ui_routes.routes,
     admin_routes.routes,
 )
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from airflow.sdk import BaseOperator, ResumableJobMixin
 
 from airflow_provider_salesforce_suite.hooks.analytics import SalesforceAnalyticsError, SalesforceAnalyticsHook
+from airflow_provider_salesforce_suite.links import SalesforceAnalyticsDatasetLink, analytics_dataset_url
 from airflow_provider_salesforce_suite.operators._defer import default_deferrable
 from airflow_provider_salesforce_suite.sensors.analytics import finish
 
@@ -215,6 +216,7 @@ class SalesforceAnalyticsUploadOperator(_WaitingOperator):
     """
 
     template_fields: Sequence[str] = ("source", "dataset", "dataset_label", "folder", "salesforce_conn_id")
+    operator_extra_links = (SalesforceAnalyticsDatasetLink(),)
     _kind = "upload"
     external_id_key = "salesforce_analytics_upload_id"
 
@@ -244,6 +246,46 @@ class SalesforceAnalyticsUploadOperator(_WaitingOperator):
             store.set(self.external_id_key, header_id)
         self.hook.process_upload(header_id)
         return {"id": header_id, "status": "Queued", "message": None}
+
+    def post_execute(self, context: Context, result: Any = None) -> None:
+        """Store the "CRM Analytics dataset" link (the dataset's id is looked up by its API name)."""
+        super().post_execute(context, result)
+
+        def url() -> str | None:
+            found = next((d for d in self.hook.iter_datasets(q=self.dataset) if d.get("name") == self.dataset), None)
+            return analytics_dataset_url(self.hook.instance_url, found["id"]) if found else None
+
+        SalesforceAnalyticsDatasetLink.persist(context, url)
+
+    # -- OpenLineage (used when apache-airflow-providers-openlineage is installed) -------------------------
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The CSV file (input); the dataset comes on complete."""
+        return self._lineage(complete=False)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """As on start, with the file's columns and its row count (the file is read once more,
+        streaming: the upload status has no row count)."""
+        return self._lineage(complete=True)
+
+    def _lineage(self, *, complete: bool) -> Any:
+        from airflow_provider_salesforce_suite.operators import _lineage
+
+        columns: list[str] = []
+        rows = None
+        if complete:
+            from airflow_provider_salesforce_suite.io import iter_records
+
+            columns = _lineage.file_columns(self.source, "csv")
+            try:
+                rows = sum(1 for _ in iter_records(self.source, format="csv"))
+            except Exception as exc:  # lineage never fails the task
+                self.log.warning("OpenLineage: cannot count the rows of %s: %s", self.source, exc)
+        outputs = []
+        if complete:  # the org's namespace needs the instance URL (see _lineage.org_hook)
+            namespace = _lineage.salesforce_namespace(_lineage.org_hook(self).instance_url)
+            outputs.append(_lineage.dataset(namespace, f"analytics/{self.dataset}", output=True, fields=columns,
+                                            rows=rows))
+        return _lineage.operator_lineage([_lineage.file_dataset(self.source, columns, output=False)], outputs)
 
 
 class SalesforceAnalyticsRunDataflowOperator(_WaitingOperator):

@@ -34,6 +34,7 @@ from airflow_provider_salesforce_suite.hooks.bulk import (
     evaluate_job,
 )
 from airflow_provider_salesforce_suite.hooks._bulk.states import job_gone
+from airflow_provider_salesforce_suite.links import SalesforceBulkJobLink, bulk_job_url
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -98,6 +99,7 @@ class _SalesforceBulkOperator(ResumableJobMixin, BaseOperator):
     """
 
     template_fields: Sequence[str] = ("salesforce_conn_id",)
+    operator_extra_links = (SalesforceBulkJobLink(),)
     _kind = "ingest"
 
     def __init__(self, *, salesforce_conn_id: str = DEFAULT_CONN_ID, api_version: str | None = None,
@@ -154,6 +156,14 @@ class _SalesforceBulkOperator(ResumableJobMixin, BaseOperator):
                 "again (that could load its records twice): check the org, then clear the task's state to "
                 "start afresh.")
 
+    def _persist_job_link(self, context: Context, external_id: Any) -> None:
+        """The "Salesforce Bulk job" link to the first job (once per submission)."""
+        if not external_id or getattr(self, "_linked", None) == external_id["job_ids"]:
+            return
+        self._linked = external_id["job_ids"]
+        first = external_id["job_ids"][0]
+        SalesforceBulkJobLink.persist(context, lambda: bulk_job_url(self.hook.instance_url, first))
+
     def get_job_status(self, external_id: Any, context: Context) -> str:
         """``InProgress`` (reconnect), ``Done`` (collect, never resubmit) or ``FailedNothingLoaded``
         (every job failed before processing a record: safe to submit again)."""
@@ -182,6 +192,7 @@ class _SalesforceBulkOperator(ResumableJobMixin, BaseOperator):
     def poll_until_complete(self, external_id: Any, context: Context) -> Any:
         """Wait for the submitted job(s): on the worker, or deferred when ``deferrable`` and not done
         yet; then collect the results (see :meth:`get_job_result`)."""
+        self._persist_job_link(context, external_id)
         if external_id is None or (self.deferrable and all(status.done for _, status in self._infos(external_id))):
             return self.get_job_result(external_id, context)
         if self.deferrable:
@@ -407,6 +418,7 @@ class SalesforceBulkIngestOperator(_SalesforceBulkOperator):
         """Deferrable: as for every Bulk operator. On the worker, the collection does the waiting:
         each job's results are written as soon as it is done (its index is built while it runs),
         while the later jobs keep running."""
+        self._persist_job_link(context, external_id)
         if external_id is None or self.deferrable:
             return super().poll_until_complete(external_id, context)
         return self.get_job_result(external_id, context)
@@ -495,6 +507,19 @@ class SalesforceBulkIngestOperator(_SalesforceBulkOperator):
             spills.fs.rm(spills.path, recursive=True)
         except (OSError, FileNotFoundError) as exc:  # leftovers are harmless
             log.debug("Could not remove %s: %s", spills, exc)
+
+    # -- OpenLineage (used when apache-airflow-providers-openlineage is installed) -------------------------
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The input file (when ``source``); the sObject comes on complete (it needs the instance URL)."""
+        from airflow_provider_salesforce_suite.operators import _lineage
+
+        return _lineage.load_facets(self, None)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """As on start, with the fields loaded (typed by describe) and the records processed."""
+        from airflow_provider_salesforce_suite.operators import _lineage
+
+        return _lineage.load_facets(self, "processed")
 
 
 class SalesforceBulkQueryOperator(_SalesforceBulkOperator):
@@ -667,3 +692,18 @@ class SalesforceBulkQueryOperator(_SalesforceBulkOperator):
             summary["watermark"] = self._save_watermark(context, external_id["window"], job_id, fmt)
         self.log.info("Bulk %s query job %s: %d records written to %s", api, job_id, records, self.output_uri)
         return summary
+
+    # -- OpenLineage (used when apache-airflow-providers-openlineage is installed) -------------------------
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The output file; the queried sObject comes on complete (it needs the instance URL)."""
+        from airflow_provider_salesforce_suite.operators import _lineage
+
+        return _lineage.query_to_file(self, self.soql, self.output_uri, complete=False)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """As on start, with the selected fields typed by describe and the records extracted."""
+        from airflow_provider_salesforce_suite.operators import _lineage
+
+        result = _lineage.task_result(self, task_instance)
+        soql = result.get("soql") if isinstance(result, Mapping) else None
+        return _lineage.query_to_file(self, soql or self.soql, self.output_uri, result, complete=True)

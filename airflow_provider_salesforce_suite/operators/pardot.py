@@ -350,7 +350,30 @@ class PardotImportOperator(_PardotJobOperator):
         if self.max_failed_records is not None and failed > self.max_failed_records:
             raise PardotRecordsFailedError(f"Pardot import {summary['job_id']} rejected {failed} rows "
                                            f"(max_failed_records={self.max_failed_records})", summary)
+        self._lineage_result = summary  # for OpenLineage
         return summary
+
+    # -- OpenLineage (used when apache-airflow-providers-openlineage is installed) -------------------------
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The input file and the business unit's prospects."""
+        return self._lineage(None, complete=False)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """As on start, with the file's columns and the prospects created or updated."""
+        from airflow_provider_salesforce_suite.operators import _lineage
+
+        return self._lineage(_lineage.task_result(self, task_instance), complete=True)
+
+    def _lineage(self, result: Any, *, complete: bool) -> Any:
+        from airflow_provider_salesforce_suite.operators import _lineage
+
+        columns = _lineage.file_columns(self.input_uri, self.input_format) if complete else []
+        rows = _lineage.row_count(result, "createdCount", "updatedCount")
+        namespace = _lineage.pardot_namespace(self.hook.config.pardot_host)
+        return _lineage.operator_lineage(
+            [_lineage.file_dataset(self.input_uri, columns, output=False)],
+            [_lineage.dataset(namespace, f"{self.hook.business_unit_id}/prospect", output=True, fields=columns,
+                              rows=rows)])
 
 
 class PardotExportOperator(_PardotJobOperator):
@@ -386,7 +409,30 @@ class PardotExportOperator(_PardotJobOperator):
     def _finish(self, summary: dict[str, Any]) -> Any:
         written = self._write(self.hook.iter_export_records(summary["job_id"]), self.output_uri,
                               self.output_format, self.fields)
-        return {"job_id": summary["job_id"], **written}
+        self._lineage_result = result = {"job_id": summary["job_id"], **written}  # for OpenLineage
+        return result
+
+    # -- OpenLineage (used when apache-airflow-providers-openlineage is installed) -------------------------
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The exported Pardot object (``visitorActivity`` of ``visitorActivity_byDateAndType``) and the file."""
+        return self._lineage(None)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """As on start, with the rows written."""
+        from airflow_provider_salesforce_suite.operators import _lineage
+
+        return self._lineage(_lineage.task_result(self, task_instance))
+
+    def _lineage(self, result: Any) -> Any:
+        from airflow_provider_salesforce_suite.operators import _lineage
+
+        rows = _lineage.row_count(result, "rows")
+        fields = list(self.fields)
+        namespace = _lineage.pardot_namespace(self.hook.config.pardot_host)
+        source = f"{self.hook.business_unit_id}/{str(self.procedure).split('_', 1)[0]}"
+        return _lineage.operator_lineage(
+            [_lineage.dataset(namespace, source, output=False, fields=fields, rows=rows)],
+            [_lineage.file_dataset(self.output_uri, fields, output=True, rows=rows)])
 
 
 class PardotCallOperator(_PardotOperator):

@@ -21,6 +21,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_salesforce_suite.core.errors import SalesforceSuiteError
 from airflow_provider_salesforce_suite.hooks._rest.records import SalesforceInvalidRecordError
 from airflow_provider_salesforce_suite.hooks.rest import SalesforceRestHook
+from airflow_provider_salesforce_suite.links import SalesforceRecordLink, record_url
 from airflow_provider_salesforce_suite.operators._records import (
     base_uri,
     beside_source,
@@ -167,6 +168,7 @@ class SalesforceSaveRecordsOperator(_SalesforceRestOperator):
         "idempotency_field", "failed_records_uri", "failed_records_base_uri", "journal_base_uri",
     )
     operation: SaveOperation = "insert"
+    operator_extra_links = (SalesforceRecordLink(),)
 
     def __init__(
         self,
@@ -300,6 +302,8 @@ class SalesforceSaveRecordsOperator(_SalesforceRestOperator):
                     summary["records"] += 1
                     if result.success:
                         summary["succeeded"] += 1
+                        if summary["succeeded"] == 1:
+                            self._first_saved_id = result.id  # the "Salesforce record" link
                         if created_ids is not None and (result.created or (self.operation == "insert" and result.id)):
                             created_ids.append(result.id)
                     elif result.unknown:
@@ -338,6 +342,7 @@ class SalesforceSaveRecordsOperator(_SalesforceRestOperator):
                 f"{summary['failed']} of {summary['records']} {self.sobject} records failed to {self.operation} "
                 f"(max_failed_records={self.max_failed_records}); see {summary['failed_records_uri']}")
         conclude(context, summary, problems, journal, SalesforceRecordsFailedError)
+        self._lineage_result = summary  # for OpenLineage
         return summary
 
     def _stopped(self, cause: Exception, read: int, summary: dict[str, Any], journal: SaveJournal | None,
@@ -362,6 +367,26 @@ class SalesforceSaveRecordsOperator(_SalesforceRestOperator):
             f"{summary['records']}) had been saved or answered: {summary['succeeded']} succeeded, "
             f"{summary['failed']} failed, {summary['unknown']} outcome unknown{where}; nothing after them was sent. "
             f"{then}", summary)
+
+    def post_execute(self, context: Context, result: Any = None) -> None:
+        """Store the "Salesforce record" link: the first record saved (created or updated)."""
+        super().post_execute(context, result)
+        record_id = getattr(self, "_first_saved_id", None)
+        if record_id and self.operation != "delete":
+            SalesforceRecordLink.persist(context, lambda: record_url(self.hook.instance_url, self.sobject, record_id))
+
+    # -- OpenLineage (used when apache-airflow-providers-openlineage is installed) -------------------------
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The input file (when ``source``); the sObject comes on complete (it needs the instance URL)."""
+        from airflow_provider_salesforce_suite.operators import _lineage
+
+        return _lineage.load_facets(self, None)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """As on start, with the fields saved (typed by describe) and the records that succeeded."""
+        from airflow_provider_salesforce_suite.operators import _lineage
+
+        return _lineage.load_facets(self, "succeeded")
 
 
 def _beside(uri: str, kind: str) -> str:
@@ -388,6 +413,7 @@ def _unknown_text(summary: dict[str, Any], idempotency_field: str | None, journa
     return (text + ". Check which of them exist before loading them again, or load with upsert on an external id, "
             "or set idempotency_field= so that such records are looked up instead"
             + (f" (the journal is in {journal.location})" if journal is not None else ""))
+
 
 
 class SalesforceCreateRecordsOperator(SalesforceSaveRecordsOperator):
@@ -492,7 +518,24 @@ class SalesforceQueryOperator(_RowsOutputOperator):
 
     def execute(self, context: Context) -> Any:
         pages = self.hook.query_pages(self.soql, include_deleted=self.include_deleted, batch_size=self.batch_size)
-        return self._emit(pages, soql=self.soql)
+        self._lineage_result = result = self._emit(pages, soql=self.soql)  # for OpenLineage
+        return result
+
+    # -- OpenLineage (used when apache-airflow-providers-openlineage is installed) -------------------------
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The output file (when ``output_uri``); the queried sObject comes on complete."""
+        from airflow_provider_salesforce_suite.operators import _lineage
+
+        return _lineage.query_to_file(self, self.soql, self.output_uri, complete=False)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """As on start, with the columns written (typed by describe) and the rows."""
+        from airflow_provider_salesforce_suite.operators import _lineage
+
+        result = _lineage.task_result(self, task_instance)
+        if isinstance(result, list):  # rows to XCom
+            result = {"rows": len(result)}
+        return _lineage.query_to_file(self, self.soql, self.output_uri, result, complete=True)
 
 
 class SalesforceSearchOperator(_RowsOutputOperator):

@@ -191,8 +191,23 @@ class SalesforceSoapQueryOperator(_SalesforceSoapOperator):
         with RecordWriter(self.output_uri, self.output_format, soql=self.soql) as writer:
             for page in pages:
                 writer.write_page(json_safe(rest_shape(page)))
-        return {"output_uri": writer.uri, "format": writer.format, "rows": writer.rows,
-                "columns": writer.output_columns}
+        self._lineage_result = result = {"output_uri": writer.uri, "format": writer.format, "rows": writer.rows,
+                                         "columns": writer.output_columns}  # for OpenLineage
+        return result
+
+    # -- OpenLineage (used when apache-airflow-providers-openlineage is installed) -------------------------
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The output file; the queried sObject comes on complete (it needs the instance URL)."""
+        from airflow_provider_salesforce_suite.operators import _lineage
+
+        return _lineage.query_to_file(self, self.soql, self.output_uri, complete=False)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """As on start, with the columns written (typed by describe) and the rows."""
+        from airflow_provider_salesforce_suite.operators import _lineage
+
+        return _lineage.query_to_file(self, self.soql, self.output_uri, _lineage.task_result(self, task_instance),
+                                      complete=True)
 
 
 class SalesforceConvertLeadsOperator(_PerItemOperator):
