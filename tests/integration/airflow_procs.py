@@ -598,3 +598,21 @@ def produce_while_killing(procs: ProcessSet, make: Callable[[int], str], *, coun
     assert not errors, errors
     assert len(created) == count
     return created
+
+
+def start_sqlite_deployment(procs: ProcessSet, home: Path, dags: Path, connections: dict[str, str],
+                            *, asset_uri: str) -> Stack:
+    """Emulator, then the SQLite + LocalExecutor deployment (:data:`SQLITE_COMPONENTS`): the
+    counterpart of :func:`start_celery_deployment` (bench/bench_deployment.py compares the two).
+
+    :param connections: connection id -> JSON; ``{emulator}`` in a value becomes the emulator's connection.
+    :param asset_uri: the asset :class:`Stack` reads events of.
+    """
+    emulator = start_emulator(procs)
+    api_port = free_port()
+    procs.env = airflow_env(home, dags, api_port, {
+        f"AIRFLOW_CONN_{conn_id.upper()}": value.replace("{emulator}", emulator["connection"])
+        for conn_id, value in connections.items()})
+    stack = Stack(procs, emulator, MetadataDB(home / "airflow.db"), api_port, asset_uri)
+    stack.start_airflow()
+    return stack
