@@ -264,6 +264,15 @@ def deployment_of(kind: str, base: Path) -> Iterator[Deployment]:
         procs.stop_all()
 
 
+def shown(key: str, value: float) -> str:
+    """``value`` with the precision its unit deserves."""
+    if key.endswith(" ms"):
+        return f"{value:.0f}"
+    if key.endswith(" s"):
+        return f"{value:.2f}"
+    return f"{value:.1f}" if value % 1 else f"{value:.0f}"
+
+
 def median_table(deployments: list[Deployment]) -> str:
     """Markdown: the median over rounds of every figure, per deployment, and the ratio last / first."""
     lines = ["| figure | " + " | ".join(d.label for d in deployments) + " | ratio |", "|---|" + "---|" * (
@@ -273,7 +282,7 @@ def median_table(deployments: list[Deployment]) -> str:
         for key in keys:
             medians = [statistics.median(r[key] for r in getattr(d, phase)) for d in deployments]
             ratio = f"{medians[-1] / medians[0]:.2f}x" if len(medians) > 1 and medians[0] else ""
-            lines.append(f"| {phase}: {key} | " + " | ".join(f"{m:.1f}" for m in medians) + f" | {ratio} |")
+            lines.append(f"| {phase}: {key} | " + " | ".join(shown(key, m) for m in medians) + f" | {ratio} |")
     return "\n".join(lines)
 
 
@@ -310,11 +319,13 @@ def main(argv: list[str] | None = None) -> int:
                     figures = run(deployment, f"r{number}")
                     getattr(deployment, phase).append(figures)
                     print(f"round {number + 1} {phase} {deployment.label}: " + ", ".join(
-                        f"{key} {value:.1f}" if isinstance(value, float) else f"{key} {value}"
-                        for key, value in figures.items()), flush=True)
+                        f"{key} {shown(key, value)}" for key, value in figures.items()), flush=True)
         print(f"\n## Medians over {args.rounds} round(s) (load {os.getloadavg()[0]:.1f}; "
               f"{time.monotonic() - began:.0f} s in all)\n")
         print(median_table(deployments))
+        changes = sum(r["events"] for d in deployments for r in d.latency + d.throughput)
+        print(f"\nExact in every round ({changes} changes): each change one replay id in one asset event, "
+              "that event in exactly one run, returned by that run's task.")
         if args.json:
             args.json.write_text(json.dumps({d.label: {"latency": d.latency, "throughput": d.throughput}
                                              for d in deployments}, indent=1))
