@@ -48,50 +48,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-DAG_FILE = ROOT / "tests" / "integration" / "deploy_dags" / "deploy_events.py"
-DAG_ID = "deploy_events"
-CHANNEL = "/topic/DeployOpportunities"
-ASSET_URI = f"salesforce://deploy{CHANNEL}"
 PUSH_TOPIC = ("DeployOpportunities", "SELECT Id, Name, StageName FROM Opportunity")
 API_VERSION = "v64.0"
-#: Latency stages: column of the row -> label.
-STAGES = {"event_at": "asset event", "queued_at": "run queued", "start_date": "run started",
-          "end_date": "run finished"}
-
-
-@dataclass
-class Deployment:
-    """One running deployment and what it measured.
-
-    :param label: column title (``SQLite+Local``, ``PG+Celery``).
-    :param stack: its processes, emulator and metadata database.
-    """
-
-    label: str
-    stack: Any
-    latency: list[dict[str, float]] = field(default_factory=list)
-    throughput: list[dict[str, float]] = field(default_factory=list)
-    _http: Any = None
-
-    def create_one(self, name: str) -> None:
-        """One Opportunity over REST (``POST /sobjects/Opportunity``)."""
-        self.stack.create_opportunity(name)
-
-    def create_many(self, names: list[str]) -> None:
-        """Opportunities over sObject Collections, 200 a call."""
-        import requests
-
-        self._http = self._http or requests.Session()
-        url = f"{self.stack.emulator['url']}/services/data/{API_VERSION}/composite/sobjects"
-        headers = {"Authorization": f"Bearer {self.stack.sf_token()}"}
-        for start in range(0, len(names), 200):
-            records = [{"attributes": {"type": "Opportunity"}, "Name": name, "StageName": "Prospecting",
-                        "CloseDate": "2026-12-31"} for name in names[start:start + 200]]
-            reply = self._http.post(url, json={"allOrNone": True, "records": records}, headers=headers, timeout=60,
-                                    verify=self.stack.emulator["ca_bundle"] or True)
-            reply.raise_for_status()
-            failed = [result for result in reply.json() if not result["success"]]
-            assert not failed, failed[:3]
 
 
 def when(value: Any) -> float:
@@ -103,36 +61,117 @@ def when(value: Any) -> float:
     return value.timestamp()
 
 
-def per_change(deployment: Deployment, names: set[str], after_event: int) -> dict[str, dict[str, Any]]:
-    """Change name -> its replay id, commit time, asset event and the finished run(s) of that event.
+@dataclass(frozen=True)
+class Watch:
+    """An event-driven DAG of the benchmark and how to read the changes its asset events carry.
+
+    :param name: label in the output.
+    :param dag_file: copied to the DAG folder.
+    :param dag_id: the DAG scheduled on the asset (its task ``record`` returns the replay ids).
+    :param asset_uri: the asset its watcher feeds.
+    :param trigger: the watcher's trigger class name.
+    :param sobject: creating one of these makes one event on the watched channel or topic.
+    :param name_of: an event dict (``salesforce_events``) -> the record's Name.
+    :param committed_of: an event dict -> when the emulator committed the change (POSIX seconds).
+    """
+
+    name: str
+    dag_file: Path
+    dag_id: str
+    asset_uri: str
+    trigger: str
+    sobject: str
+    name_of: Callable[[dict[str, Any]], str]
+    committed_of: Callable[[dict[str, Any]], float]
+
+
+#: CometD: a PushTopic on Opportunity; the event's ``createdDate`` is the commit (ms).
+COMETD = Watch("CometD", ROOT / "tests" / "integration" / "deploy_dags" / "deploy_events.py", "deploy_events",
+               "salesforce://deploy/topic/DeployOpportunities", "SalesforceEventTrigger", "Opportunity",
+               lambda event: event["payload"]["sobject"]["Name"], lambda event: when(event["created_date"]))
+#: Pub/Sub: Change Data Capture on Account; the header's ``commitTimestamp`` is the commit (ms).
+PUBSUB = Watch("Pub/Sub", ROOT / "bench" / "deploy_dags" / "deploy_pubsub_events.py", "deploy_pubsub_events",
+               "salesforce://deploy/data/AccountChangeEvent", "SalesforcePubSubEventTrigger", "Account",
+               lambda event: event["payload"]["Name"],
+               lambda event: event["payload"]["ChangeEventHeader"]["commitTimestamp"] / 1000)
+#: Latency stages: column of the row -> label.
+STAGES = {"event_at": "asset event", "queued_at": "run queued", "start_date": "run started",
+          "end_date": "run finished"}
+
+
+#: The fields a created record needs, per sObject.
+REQUIRED = {"Opportunity": {"StageName": "Prospecting", "CloseDate": "2026-12-31"}, "Account": {}}
+
+
+@dataclass
+class Deployment:
+    """One running deployment and what it measured.
+
+    :param label: column title (``SQLite+Local``, ``PG+Celery``).
+    :param stack: its processes, emulator and metadata database.
+    :param figures: phase -> that phase's figures, one dict a round.
+    """
+
+    label: str
+    stack: Any
+    figures: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    _http: Any = None
+
+    def _post(self, path: str, body: Any) -> Any:
+        import requests
+
+        self._http = self._http or requests.Session()
+        reply = self._http.post(f"{self.stack.emulator['url']}/services/data/{API_VERSION}/{path}", json=body,
+                                headers={"Authorization": f"Bearer {self.stack.sf_token()}"}, timeout=60,
+                                verify=self.stack.emulator["ca_bundle"] or True)
+        reply.raise_for_status()
+        return reply.json()
+
+    def create_one(self, sobject: str, name: str) -> None:
+        """One record over REST (``POST /sobjects/<sobject>``)."""
+        self._post(f"sobjects/{sobject}", {"Name": name, **REQUIRED[sobject]})
+
+    def create_many(self, sobject: str, names: list[str]) -> None:
+        """Records over sObject Collections, 200 a call, one call at a time."""
+        for start in range(0, len(names), 200):
+            records = [{"attributes": {"type": sobject}, "Name": name, **REQUIRED[sobject]}
+                       for name in names[start:start + 200]]
+            failed = [r for r in self._post("composite/sobjects", {"allOrNone": True, "records": records})
+                      if not r["success"]]
+            assert not failed, failed[:3]
+
+
+def per_change(deployment: Deployment, watch: Watch, names: set[str], after_event: int) -> dict[str, dict[str, Any]]:
+    """Change name -> its replay id, commit time, asset event and the run(s) that consumed that event.
 
     Only asset events with ids above ``after_event`` are read (the earlier phases' are done).
     """
     from airflow_provider_salesforce_suite.triggers.streaming import salesforce_events
+    from tests.integration.airflow_procs import json_value
 
     db = deployment.stack.db
     events = db.rows("SELECT e.id, e.timestamp AS event_at, e.extra FROM asset_event e JOIN asset a "
-                     "ON a.id = e.asset_id WHERE a.uri = ? AND e.id > ?", ASSET_URI, after_event)
+                     "ON a.id = e.asset_id WHERE a.uri = ? AND e.id > ?", watch.asset_uri, after_event)
     runs: dict[int, list[dict[str, Any]]] = {}
     for row in db.rows("SELECT x.event_id, r.run_id, r.state, r.queued_at, r.start_date, r.end_date "
                        "FROM dagrun_asset_event x JOIN dag_run r ON r.id = x.dag_run_id "
-                       "WHERE r.dag_id = ? AND x.event_id > ?", DAG_ID, after_event):
+                       "WHERE r.dag_id = ? AND x.event_id > ?", watch.dag_id, after_event):
         runs.setdefault(row["event_id"], []).append(dict(row))
     found: dict[str, dict[str, Any]] = {}
     for event in events:
-        extra = event["extra"]
-        for message in salesforce_events([{"extra": json.loads(extra) if isinstance(extra, str) else extra}]):
-            name = message["payload"]["sobject"]["Name"]
+        for message in salesforce_events([{"extra": json_value(event["extra"])}]):
+            name = watch.name_of(message)
             if name in names:
                 found.setdefault(name, {"copies": 0})
-                found[name].update(replay_id=message["replay_id"], committed=when(message["created_date"]),
+                found[name].update(replay_id=message["replay_id"], committed=watch.committed_of(message),
                                    event_id=event["id"], event_at=when(event["event_at"]),
                                    runs=runs.get(event["id"], []))
                 found[name]["copies"] += 1
     return found
 
 
-def wait_finished(deployment: Deployment, names: list[str], after_event: int, *, timeout: float) -> dict[str, Any]:
+def wait_finished(deployment: Deployment, watch: Watch, names: list[str], after_event: int, *,
+                  timeout: float) -> dict[str, Any]:
     """Until every change is in an asset event whose run finished successfully; :func:`per_change`."""
     from tests.integration.airflow_procs import wait_for
 
@@ -140,7 +179,7 @@ def wait_finished(deployment: Deployment, names: list[str], after_event: int, *,
 
     def done() -> dict[str, Any] | None:
         deployment.stack.procs.assert_running()
-        found = per_change(deployment, wanted, after_event)
+        found = per_change(deployment, watch, wanted, after_event)
         finished = len(found) == len(wanted) and all(
             change["runs"] and all(run["state"] == "success" for run in change["runs"]) for change in found.values())
         return found if finished else None
@@ -153,7 +192,7 @@ def wait_finished(deployment: Deployment, names: list[str], after_event: int, *,
         raise
 
 
-def check_exact(deployment: Deployment, found: dict[str, dict[str, Any]]) -> None:
+def check_exact(deployment: Deployment, watch: Watch, found: dict[str, dict[str, Any]]) -> None:
     """Each change one replay id in one asset event, that event in exactly one run, each run's
     task returned exactly the replay ids of the events it consumed."""
     assert all(change["copies"] == 1 for change in found.values()), "a change was delivered twice"
@@ -161,7 +200,7 @@ def check_exact(deployment: Deployment, found: dict[str, dict[str, Any]]) -> Non
     replay_ids: dict[str, list[int]] = {}
     for change in found.values():
         replay_ids.setdefault(change["runs"][0]["run_id"], []).append(change["replay_id"])
-    returned = deployment.stack.db.xcom_values(DAG_ID, "record")
+    returned = deployment.stack.db.xcom_values(watch.dag_id, "record")
     for run_id, ids in replay_ids.items():
         assert sorted(returned[run_id]) == sorted(ids), f"run {run_id} returned other replay ids"
     assert len({change["replay_id"] for change in found.values()}) == len(found), "two changes share a replay id"
@@ -178,7 +217,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, int(round(q / 100 * len(ordered) + 0.5)) - 1))]
 
 
-def latency_round(deployment: Deployment, tag: str, events: int, rate: float) -> dict[str, float]:
+def latency_round(deployment: Deployment, watch: Watch, tag: str, events: int, rate: float) -> dict[str, float]:
     """``events`` changes ``rate`` per second; p50/p99 ms from commit to each stage."""
     names = [f"{tag}-lat-{i:05d}" for i in range(events)]
     after = last_event_id(deployment)
@@ -189,7 +228,7 @@ def latency_round(deployment: Deployment, tag: str, events: int, rate: float) ->
         try:
             for i, name in enumerate(names):
                 time.sleep(max(0.0, start + i / rate - time.monotonic()))
-                deployment.create_one(name)
+                deployment.create_one(watch.sobject, name)
         except BaseException as exc:  # noqa: BLE001 - reported by the calling thread
             errors.append(exc)
 
@@ -197,8 +236,8 @@ def latency_round(deployment: Deployment, tag: str, events: int, rate: float) ->
     producer.start()
     producer.join(timeout=events / rate + 120)
     assert not errors and not producer.is_alive(), errors
-    found = wait_finished(deployment, names, after, timeout=180)
-    check_exact(deployment, found)
+    found = wait_finished(deployment, watch, names, after, timeout=180)
+    check_exact(deployment, watch, found)
     figures: dict[str, float] = {"events": len(found)}
     for column, label in STAGES.items():
         millis = [((change[column] if column == "event_at" else when(change["runs"][0][column])) -
@@ -210,15 +249,15 @@ def latency_round(deployment: Deployment, tag: str, events: int, rate: float) ->
     return figures
 
 
-def throughput_round(deployment: Deployment, tag: str, burst: int) -> dict[str, float]:
+def throughput_round(deployment: Deployment, watch: Watch, tag: str, burst: int) -> dict[str, float]:
     """``burst`` changes as fast as the emulator takes them; events/s until the last run finished."""
     names = [f"{tag}-tput-{i:05d}" for i in range(burst)]
     after = last_event_id(deployment)
     started = time.time()
-    deployment.create_many(names)
+    deployment.create_many(watch.sobject, names)
     written = time.time() - started
-    found = wait_finished(deployment, names, after, timeout=180 + burst * 0.05)
-    check_exact(deployment, found)
+    found = wait_finished(deployment, watch, names, after, timeout=180 + burst * 0.05)
+    check_exact(deployment, watch, found)
     last_end = max(when(change["runs"][0]["end_date"]) for change in found.values())
     return {"events": len(found), "write s": written, "all done s": last_end - started,
             "events/s": len(found) / (last_end - started),
@@ -226,9 +265,16 @@ def throughput_round(deployment: Deployment, tag: str, burst: int) -> dict[str, 
             "runs": len({change["runs"][0]["run_id"] for change in found.values()})}
 
 
+def subscriptions(stack: Any, watch: Watch) -> int:
+    """Streams the emulator holds for ``watch``'s kind (CometD subscriptions, open Pub/Sub streams)."""
+    stats = stack.emulator_stats()
+    return int(stats["pubsub"]["open_streams"] if watch is PUBSUB else stats["streaming"]["subscriptions"])
+
+
 @contextmanager
-def deployment_of(kind: str, base: Path) -> Iterator[Deployment]:
-    """Start the ``sqlite`` or ``celery`` deployment with the DAG active and subscribed; stop it after."""
+def deployment_of(kind: str, base: Path, watches: list[Watch]) -> Iterator[Deployment]:
+    """Start the ``sqlite`` or ``celery`` deployment with every watch's DAG active, subscribed and
+    through one warm-up run; stop it after."""
     from tests.integration.airflow_procs import (
         ProcessSet,
         start_celery_deployment,
@@ -239,25 +285,33 @@ def deployment_of(kind: str, base: Path) -> Iterator[Deployment]:
     home, dags = base / kind / "home", base / kind / "dags"
     home.mkdir(parents=True)
     dags.mkdir()
-    shutil.copy(DAG_FILE, dags / DAG_FILE.name)
+    for watch in watches:
+        shutil.copy(watch.dag_file, dags / watch.dag_file.name)
+    emulator_args: tuple[str, ...] = ()
+    if PUBSUB in watches:
+        config = base / kind / "emulator.json"
+        config.write_text(json.dumps({"cdc_entities": [PUBSUB.sobject]}))  # Setup -> Change Data Capture
+        emulator_args = ("--pubsub-port", "0", "--config", str(config))
     procs = ProcessSet(home, dict(os.environ))
     start = start_celery_deployment if kind == "celery" else start_sqlite_deployment
     label = "PG+Celery" if kind == "celery" else "SQLite+Local"
     try:
         begun = time.monotonic()
-        stack = start(procs, home, dags, {"salesforce_suite_default": "{emulator}"}, asset_uri=ASSET_URI)
+        stack = start(procs, home, dags, {"salesforce_suite_default": "{emulator}"}, asset_uri=COMETD.asset_uri,
+                      emulator_args=emulator_args)
         conn_id = f"bench_deploy_{kind}"
         os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = stack.emulator["connection"]
         from airflow_provider_salesforce_suite.hooks.streaming import SalesforceStreamingHook
 
         SalesforceStreamingHook(conn_id).ensure_push_topic(*PUSH_TOPIC, operations=["create"])
-        stack.activate_watcher(DAG_ID, "SalesforceEventTrigger", timeout=240)
-        wait_for(lambda: procs.assert_running() or stack.emulator_stats()["streaming"]["subscriptions"] >= 1,
-                 timeout=120, what="the watcher's CometD subscription")
         deployment = Deployment(label, stack)
-        # The first run pays one-time costs (imports in a fresh worker): not a sample.
-        deployment.create_one("warm-up")
-        wait_finished(deployment, ["warm-up"], 0, timeout=240)
+        for watch in watches:
+            stack.activate_watcher(watch.dag_id, watch.trigger, timeout=240)
+            wait_for(lambda: procs.assert_running() or subscriptions(stack, watch) >= 1,  # noqa: B023 - used here
+                     timeout=120, what=f"the {watch.name} watcher's subscription")
+            # The first run pays one-time costs (imports in a fresh worker): not a sample.
+            deployment.create_one(watch.sobject, "warm-up")
+            wait_finished(deployment, watch, ["warm-up"], 0, timeout=240)
         print(f"{label}: up and warm in {time.monotonic() - begun:.0f} s (logs: {home})", flush=True)
         yield deployment
     finally:
@@ -275,12 +329,11 @@ def shown(key: str, value: float) -> str:
 
 def median_table(deployments: list[Deployment]) -> str:
     """Markdown: the median over rounds of every figure, per deployment, and the ratio last / first."""
-    lines = ["| figure | " + " | ".join(d.label for d in deployments) + " | ratio |", "|---|" + "---|" * (
-        len(deployments) + 1)]
-    for phase in ("latency", "throughput"):
-        keys = [key for key in getattr(deployments[0], phase)[0] if key != "events"]
-        for key in keys:
-            medians = [statistics.median(r[key] for r in getattr(d, phase)) for d in deployments]
+    lines = ["| figure | " + " | ".join(d.label for d in deployments) + " | ratio |",
+             "|---|" + "---|" * (len(deployments) + 1)]
+    for phase, rounds in deployments[0].figures.items():
+        for key in (key for key in rounds[0] if key != "events"):
+            medians = [statistics.median(r[key] for r in d.figures[phase]) for d in deployments]
             ratio = f"{medians[-1] / medians[0]:.2f}x" if len(medians) > 1 and medians[0] else ""
             lines.append(f"| {phase}: {key} | " + " | ".join(shown(key, m) for m in medians) + f" | {ratio} |")
     return "\n".join(lines)
@@ -297,38 +350,42 @@ def main(argv: list[str] | None = None) -> int:
                         help="changes per second in a latency round")
     parser.add_argument("--burst", type=int, default=int(env("SF_BENCH_DEPLOY_BURST", "2000")),
                         help="changes per throughput round")
+    parser.add_argument("--no-pubsub", action="store_true", help="leave the Pub/Sub watcher's latency out")
     parser.add_argument("--only", choices=("sqlite", "celery"), help="one deployment (no ratios)")
     parser.add_argument("--json", type=Path, help="also write every round's figures here")
     args = parser.parse_args(argv)
 
     kinds = [args.only] if args.only else ["sqlite", "celery"]
+    watches = [COMETD] if args.no_pubsub else [COMETD, PUBSUB]
+    phases: dict[str, Callable[[Deployment, str], dict[str, float]]] = {
+        "CometD latency": lambda d, tag: latency_round(d, COMETD, tag, args.latency_events, args.rate),
+        "Pub/Sub latency": lambda d, tag: latency_round(d, PUBSUB, tag, args.latency_events, args.rate),
+        "CometD throughput": lambda d, tag: throughput_round(d, COMETD, tag, args.burst)}
+    if args.no_pubsub:
+        del phases["Pub/Sub latency"]
     began = time.monotonic()
     print(f"# Event-to-run latency and throughput ({time.strftime('%Y-%m-%d %H:%M')} UTC, {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.1f}): {args.rounds} rounds of {args.latency_events} changes at "
           f"{args.rate:g}/s and a burst of {args.burst}", flush=True)
     with tempfile.TemporaryDirectory(prefix="sf-bench-deploy-") as tmp, ExitStack() as running:
-        deployments = [running.enter_context(deployment_of(kind, Path(tmp))) for kind in kinds]
-        phases: list[tuple[str, Callable[[Deployment, str], dict[str, float]]]] = [
-            ("latency", lambda d, tag: latency_round(d, tag, args.latency_events, args.rate)),
-            ("throughput", lambda d, tag: throughput_round(d, tag, args.burst))]
+        deployments = [running.enter_context(deployment_of(kind, Path(tmp), watches)) for kind in kinds]
         for number in range(args.rounds):
             # Alternate which deployment goes first: neither always follows the other's load.
             order = deployments if number % 2 == 0 else deployments[::-1]
-            for phase, run in phases:
+            for phase, run in phases.items():
                 for deployment in order:
                     figures = run(deployment, f"r{number}")
-                    getattr(deployment, phase).append(figures)
+                    deployment.figures.setdefault(phase, []).append(figures)
                     print(f"round {number + 1} {phase} {deployment.label}: " + ", ".join(
                         f"{key} {shown(key, value)}" for key, value in figures.items()), flush=True)
         print(f"\n## Medians over {args.rounds} round(s) (load {os.getloadavg()[0]:.1f}; "
               f"{time.monotonic() - began:.0f} s in all)\n")
         print(median_table(deployments))
-        changes = sum(r["events"] for d in deployments for r in d.latency + d.throughput)
+        changes = sum(r["events"] for d in deployments for rounds in d.figures.values() for r in rounds)
         print(f"\nExact in every round ({changes} changes): each change one replay id in one asset event, "
               "that event in exactly one run, returned by that run's task.")
         if args.json:
-            args.json.write_text(json.dumps({d.label: {"latency": d.latency, "throughput": d.throughput}
-                                             for d in deployments}, indent=1))
+            args.json.write_text(json.dumps({d.label: d.figures for d in deployments}, indent=1))
     return 0
 
 
