@@ -5,26 +5,32 @@
 * **PostgreSQL + Celery**: PostgreSQL, Redis, CeleryExecutor, API server, scheduler, DAG processor,
   two triggerers, two Celery workers (tests/integration/test_deployment.py's).
 
-Each has its own emulator (same version: this checkout) and the same DAG,
-tests/integration/deploy_dags/deploy_events.py: an asset fed by ``SalesforceEventTrigger`` on a
-PushTopic with ``paced_by`` (the production setting), a task returning the replay ids of its run.
-Both run at once and their phases are interleaved round by round (the order alternating), so the
-machine's noise hits both alike; the idle deployment's background loops are part of that noise.
+Each has its own emulator (same version: this checkout, with the Pub/Sub API and Change Data
+Capture on Account) and the same DAGs, both watchers paced (``paced_by``, the production setting),
+each task returning the replay ids of its run:
 
-Per round and deployment:
+* tests/integration/deploy_dags/deploy_events.py: ``SalesforceEventTrigger`` on a PushTopic on
+  Opportunity (CometD), the DAG of the deployment tests;
+* bench/deploy_dags/deploy_pubsub_events.py: ``SalesforcePubSubEventTrigger`` on
+  ``/data/AccountChangeEvent`` (``--no-pubsub`` leaves it out).
 
-* **latency**: ``--latency-events`` Opportunities created over REST one at a time, ``--rate`` per
-  second. For each change, from its commit in the emulator (the event's ``createdDate``) to (a) the
-  asset event's timestamp, (b) the DAG run's ``queued_at`` and ``start_date``, (c) its ``end_date``,
-  all read from the metadata database (``asset_event``, ``dagrun_asset_event``, ``dag_run``).
-* **throughput**: ``--burst`` Opportunities written as fast as the emulator takes them (sObject
-  Collections, 200 a call, one call at a time); from the first write to the end of the last run
-  that consumed one of them; events/s.
+Both deployments run at once and their phases are interleaved round by round (the order
+alternating), so the machine's noise hits both alike; the idle one's background loops are part of
+that noise. Per round and deployment:
+
+* **latency** (CometD, then Pub/Sub): ``--latency-events`` records created over REST one at a time,
+  ``--rate`` per second. For each change, from its commit in the emulator (the PushTopic event's
+  ``createdDate``, the change event's ``commitTimestamp``) to (a) the asset event's timestamp,
+  (b) the DAG run's ``queued_at`` and ``start_date``, (c) its ``end_date``, all read from the
+  metadata database (``asset_event``, ``dagrun_asset_event``, ``dag_run``).
+* **throughput** (CometD): ``--burst`` Opportunities written as fast as the emulator takes them
+  (sObject Collections, 200 a call, one call at a time); from the first write to the end of the
+  last run that consumed one of them; events/s.
 
 Every round also asserts exactness: each change is one replay id in exactly one asset event,
-each of those asset events in exactly one DAG run, and each run's task returned exactly the
-replay ids its run consumed. Reported: per-round lines, then the median over rounds of each
-figure and the ratio PostgreSQL+Celery / SQLite+Local.
+that asset event in exactly one DAG run, and each run's task returned exactly the replay ids its
+run consumed. Reported: per-round lines, then the median over rounds of each figure and the
+ratio PostgreSQL+Celery / SQLite+Local.
 
     python -m bench.bench_deployment                       # make bench-deploy
     python -m bench.bench_deployment --rounds 1 --latency-events 60 --burst 300   # a quick look
@@ -34,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import statistics
@@ -197,7 +204,7 @@ def check_exact(deployment: Deployment, watch: Watch, found: dict[str, dict[str,
     task returned exactly the replay ids of the events it consumed."""
     assert all(change["copies"] == 1 for change in found.values()), "a change was delivered twice"
     assert all(len(change["runs"]) == 1 for change in found.values()), "an asset event is in several runs"
-    replay_ids: dict[str, list[int]] = {}
+    replay_ids: dict[str, list[Any]] = {}
     for change in found.values():
         replay_ids.setdefault(change["runs"][0]["run_id"], []).append(change["replay_id"])
     returned = deployment.stack.db.xcom_values(watch.dag_id, "record")
@@ -214,7 +221,7 @@ def last_event_id(deployment: Deployment) -> int:
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (``q`` in 0..100)."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, int(round(q / 100 * len(ordered) + 0.5)) - 1))]
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 def latency_round(deployment: Deployment, watch: Watch, tag: str, events: int, rate: float) -> dict[str, float]:
