@@ -360,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pubsub", action="store_true", help="leave the Pub/Sub watcher's latency out")
     parser.add_argument("--only", choices=("sqlite", "celery"), help="one deployment (no ratios)")
     parser.add_argument("--json", type=Path, help="also write every round's figures here")
+    parser.add_argument("--keep", action="store_true", help="keep the deployments' directories (logs, databases)")
     args = parser.parse_args(argv)
 
     kinds = [args.only] if args.only else ["sqlite", "celery"]
@@ -374,7 +375,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# Event-to-run latency and throughput ({time.strftime('%Y-%m-%d %H:%M')} UTC, {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.1f}): {args.rounds} rounds of {args.latency_events} changes at "
           f"{args.rate:g}/s and a burst of {args.burst}", flush=True)
-    with tempfile.TemporaryDirectory(prefix="sf-bench-deploy-") as tmp, ExitStack() as running:
+    with ExitStack() as running:
+        tmp = tempfile.mkdtemp(prefix="sf-bench-deploy-")
+        if not args.keep:
+            running.callback(shutil.rmtree, tmp, ignore_errors=True)
         deployments = [running.enter_context(deployment_of(kind, Path(tmp), watches)) for kind in kinds]
         for number in range(args.rounds):
             # Alternate which deployment goes first: neither always follows the other's load.
