@@ -6,13 +6,12 @@
   two triggerers, two Celery workers (tests/integration/test_deployment.py's).
 
 Each has its own emulator (same version: this checkout, with the Pub/Sub API and Change Data
-Capture on Account) and the same DAGs, both watchers paced (``paced_by``, the production setting),
-each task returning the replay ids of its run:
+Capture on Account) and the same DAGs, bench/deploy_dags/bench_events.py, both watchers paced
+(``paced_by``, the production setting), each task returning the replay ids of its run:
 
-* tests/integration/deploy_dags/deploy_events.py: ``SalesforceEventTrigger`` on a PushTopic on
-  Opportunity (CometD), the DAG of the deployment tests;
-* bench/deploy_dags/deploy_pubsub_events.py: ``SalesforcePubSubEventTrigger`` on
-  ``/data/AccountChangeEvent`` (``--no-pubsub`` leaves it out).
+* ``bench_cometd_events``: ``SalesforceEventTrigger`` on a PushTopic on Opportunity (CometD);
+* ``bench_pubsub_events``: ``SalesforcePubSubEventTrigger`` on ``/data/AccountChangeEvent``
+  (``--no-pubsub`` leaves its phase out; the DAG stays paused).
 
 Both deployments run at once and their phases are interleaved round by round (the order
 alternating), so the machine's noise hits both alike; the idle one's background loops are part of
@@ -93,12 +92,13 @@ class Watch:
 
 
 #: CometD: a PushTopic on Opportunity; the event's ``createdDate`` is the commit (ms).
-COMETD = Watch("CometD", ROOT / "tests" / "integration" / "deploy_dags" / "deploy_events.py", "deploy_events",
-               "salesforce://deploy/topic/DeployOpportunities", "SalesforceEventTrigger", "Opportunity",
+DAG_FILE = ROOT / "bench" / "deploy_dags" / "bench_events.py"
+COMETD = Watch("CometD", DAG_FILE, "bench_cometd_events", "salesforce://bench/topic/DeployOpportunities",
+               "SalesforceEventTrigger", "Opportunity",
                lambda event: event["payload"]["sobject"]["Name"], lambda event: when(event["created_date"]))
 #: Pub/Sub: Change Data Capture on Account; the header's ``commitTimestamp`` is the commit (ms).
-PUBSUB = Watch("Pub/Sub", ROOT / "bench" / "deploy_dags" / "deploy_pubsub_events.py", "deploy_pubsub_events",
-               "salesforce://deploy/data/AccountChangeEvent", "SalesforcePubSubEventTrigger", "Account",
+PUBSUB = Watch("Pub/Sub", DAG_FILE, "bench_pubsub_events", "salesforce://bench/data/AccountChangeEvent",
+               "SalesforcePubSubEventTrigger", "Account",
                lambda event: event["payload"]["Name"],
                lambda event: event["payload"]["ChangeEventHeader"]["commitTimestamp"] / 1000)
 #: Latency stages: column of the row -> label.
@@ -292,8 +292,8 @@ def deployment_of(kind: str, base: Path, watches: list[Watch]) -> Iterator[Deplo
     home, dags = base / kind / "home", base / kind / "dags"
     home.mkdir(parents=True)
     dags.mkdir()
-    for watch in watches:
-        shutil.copy(watch.dag_file, dags / watch.dag_file.name)
+    for dag_file in {watch.dag_file for watch in watches}:
+        shutil.copy(dag_file, dags / dag_file.name)
     emulator_args: tuple[str, ...] = ()
     if PUBSUB in watches:
         config = base / kind / "emulator.json"
