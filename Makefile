@@ -41,7 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # Event-to-run latency and sustained events/s through SQLite + LocalExecutor and PostgreSQL +
-# Celery side by side (docs/deployment.md); not part of `make bench`: about 15 minutes on 2 cores.
+# Celery side by side (docs/deployment.md); not part of `make bench`: 12 to 14 minutes on 2 cores.
 .PHONY: bench-deploy
 bench-deploy: $(STAMP)
 	$(BIN)/python -m bench.bench_deployment $(BENCH_DEPLOY_ARGS)
