@@ -91,8 +91,9 @@ class Watch:
     committed_of: Callable[[dict[str, Any]], float]
 
 
-#: CometD: a PushTopic on Opportunity; the event's ``createdDate`` is the commit (ms).
+#: Both DAGs, one per watcher.
 DAG_FILE = ROOT / "bench" / "deploy_dags" / "bench_events.py"
+#: CometD: a PushTopic on Opportunity; the event's ``createdDate`` is the commit (ms).
 COMETD = Watch("CometD", DAG_FILE, "bench_cometd_events", "salesforce://bench/topic/DeployOpportunities",
                "SalesforceEventTrigger", "Opportunity",
                lambda event: event["payload"]["sobject"]["Name"], lambda event: when(event["created_date"]))
@@ -214,6 +215,7 @@ def check_exact(deployment: Deployment, watch: Watch, found: dict[str, dict[str,
 
 
 def last_event_id(deployment: Deployment) -> int:
+    """The newest asset event id of any asset (a phase reads only the events after it)."""
     rows = deployment.stack.db.rows("SELECT MAX(id) AS top FROM asset_event")
     return (rows[0]["top"] if rows else None) or 0
 
