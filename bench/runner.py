@@ -124,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# Benchmarks ({args.rounds} rounds, medians; {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores)\n")
         for module in _discover(args.select):
             bench = importlib.import_module(f"bench.{module}")
+            if not hasattr(bench, "CASES"):  # a standalone benchmark (its own deployments, its own rounds)
+                print(f"({module}: run it alone, `python -m bench.{module}`)\n")
+                continue
             samples: list[list[dict[str, Any]]] = [[] for _ in bench.CASES]
             for _ in range(args.rounds):
                 for index in range(len(bench.CASES)):

@@ -516,14 +516,16 @@ def airflow_argv(name: str) -> list[str]:
 
 
 def start_celery_deployment(procs: ProcessSet, home: Path, dags: Path, connections: dict[str, str],
-                            *, asset_uri: str, components: tuple[str, ...] = CELERY_COMPONENTS) -> Stack:
+                            *, asset_uri: str, components: tuple[str, ...] = CELERY_COMPONENTS,
+                            emulator_args: tuple[str, ...] = ()) -> Stack:
     """Emulator, PostgreSQL, Redis, ``airflow db migrate``, then every component in ``components``.
 
     :param connections: connection id -> JSON; ``{emulator}`` in a value becomes the emulator's
         connection (the emulator's port is only known once it runs).
     :param asset_uri: the asset :class:`Stack` reads events of.
+    :param emulator_args: more emulator options (``--pubsub-port 0``, ``--config FILE``).
     """
-    emulator = start_emulator(procs)
+    emulator = start_emulator(procs, *emulator_args)
     database_url = start_postgres(procs)
     broker_url = start_redis(procs)
     api_port = free_port()
@@ -598,3 +600,22 @@ def produce_while_killing(procs: ProcessSet, make: Callable[[int], str], *, coun
     assert not errors, errors
     assert len(created) == count
     return created
+
+
+def start_sqlite_deployment(procs: ProcessSet, home: Path, dags: Path, connections: dict[str, str],
+                            *, asset_uri: str, emulator_args: tuple[str, ...] = ()) -> Stack:
+    """Emulator, then the SQLite + LocalExecutor deployment (:data:`SQLITE_COMPONENTS`): the
+    counterpart of :func:`start_celery_deployment` (bench/bench_deployment.py compares the two).
+
+    :param connections: connection id -> JSON; ``{emulator}`` in a value becomes the emulator's connection.
+    :param asset_uri: the asset :class:`Stack` reads events of.
+    :param emulator_args: more emulator options (``--pubsub-port 0``, ``--config FILE``).
+    """
+    emulator = start_emulator(procs, *emulator_args)
+    api_port = free_port()
+    procs.env = airflow_env(home, dags, api_port, {
+        f"AIRFLOW_CONN_{conn_id.upper()}": value.replace("{emulator}", emulator["connection"])
+        for conn_id, value in connections.items()})
+    stack = Stack(procs, emulator, MetadataDB(home / "airflow.db"), api_port, asset_uri)
+    stack.start_airflow()
+    return stack
