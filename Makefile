@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])" 2>/dev/null)
 
-.PHONY: test chaos deploy-full demo docs bench emulator dist clean
+.PHONY: test integration-full chaos deploy-full demo docs bench emulator dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ chaos: $(STAMP)
 deploy-full: $(STAMP)
 	SF_DEPLOY_EVENTS=2000 $(BIN)/python -m pytest -p no:cacheprovider -s \
 		tests/integration/test_deployment.py $(PYTEST_ARGS)
+
+# Integration scenarios `make test` leaves out because a deployment test covers them (the SQLite
+# CometD triggerer kill: see tests/integration/conftest.py), with the rest of the integration tests.
+integration-full: $(STAMP)
+	SF_INTEGRATION_FULL=1 $(BIN)/python -m pytest -p no:cacheprovider -m integration tests/integration $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py

@@ -24,6 +24,18 @@ from tests.integration.airflow_procs import ProcessSet, Stack, start_celery_depl
 
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "integration: starts real Airflow and emulator processes (slower)")
+    config.addinivalue_line("markers", "integration_full: a scenario another test already covers in a more "
+                            "production-like deployment; run by `make integration-full` (SF_INTEGRATION_FULL=1)")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    # Keeps `make test` under its time budget: these cost minutes and add little to what runs.
+    if os.environ.get("SF_INTEGRATION_FULL") == "1":
+        return
+    skip = pytest.mark.skip(reason="covered by a deployment test; `make integration-full` runs it")
+    for item in items:
+        if item.get_closest_marker("integration_full"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="module")

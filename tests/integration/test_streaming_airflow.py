@@ -136,6 +136,8 @@ def test_each_new_opportunity_starts_one_dag_run_with_its_payload(stack: Stack) 
     assert _subscriptions(stack.emulator_stats()) >= 1
 
 
+# test_deployment.py's triggerer takeover covers this with two triggerers on PostgreSQL.
+@pytest.mark.integration_full
 def test_killing_the_triggerer_loses_no_event(stack: Stack) -> None:
     _wait_subscribed(stack)
     # A stored replay id first: before it, a watcher starts with new events only ("replay" policy).
