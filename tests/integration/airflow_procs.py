@@ -598,3 +598,18 @@ def produce_while_killing(procs: ProcessSet, make: Callable[[int], str], *, coun
     assert not errors, errors
     assert len(created) == count
     return created
+
+
+def component_rss(procs: ProcessSet, name: str) -> int:
+    """Resident memory (bytes) of component ``name`` and every process it started (a triggerer's
+    supervisor and its trigger-runner child)."""
+    import psutil
+
+    root = psutil.Process(procs.procs[name].pid)
+    total = 0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            total += proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
