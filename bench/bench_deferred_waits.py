@@ -31,16 +31,12 @@ import requests
 
 from bench.runner import BenchEnv, Case
 from bench.stream_support import quiet_run
+from bench.waits_support import APIS, hold_jobs, pardot_connection, poll_counts, start_held_jobs
 
 WAITS = int(os.environ.get("SF_BENCH_WAITS", "200"))
 POLL_INTERVAL = 2.0
 WINDOW = 10.0
 TASKS_PER_JOB = 2
-APIS = ("bulk2", "bulk1", "analytics", "pardot")
-#: Each API's status path of a job (what one poll requests), by job id.
-POLL_PATHS = {"bulk2": "/jobs/ingest/{}", "bulk1": "/job/{}", "analytics": "/wave/dataflowjobs/{}",
-              "pardot": "/api/v5/exports/{}"}
-PARDOT_BUSINESS_UNIT = "0Uv000000000001AAA"
 GROUP = (f"Deferred waits: {WAITS} triggers held on one event loop, polls every {POLL_INTERVAL:g} s "
          f"(memory per task, polls per second)")
 
@@ -52,12 +48,7 @@ def _admin(env: BenchEnv, path: str, body: dict[str, Any] | None = None) -> Any:
 
 
 def _hold(env: BenchEnv, held: bool) -> None:
-    for api in ("bulk", "analytics", "pardot"):
-        _admin(env, api, {"hold_jobs": held})
-
-
-def _stats(env: BenchEnv) -> dict[str, int]:
-    return requests.get(f"{env.url}/__emulator__/stats", verify=env.ca_bundle or True, timeout=10).json()["requests"]
+    hold_jobs(env.url, env.ca_bundle or True, held)
 
 
 def _rss() -> int:
@@ -69,16 +60,9 @@ def _rss() -> int:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-def _pardot_connection(env: BenchEnv) -> str:
-    conn = json.loads(env.connection_json)
-    conn["conn_type"] = "salesforce_pardot"
-    conn["extra"] = {**conn.get("extra", {}), "business_unit_id": PARDOT_BUSINESS_UNIT, "pardot_host": env.url}
-    return json.dumps(conn)
-
-
 def _connections(env: BenchEnv, count: int) -> None:
     """``sf_wait_<i>`` and ``pardot_wait_<i>``: ``count`` connection ids to the same org."""
-    pardot = _pardot_connection(env)
+    pardot = json.dumps(pardot_connection(env.connection_json, env.url))
     os.environ["AIRFLOW_CONN_SALESFORCE_PARDOT_DEFAULT"] = pardot
     for i in range(count):
         os.environ[f"AIRFLOW_CONN_SF_WAIT_{i}"] = env.connection_json
@@ -87,27 +71,10 @@ def _connections(env: BenchEnv, count: int) -> None:
 
 def _held_jobs(env: BenchEnv) -> dict[str, list[Any]]:
     """``WAITS / TASKS_PER_JOB`` jobs, a quarter per API, all held in progress."""
-    from airflow_provider_salesforce_suite.hooks.analytics import SalesforceAnalyticsHook
-    from airflow_provider_salesforce_suite.hooks.bulk import SalesforceBulkHook
-    from airflow_provider_salesforce_suite.hooks.pardot import PardotHook
-
     _admin(env, "reset")
     _hold(env, True)
     _connections(env, WAITS)
-    bulk, analytics, pardot = SalesforceBulkHook(), SalesforceAnalyticsHook(), PardotHook()
-    dataflow = analytics.list_dataflows()[0]["id"]
-    jobs: dict[str, list[Any]] = {api: [] for api in APIS}
-    for i in range(-(-WAITS // (len(APIS) * TASKS_PER_JOB))):
-        job_id = bulk.create_ingest_job("Account", "insert")["id"]
-        bulk.upload_job_data(job_id, f"Name\nwait-{i}\n".encode())
-        bulk.close_job(job_id)
-        jobs["bulk2"].append(job_id)
-        job_id = bulk.v1_create_job("Account", "insert")["id"]
-        bulk.v1_add_batch(job_id, f"Name\nwait-v1-{i}\n".encode())
-        jobs["bulk1"].append(job_id)
-        jobs["analytics"].append(analytics.start_dataflow(dataflow)["id"])
-        jobs["pardot"].append(pardot.create_export("prospect_byUpdatedAt", ["id"]))
-    return jobs
+    return start_held_jobs(-(-WAITS // (len(APIS) * TASKS_PER_JOB)))
 
 
 def _our_triggers(jobs: dict[str, list[Any]], shared: bool) -> tuple[list[Any], int]:
@@ -136,8 +103,7 @@ def _our_triggers(jobs: dict[str, list[Any]], shared: bool) -> tuple[list[Any], 
 
 
 def _polls(env: BenchEnv, jobs: dict[str, list[Any]]) -> int:
-    suffixes = tuple(POLL_PATHS[api].format(job_id) for api, ids in jobs.items() for job_id in ids)
-    return sum(n for key, n in _stats(env).items() if key.startswith("GET ") and key.endswith(suffixes))
+    return sum(poll_counts(_stats(env), jobs).values())
 
 
 async def _hold_triggers(env: BenchEnv, triggers: list[Any], jobs: dict[str, list[Any]] | None,

@@ -363,42 +363,9 @@ def test_bulk_fan_out_survives_a_worker_killed_mid_job(celery_deployment: Stack,
           f"{survivor}, run done {took:.0f} s after the kill: {len(names)} Accounts, 0 duplicates")
 
 
-WAITS = int(os.environ.get("SF_DEPLOY_WAITS", "24"))
-WAIT_APIS = ("bulk2", "bulk1", "analytics", "pardot")
+WAITS = int(os.environ.get("SF_DEPLOY_WAITS", "16"))  # make deploy-full: 200
 TASKS_PER_JOB = 2
-#: The emulator's status path of each API's job, by job id (what one poll requests).
-POLL_PATHS = {"bulk2": "/jobs/ingest/{}", "bulk1": "/job/{}", "analytics": "/wave/dataflowjobs/{}",
-              "pardot": "/api/v5/exports/{}"}
 TRIGGERERS = ("triggerer-1", "triggerer-2")
-
-
-def hold_jobs(stack: Stack, held: bool) -> None:
-    """Hold (or release) every Bulk, Analytics and Pardot job in progress in the emulator."""
-    for api in ("bulk", "analytics", "pardot"):
-        stack._http.post(f"{stack.emulator['url']}/__emulator__/{api}", json={"hold_jobs": held}, timeout=10,
-                         verify=stack._verify).raise_for_status()
-
-
-def start_held_jobs(count: int) -> dict[str, list[Any]]:
-    """``count`` jobs per API, all held in progress: api -> job ids."""
-    from airflow_provider_salesforce_suite.hooks.analytics import SalesforceAnalyticsHook
-    from airflow_provider_salesforce_suite.hooks.bulk import SalesforceBulkHook
-    from airflow_provider_salesforce_suite.hooks.pardot import PardotHook
-
-    bulk, analytics, pardot = SalesforceBulkHook(CONN_ID), SalesforceAnalyticsHook(CONN_ID), PardotHook()
-    jobs: dict[str, list[Any]] = {api: [] for api in WAIT_APIS}
-    dataflow = analytics.list_dataflows()[0]["id"]
-    for i in range(count):
-        job_id = bulk.create_ingest_job("Account", "insert")["id"]
-        bulk.upload_job_data(job_id, f"Name\nwait-{i}\n".encode())
-        bulk.close_job(job_id)
-        jobs["bulk2"].append(job_id)
-        job_id = bulk.v1_create_job("Account", "insert")["id"]
-        bulk.v1_add_batch(job_id, f"Name\nwait-v1-{i}\n".encode())
-        jobs["bulk1"].append(job_id)
-        jobs["analytics"].append(analytics.start_dataflow(dataflow)["id"])
-        jobs["pardot"].append(pardot.create_export("prospect_byUpdatedAt", ["id"]))
-    return jobs
 
 
 def wait_rows(stack: Stack) -> list[Any]:
@@ -409,34 +376,20 @@ def wait_rows(stack: Stack) -> list[Any]:
                          "AND ti.task_id IN ('bulk2', 'bulk1', 'analytics', 'pardot')")
 
 
-def poll_counts(stack: Stack, jobs: dict[str, list[Any]]) -> dict[tuple[str, str], int]:
-    """(api, job id) -> GETs of its status path so far."""
-    requests_seen = stack.emulator_stats()["requests"]
-    counts = {}
-    for api, ids in jobs.items():
-        for job_id in ids:
-            suffix = POLL_PATHS[api].format(job_id)
-            counts[(api, str(job_id))] = sum(n for key, n in requests_seen.items()
-                                             if key.startswith("GET ") and key.endswith(suffix))
-    return counts
-
-
 def test_deferred_waits_are_polled_per_job_not_per_task(celery_deployment: Stack, monkeypatch) -> None:
     """``SF_DEPLOY_WAITS`` deferred sensors on half as many held jobs: both triggerers' memory per
     deferred task, and polls per second bounded by the jobs each triggerer watches (not its tasks)."""
+    from bench.waits_support import APIS, hold_jobs, pardot_connection, poll_counts, start_held_jobs
     from tests.integration.deploy_dags.deploy_waits import PARDOT_CONN_ID, POLL_INTERVAL
 
     stack = celery_deployment
-    per_api = max(1, WAITS // len(WAIT_APIS))
-    pardot = json.loads(stack.emulator["connection"])
-    pardot["conn_type"] = "salesforce_pardot"
-    pardot["extra"] = {**pardot.get("extra", {}), "business_unit_id": "0Uv000000000001AAA",
-                       "pardot_host": stack.emulator["url"]}
+    per_api = max(1, WAITS // len(APIS))
+    pardot = pardot_connection(stack.emulator["connection"], stack.emulator["url"])
     stack.airflow("connections", "add", PARDOT_CONN_ID, "--conn-json", json.dumps(pardot))
     monkeypatch.setenv(f"AIRFLOW_CONN_{PARDOT_CONN_ID.upper()}", json.dumps(pardot))
-    hold_jobs(stack, True)
+    hold_jobs(stack.emulator["url"], stack._verify, True)
     try:
-        jobs = start_held_jobs(-(-per_api // TASKS_PER_JOB))
+        jobs = start_held_jobs(-(-per_api // TASKS_PER_JOB), CONN_ID, PARDOT_CONN_ID)
         conf = {api: [job_id for job_id in ids for _ in range(TASKS_PER_JOB)][:per_api] for api, ids in jobs.items()}
         tasks = sum(len(ids) for ids in conf.values())
         job_of = {(api, index): str(job_id) for api, ids in conf.items() for index, job_id in enumerate(ids)}
@@ -458,15 +411,15 @@ def test_deferred_waits_are_polled_per_job_not_per_task(celery_deployment: Stack
         rows = wait_for(all_deferred, timeout=120 + tasks * 3, interval=1, what=f"{tasks} deferred waits")
         deferred_in = time.monotonic() - started
         time.sleep(POLL_INTERVAL * 1.5)  # every trigger has joined its job's poll
-        window = max(10.0, POLL_INTERVAL * 5)
-        before, window_start = poll_counts(stack, jobs), time.monotonic()
+        window = max(8.0, POLL_INTERVAL * 4)
+        before, window_start = poll_counts(stack.emulator_stats()["requests"], jobs), time.monotonic()
         time.sleep(window)
-        after = poll_counts(stack, jobs)
+        after = poll_counts(stack.emulator_stats()["requests"], jobs)
         window = time.monotonic() - window_start
         rss_held = {name: component_rss(stack.procs, name) for name in TRIGGERERS}
         assert all(row["state"] == "deferred" for row in wait_rows(stack))
     finally:
-        hold_jobs(stack, False)
+        hold_jobs(stack.emulator["url"], stack._verify, False)
     polls = {key: after[key] - before[key] for key in after}
     watched = {(row["task_id"], row["map_index"]): row["hostname"] for row in rows}
     # Per triggerer, the distinct jobs it watches: the most a shared poller polls.

@@ -2,7 +2,7 @@
 
 Four mapped deferrable sensors wait on jobs the test started and the emulator holds in progress:
 Bulk 2.0 ingest jobs, Bulk 1.0 jobs, CRM Analytics dataflow jobs and Pardot exports. The job ids
-come in ``dag_run.conf`` (``{"bulk2": [...], "bulk1": [...], "analytics": [...], "pardot": [...]}``), one mapped task per entry; an id listed twice is waited on by two tasks.
+come in ``dag_run.conf`` (``{"bulk2": [...], "bulk1": [...], "analytics": [...], "pardot": [...]}``), one mapped task per id; an id listed twice is waited on by two tasks.
 """
 
 from __future__ import annotations
@@ -39,6 +39,5 @@ def deploy_waits():
     SalesforceAnalyticsDataflowJobSensor.partial(task_id="analytics", salesforce_conn_id=CONN_ID, **WAIT).expand(
         job_id=ids("analytics"))
     PardotExportSensor.partial(task_id="pardot", pardot_conn_id=PARDOT_CONN_ID, **WAIT).expand(job_id=ids("pardot"))
-
 
 deploy_waits()
