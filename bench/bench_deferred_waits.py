@@ -51,6 +51,10 @@ def _hold(env: BenchEnv, held: bool) -> None:
     hold_jobs(env.url, env.ca_bundle or True, held)
 
 
+def _stats(env: BenchEnv) -> dict[str, int]:
+    return requests.get(f"{env.url}/__emulator__/stats", verify=env.ca_bundle or True, timeout=10).json()["requests"]
+
+
 def _rss() -> int:
     """This process's resident memory now (bytes)."""
     with open("/proc/self/status") as status:
@@ -77,7 +81,7 @@ def _held_jobs(env: BenchEnv) -> dict[str, list[Any]]:
     return start_held_jobs(-(-WAITS // (len(APIS) * TASKS_PER_JOB)))
 
 
-def _our_triggers(jobs: dict[str, list[Any]], shared: bool) -> tuple[list[Any], int]:
+def _our_triggers(jobs: dict[str, list[Any]], shared: bool, count: int = WAITS) -> tuple[list[Any], int]:
     """The triggers, two a job, and how many poll loops they need (one per connection and job)."""
     from airflow_provider_salesforce_suite.triggers.analytics import SalesforceAnalyticsJobTrigger
     from airflow_provider_salesforce_suite.triggers.bulk import SalesforceBulkJobTrigger
@@ -85,7 +89,7 @@ def _our_triggers(jobs: dict[str, list[Any]], shared: bool) -> tuple[list[Any], 
 
     triggers: list[Any] = []
     watches = set()
-    for n in range(WAITS):
+    for n in range(count):
         api, slot = APIS[n % len(APIS)], n // len(APIS)
         job_id = jobs[api][slot // TASKS_PER_JOB]
         conn = "salesforce_suite_default" if shared else f"sf_wait_{n}"
@@ -149,14 +153,23 @@ async def _hold_triggers(env: BenchEnv, triggers: list[Any], jobs: dict[str, lis
 
 
 def _warm(env: BenchEnv) -> dict[str, list[Any]]:
-    """Held jobs, and every import and one-time setup done before the first RSS reading."""
+    """Held jobs; then one trigger of each API runs a round on its own loop, so every lazy import
+    and one-time setup (the token, the trigger modules) is done before the first RSS reading."""
     jobs = _held_jobs(env)
-    import aiohttp  # noqa: F401 - the triggers' HTTP client, imported by their first poll
+    triggers, _ = _our_triggers(jobs, True, len(APIS))
 
-    import airflow_provider_salesforce_suite.hooks.analytics  # noqa: F401
-    import airflow_provider_salesforce_suite.hooks.bulk  # noqa: F401
-    import airflow_provider_salesforce_suite.hooks.pardot  # noqa: F401
+    async def one_round() -> None:
+        from airflow_provider_salesforce_suite.triggers._job_poller import job_poller
 
+        runs = [asyncio.create_task(anext(trigger.run())) for trigger in triggers]
+        async with asyncio.timeout(60):
+            while len(job_poller().watches) < len(APIS) or any(w.seq == 0 for w in job_poller().watches.values()):
+                await asyncio.sleep(0.05)
+        for run in runs:
+            run.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)
+
+    quiet_run(one_round())
     return jobs
 
 

@@ -11,6 +11,10 @@ A triggerer runs all its triggers on one event loop. Per loop there is one :clas
   cancelled: triggerer reassignment, task cleared, or it fired) unsubscribes; the last one out
   stops the job's poll loop.
 
+At most :data:`POLLS_IN_FLIGHT` status calls of one hook are in flight at once: polls due together
+queue for a moment instead of opening a TLS connection each (each costs ~250 KiB on the triggerer,
+and Salesforce limits an org's concurrent requests).
+
 200 deferred waits on 50 jobs cost 50 status calls an interval, not 200.
 """
 
@@ -23,6 +27,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+#: Status calls of one shared hook in flight at once (so at most this many pooled connections).
+POLLS_IN_FLIGHT = 8
 #: A status call: takes the shared hook, returns the job's status.
 Poll = Callable[[Any], Awaitable[Any]]
 
@@ -68,6 +74,7 @@ class _SharedHook:
         self.spec = spec
         self.hook = spec.make()
         self.users = 0
+        self.in_flight = asyncio.Semaphore(POLLS_IN_FLIGHT)
 
 
 class _Watch:
@@ -121,7 +128,8 @@ class _Watch:
         loop = asyncio.get_running_loop()
         while self.subscribers:
             try:
-                result = await self.poll(self.shared.hook)
+                async with self.shared.in_flight:
+                    result = await self.poll(self.shared.hook)
             except Exception as exc:  # every subscriber decides what the error means
                 self._publish(error=exc)
                 return
