@@ -2,7 +2,7 @@
 
 A triggerer runs all its triggers on one event loop. Per loop there is one :class:`JobPoller`:
 
-- one hook (one HTTP session, one token, one TLS handshake per connection) per
+- one hook (one HTTP session, one token, a few pooled TLS connections) per
   ``(hook class, connection id, API version)``, shared by every trigger polling through it and
   closed when the last poll that uses it stops;
 - one poll loop per watched status call (``("bulk-2.0", "ingest", job_id)`` ...), however many
@@ -110,6 +110,7 @@ class _Watch:
     def leave(self, subscription: Subscription) -> None:
         self.subscribers.pop(subscription, None)
         if not self.subscribers and self.task is not None and not self.task.done():
+            self.poller._forget(self)  # a wait arriving now starts a new loop, not this dying one
             self.task.cancel()
 
     def _publish(self, result: Any = None, error: BaseException | None = None) -> None:
@@ -132,6 +133,7 @@ class _Watch:
                     result = await self.poll(self.shared.hook)
             except Exception as exc:  # every subscriber decides what the error means
                 self._publish(error=exc)
+                self.poller._forget(self)  # a wait arriving later polls afresh
                 return
             self._publish(result)
             polled = loop.time()
@@ -183,10 +185,13 @@ class JobPoller:
         watch.join(subscription, interval)
         return subscription
 
-    def _ended(self, watch: _Watch) -> None:
-        """A poll loop stopped (no subscriber left, or its error): forget it, close an unused hook."""
+    def _forget(self, watch: _Watch) -> None:
         if self.watches.get(watch.key) is watch:
             del self.watches[watch.key]
+
+    def _ended(self, watch: _Watch) -> None:
+        """A poll loop stopped (no subscriber left, or its error): forget it, close an unused hook."""
+        self._forget(watch)
         shared = watch.shared
         shared.users -= 1
         if shared.users == 0 and self.hooks.get(shared.spec.key) is shared:

@@ -233,3 +233,29 @@ def test_pardot_and_analytics_triggers_share_their_job_polls(sf_conn, pardot_con
     events, window = _run(scenario)
     assert [event["status"] for event in events] == ["success"] * 16, events
     assert all(1 <= polls <= 1.0 / 0.2 + 2 for polls in window.values()), window  # not 8 x that
+
+
+def test_a_wait_arriving_as_the_last_one_leaves_gets_a_live_poll(sf_conn, emulator_admin, held) -> None:
+    """The last waiter leaves and, in the same loop step, a new one arrives (a task re-deferred):
+    the newcomer starts a new poll loop rather than joining the stopping one."""
+    conn = sf_conn("sf_poller")
+    held("bulk")
+    job_id = _bulk_job(SalesforceBulkHook(conn))
+
+    async def scenario() -> dict[str, Any]:
+        first = asyncio.create_task(_first_event(SalesforceBulkJobTrigger(
+            job_ids=[job_id], salesforce_conn_id=conn, poll_interval=0.1)))
+        await _until(lambda: calls(emulator_admin, "GET", f"/jobs/ingest/{job_id}") >= 1)
+        (old,) = job_poller().watches.values()
+        first.cancel()
+        second = asyncio.create_task(_first_event(SalesforceBulkJobTrigger(
+            job_ids=[job_id], salesforce_conn_id=conn, poll_interval=0.1)))
+        await asyncio.gather(first, return_exceptions=True)
+        await _until(lambda: len(job_poller().watches) == 1)
+        (new,) = job_poller().watches.values()
+        assert new is not old and old.task.done()
+        _hold(emulator_admin, "bulk", False)
+        return await second
+
+    event = _run(scenario)
+    assert event["status"] == "success"
