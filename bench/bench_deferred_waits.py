@@ -101,8 +101,9 @@ def _our_triggers(jobs: dict[str, list[Any]], shared: bool, count: int = WAITS) 
             triggers.append(SalesforceAnalyticsJobTrigger(kind="dataflow_job", object_id=job_id,
                                                           salesforce_conn_id=conn, poll_interval=POLL_INTERVAL))
         else:
+            pardot = "salesforce_pardot_default" if shared else f"pardot_wait_{n}"
             triggers.append(PardotJobTrigger(kind="export", job_id=job_id, poll_interval=POLL_INTERVAL,
-                                             pardot_conn_id="salesforce_pardot_default" if shared else f"pardot_wait_{n}"))
+                                             pardot_conn_id=pardot))
     return triggers, len(watches)
 
 

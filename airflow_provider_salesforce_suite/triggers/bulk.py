@@ -4,7 +4,8 @@ The trigger polls with the hook's aiohttp twins (``a_get_job``, ``a_v1_get_job``
 ``a_v1_get_batch``, ``a_v1_list_batches``) through the event loop's shared poller
 (``_job_poller``: one hook per connection, one poll per job and interval however many triggers
 wait on it) and judges each poll with the hook's one rule of "done"
-(:func:`~airflow_provider_salesforce_suite.hooks._bulk.states.evaluate_job`). It fires ONE :class:`TriggerEvent` whose payload is small, JSON-safe and never a pickled response::
+(:func:`~airflow_provider_salesforce_suite.hooks._bulk.states.evaluate_job`). It fires ONE
+:class:`TriggerEvent` whose payload is small, JSON-safe and never a pickled response::
 
     {"status": "success" | "failed" | "timeout" | "error",
      "message": str | None,           # Salesforce's stateMessage/errorMessage, or our error text
@@ -88,7 +89,8 @@ class SalesforceBulkJobTrigger(BaseTrigger):
                     lambda hook, batch_id=batch_id: hook.a_v1_get_batch(job_id, batch_id))
             return polls
         if self.api == "2.0":
-            return {("bulk-2.0", self.kind, job_id): (lambda hook, job_id=job_id: hook.a_get_job(job_id, kind=self.kind))
+            kind = self.kind
+            return {("bulk-2.0", kind, job_id): (lambda hook, job_id=job_id: hook.a_get_job(job_id, kind=kind))
                     for job_id in self.job_ids}
         return {("bulk-1.0-job", job_id): (lambda hook, job_id=job_id: hook.a_v1_get_job(job_id))
                 for job_id in self.job_ids}

@@ -96,8 +96,9 @@ class PardotJobTrigger(BaseTrigger):
 
         kind, job_id = self.kind, self.job_id
         polls = {(f"pardot-{kind}", job_id): lambda hook: asyncio.to_thread(poll_job, hook, kind, job_id)}
+        spec = HookSpec(PardotHook, self.pardot_conn_id)
         summary: dict[str, Any] | None = None
-        async with job_poller().watching(HookSpec(PardotHook, self.pardot_conn_id), polls, self.poll_interval) as rounds:
+        async with job_poller().watching(spec, polls, self.poll_interval) as rounds:
             while True:
                 try:
                     [status] = (await rounds.next()).values()
