@@ -8,12 +8,12 @@ progress (``hold_jobs``), so nothing fires during the measured window.
 
 * ``DateTimeTrigger`` (the floor): Airflow's own trigger waiting for a moment a day away; no I/O.
 * ``our waits, shared``: a mix of Bulk 2.0, Bulk 1.0, CRM Analytics and Pardot job triggers, two
-  triggers a job, on one connection each: one hook per connection, one poll per job an interval.
+  triggers a job, all on the default connections: one hook per connection, one poll per job an interval.
 * ``our waits, one connection each``: the same triggers, each on a connection id of its own, so no
   hook and no poll is shared (what every trigger building its own hook and polling on its own costs).
 
 Reported: ``kib_per_task`` (the process's RSS growth from holding the triggers, divided by them;
-imports and warm-up before the first reading), ``polls_per_s`` (status GETs the emulator served
+imports and one round of one trigger per API before the first reading), ``polls_per_s`` (status GETs the emulator served
 over the window), ``hooks`` (HTTP sessions the triggers held). The wall time is the time until
 every trigger ran its first round (for the floor: until every task started).
 """
