@@ -21,6 +21,7 @@ and Salesforce limits an org's concurrent requests).
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping
 from contextlib import asynccontextmanager
@@ -239,6 +240,17 @@ class JobRound:
         :raises Exception: the first error of a watched call.
         """
         return {key: await subscription.next() for key, subscription in self.subscriptions.items()}
+
+
+def out_of_time(started_at: float, timeout: float | None, poll_interval: float) -> float | None:
+    """The seconds waited so far when the next result would come after ``timeout`` (give up now), else None.
+
+    :param started_at: epoch seconds the wait began.
+    :param timeout: seconds to wait in all (None: no limit).
+    :param poll_interval: seconds between polls.
+    """
+    elapsed = time.time() - started_at
+    return elapsed if timeout is not None and elapsed + poll_interval > timeout else None
 
 
 _POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, JobPoller] = weakref.WeakKeyDictionary()

@@ -65,7 +65,7 @@ class SalesforceAnalyticsJobTrigger(BaseTrigger):
             describe,
             evaluate_dataflow_job,
         )
-        from airflow_provider_salesforce_suite.triggers._job_poller import HookSpec, job_poller
+        from airflow_provider_salesforce_suite.triggers._job_poller import HookSpec, job_poller, out_of_time
 
         object_id = self.object_id
         if self.kind == "upload":
@@ -92,8 +92,7 @@ class SalesforceAnalyticsJobTrigger(BaseTrigger):
                 if status.done:
                     yield self._event("success", result)
                     return
-                elapsed = time.time() - self.started_at
-                if self.timeout is not None and elapsed + self.poll_interval > self.timeout:
+                if (waited := out_of_time(self.started_at, self.timeout, self.poll_interval)) is not None:
                     yield self._event("timeout", result, f"{describe(self.kind, self.object_id)} still "
-                                      f"{status.status} after {elapsed:.1f}s (timeout {self.timeout:g}s)")
+                                      f"{status.status} after {waited:.1f}s (timeout {self.timeout:g}s)")
                     return

@@ -141,7 +141,7 @@ class SalesforceBulkJobTrigger(BaseTrigger):
         Polls go through the loop's shared poller: triggers waiting on the same job share its polls.
         """
         from airflow_provider_salesforce_suite.hooks.bulk import SalesforceBulkHook
-        from airflow_provider_salesforce_suite.triggers._job_poller import HookSpec, job_poller
+        from airflow_provider_salesforce_suite.triggers._job_poller import HookSpec, job_poller, out_of_time
 
         spec = HookSpec(SalesforceBulkHook, self.salesforce_conn_id, self.api_version)
         last_log = 0.0
@@ -163,14 +163,13 @@ class SalesforceBulkJobTrigger(BaseTrigger):
                 if lines and all(line["done"] for line in lines):
                     yield self._event(STATUS_SUCCESS, lines)
                     return
-                elapsed = time.time() - self.started_at
-                if self.timeout is not None and elapsed + self.poll_interval > self.timeout:
+                if (waited := out_of_time(self.started_at, self.timeout, self.poll_interval)) is not None:
                     yield self._event(STATUS_TIMEOUT, lines, f"Bulk job(s) {', '.join(self.job_ids)} not done after "
-                                      f"{elapsed:.1f}s (timeout {self.timeout:g}s)")
+                                      f"{waited:.1f}s (timeout {self.timeout:g}s)")
                     return
                 if time.monotonic() - last_log >= self.progress_interval:
                     last_log = time.monotonic()
-                    self.log.info("%s", progress_line(lines, elapsed))
+                    self.log.info("%s", progress_line(lines, time.time() - self.started_at))
 
 
 def job_failure(job_id: str, info: dict[str, Any]) -> dict[str, Any] | None:

@@ -92,7 +92,7 @@ class PardotJobTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Watch until done, failed or timed out; yield exactly one event (polls shared per job: ``_job_poller``)."""
         from airflow_provider_salesforce_suite.hooks.pardot import PardotHook
-        from airflow_provider_salesforce_suite.triggers._job_poller import HookSpec, job_poller
+        from airflow_provider_salesforce_suite.triggers._job_poller import HookSpec, job_poller, out_of_time
 
         kind, job_id = self.kind, self.job_id
         polls = {(f"pardot-{kind}", job_id): lambda hook: asyncio.to_thread(poll_job, hook, kind, job_id)}
@@ -112,8 +112,7 @@ class PardotJobTrigger(BaseTrigger):
                 if status.done:
                     yield self._event(STATUS_SUCCESS, summary)
                     return
-                elapsed = time.time() - self.started_at
-                if self.timeout is not None and elapsed + self.poll_interval > self.timeout:
+                if (waited := out_of_time(self.started_at, self.timeout, self.poll_interval)) is not None:
                     yield self._event(STATUS_TIMEOUT, summary, f"Pardot {self.kind} {self.job_id} still {status.state} "
-                                      f"after {elapsed:.1f}s (timeout {self.timeout:g}s)")
+                                      f"after {waited:.1f}s (timeout {self.timeout:g}s)")
                     return

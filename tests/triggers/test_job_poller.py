@@ -259,3 +259,23 @@ def test_a_wait_arriving_as_the_last_one_leaves_gets_a_live_poll(sf_conn, emulat
 
     event = _run(scenario)
     assert event["status"] == "success"
+
+
+def test_pardot_and_analytics_waits_time_out_on_held_jobs(sf_conn, pardot_conn, held) -> None:
+    conn, pardot = sf_conn("sf_poller"), pardot_conn("pardot_poller")
+    held("pardot")
+    held("analytics")
+    export_id = PardotHook(pardot).create_export("prospect_byUpdatedAt", ["id"])
+    analytics = SalesforceAnalyticsHook(conn)
+    flow_job = analytics.start_dataflow(analytics.list_dataflows()[0]["id"])["id"]
+
+    async def scenario() -> list[dict[str, Any]]:
+        return await asyncio.gather(
+            _first_event(PardotJobTrigger(kind="export", job_id=export_id, pardot_conn_id=pardot, poll_interval=0.1,
+                                          timeout=0.5)),
+            _first_event(SalesforceAnalyticsJobTrigger(kind="dataflow_job", object_id=flow_job, salesforce_conn_id=conn,
+                                                       poll_interval=0.1, timeout=0.5)))
+
+    pardot_event, analytics_event = _run(scenario)
+    assert pardot_event["status"] == "timeout" and f"export {export_id} still" in pardot_event["message"]
+    assert analytics_event["status"] == "timeout" and "(timeout 0.5s)" in analytics_event["message"]
