@@ -36,6 +36,7 @@ chaos: $(STAMP)
 
 # The deployment scenarios (docs/deployment.md) at full size: 2,000 Salesforce changes through
 # PostgreSQL + Celery + two triggerers. `make test` runs them with 150.
+deploy-full: export SF_DEPLOY_WAITS = 200
 deploy-full: $(STAMP)
 	SF_DEPLOY_EVENTS=2000 $(BIN)/python -m pytest -p no:cacheprovider -s \
 		tests/integration/test_deployment.py $(PYTEST_ARGS)

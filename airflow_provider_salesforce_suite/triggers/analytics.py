@@ -1,6 +1,7 @@
 """CRM Analytics trigger: waits for a dataset upload or a dataflow job on the triggerer.
 
-Polls with the hook's async twins (``a_upload_status``, ``a_get_dataflow_job``) and judges each
+Polls with the hook's async twins (``a_upload_status``, ``a_get_dataflow_job``) through the event
+loop's shared poller (``_job_poller``: triggers waiting on one job share its polls) and judges each
 poll with the hook's rules (:func:`~airflow_provider_salesforce_suite.hooks.analytics.evaluate_upload`,
 ``evaluate_dataflow_job``). Fires ONE event::
 
@@ -10,7 +11,6 @@ poll with the hook's rules (:func:`~airflow_provider_salesforce_suite.hooks.anal
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any, AsyncIterator
 
@@ -59,22 +59,28 @@ class SalesforceAnalyticsJobTrigger(BaseTrigger):
                              "elapsed": round(time.time() - self.started_at, 3), "result": result})
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until done, failed or timed out; yield exactly one event."""
+        """Watch until done, failed or timed out; yield exactly one event (polls shared per job: ``_job_poller``)."""
         from airflow_provider_salesforce_suite.hooks.analytics import (
             SalesforceAnalyticsHook,
             describe,
             evaluate_dataflow_job,
         )
+        from airflow_provider_salesforce_suite.triggers._job_poller import HookSpec, job_poller, out_of_time
 
-        hook = SalesforceAnalyticsHook(salesforce_conn_id=self.salesforce_conn_id, api_version=self.api_version)
+        object_id = self.object_id
+        if self.kind == "upload":
+            polls = {("analytics-upload", object_id): lambda hook: hook.a_upload_status(object_id)}
+        else:
+            async def dataflow_job(hook: Any) -> Any:
+                return evaluate_dataflow_job(await hook.a_get_dataflow_job(object_id))
+
+            polls = {("analytics-dataflow-job", object_id): dataflow_job}
+        spec = HookSpec(SalesforceAnalyticsHook, self.salesforce_conn_id, self.api_version)
         result: dict[str, Any] | None = None
-        try:
+        async with job_poller().watching(spec, polls, self.poll_interval) as rounds:
             while True:
                 try:
-                    if self.kind == "upload":
-                        status = await hook.a_upload_status(self.object_id)
-                    else:
-                        status = evaluate_dataflow_job(await hook.a_get_dataflow_job(self.object_id))
+                    [status] = (await rounds.next()).values()
                 except Exception as exc:  # the operator decides; the event carries the text only
                     yield self._event("error", result, f"{type(exc).__name__}: {exc}")
                     return
@@ -86,12 +92,7 @@ class SalesforceAnalyticsJobTrigger(BaseTrigger):
                 if status.done:
                     yield self._event("success", result)
                     return
-                elapsed = time.time() - self.started_at
-                if self.timeout is not None and elapsed + self.poll_interval > self.timeout:
+                if (waited := out_of_time(self.started_at, self.timeout, self.poll_interval)) is not None:
                     yield self._event("timeout", result, f"{describe(self.kind, self.object_id)} still "
-                                      f"{status.status} after {elapsed:.1f}s (timeout {self.timeout:g}s)")
+                                      f"{status.status} after {waited:.1f}s (timeout {self.timeout:g}s)")
                     return
-                await asyncio.sleep(self.poll_interval)
-        finally:
-            if hook._async_session is not None:
-                await hook.async_session().close()

@@ -1,8 +1,10 @@
 """Bulk API trigger: waits for Bulk 2.0/1.0 jobs (or 1.0 batches) on the triggerer, not on a worker.
 
 The trigger polls with the hook's aiohttp twins (``a_get_job``, ``a_v1_get_job``,
-``a_v1_get_batch``, ``a_v1_list_batches``) and judges each poll with the hook's one rule of
-"done" (:func:`~airflow_provider_salesforce_suite.hooks._bulk.states.evaluate_job`). It fires ONE
+``a_v1_get_batch``, ``a_v1_list_batches``) through the event loop's shared poller
+(``_job_poller``: one hook per connection, one poll per job and interval however many triggers
+wait on it) and judges each poll with the hook's one rule of "done"
+(:func:`~airflow_provider_salesforce_suite.hooks._bulk.states.evaluate_job`). It fires ONE
 :class:`TriggerEvent` whose payload is small, JSON-safe and never a pickled response::
 
     {"status": "success" | "failed" | "timeout" | "error",
@@ -16,7 +18,6 @@ passed first; ``error`` that polling itself raised (auth, HTTP).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any, AsyncIterator, Sequence
 
@@ -76,28 +77,42 @@ class SalesforceBulkJobTrigger(BaseTrigger):
             "api_version": self.api_version, "progress_interval": self.progress_interval,
         }
 
-    async def _poll_once(self, hook: Any) -> list[dict[str, Any]]:
-        """One status line per watched job or batch."""
+    def _polls(self) -> dict[tuple[str, ...], Any]:
+        """The status calls this trigger watches (call key -> call on the shared hook)."""
+        if self.batch_ids:
+            job_id = self.job_ids[0]
+            polls: dict[tuple[str, ...], Any] = {("bulk-1.0-job", job_id): lambda hook: hook.a_v1_get_job(job_id)}
+            if self.batch_ids == ["*"]:
+                polls[("bulk-1.0-batches", job_id)] = lambda hook: hook.a_v1_list_batches(job_id)
+            for batch_id in self.batch_ids if self.batch_ids != ["*"] else ():
+                polls[("bulk-1.0-batch", job_id, batch_id)] = (
+                    lambda hook, batch_id=batch_id: hook.a_v1_get_batch(job_id, batch_id))
+            return polls
+        if self.api == "2.0":
+            kind = self.kind
+            return {("bulk-2.0", kind, job_id): (lambda hook, job_id=job_id: hook.a_get_job(job_id, kind=kind))
+                    for job_id in self.job_ids}
+        return {("bulk-1.0-job", job_id): (lambda hook, job_id=job_id: hook.a_v1_get_job(job_id))
+                for job_id in self.job_ids}
+
+    def _lines(self, results: dict[tuple[str, ...], Any]) -> list[dict[str, Any]]:
+        """One status line per watched job or batch, from one round of results."""
         from airflow_provider_salesforce_suite.hooks._bulk.states import evaluate_job
 
         if self.batch_ids:
             job_id = self.job_ids[0]
-            failure = job_failure(job_id, await hook.a_v1_get_job(job_id))
+            failure = job_failure(job_id, results[("bulk-1.0-job", job_id)])
             if failure is not None:
                 return [failure]
             if self.batch_ids == ["*"]:
-                batches = await hook.a_v1_list_batches(job_id)
+                batches = results[("bulk-1.0-batches", job_id)]
             else:
-                batches = [await hook.a_v1_get_batch(job_id, batch_id) for batch_id in self.batch_ids]
+                batches = [results[("bulk-1.0-batch", job_id, batch_id)] for batch_id in self.batch_ids]
             return [batch_status(job_id, batch) for batch in batches]
         lines = []
-        for job_id in self.job_ids:
-            if self.api == "2.0":
-                info = await hook.a_get_job(job_id, kind=self.kind)
-            else:
-                info = await hook.a_v1_get_job(job_id)
+        for key, info in results.items():
             status = evaluate_job(info, self.api)  # type: ignore[arg-type]
-            lines.append({"job_id": job_id, "batch_id": None, "state": status.state.value, "done": status.done,
+            lines.append({"job_id": key[-1], "batch_id": None, "state": status.state.value, "done": status.done,
                           "failed": status.failed, "records_processed": status.records_processed,
                           "records_failed": status.records_failed, "message": status.message})
         return lines
@@ -121,16 +136,20 @@ class SalesforceBulkJobTrigger(BaseTrigger):
                              "jobs": jobs})
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until done, failed or timed out; yield exactly one event."""
-        from airflow_provider_salesforce_suite.hooks.bulk import SalesforceBulkHook
+        """Watch until done, failed or timed out; yield exactly one event.
 
-        hook = SalesforceBulkHook(salesforce_conn_id=self.salesforce_conn_id, api_version=self.api_version)
+        Polls go through the loop's shared poller: triggers waiting on the same job share its polls.
+        """
+        from airflow_provider_salesforce_suite.hooks.bulk import SalesforceBulkHook
+        from airflow_provider_salesforce_suite.triggers._job_poller import HookSpec, job_poller, out_of_time
+
+        spec = HookSpec(SalesforceBulkHook, self.salesforce_conn_id, self.api_version)
         last_log = 0.0
         lines: list[dict[str, Any]] = []
-        try:
+        async with job_poller().watching(spec, self._polls(), self.poll_interval) as rounds:
             while True:
                 try:
-                    lines = await self._poll_once(hook)
+                    lines = self._lines(await rounds.next())
                 except Exception as exc:  # the operator decides; the event carries the text, not the object
                     yield self._event(STATUS_ERROR, lines, self._gone(exc) + f"{type(exc).__name__}: {exc}")
                     return
@@ -144,18 +163,13 @@ class SalesforceBulkJobTrigger(BaseTrigger):
                 if lines and all(line["done"] for line in lines):
                     yield self._event(STATUS_SUCCESS, lines)
                     return
-                elapsed = time.time() - self.started_at
-                if self.timeout is not None and elapsed + self.poll_interval > self.timeout:
+                if (waited := out_of_time(self.started_at, self.timeout, self.poll_interval)) is not None:
                     yield self._event(STATUS_TIMEOUT, lines, f"Bulk job(s) {', '.join(self.job_ids)} not done after "
-                                      f"{elapsed:.1f}s (timeout {self.timeout:g}s)")
+                                      f"{waited:.1f}s (timeout {self.timeout:g}s)")
                     return
                 if time.monotonic() - last_log >= self.progress_interval:
                     last_log = time.monotonic()
-                    self.log.info("%s", progress_line(lines, elapsed))
-                await asyncio.sleep(self.poll_interval)
-        finally:
-            if hook._async_session is not None:  # the hook opened it lazily; close only what exists
-                await hook.async_session().close()
+                    self.log.info("%s", progress_line(lines, time.time() - self.started_at))
 
 
 def job_failure(job_id: str, info: dict[str, Any]) -> dict[str, Any] | None:

@@ -1,6 +1,7 @@
 """Pardot trigger: waits for an Import or Export job on the triggerer, not on a worker.
 
-Each poll is the hook's status call (``get_import`` / ``get_export``) run in a thread, judged by
+Each poll is the hook's status call (``get_import`` / ``get_export``) run in a thread through the
+event loop's shared poller (``_job_poller``: triggers waiting on one job share its polls), judged by
 the one rule of "done" (:func:`~airflow_provider_salesforce_suite.hooks._pardot.jobs.job_status`).
 It fires ONE :class:`TriggerEvent` with a small JSON-safe payload::
 
@@ -89,27 +90,29 @@ class PardotJobTrigger(BaseTrigger):
                              "elapsed": round(time.time() - self.started_at, 3)})
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until done, failed or timed out; yield exactly one event."""
+        """Watch until done, failed or timed out; yield exactly one event (polls shared per job: ``_job_poller``)."""
         from airflow_provider_salesforce_suite.hooks.pardot import PardotHook
+        from airflow_provider_salesforce_suite.triggers._job_poller import HookSpec, job_poller, out_of_time
 
-        hook = PardotHook(self.pardot_conn_id)
+        kind, job_id = self.kind, self.job_id
+        polls = {(f"pardot-{kind}", job_id): lambda hook: asyncio.to_thread(poll_job, hook, kind, job_id)}
+        spec = HookSpec(PardotHook, self.pardot_conn_id)
         summary: dict[str, Any] | None = None
-        while True:
-            try:
-                status = await asyncio.to_thread(poll_job, hook, self.kind, self.job_id)
-            except Exception as exc:  # the task decides; the event carries the text, not the object
-                yield self._event(STATUS_ERROR, summary, f"{type(exc).__name__}: {exc}")
-                return
-            summary = status.summary()
-            if status.failed:
-                yield self._event(STATUS_FAILED, summary, f"Pardot {self.kind} {self.job_id} ended {status.state}")
-                return
-            if status.done:
-                yield self._event(STATUS_SUCCESS, summary)
-                return
-            elapsed = time.time() - self.started_at
-            if self.timeout is not None and elapsed + self.poll_interval > self.timeout:
-                yield self._event(STATUS_TIMEOUT, summary, f"Pardot {self.kind} {self.job_id} still {status.state} "
-                                  f"after {elapsed:.1f}s (timeout {self.timeout:g}s)")
-                return
-            await asyncio.sleep(self.poll_interval)
+        async with job_poller().watching(spec, polls, self.poll_interval) as rounds:
+            while True:
+                try:
+                    [status] = (await rounds.next()).values()
+                except Exception as exc:  # the task decides; the event carries the text, not the object
+                    yield self._event(STATUS_ERROR, summary, f"{type(exc).__name__}: {exc}")
+                    return
+                summary = status.summary()
+                if status.failed:
+                    yield self._event(STATUS_FAILED, summary, f"Pardot {self.kind} {self.job_id} ended {status.state}")
+                    return
+                if status.done:
+                    yield self._event(STATUS_SUCCESS, summary)
+                    return
+                if (waited := out_of_time(self.started_at, self.timeout, self.poll_interval)) is not None:
+                    yield self._event(STATUS_TIMEOUT, summary, f"Pardot {self.kind} {self.job_id} still {status.state} "
+                                      f"after {waited:.1f}s (timeout {self.timeout:g}s)")
+                    return

@@ -619,3 +619,30 @@ def start_sqlite_deployment(procs: ProcessSet, home: Path, dags: Path, connectio
     stack = Stack(procs, emulator, MetadataDB(home / "airflow.db"), api_port, asset_uri)
     stack.start_airflow()
     return stack
+
+def component_rss(procs: ProcessSet, name: str) -> int:
+    """Resident memory (bytes) of component ``name`` and every process it started (a triggerer's
+    supervisor and its trigger-runner child)."""
+    import psutil
+
+    root = psutil.Process(procs.procs[name].pid)
+    total = 0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            total += proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def airflow_api(stack: Stack, method: str, path: str, body: Any = None) -> Any:
+    """Call the deployment's REST API (``/api/v2`` + ``path``) as the all-admins user: what a CLI
+    command does, without starting a process (seconds each on a busy machine)."""
+    if getattr(stack, "_api_token", None) is None:
+        reply = stack._http.get(f"http://127.0.0.1:{stack.api_port}/auth/token", timeout=30)
+        reply.raise_for_status()
+        stack._api_token = reply.json()["access_token"]
+    reply = stack._http.request(method, f"http://127.0.0.1:{stack.api_port}/api/v2{path}", json=body, timeout=60,
+                                headers={"Authorization": f"Bearer {stack._api_token}"})
+    assert reply.ok, (reply.status_code, reply.text[:2000])
+    return reply.json() if reply.content else None

@@ -8,6 +8,10 @@ which asset event. ``SF_DEPLOY_EVENTS`` sets the number of changes (``make deplo
 
 ``deploy_dags/deploy_bulk_load.py`` fans a Bulk load of 8 CSV files out over the two workers
 (dynamic task mapping, an Airflow pool); one worker is killed mid-job.
+
+``deploy_dags/deploy_waits.py`` defers ``SF_DEPLOY_WAITS`` sensors (Bulk 2.0, Bulk 1.0, Analytics,
+Pardot; two tasks per job) onto the two triggerers while the emulator holds the jobs in progress:
+triggerer memory per deferred task and polls per second (``make deploy-full``: 200 waits).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ import pytest
 from tests.integration.airflow_procs import (
     CELERY_COMPONENTS,
     Stack,
+    airflow_api,
+    component_rss,
     json_value,
     kill_component,
     start_component,
@@ -38,7 +44,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
 HERE = Path(__file__).resolve().parent
 DEPLOY_DAGS = [HERE / "deploy_dags" / name for name in ("deploy_events.py", "deploy_events_unpaced.py",
-                                                          "deploy_bulk_load.py")]
+                                                          "deploy_bulk_load.py", "deploy_waits.py")]
 DAG_ID = "deploy_events"
 TASK_ID = "record"
 CHANNEL = "/topic/DeployOpportunities"
@@ -356,3 +362,117 @@ def test_bulk_fan_out_survives_a_worker_killed_mid_job(celery_deployment: Stack,
           f"running); {victim} killed -9 ({killed} stray processes) with load(s) {sorted(hit)} running, load "
           f"{target['map_index']} waiting for its submitted jobs; retried on "
           f"{survivor}, run done {took:.0f} s after the kill: {len(names)} Accounts, 0 duplicates")
+
+
+WAITS = int(os.environ.get("SF_DEPLOY_WAITS", "8"))  # make test: ~60 s on 2 cores; make deploy-full: 200
+TASKS_PER_JOB = 2
+TRIGGERERS = ("triggerer-1", "triggerer-2")
+
+
+def wait_rows(stack: Stack) -> list[Any]:
+    """The deploy_waits sensors: task, map index, state and the triggerer holding their trigger."""
+    return stack.db.rows("SELECT ti.task_id, ti.map_index, ti.state, j.hostname FROM task_instance ti "
+                         "LEFT JOIN trigger t ON t.id = ti.trigger_id LEFT JOIN job j ON j.id = t.triggerer_id "
+                         "WHERE ti.dag_id = 'deploy_waits' AND ti.map_index >= 0 "
+                         "AND ti.task_id IN ('bulk2', 'bulk1', 'analytics', 'pardot')")
+
+
+def test_deferred_waits_are_polled_per_job_not_per_task(celery_deployment: Stack, monkeypatch) -> None:
+    """``SF_DEPLOY_WAITS`` deferred sensors on half as many held jobs: both triggerers' memory per
+    deferred task, and polls per second bounded by the jobs each triggerer watches (not its tasks)."""
+    from bench.waits_support import APIS, hold_jobs, pardot_connection, poll_counts, start_held_jobs
+    from tests.integration.deploy_dags.deploy_waits import PARDOT_CONN_ID, POLL_INTERVAL
+
+    stack = celery_deployment
+    per_api = max(1, WAITS // len(APIS))
+    pardot = pardot_connection(stack.emulator["connection"], stack.emulator["url"])
+    airflow_api(stack, "POST", "/connections", {
+        "connection_id": PARDOT_CONN_ID, "conn_type": pardot["conn_type"], "host": pardot["host"],
+        "login": pardot["login"], "password": pardot["password"], "extra": json.dumps(pardot["extra"])})
+    monkeypatch.setenv(f"AIRFLOW_CONN_{PARDOT_CONN_ID.upper()}", json.dumps(pardot))
+    hold_jobs(stack.emulator["url"], stack._verify, True)
+    try:
+        jobs = start_held_jobs(-(-per_api // TASKS_PER_JOB), CONN_ID, PARDOT_CONN_ID)
+        conf = {api: [job_id for job_id in ids for _ in range(TASKS_PER_JOB)][:per_api] for api, ids in jobs.items()}
+        tasks = sum(len(ids) for ids in conf.values())
+        job_of = {(api, index): str(job_id) for api, ids in conf.items() for index, job_id in enumerate(ids)}
+        wait_for(lambda: stack.db.rows("SELECT 1 FROM dag WHERE dag_id = 'deploy_waits'"), timeout=120,
+                 what="the DAG processor to parse deploy_waits")
+        rss_before = {name: component_rss(stack.procs, name) for name in TRIGGERERS}
+        airflow_api(stack, "PATCH", "/dags/deploy_waits", {"is_paused": False})
+        airflow_api(stack, "POST", "/dags/deploy_waits/dagRuns", {"logical_date": None, "conf": conf})
+        started = time.monotonic()
+        samples: list[dict[str, tuple[int, int]]] = []  # triggerer -> (waits it holds, its RSS)
+
+        def all_deferred() -> list[Any] | None:
+            stack.procs.assert_running()
+            rows = wait_rows(stack)
+            bad = [row for row in rows if row["state"] in ("failed", "upstream_failed", "success")]
+            assert not bad, (bad, stack.diagnostics())  # held jobs: nothing may finish yet
+            ready = [row for row in rows if row["state"] == "deferred" and row["hostname"]]
+            samples.append({name: (sum(row["hostname"] == name for row in ready), component_rss(stack.procs, name))
+                            for name in TRIGGERERS})
+            return rows if len(ready) == tasks else None
+
+        rows = wait_for(all_deferred, timeout=120 + tasks * 3, interval=1, what=f"{tasks} deferred waits")
+        deferred_in = time.monotonic() - started
+        time.sleep(POLL_INTERVAL * 1.5)  # every trigger has joined its job's poll
+        window = POLL_INTERVAL * 4
+        before, window_start = poll_counts(stack.emulator_stats()["requests"], jobs), time.monotonic()
+        time.sleep(window)
+        after = poll_counts(stack.emulator_stats()["requests"], jobs)
+        window = time.monotonic() - window_start
+        rss_held = {name: component_rss(stack.procs, name) for name in TRIGGERERS}
+        rows_after = wait_rows(stack)
+        assert all(row["state"] == "deferred" for row in rows_after)
+    finally:
+        hold_jobs(stack.emulator["url"], stack._verify, False)
+    polls = {key: after[key] - before[key] for key in after}
+    watched = {(row["task_id"], row["map_index"]): row["hostname"] for row in rows}
+    # Per triggerer, the distinct jobs it watches: the most a shared poller polls (a trigger handed over
+    # to the other triggerer during the window counts on both).
+    held_by = {(row["hostname"], job_of[(row["task_id"], row["map_index"])]) for row in [*rows, *rows_after]}
+    per_triggerer = {name: {job for host, job in held_by if host == name} for name in TRIGGERERS}
+    jobs_watched = sum(len(ids) for ids in per_triggerer.values())
+    bound = jobs_watched * (window / POLL_INTERVAL + 1)
+    total = sum(polls.values())
+    waited = {(api, str(job_id)) for api, ids in conf.items() for job_id in ids}
+    assert all(polls[key] >= 1 for key in waited), {k: v for k, v in polls.items() if k in waited and not v}
+    assert total <= bound, (total, bound, per_triggerer)
+
+    def finished() -> str | None:
+        stack.procs.assert_running()
+        (run,) = stack.db.rows("SELECT state FROM dag_run WHERE dag_id = 'deploy_waits'")
+        return run["state"] if run["state"] in ("success", "failed") else None
+
+    released = time.monotonic()
+    state = wait_for(finished, timeout=120 + tasks * 3, interval=1, what="every wait to finish")
+    resumed_in = time.monotonic() - released
+    rows = wait_rows(stack)
+    assert state == "success" and len(rows) == tasks and all(row["state"] == "success" for row in rows), rows
+    xcom = stack.db.rows("SELECT task_id, map_index, value FROM xcom WHERE dag_id = 'deploy_waits' "
+                         "AND key = 'return_value' AND map_index >= 0")
+    reported = {(row["task_id"], row["map_index"]): json_value(row["value"]) for row in xcom}
+    id_key = {"bulk2": "job_id", "bulk1": "job_id", "analytics": "id", "pardot": "job_id"}
+    assert {key: str(value[id_key[key[0]]]) for key, value in reported.items()} == job_of
+    # The growth includes each triggerer's one-time cost (the provider's modules, aiohttp, a session per
+    # connection) and, after a restart, its own warm-up; the slope from a quarter of the waits held to
+    # all of them, per triggerer that took waits on meanwhile, is closer to what one more wait costs.
+    start = next(sample for sample in samples if sum(held for held, _ in sample.values()) >= max(1, tasks // 4))
+    end = {name: (held, rss_held[name]) for name, (held, _) in samples[-1].items()}
+    took = [name for name in TRIGGERERS if end[name][0] > start[name][0]]
+    held_at = sum(held for held, _ in start.values())
+    marginal = (sum(end[name][1] - start[name][1] for name in took)
+                / max(1, sum(end[name][0] - start[name][0] for name in took)))
+    hosts = Counter(watched.values())
+    rss_delta = sum(rss_held[name] - rss_before[name] for name in hosts)  # the triggerers holding waits
+    rate, unshared = total / window, tasks / POLL_INTERVAL
+    print(f"\n{tasks} deferred waits ({', '.join(f'{len(ids)} {api}' for api, ids in conf.items())}) on "
+          f"{len({job for job in job_of.values()})} held jobs, {TASKS_PER_JOB} tasks a job; all deferred "
+          f"{deferred_in:.0f} s after the trigger, triggers on {dict(hosts)}; triggerer RSS "
+          f"{ {k: round(v / 2**20) for k, v in rss_before.items()} } MiB -> "
+          f"{ {k: round(v / 2**20) for k, v in rss_held.items()} } MiB: {rss_delta / tasks / 1024:.0f} KiB per "
+          f"deferred task in all, {marginal / 1024:.0f} KiB per wait from {held_at} to {tasks} held; "
+          f"polls {total} in {window:.1f} s = {rate:.1f}/s at a {POLL_INTERVAL:g} s interval "
+          f"(bound {jobs_watched / POLL_INTERVAL:.1f}/s for {jobs_watched} job watches; one poll loop per task "
+          f"would be {unshared:.1f}/s); released: all {tasks} succeeded {resumed_in:.0f} s later")

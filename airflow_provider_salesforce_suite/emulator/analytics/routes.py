@@ -34,7 +34,8 @@ def _table() -> list[tuple[str, dict]]:
 
 async def analytics_settings(request: web.Request) -> web.Response:
     """``GET|POST /__emulator__/analytics``: ``{"min_queued_seconds", "min_running_seconds",
-    "fail_next_dataflow": "message", "dataflows": [{"name", "label", "dataset", "soql"}]}``."""
+    "fail_next_dataflow": "message", "dataflows": [{"name", "label", "dataset", "soql"}], "hold_jobs": true}``
+    (``hold_jobs`` keeps uploads and dataflow jobs InProgress/Running until it is set false again)."""
     service = service_of(request)
     if request.method == "POST":
         body = await read_json(request) if request.can_read_body else {}
@@ -43,10 +44,13 @@ async def analytics_settings(request: web.Request) -> web.Response:
                 setattr(service.settings, key, float(body[key]))
         if body.get("fail_next_dataflow"):
             service.settings.fail_next_dataflow.append(str(body["fail_next_dataflow"]))
+        if "hold_jobs" in body:
+            service.job_hold.set(bool(body["hold_jobs"]))
         for spec in body.get("dataflows") or []:
             service.add_dataflow(spec)
     settings = service.settings.to_json()
     settings["dataflows"] = {a.name: a.id for a in service.assets["dataflows"].values()}
+    settings["hold_jobs"] = service.job_hold.held
     return json_response(settings)
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import ids
 from ..errors import SalesforceApiError
+from ..hold import JobHold
 from ..store import ChangeEvent
 from . import uploads
 from .assets import JOB_FAILURE, JOB_QUEUED, JOB_RUNNING, JOB_SUCCESS, Asset, DataflowJob, Version, now_iso
@@ -78,6 +79,8 @@ class AnalyticsService:
         self._tasks: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._generation = 0
+        #: the ``hold_jobs`` knob: uploads and dataflow jobs stay InProgress/Running while it is shut
+        self.job_hold = JobHold()
         self.store.add_listener(self._on_change, wants=lambda sobject: sobject == "InsightsExternalData")
         self._clear()
 
@@ -179,6 +182,7 @@ class AnalyticsService:
             job.stop_requested = True
         self.rows.drop_all()
         self._clear()
+        self.job_hold.set(False)  # held work finishes into the void (generation check)
 
     def close(self) -> None:
         """Stop the worker threads and close the row store."""
@@ -308,6 +312,7 @@ class AnalyticsService:
             log.exception("analytics upload %s crashed", record_id)
             status, message = "Failed", "An unexpected error occurred"
         await self._hold(started, self.settings.min_running_seconds)
+        await self.job_hold.wait()
         if generation == self._generation:
             self._set_status(record_id, status, message)
 
@@ -373,6 +378,7 @@ class AnalyticsService:
                 log.exception("dataflow job %s crashed", job.id)
                 message = "An unexpected error occurred"
         await self._hold(running, self.settings.min_running_seconds)
+        await self.job_hold.wait()
         if job.stop_requested or generation != self._generation:
             return
         job.duration = int(time.monotonic() - started)

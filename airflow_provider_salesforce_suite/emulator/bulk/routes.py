@@ -37,8 +37,9 @@ def _v2_table() -> list[tuple[str, dict]]:
 
 async def bulk_settings(request: web.Request) -> web.Response:
     """``GET|POST /__emulator__/bulk``: ``{"min_in_progress_seconds": 0.5, "fail_next_job": "msg",
-    "reverse_results": true, "v1_queued_seconds": 0.5, "purge_job": "750..."}`` (``purge_job`` forgets a
-    job of either API, as Salesforce does 7 days after it finished)."""
+    "reverse_results": true, "v1_queued_seconds": 0.5, "purge_job": "750...", "hold_jobs": true}``
+    (``purge_job`` forgets a job of either API, as Salesforce does 7 days after it finished;
+    ``hold_jobs`` keeps processed jobs and 1.0 batches InProgress until it is set false again)."""
     service = service_of(request)
     if request.method == "POST":
         body = await read_json(request) if request.can_read_body else {}
@@ -50,11 +51,13 @@ async def bulk_settings(request: web.Request) -> web.Response:
             service.settings.reverse_results = bool(body["reverse_results"])
         if "v1_queued_seconds" in body:
             service.settings.v1_queued_seconds = float(body["v1_queued_seconds"])
+        if "hold_jobs" in body:
+            service.job_hold.set(bool(body["hold_jobs"]))
         if body.get("purge_job"):  # what Salesforce does 7 days after a job finished: any API, any state
             job = service.jobs.get(str(body["purge_job"]))
             if job is not None:
                 service.delete_job(job)
-    return json_response(service.settings.to_json())
+    return json_response({**service.settings.to_json(), "hold_jobs": service.job_hold.held})
 
 
 def routes(app: web.Application, state: EmulatorState) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import ids
 from ..errors import SalesforceApiError
+from ..hold import JobHold
 from ..store import RecordResult
 from .csvdata import DELIMITERS, minimal, quoted, read_csv
 from .ingest import V1_MAX_FIELD_CHARS, InvalidBatch, RowMapper, chunks, error_text, run_ingest
@@ -106,6 +107,8 @@ class BulkService:
         self.store = state.store
         self.results = ResultStore()
         self.settings = BulkSettings()
+        #: the ``hold_jobs`` knob: processed jobs and 1.0 batches stay InProgress while it is shut
+        self.job_hold = JobHold()
         self.jobs: dict[str, Job] = {}
         self.batches: dict[str, Batch] = {}
         self._ids = ids.IdGenerator()
@@ -154,6 +157,7 @@ class BulkService:
         self.batches.clear()
         self.results.clear()
         self.settings = BulkSettings()
+        self.job_hold.set(False)  # held work finishes into the void (generation check)
 
     def close(self) -> None:
         """Stop the worker threads and remove the results directory."""
@@ -209,6 +213,7 @@ class BulkService:
                 log.exception("bulk job %s crashed", job.id)
                 message = "UNKNOWN_EXCEPTION: An unexpected error occurred"
         await self._hold(started)
+        await self.job_hold.wait()
         job.total_processing_ms = int((time.monotonic() - started) * 1000)
         if job.state == JobState.ABORTED or generation != self._generation:
             return
@@ -359,6 +364,7 @@ class BulkService:
                 log.exception("bulk batch %s crashed", batch.id)
                 message = "UNKNOWN_EXCEPTION : An unexpected error occurred"
         await self._hold(started)
+        await self.job_hold.wait()
         batch.total_processing_ms = int((time.monotonic() - started) * 1000)
         if generation != self._generation:
             return

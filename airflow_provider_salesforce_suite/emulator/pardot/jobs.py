@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..hold import JobHold
 from .data import PardotData, now, pardot_error
 from ...core.pardot_objects import OBJECTS
 
@@ -77,12 +78,15 @@ class JobRunner:
     def __init__(self, data: PardotData, settings: PardotSettings) -> None:
         self.data = data
         self.settings = settings
+        #: the ``hold_jobs`` knob: jobs stay Processing while it is shut
+        self.job_hold = JobHold()
         self._jobs: dict[int, Job] = {}
         self._lock = threading.Lock()
 
     def reset(self) -> None:
         with self._lock:
             self._jobs.clear()
+        self.job_hold.set(False)
 
     def new(self, kind: str, **values: Any) -> Job:
         with self._lock:
@@ -117,6 +121,7 @@ class JobRunner:
             job.errors.append(["", str(exc)])
             return
         time.sleep(self.settings.job_seconds / 2)
+        self.job_hold.wait_blocking()
         job.state = "Complete"
 
     def _import(self, job: Job) -> None:

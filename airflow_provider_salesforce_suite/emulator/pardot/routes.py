@@ -347,8 +347,9 @@ async def v4_operation(request: web.Request) -> web.Response:
 # -- admin -----------------------------------------------------------------------------------------------
 
 async def pardot_settings(request: web.Request) -> web.Response:
-    """``GET|POST /__emulator__/pardot``: ``{"job_seconds": 0.3, "daily_quota": 10, "fail_next_job": true}``
-    (``daily_quota`` null: unlimited)."""
+    """``GET|POST /__emulator__/pardot``: ``{"job_seconds": 0.3, "daily_quota": 10, "fail_next_job": true,
+    "hold_jobs": true}`` (``daily_quota`` null: unlimited; ``hold_jobs`` keeps submitted jobs Processing
+    until it is set false again)."""
     settings = service_of(request).settings
     if request.method == "POST":
         body = await read_json(request) if request.can_read_body else {}
@@ -359,7 +360,9 @@ async def pardot_settings(request: web.Request) -> web.Response:
             settings.used = 0
         if "fail_next_job" in body:
             settings.fail_next_job = bool(body["fail_next_job"])
-    return json_response(settings.to_json())
+        if "hold_jobs" in body:
+            service_of(request).jobs.job_hold.set(bool(body["hold_jobs"]))
+    return json_response({**settings.to_json(), "hold_jobs": service_of(request).jobs.job_hold.held})
 
 
 async def seed_records(request: web.Request) -> web.Response:
