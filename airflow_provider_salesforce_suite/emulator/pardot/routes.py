@@ -17,6 +17,7 @@ from aiohttp import web
 from ..auth import bearer_session
 from ..errors import SalesforceApiError
 from ..web import ApiSurface, add_route_table, attach_service, base_url, json_response, read_json, register_surface
+from ..wire import COUNTED_HEADERS
 from .data import PardotData, pardot_error, project
 from .jobs import EXPORT_PROCEDURES, JobRunner, PardotSettings
 from ...core.pardot_objects import OBJECTS, V4_OBJECTS, PardotObjectSpec
@@ -401,4 +402,5 @@ def routes(app: web.Application, state: EmulatorState) -> None:
     # /api/v5 plus one prefix per v4 object: /api itself is shared with other APIs (Desk's /api/v2).
     for prefix in (f"{PREFIX}/v5", *(f"{PREFIX}/{name}" for name in V4_OBJECTS)):
         register_surface(app, ApiSurface(name="pardot", prefix=prefix, render_error=render_pardot_error,
-                                         authenticate=pardot_session, counts_api_usage=True))
+                                         authenticate=pardot_session, counts_api_usage=True,
+                                         wire=COUNTED_HEADERS))
