@@ -214,6 +214,14 @@ def test_reply_format_follows_salesforce_rule(v1: V1) -> None:
     xml_job = v1.job("insert", content_type="XML")
     aborted = v1.call("POST", f"/job/{xml_job}", data='{"state": "Aborted"}', ctype="application/json")
     assert aborted.headers["Content-Type"] == "application/xml" and v1.info(aborted)["state"] == "Aborted"
+    # CSV data with JSON control: the create answers JSON, the CSV job XML from then on
+    created = v1.call("POST", "/job", data='{"operation": "insert", "object": "Account", "contentType": "CSV"}',
+                      ctype="application/json")
+    assert created.status_code == 201 and created.headers["Content-Type"] == "application/json"
+    csv_job = created.json()["id"]
+    batch = v1.call("POST", f"/job/{csv_job}/batch", data="Name\nA\n", ctype="text/csv")
+    assert batch.headers["Content-Type"] == "application/xml"
+    assert v1.wait_batch(csv_job, v1.info(batch)["id"], "application/json")["state"] == "Completed"
 
 
 @pytest.mark.parametrize(("content_type", "sent_as", "body"), [
