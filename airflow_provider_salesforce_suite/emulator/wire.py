@@ -12,8 +12,8 @@ Where each value comes from (see also docs/emulator.md, "Wire details"):
   ``Cache-Control: no-cache,must-revalidate,max-age=0,no-store,private`` on REST, OAuth and SOAP:
   the raw responses printed in Salesforce's own guides (the User Interface API Developer Guide's
   ``GET /ui-api/object-info/account`` example; the REST API Developer Guide's "Limit Info Header"
-  example for the JSON type) and recorded replies of real orgs in widely used clients' test
-  fixtures (nock recordings of a SOAP ``login`` and a REST 401).
+  example for the JSON type) and recorded replies of real orgs (a test fixture's nock recording
+  of a SOAP ``login``; logged REST and OAuth token replies, 401s included).
 - Bulk API 1.0 ``application/xml``, ``application/json`` and ``text/csv`` with no parameters:
   the PyPI ``salesforce-bulk`` client (heroku/salesforce-bulk) compares the header for equality
   with exactly these values and runs its integration tests against real orgs.
