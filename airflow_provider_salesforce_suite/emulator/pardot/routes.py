@@ -17,6 +17,8 @@ from aiohttp import web
 from ..auth import bearer_session
 from ..errors import SalesforceApiError
 from ..web import ApiSurface, add_route_table, attach_service, base_url, json_response, read_json, register_surface
+from ..wire import COUNTED_HEADERS, CSV
+from ..wire import reply as wire_reply
 from .data import PardotData, pardot_error, project
 from .jobs import EXPORT_PROCEDURES, JobRunner, PardotSettings
 from ...core.pardot_objects import OBJECTS, V4_OBJECTS, PardotObjectSpec
@@ -273,7 +275,7 @@ async def import_errors(request: web.Request) -> web.Response:
     job = _job(request, "import")
     if job.state != "Complete":
         raise pardot_error(10, f"Import {job.id} is {job.state}: errors are ready when it is Complete")
-    return web.Response(body=service_of(request).jobs.errors_csv(job), content_type="text/csv")
+    return wire_reply(service_of(request).jobs.errors_csv(job), CSV)
 
 
 async def create_export(request: web.Request) -> web.Response:
@@ -296,7 +298,7 @@ async def export_result(request: web.Request) -> web.Response:
     index = int(request.match_info["n"])
     if job.state != "Complete" or index >= len(job.results):
         raise pardot_error(404, f"Export {job.id} has no result {index}", status=404)
-    return web.Response(body=job.results[index], content_type="text/csv")
+    return wire_reply(job.results[index], CSV)
 
 
 # -- v4 ------------------------------------------------------------------------------------------------
@@ -401,4 +403,5 @@ def routes(app: web.Application, state: EmulatorState) -> None:
     # /api/v5 plus one prefix per v4 object: /api itself is shared with other APIs (Desk's /api/v2).
     for prefix in (f"{PREFIX}/v5", *(f"{PREFIX}/{name}" for name in V4_OBJECTS)):
         register_surface(app, ApiSurface(name="pardot", prefix=prefix, render_error=render_pardot_error,
-                                         authenticate=pardot_session, counts_api_usage=True))
+                                         authenticate=pardot_session, counts_api_usage=True,
+                                         wire=COUNTED_HEADERS))
