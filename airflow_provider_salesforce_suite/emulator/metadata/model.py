@@ -18,7 +18,7 @@ NUMBER_TYPES = frozenset({"double", "currency", "percent", "int"})
 SOAP_TYPES = {
     "id": "tns:ID", "reference": "tns:ID", "boolean": "xsd:boolean", "double": "xsd:double",
     "currency": "xsd:double", "percent": "xsd:double", "int": "xsd:int", "date": "xsd:date",
-    "datetime": "xsd:dateTime", "base64": "xsd:base64Binary",
+    "datetime": "xsd:dateTime", "time": "xsd:time", "base64": "xsd:base64Binary",
 }
 
 
@@ -124,6 +124,24 @@ class ChildRelationship:
     cascade_delete: bool = False
 
 
+@dataclass(frozen=True)
+class RecordTypeInfo:
+    """One record type of an object, as describe's ``recordTypeInfos`` lists it.
+
+    :param id: the RecordType row's 18-char id.
+    :param name: its ``Name``.
+    :param developer_name: its ``DeveloperName``.
+    :param active: its ``IsActive``.
+    :param default: whether records created without ``RecordTypeId`` get it.
+    """
+
+    id: str
+    name: str
+    developer_name: str
+    active: bool
+    default: bool
+
+
 @dataclass
 class ObjectDef:
     """One sObject type.
@@ -146,6 +164,8 @@ class ObjectDef:
     queryable: bool = True
     fields: dict[str, FieldDef] = field(default_factory=dict)
     child_relationships: list[ChildRelationship] = field(default_factory=list)
+    #: The object's RecordType rows (besides Master), kept in step with the data by the store.
+    record_types: list[RecordTypeInfo] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lower: dict[str, FieldDef] = {}

@@ -24,14 +24,9 @@ from ..metadata.model import FieldDef
 from ..metadata.validation import RecordValidator, api_value, format_datetime
 from ..soql.cursors import CursorRegistry
 from ..soql.engine import QueryEngine
+from .seed import ADMIN_USER_ID, default_rows
 
 
-ORG_ID = ids.to_18("00D000000000001")
-ADMIN_USER_ID = ids.to_18("005000000000001")
-ADMIN_PROFILE_ID = ids.to_18("00e000000000001")
-STANDARD_PROFILE_ID = ids.to_18("00e000000000002")
-STANDARD_PRICEBOOK_ID = ids.to_18("01s000000000001")
-ADMIN_USERNAME = "admin@emulator.local"
 
 # Hidden column: the id of the record whose delete cascaded to this one, so undelete restores it.
 _CASCADE_COL = "_CascadeRootId"
@@ -120,6 +115,7 @@ class StoreBase:
             self._cursors = CursorRegistry(self._ids)
             if self._conn.execute(f'SELECT COUNT(*) FROM {_q("User")}').fetchone()[0] == 0:
                 self._seed()
+            self._setup_rows_changed()
 
     # ----------------------------------------------------------------- schema and seeding
 
@@ -174,32 +170,20 @@ class StoreBase:
         )
 
     def _seed(self) -> None:
-        """The rows every org has: the Organization, two profiles, the admin user, the standard price book."""
+        """Insert the rows every org has (:mod:`.seed`)."""
         now = format_datetime(dt.datetime.now(dt.timezone.utc))
+        prefixes = {name: obj.key_prefix for name, obj in self.metadata.objects.items()}
         self._begin()
         try:
-            self._raw_insert("Organization", {
-                "Id": ORG_ID, "Name": "Emulator Org", "OrganizationType": "Developer Edition",
-                "InstanceName": "EMU1", "IsSandbox": 0, "DefaultLocaleSidKey": "en_US",
-                "LanguageLocaleKey": "en_US", "TimeZoneSidKey": "America/Los_Angeles", "Country": "US",
-            }, now)
-            self._raw_insert("Profile", {"Id": ADMIN_PROFILE_ID, "Name": "System Administrator",
-                                         "UserType": "Standard"}, now)
-            self._raw_insert("Profile", {"Id": STANDARD_PROFILE_ID, "Name": "Standard User",
-                                         "UserType": "Standard"}, now)
-            self._raw_insert("User", {
-                "Id": ADMIN_USER_ID, "Username": ADMIN_USERNAME, "FirstName": "Emulator",
-                "LastName": "Admin", "Email": ADMIN_USERNAME, "Alias": "admin",
-                "CommunityNickname": "admin", "IsActive": 1, "TimeZoneSidKey": "America/Los_Angeles",
-                "LocaleSidKey": "en_US", "EmailEncodingKey": "UTF-8", "LanguageLocaleKey": "en_US",
-                "ProfileId": ADMIN_PROFILE_ID, "UserType": "Standard", "CompanyName": "Emulator Org",
-            }, now)
-            self._raw_insert("Pricebook2", {"Id": STANDARD_PRICEBOOK_ID, "Name": "Standard Price Book",
-                                            "IsActive": 1, "IsStandard": 1}, now)
+            for sobject, values in default_rows(prefixes):
+                self._raw_insert(sobject, values, now)
             self._commit()
         except BaseException:
             self._rollback()
             raise
+
+    def _setup_rows_changed(self) -> None:
+        """Hook: setup rows were loaded or replaced (overridden by :class:`.setup_rules.SetupRules`)."""
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -219,6 +203,7 @@ class StoreBase:
             self._auto_numbers.clear()
             self._reset_org_extras()
             self._seed()
+            self._setup_rows_changed()
 
     def add_listener(self, callback: Callable[[ChangeEvent], None], *,
                      wants: Callable[[str], bool] | None = None) -> None:
