@@ -246,3 +246,25 @@ def test_reset_restores_the_new_org(sf: Salesforce, salesforce_emulator_reset) -
     salesforce_emulator_reset.reset()
     assert _record_type_infos(sf, "Case") == [("Master", True, True, True)]
     assert len(_rows(sf, "SELECT Id FROM LeadStatus")) == len(LEAD_STATUSES)
+
+
+def test_a_database_file_from_before_the_setup_rows_gets_them(tmp_path) -> None:
+    from airflow_provider_salesforce_suite.emulator.store import Store
+
+    path = str(tmp_path / "org.db")
+    store = Store(path)
+    account = store.create("Account", {"Name": "Kept"})
+    for sobject in ("LeadStatus", "OpportunityStage", "CaseStatus"):  # as a file written before they existed
+        store._conn.execute(f'DELETE FROM "{sobject}"')
+    store.close()
+    reopened = Store(path)
+    try:
+        assert reopened.query("SELECT COUNT() FROM OpportunityStage", api_version=V)["totalSize"] == len(STAGES)
+        assert reopened.query("SELECT COUNT() FROM Account", api_version=V)["totalSize"] == 1
+        assert reopened.query("SELECT COUNT() FROM User", api_version=V)["totalSize"] == 1  # not seeded twice
+        opportunity = reopened.create("Opportunity", {"Name": "o", "StageName": "Closed Won", "CloseDate": "2026-12-31",
+                                                      "AccountId": account})
+        row = reopened.retrieve("Opportunity", opportunity, ["Probability", "IsWon"], api_version=V)
+        assert (row["Probability"], row["IsWon"]) == (100.0, True)
+    finally:
+        reopened.close()

@@ -113,8 +113,7 @@ class StoreBase:
             self._ids = ids.IdGenerator(self._max_counter() + 1)
             self._engine = QueryEngine(self.metadata)
             self._cursors = CursorRegistry(self._ids)
-            if self._conn.execute(f'SELECT COUNT(*) FROM {_q("User")}').fetchone()[0] == 0:
-                self._seed()
+            self._seed(only_empty=True)
             self._setup_rows_changed()
 
     # ----------------------------------------------------------------- schema and seeding
@@ -169,14 +168,22 @@ class StoreBase:
             [row[c] for c in cols],
         )
 
-    def _seed(self) -> None:
-        """Insert the rows every org has (:mod:`.seed`)."""
+    def _seed(self, *, only_empty: bool = False) -> None:
+        """Insert the rows every org has (:mod:`.seed`).
+
+        :param only_empty: skip the objects that already have rows: a database file written before
+            an object joined the seed gets that object's rows, and nothing else changes.
+        """
         now = format_datetime(dt.datetime.now(dt.timezone.utc))
         prefixes = {name: obj.key_prefix for name, obj in self.metadata.objects.items()}
+        filled: dict[str, bool] = {}
         self._begin()
         try:
             for sobject, values in default_rows(prefixes):
-                self._raw_insert(sobject, values, now)
+                if only_empty and sobject not in filled:
+                    filled[sobject] = self._conn.execute(f"SELECT 1 FROM {_q(sobject)} LIMIT 1").fetchone() is not None
+                if not filled.get(sobject):
+                    self._raw_insert(sobject, values, now)
             self._commit()
         except BaseException:
             self._rollback()
