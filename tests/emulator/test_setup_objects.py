@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 
 import pytest
-import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
-from sf_emulator_client import EmulatorClient
 
 from airflow_provider_salesforce_suite.hooks.soap import SalesforceSoapHook
 
@@ -26,17 +23,6 @@ STAGES = [("Prospecting", 10, "Pipeline", False, False), ("Qualification", 10, "
           ("Id. Decision Makers", 60, "Pipeline", False, False), ("Perception Analysis", 70, "Pipeline", False, False),
           ("Proposal/Price Quote", 75, "Pipeline", False, False), ("Negotiation/Review", 90, "Pipeline", False, False),
           ("Closed Won", 100, "Closed", True, True), ("Closed Lost", 0, "Omitted", True, False)]
-
-
-@pytest.fixture
-def sf(salesforce_emulator_reset, monkeypatch) -> Salesforce:
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    monkeypatch.setattr("simple_salesforce.bulk.sleep", lambda seconds: time.sleep(min(seconds, 0.05)))
-    session = requests.Session()
-    session.verify = salesforce_emulator_reset.ca_bundle
-    return Salesforce(instance_url=salesforce_emulator_reset.url, session=session, version=V,
-                      session_id=EmulatorClient(salesforce_emulator_reset).token())
 
 
 @pytest.fixture
