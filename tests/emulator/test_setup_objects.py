@@ -93,6 +93,13 @@ def test_soap_query_setup_objects(soap: SalesforceSoapHook) -> None:
     assert len(list(soap.query("SELECT Id FROM PartnerRole"))) == 13
 
 
+def test_searches_leave_setup_rows_out(sf: Salesforce) -> None:
+    sf.Account.create({"Name": "CEO Partners"})
+    found = sf.search("FIND {CEO}")["searchRecords"]
+    assert [(r["attributes"]["type"]) for r in found] == ["Account"]  # not the CEO role
+    assert sf.search("FIND {CEO} RETURNING UserRole(Name)")["searchRecords"][0]["Name"] == "CEO"
+
+
 # ----------------------------------------------------------------- read-only and describe
 
 def test_value_set_objects_are_read_only(sf: Salesforce, soap: SalesforceSoapHook) -> None:

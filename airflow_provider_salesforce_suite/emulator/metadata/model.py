@@ -162,6 +162,8 @@ class ObjectDef:
     updateable: bool = True
     deletable: bool = True
     queryable: bool = True
+    #: Configuration rather than business data (Profile, LeadStatus ...): not covered by searches.
+    setup: bool = False
     fields: dict[str, FieldDef] = field(default_factory=dict)
     child_relationships: list[ChildRelationship] = field(default_factory=list)
     #: The object's RecordType rows (besides Master), kept in step with the data by the store.
