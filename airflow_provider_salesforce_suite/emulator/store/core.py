@@ -114,7 +114,7 @@ class StoreBase:
             self._engine = QueryEngine(self.metadata)
             self._cursors = CursorRegistry(self._ids)
             self._seed(only_empty=True)
-            self._setup_rows_changed()
+            self.setup_rows_changed()
 
     # ----------------------------------------------------------------- schema and seeding
 
@@ -189,8 +189,10 @@ class StoreBase:
             self._rollback()
             raise
 
-    def _setup_rows_changed(self) -> None:
-        """Hook: setup rows were loaded or replaced (overridden by :class:`.setup_rules.SetupRules`)."""
+    def setup_rows_changed(self) -> None:
+        """Call after loading or replacing setup rows (``LeadStatus``, ``RecordType`` ...) other than
+        through the API: the rules and describe data that follow them are re-read
+        (:class:`.setup_rules.SetupRules`)."""
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -210,7 +212,7 @@ class StoreBase:
             self._auto_numbers.clear()
             self._reset_org_extras()
             self._seed()
-            self._setup_rows_changed()
+            self.setup_rows_changed()
 
     def add_listener(self, callback: Callable[[ChangeEvent], None], *,
                      wants: Callable[[str], bool] | None = None) -> None:

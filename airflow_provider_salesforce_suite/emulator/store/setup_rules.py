@@ -8,7 +8,7 @@
   (``INVALID_CROSS_REFERENCE_KEY``); a record created without one gets the object's default.
   describe's ``recordTypeInfos`` follows the ``RecordType`` rows.
 
-The rules read the rows from the database (:meth:`SetupRules._setup_rows_changed` re-reads them
+The rules read the rows from the database (:meth:`SetupRules.setup_rows_changed` re-reads them
 after seeding or loading), so an org loaded with other values gets other rules.
 """
 
@@ -35,8 +35,12 @@ class SetupRules(StoreBase):
     def _setup_lookups(self) -> dict[str, list[_Lookup]]:
         return self.__dict__.setdefault("_setup_lookups_by_object", {})
 
-    def _setup_rows_changed(self) -> None:
-        """Re-read the value-set and RecordType rows: picklists, derivation lookups, record types."""
+    def setup_rows_changed(self) -> None:
+        """Re-read the value-set and RecordType rows: picklists, derivation lookups, record types.
+
+        A loader that writes such rows straight into the database (a snapshot's seed data) calls it
+        afterwards; the store calls it after seeding and reset.
+        """
         with self._lock:
             if not self.__dict__.get("_watching_record_types"):
                 self.__dict__["_watching_record_types"] = True
