@@ -42,6 +42,11 @@ class ValueSet:
     stamp: Mapping[str, str] = field(default_factory=dict)
 
 
+#: ForecastCategoryName (label) -> ForecastCategory (API enum), per the OpportunityStage reference.
+_FORECAST_CATEGORY = {"Omitted": "Omitted", "Pipeline": "Pipeline", "Best Case": "BestCase",
+                      "Commit": "Forecast", "Closed": "Closed"}
+
+
 @lru_cache(maxsize=1)
 def _document() -> dict[str, Any]:
     text = resources.files(__package__).joinpath("standard_values.json").read_text("utf-8")
@@ -54,11 +59,6 @@ def _complete(sobject: str, index: int, row: Mapping[str, Any]) -> dict[str, Any
         full.setdefault("IsActive", True)
         full["ForecastCategory"] = _FORECAST_CATEGORY[full["ForecastCategoryName"]]
     return full
-
-
-#: ForecastCategoryName (label) -> ForecastCategory (API enum), per the OpportunityStage reference.
-_FORECAST_CATEGORY = {"Omitted": "Omitted", "Pipeline": "Pipeline", "Best Case": "BestCase",
-                      "Commit": "Forecast", "Closed": "Closed"}
 
 
 @lru_cache(maxsize=1)
