@@ -98,7 +98,7 @@ class RecordWrites(SetupRules):
                 for fdef in auto_fields:
                     merged[fdef.name] = self._next_auto_number(obj, fdef)
                 if derived:
-                    merged.update(self._derive_setup_fields(obj, merged, row, None))
+                    merged.update(self._derive_setup_fields(obj, merged, row, None, now))
                 if computed:
                     self._fill_computed(obj, merged)
                 tuples.append(tuple(merged.get(c) for c in columns))
@@ -213,7 +213,7 @@ class RecordWrites(SetupRules):
                 record_id = own_ids[index]
                 before = existing[record_id]
                 after = {**before, **values}
-                setup_derived = self._derive_setup_fields(obj, after, values, before)
+                setup_derived = self._derive_setup_fields(obj, after, values, before, now)
                 if setup_derived:
                     values.update(setup_derived)
                     after.update(setup_derived)

@@ -24,8 +24,9 @@ from ..metadata.model import RecordTypeInfo
 from ..metadata.standard_values import ValueSet, set_picklist, value_sets
 from .core import ChangeEvent, StoreBase, _q
 
-#: (record field, its value set, lower-cased ApiName -> setup row) per object with backed picklists.
-_Lookup = tuple[str, ValueSet, dict[str, dict[str, Any]]]
+#: Per object with backed picklists: (record field, its value set, lower-cased ApiName -> setup row,
+#: what each always-derived field gets for a value outside the rows).
+_Lookup = tuple[str, ValueSet, dict[str, dict[str, Any]], dict[str, Any]]
 
 
 class SetupRules(StoreBase):
@@ -55,7 +56,8 @@ class SetupRules(StoreBase):
                 rows = self._live_rows(source, order_by="SortOrder")
                 set_picklist(fdef, rows)
                 by_value = {str(r["ApiName"]).lower(): r for r in rows}
-                lookups.setdefault(target.name, []).append((fdef.name, value_set, by_value))
+                unknown = {f: 0 if target.fields[f].type == "boolean" else None for f in value_set.always}
+                lookups.setdefault(target.name, []).append((fdef.name, value_set, by_value, unknown))
             self.__dict__["_setup_lookups_by_object"] = lookups
             self._validators.clear()  # picklist values and defaults are baked into the converters
             self._sync_record_types()
@@ -71,34 +73,34 @@ class SetupRules(StoreBase):
     def _derived_fields(self, obj: ObjectDef) -> list[str]:
         """The fields the value sets may write on ``obj``'s records (insert columns)."""
         out: list[str] = []
-        for _, value_set, _ in self._setup_lookups.get(obj.name, ()):
+        for _, value_set, _, _ in self._setup_lookups.get(obj.name, ()):
             out += [*value_set.always, *value_set.fill, *value_set.stamp]
         return out
 
     def _derive_setup_fields(self, obj: ObjectDef, row: Mapping[str, Any], sent: Collection[str],
-                             before: Mapping[str, Any] | None) -> dict[str, Any]:
+                             before: Mapping[str, Any] | None, now: str) -> dict[str, Any]:
         """The fields the chosen setup rows set on a record about to be written.
 
         :param obj: the record's object.
         :param row: the record's values after the write (stored form).
         :param sent: the fields the request gave.
         :param before: the stored record (``None`` on create).
+        :param now: the write's timestamp (for stamps such as ``Case.ClosedDate``).
         """
         out: dict[str, Any] = {}
-        for fname, value_set, by_value in self._setup_lookups.get(obj.name, ()):
+        for fname, value_set, by_value, unknown in self._setup_lookups.get(obj.name, ()):
             if before is not None and fname not in sent:
                 continue  # the picklist is unchanged: so is what it derives
             chosen = by_value.get(str(row.get(fname) or "").lower())
             for target, source in value_set.always.items():
-                unknown: Any = 0 if obj.fields[target].type == "boolean" else None
-                out[target] = chosen[source] if chosen else unknown
+                out[target] = chosen[source] if chosen else unknown[target]
             for target, source in value_set.fill.items():
                 if chosen and target not in sent:
                     out[target] = chosen[source]
             for target, flag in value_set.stamp.items():
                 was = bool(before.get(flag)) if before else False
                 if out.get(flag) and not was:
-                    out[target] = self._now()
+                    out[target] = now
                 elif not out.get(flag):
                     out[target] = None
         return out
