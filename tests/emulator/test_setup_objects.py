@@ -261,3 +261,25 @@ def test_a_database_file_from_before_the_setup_rows_gets_them(tmp_path) -> None:
         assert (row["Probability"], row["IsWon"]) == (100.0, True)
     finally:
         reopened.close()
+
+
+def test_rows_loaded_behind_the_api_drive_the_rules() -> None:
+    # What a loader of a real org's setup rows does: write them, then tell the store.
+    from airflow_provider_salesforce_suite.emulator.errors import SalesforceApiError
+    from airflow_provider_salesforce_suite.emulator.store import Store
+
+    store = Store()
+    try:
+        store._conn.execute('UPDATE "OpportunityStage" SET "IsActive" = 0 WHERE "ApiName" = \'Perception Analysis\'')
+        store._conn.execute('UPDATE "OpportunityStage" SET "DefaultProbability" = 40 WHERE "ApiName" = \'Qualification\'')
+        store.setup_rows_changed()
+        stage = store.metadata.get("Opportunity").field("StageName")
+        assert [(p.value, p.active) for p in stage.picklist][4:6] == [("Id. Decision Makers", True),
+                                                                    ("Perception Analysis", False)]
+        base = {"Name": "o", "CloseDate": "2026-12-31"}
+        with pytest.raises(SalesforceApiError, match="bad value for restricted picklist field: Perception Analysis"):
+            store.create("Opportunity", {**base, "StageName": "Perception Analysis"})
+        made = store.create("Opportunity", {**base, "StageName": "Qualification"})
+        assert store.retrieve("Opportunity", made, ["Probability"], api_version=V)["Probability"] == 40.0
+    finally:
+        store.close()

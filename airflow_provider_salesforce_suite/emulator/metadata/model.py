@@ -104,8 +104,8 @@ class FieldDef:
 
     @property
     def picklist_values(self) -> dict[str, str]:
-        """Lower-cased picklist value -> canonical value."""
-        return {p.value.lower(): p.value for p in self.picklist}
+        """Lower-cased active picklist value -> canonical value."""
+        return {p.value.lower(): p.value for p in self.picklist if p.active}
 
 
 @dataclass

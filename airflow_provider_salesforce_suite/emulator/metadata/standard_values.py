@@ -85,13 +85,14 @@ def record_type_objects(metadata: Metadata) -> list[str]:
 
 
 def set_picklist(fdef: FieldDef, rows: Iterable[Mapping[str, Any]]) -> None:
-    """Make a picklist's values the given setup rows (``ApiName``, ``MasterLabel``, ``IsDefault``), in order.
+    """Make a picklist's values the given setup rows (``ApiName``, ``MasterLabel``, ``IsDefault``,
+    ``IsActive``), in order; an inactive row is listed inactive and cannot be chosen.
 
     :param fdef: the picklist field.
     :param rows: the setup rows, sorted by ``SortOrder``.
     """
-    fdef.picklist = [PicklistValue(r["ApiName"], r.get("MasterLabel") or r["ApiName"], bool(r.get("IsDefault")))
-                     for r in rows]
+    fdef.picklist = [PicklistValue(r["ApiName"], r.get("MasterLabel") or r["ApiName"], bool(r.get("IsDefault")),
+                                   bool(r.get("IsActive", True))) for r in rows]
     fdef.defaulted_on_create = fdef.defaulted_on_create or any(p.default for p in fdef.picklist)
 
 
