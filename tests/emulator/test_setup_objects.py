@@ -283,3 +283,26 @@ def test_rows_loaded_behind_the_api_drive_the_rules() -> None:
         assert store.retrieve("Opportunity", made, ["Probability"], api_version=V)["Probability"] == 40.0
     finally:
         store.close()
+
+
+def test_record_type_created_earlier_in_the_same_composite_request(salesforce_emulator_reset) -> None:
+    from sf_emulator_client import V as REST, EmulatorClient
+
+    client = EmulatorClient(salesforce_emulator_reset)
+
+    def composite(all_or_none: bool, account: dict) -> list[dict]:
+        subs = [{"referenceId": "rt", "method": "POST", "url": REST + "/sobjects/RecordType",
+                 "body": {"Name": "Direct", "DeveloperName": "Direct", "SobjectType": "Account", "IsActive": True}},
+                {"referenceId": "acc", "method": "POST", "url": REST + "/sobjects/Account", "body": account}]
+        reply = client.post(REST + "/composite", json={"allOrNone": all_or_none, "compositeRequest": subs})
+        return reply.json()["compositeResponse"]
+
+    rolled_back = composite(True, {"Name": "Bad", "NumberOfEmployees": "many"})  # the account fails: nothing stays
+    assert [item["httpStatusCode"] for item in rolled_back] == [400, 400]
+    assert client.get(REST + "/query", params={"q": "SELECT COUNT() FROM RecordType"}).json()["totalSize"] == 0
+    infos = client.get(REST + "/sobjects/Account/describe").json()["recordTypeInfos"]
+    assert [i["developerName"] for i in infos] == ["Master"]
+    items = composite(True, {"Name": "Typed", "RecordTypeId": "@{rt.id}"})
+    assert [item["httpStatusCode"] for item in items] == [201, 201], items
+    infos = client.get(REST + "/sobjects/Account/describe").json()["recordTypeInfos"]
+    assert [i["developerName"] for i in infos] == ["Direct", "Master"]

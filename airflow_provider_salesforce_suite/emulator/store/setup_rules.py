@@ -111,15 +111,21 @@ class SetupRules(StoreBase):
         self._sync_record_types()
 
     def _sync_record_types(self) -> None:
-        """Every object's :attr:`~..metadata.model.ObjectDef.record_types` from the RecordType rows.
+        """Every object's :attr:`~..metadata.model.ObjectDef.record_types` from the RecordType rows."""
+        by_object = self._read_record_types()
+        for obj in self.metadata.objects.values():
+            obj.record_types = by_object.get(obj.name, [])
+
+    def _read_record_types(self) -> dict[str, list[RecordTypeInfo]]:
+        """Object name -> its record types, as the database holds them now.
 
         An object's default is its earliest-created active record type (the emulator has no
         per-profile record type assignments).
         """
+        by_object: dict[str, list[RecordTypeInfo]] = {}
         record_type = self.metadata.get("RecordType")
         if record_type is None:
-            return
-        by_object: dict[str, list[RecordTypeInfo]] = {}
+            return by_object
         with self._lock:
             rows = self._live_rows(record_type, order_by="CreatedDate")
         for row in rows:
@@ -127,8 +133,7 @@ class SetupRules(StoreBase):
             active = bool(row["IsActive"])
             default = active and not any(i.default for i in infos)
             infos.append(RecordTypeInfo(row["Id"], row["Name"], row["DeveloperName"], active, default))
-        for obj in self.metadata.objects.values():
-            obj.record_types = by_object.get(obj.name, [])
+        return by_object
 
     def _check_record_types(self, obj: ObjectDef, rows: list[tuple[int, dict[str, Any]]],
                             failures: dict[int, SalesforceApiError], *, creating: bool) -> None:
@@ -137,6 +142,10 @@ class SetupRules(StoreBase):
         if obj.field("RecordTypeId") is None:
             return
         valid = {rt.id for rt in obj.record_types if rt.active}
+        if any(row.get("RecordTypeId") not in valid | {None, MASTER_RECORD_TYPE_ID} for _, row in rows):
+            # A RecordType written earlier in an open transaction (a composite request) reaches
+            # describe only at the commit: read the rows as they are now before refusing.
+            valid = {rt.id for rt in self._read_record_types().get(obj.name, []) if rt.active}
         default = next((rt.id for rt in obj.record_types if rt.default), None)
         for index, row in rows:
             if "RecordTypeId" not in row:
