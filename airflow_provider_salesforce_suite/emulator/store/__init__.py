@@ -9,20 +9,18 @@ undelete/upsert), :mod:`.reads` (retrieve, describe, SOQL, SOSL, explain, recent
 from __future__ import annotations
 
 from .bulk import BulkOps
-from .core import (
+from .core import ChangeEvent, RecordResult, StoreBase
+from .reads import RecordReads
+from .records import RecordWrites
+from .replication import Replication
+from .seed import (
     ADMIN_PROFILE_ID,
     ADMIN_USER_ID,
     ADMIN_USERNAME,
     ORG_ID,
     STANDARD_PRICEBOOK_ID,
     STANDARD_PROFILE_ID,
-    ChangeEvent,
-    RecordResult,
-    StoreBase,
 )
-from .reads import RecordReads
-from .records import RecordWrites
-from .replication import Replication
 
 __all__ = [
     "ADMIN_PROFILE_ID", "ADMIN_USERNAME", "ADMIN_USER_ID", "ORG_ID", "STANDARD_PRICEBOOK_ID",
