@@ -484,7 +484,7 @@ CASES: dict[str, Bad] = {
     # -- Pardot ----------------------------------------------------------------------------------------------------
     "pardot-unknown-object": Bad(lambda e: e.pardot().get_record("widgets", 1, "id"), ValueError, ("widgets",)),
     "pardot-unknown-field": Bad(lambda e: (lambda h, i: h.get_record("prospects", i, ["id", "nope"]))(
-        *_pardot_prospect(e)), SalesforceApiError, ("PARDOT_225", "nope")),
+        *_pardot_prospect(e)), SalesforceApiError, ("PARDOT_224", "nope")),
     "pardot-business-unit-missing": Bad(lambda e: e.pardot(business_unit_id=None).get_record("prospects", 1, "id"),
                                         SalesforceConfigError, ("business_unit_id",)),
     "pardot-business-unit-malformed": Bad(lambda e: e.pardot(business_unit_id="abc").get_record("prospects", 1, "id"),

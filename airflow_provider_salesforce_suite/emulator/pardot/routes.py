@@ -17,6 +17,7 @@ from aiohttp import web
 from ..auth import bearer_session
 from ..errors import SalesforceApiError
 from ..web import ApiSurface, add_route_table, attach_service, base_url, json_response, read_json, register_surface
+from . import codes
 from .data import PardotData, pardot_error, project
 from .jobs import EXPORT_PROCEDURES, JobRunner, PardotSettings
 from ...core.pardot_objects import OBJECTS, V4_OBJECTS, PardotObjectSpec
@@ -104,7 +105,7 @@ def _fields(request: web.Request, spec: PardotObjectSpec, *, required: bool = Tr
     names = [name.strip() for name in raw.split(",") if name.strip()]
     if not names:
         if required:
-            raise pardot_error(18, "The fields parameter is required: name the fields to return")
+            raise pardot_error(codes.MISSING_REQUIRED_PARAMETER, "The fields parameter is required: name the fields to return")
         return ["id"]
     PardotData.check_fields(spec, names)
     return names
@@ -114,7 +115,7 @@ def _record_id(request: web.Request) -> int:
     try:
         return int(request.match_info["id"])
     except ValueError:
-        raise pardot_error(29, f"Invalid ID: {request.match_info['id']!r}") from None
+        raise pardot_error(codes.INVALID_ID, f"Invalid ID: {request.match_info['id']!r}") from None
 
 
 def _token(last_id: int, query: dict[str, str]) -> str:
@@ -126,7 +127,7 @@ def _untoken(token: str) -> tuple[int, dict[str, str]]:
         data = json.loads(base64.urlsafe_b64decode(token.encode()))
         return int(data["after"]), dict(data["query"])
     except (ValueError, KeyError, TypeError):
-        raise pardot_error(170, "Invalid nextPageToken") from None
+        raise pardot_error(codes.INVALID_PAGE_TOKEN, "Page token is invalid.") from None
 
 
 async def list_records(request: web.Request) -> web.Response:
@@ -139,9 +140,9 @@ async def list_records(request: web.Request) -> web.Response:
     try:
         limit = int(query.get("limit", 200))
     except ValueError:
-        raise pardot_error(19, "limit must be an integer") from None
+        raise pardot_error(codes.INVALID_LIMIT, "limit must be an integer") from None
     if not 1 <= limit <= _MAX_LIMIT:
-        raise pardot_error(19, f"limit must be between 1 and {_MAX_LIMIT}")
+        raise pardot_error(codes.INVALID_LIMIT, f"limit must be between 1 and {_MAX_LIMIT}")
     after = max(after, int(query.get("idGreaterThan", 0) or 0))
     equals = {k: v for k, v in query.items() if k not in ("fields", "limit", "idGreaterThan", "updatedAtAfter",
                                                            "orderBy", "nextPageToken")}
@@ -237,7 +238,7 @@ def _job(request: web.Request, kind: str):
     try:
         job_id = int(request.match_info["id"])
     except ValueError:
-        raise pardot_error(29, f"Invalid ID: {request.match_info['id']!r}") from None
+        raise pardot_error(codes.INVALID_ID, f"Invalid ID: {request.match_info['id']!r}") from None
     return service_of(request).jobs.get(kind, job_id)
 
 
