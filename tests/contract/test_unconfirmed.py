@@ -98,3 +98,17 @@ def test_pardot_error_codes(pardot_conn_id: str, params: dict, code: int) -> Non
     reply = hook.session.request("GET", hook.url(hook.v5_path("prospects")), params=params,
                                  headers={"Pardot-Business-Unit-Id": hook.business_unit_id})
     assert reply.status_code == 400 and reply.json()["code"] == code, (reply.status_code, reply.text[:300])
+
+
+def test_saql_that_cannot_run_is_error_119(org: Org) -> None:
+    from airflow_provider_salesforce_suite.hooks.analytics import SalesforceAnalyticsHook
+
+    hook = SalesforceAnalyticsHook(org.conn_id)
+    saql = f'q = load "sfsuite_contract_{uuid.uuid4().hex[:8]}"; q = group q by all; q = foreach q generate count() as \'c\';'
+    if org.live:
+        resources = org.raw("GET", hook.wave_url())
+        if resources.status_code != 200:
+            pytest.skip(f"CRM Analytics answers {resources.status_code}: {resources.text[:200]} (not enabled?)")
+    reply = org.raw("POST", hook.wave_url("query"), json={"query": saql})
+    error = _only_error(reply)
+    assert error["errorCode"] == "119", error
