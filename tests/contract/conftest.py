@@ -42,6 +42,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                        f"to a sandbox (e.g. AIRFLOW_CONN_SF_SANDBOX='{{...}}' {LIVE_CONN_ENV}=sf_sandbox)"))
 
 
+@pytest.fixture(autouse=True)
+def _fresh_token_cache() -> Iterator[None]:
+    """On the emulator each test authenticates from scratch (as elsewhere in the suite); a live run
+    keeps one token for the whole session: one login, not one per test."""
+    from airflow_provider_salesforce_suite.core.auth import clear_token_cache
+
+    if not live_requested():
+        clear_token_cache()
+    yield
+    if not live_requested():
+        clear_token_cache()
+
+
 @pytest.fixture
 def org(request: pytest.FixtureRequest) -> Iterator[Org]:
     """The target org: the emulator (reset for this test) or, under ``make test-live``, the live
