@@ -497,9 +497,9 @@ CASES: dict[str, Bad] = {
     "pardot-unknown-record": Bad(lambda e: e.pardot().get_record("prospects", 987654, "id"), SalesforceApiError,
                                  ("987654",)),
     "pardot-import-bad-operation": Bad(lambda e: e.pardot().create_import("Merge"), SalesforceApiError,
-                                       ("PARDOT_10", "operation Create or Upsert")),
+                                       ("PARDOT_154", "operation Create or Upsert")),
     "pardot-export-unknown-procedure": Bad(lambda e: e.pardot().create_export("Nope.Query", ["id"]),
-                                           SalesforceApiError, ("PARDOT_10", "procedure.name must be one of")),
+                                           SalesforceApiError, ("PARDOT_174", "procedure.name must be one of")),
     # -- Desk ------------------------------------------------------------------------------------------------------
     "desk-wrong-password": Bad(lambda e: e.desk(password="Wr0ng-Desk-Passw0rd").create_case("x"), DeskAuthError,
                                ("401", "Unauthorized"), not_error=SalesforceSessionExpiredError),

@@ -115,7 +115,7 @@ def test_v4_batch_and_query(pd) -> None:
     assert query["result"]["total_results"] == 2
     assert [p.get("company") for p in query["result"]["prospect"]] == [None, "Acme"]
     bad = _call(pd, "GET", "/api/prospect/version/4/do/explode")
-    assert bad.json()["@attributes"]["err_code"] == 9
+    assert bad.json()["@attributes"]["err_code"] == 2  # "Invalid action" in the registry
 
 
 def test_import_moves_through_states_and_reports_bad_rows(pd) -> None:

@@ -60,7 +60,7 @@ class PardotData:
 
     def _check_values(self, spec: PardotObjectSpec, values: dict[str, Any], *, creating: bool) -> None:
         if not isinstance(values, dict):
-            raise pardot_error(10, "The request body must be a JSON object")
+            raise pardot_error(codes.INVALID_JSON, "The request body must be a JSON object")
         self.check_fields(spec, list(values), codes.INVALID_WRITE_FIELDS)
         read_only = [k for k in ("id", "createdAt", "updatedAt") if k in values]
         if read_only:

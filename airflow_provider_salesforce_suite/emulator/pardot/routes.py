@@ -187,7 +187,7 @@ async def upsert_latest_by_email(request: web.Request) -> web.Response:
     spec = OBJECTS["prospects"]
     body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("prospect"), dict) or not body.get("matchEmail"):
-        raise pardot_error(10, "The body needs matchEmail and a prospect object")
+        raise pardot_error(codes.MISSING_REQUIRED_PROPERTY, "The body needs matchEmail and a prospect object")
     fields = body.get("fields") or ["id"]
     PardotData.check_fields(spec, fields)
     record, _ = service_of(request).data.upsert_by_email({**body["prospect"], "email": body["matchEmail"]})
@@ -215,7 +215,7 @@ async def _multipart(request: web.Request) -> tuple[dict[str, Any], bytes | None
         try:
             payload = json.loads(raw or b"{}")
         except ValueError:
-            raise pardot_error(10, "The input part must be JSON") from None
+            raise pardot_error(codes.INVALID_JSON, "The input part must be JSON") from None
         return payload, _part_bytes(form.get("importFile"))
     return (await read_json(request) if request.can_read_body else {}), None
 
@@ -224,7 +224,7 @@ async def create_import(request: web.Request) -> web.Response:
     payload, content = await _multipart(request)
     operation, obj = payload.get("operation", "Upsert"), payload.get("object", "Prospect")
     if operation not in ("Create", "Upsert") or obj != "Prospect":
-        raise pardot_error(10, "Imports support object Prospect with operation Create or Upsert")
+        raise pardot_error(codes.INVALID_PROPERTY, "Imports support object Prospect with operation Create or Upsert")
     service = service_of(request)
     job = service.jobs.new("import", operation=operation, object=obj)
     if content:
@@ -250,11 +250,11 @@ async def update_import(request: web.Request) -> web.Response:
     job = _job(request, "import")
     body = await read_json(request)
     if body.get("state") != "Ready":
-        raise pardot_error(10, "Only state Ready may be set on an import")
+        raise pardot_error(codes.INVALID_PROPERTY, "Only state Ready may be set on an import")
     if job.state != "Open":
-        raise pardot_error(10, f"Import {job.id} is {job.state}, not Open")
+        raise pardot_error(codes.IMPORT_NOT_OPEN, f"Import {job.id} is {job.state}, not Open")
     if not job.batches:
-        raise pardot_error(10, f"Import {job.id} has no batch to process")
+        raise pardot_error(codes.IMPORT_HAS_NO_DATA, f"Import {job.id} has no batch to process")
     service_of(request).jobs.submit(job)
     return json_response(job.to_json(base_url(request)))
 
@@ -262,10 +262,10 @@ async def update_import(request: web.Request) -> web.Response:
 async def add_batch(request: web.Request) -> web.Response:
     job = _job(request, "import")
     if job.state != "Open":
-        raise pardot_error(10, f"Import {job.id} is {job.state}: batches go to Open imports only")
+        raise pardot_error(codes.IMPORT_STATE, f"Import {job.id} is {job.state}: batches go to Open imports only")
     _, content = await _multipart(request)
     if not content:
-        raise pardot_error(10, "The importFile part is missing")
+        raise pardot_error(codes.NO_FILE, "The importFile part is missing")
     job.batches.append(content)
     return web.Response(status=204)
 
@@ -273,7 +273,7 @@ async def add_batch(request: web.Request) -> web.Response:
 async def import_errors(request: web.Request) -> web.Response:
     job = _job(request, "import")
     if job.state != "Complete":
-        raise pardot_error(10, f"Import {job.id} is {job.state}: errors are ready when it is Complete")
+        raise pardot_error(codes.IMPORT_STATE, f"Import {job.id} is {job.state}: errors are ready when it is Complete")
     return web.Response(body=service_of(request).jobs.errors_csv(job), content_type="text/csv")
 
 
@@ -281,7 +281,7 @@ async def create_export(request: web.Request) -> web.Response:
     body = await read_json(request)
     procedure = body.get("procedure") if isinstance(body, dict) else None
     if not isinstance(procedure, dict) or procedure.get("name") not in EXPORT_PROCEDURES:
-        raise pardot_error(10, f"procedure.name must be one of {', '.join(sorted(EXPORT_PROCEDURES))}")
+        raise pardot_error(codes.UNKNOWN_PROCEDURE, f"procedure.name must be one of {', '.join(sorted(EXPORT_PROCEDURES))}")
     fields = body.get("fields") or ["id"]
     PardotData.check_fields(OBJECTS[EXPORT_PROCEDURES[procedure["name"]]], fields)
     job = service_of(request).jobs.new("export", fields=list(fields), procedure=procedure)
@@ -325,7 +325,7 @@ async def v4_operation(request: web.Request) -> web.Response:
         try:
             prospects = json.loads(params.get("prospects", ""))["prospects"]
         except (ValueError, KeyError, TypeError):
-            raise pardot_error(10, "prospects must be JSON: {\"prospects\": [...]}") from None
+            raise pardot_error(codes.INVALID_JSON_OR_XML, "prospects must be JSON: {\"prospects\": [...]}") from None
         errors: dict[str, str] = {}
         for index, values in enumerate(prospects):
             try:
@@ -336,13 +336,13 @@ async def v4_operation(request: web.Request) -> web.Response:
                     record_id = values.pop("id", None)
                     target = data.get(spec, int(record_id)) if record_id else data.latest_by_email(values.get("email", ""))
                     if target is None:
-                        raise pardot_error(4, "Invalid prospect email address")
+                        raise pardot_error(codes.INVALID_PROSPECT_EMAIL, "Invalid prospect email address")
                     values.pop("email", None) if not record_id else None
                     data.update(spec, target["id"], values)
             except SalesforceApiError as exc:
                 errors[str(index)] = exc.message
         return _v4_ok(**({"errors": errors} if errors else {}))
-    raise pardot_error(9, f"Invalid action {operation!r} for {obj}", status=400)
+    raise pardot_error(codes.INVALID_ACTION, f"Invalid action {operation!r} for {obj}", status=400)
 
 
 # -- admin -----------------------------------------------------------------------------------------------
