@@ -83,15 +83,17 @@ def pardot_conn_id(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def connection_variant(monkeypatch: pytest.MonkeyPatch):
-    """``connection_variant(org, new_id, **fields)`` -> the id of a copy of the org's connection with
-    some fields replaced (e.g. a wrong password), in this process's environment only."""
+    """``connection_variant(org, new_id, extra_changes={...}, **fields)`` -> the id of a copy of the org's
+    connection with some fields and extras replaced (an extra set to None is removed), in this
+    process's environment only."""
     from airflow.sdk import BaseHook
 
-    def make(target: Org, new_id: str, **fields: object) -> str:
+    def make(target: Org, new_id: str, extra_changes: dict | None = None, **fields: object) -> str:
         conn = BaseHook.get_connection(target.conn_id)
         extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else json.loads(conn.extra or "{}")
+        extra = {k: v for k, v in {**extra, **(extra_changes or {})}.items() if v is not None}
         body = {"conn_type": conn.conn_type, "host": conn.host, "login": conn.login, "password": conn.password,
-                "port": conn.port, "schema": conn.schema, "extra": dict(extra)}
+                "port": conn.port, "schema": conn.schema, "extra": extra}
         body.update(fields)
         monkeypatch.setenv(f"AIRFLOW_CONN_{new_id.upper()}", json.dumps({k: v for k, v in body.items() if v is not None}))
         return new_id

@@ -31,9 +31,10 @@ def _password_variant(org: Org, connection_variant, **fields: str) -> str:
     config = org.rest.config
     if not (config.consumer_key and config.consumer_secret):
         pytest.skip("the connection has no consumer key and secret for the username-password flow")
-    return connection_variant(org, "sf_contract_bad", **fields, extra={
-        "consumer_key": config.consumer_key, "consumer_secret": config.consumer_secret,
-        "auth_type": "password", "ca_bundle": config.ca_bundle, "max_retries": 0})
+    # the connection's own extras (TLS, proxies, key and secret), switched to the password flow
+    other_flows = dict.fromkeys(("private_key", "private_key_file", "refresh_token", "session_id", "instance_url"))
+    return connection_variant(org, "sf_contract_bad", extra_changes={**other_flows, "auth_type": "password",
+                                                                     "max_retries": 0}, **fields)
 
 
 @pytest.mark.parametrize("wrong", ["password", "username"])
