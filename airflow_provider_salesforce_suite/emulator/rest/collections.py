@@ -18,7 +18,11 @@ from ..web import json_response, read_json, session_of, state_of
 from . import handlers
 from .handlers import _fields_param, _version
 
-#: Records per create/update/upsert/delete request; ids per retrieve request.
+#: Records per create/update/upsert/delete request; ids per retrieve request. Both limits, and the 10
+#: chunks below, are Salesforce's: https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/
+#: resources_composite_sobjects_collections_create.htm ("A single request can process up to 10 chunks").
+#: The errorCode for more than 10 chunks (INVALID_BATCH_REQUEST) is not documented: unconfirmed (the
+#: message is the one Salesforce's runtime gives, docs/contract-tests.md).
 MAX_RECORDS = 200
 MAX_RETRIEVE_IDS = 2000
 #: A create or update may mix object types in at most this many consecutive runs ("chunks").

@@ -181,7 +181,8 @@ def save_results(results: list[RecordResult], *, upsert: bool = False) -> str:
         created = f"<created>{spell(bool(r.created) and r.success)}</created>" if upsert else ""
         errors = "".join(error_xml(e) for e in r.errors)
         rid = f"<id>{xml_text(r.id)}</id>" if r.id else '<id xsi:nil="true"/>'
-        out.append(f"<result>{errors}{created}{rid}<success>{spell(r.success)}</success></result>")
+        # UpsertResult is created, errors, id, success; the others errors, id, success (partner.wsdl)
+        out.append(f"<result>{created}{errors}{rid}<success>{spell(r.success)}</success></result>")
     return "".join(out)
 
 

@@ -122,7 +122,8 @@ def sobject(tag: str, record: dict[str, Any] | None, obj: ObjectDef | None, meta
 
     Salesforce writes ``sf:type`` then ``sf:Id`` (nil when the Id was not selected) and then
     every selected field, the Id again included; parents nest as sObjects, child subqueries as
-    QueryResults.
+    QueryResults. A nested parent gets a nil ``sf:Id`` unless its Id was selected, as documented in
+    https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_partner_queries.htm.
 
     :param tag: element name (``records``, ``sf:Account``).
     :param record: the record (``None``: a nil element).
