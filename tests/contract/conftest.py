@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.contract.org import (
+from tests.contract.contract_org import (
     LIVE_CONN_ENV,
     LIVE_PARDOT_CONN_ENV,
     Org,

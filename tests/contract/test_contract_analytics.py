@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_salesforce_suite.hooks.analytics import SalesforceAnalyticsHook
-from tests.contract.org import Org
+from tests.contract.contract_org import Org
 
 
 def test_list_datasets(org: Org) -> None:

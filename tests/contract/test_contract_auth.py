@@ -11,7 +11,7 @@ import requests
 
 from airflow_provider_salesforce_suite.core.errors import SalesforceAuthError
 from airflow_provider_salesforce_suite.hooks.rest import SalesforceRestHook
-from tests.contract.org import LIVE_WRONG_PASSWORD_ENV, Org
+from tests.contract.contract_org import LIVE_WRONG_PASSWORD_ENV, Org
 
 # https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_flow_errors.htm (token errors
 # are 400 with a JSON {error, error_description}).

@@ -9,7 +9,7 @@ from contextlib import suppress
 
 from airflow_provider_salesforce_suite.core.errors import SalesforceApiError
 from airflow_provider_salesforce_suite.hooks.bulk import SalesforceBulkHook
-from tests.contract.org import Org
+from tests.contract.contract_org import Org
 
 POLL = {"poll_interval": 2.0, "timeout": 600.0}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.contract.org import Org
+from tests.contract.contract_org import Org
 
 # https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_api_usage.htm
 LIMIT_INFO = re.compile(r"api-usage=\d+/\d+")

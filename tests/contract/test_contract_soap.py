@@ -7,7 +7,7 @@ import pytest
 from airflow_provider_salesforce_suite.core.errors import SalesforceSoapFaultError
 from airflow_provider_salesforce_suite.core.safexml import local_name, parse_xml_safely, xml_text
 from airflow_provider_salesforce_suite.hooks.soap import SalesforceSoapHook
-from tests.contract.org import Org
+from tests.contract.contract_org import Org
 
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 

@@ -6,7 +6,7 @@ import asyncio
 from contextlib import aclosing
 
 from airflow_provider_salesforce_suite.hooks.streaming import SalesforceStreamingHook, StreamingEvent
-from tests.contract.org import Org
+from tests.contract.contract_org import Org
 
 EVENT_WAIT_SECONDS = 120.0
 

@@ -15,7 +15,7 @@ import requests
 from airflow_provider_salesforce_suite.core.auth import JWT_GRANT, TOKEN_PATH
 from airflow_provider_salesforce_suite.hooks.pardot import PardotHook
 from airflow_provider_salesforce_suite.hooks.rest import SalesforceRestHook
-from tests.contract.org import Org, live_requested
+from tests.contract.contract_org import Org, live_requested
 
 pytestmark = pytest.mark.xfail(live_requested(), strict=False,
                                reason="unconfirmed by Salesforce's documentation: XPASS confirms, XFAIL is a gap")
