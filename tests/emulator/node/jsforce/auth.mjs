@@ -1,0 +1,48 @@
+// jsforce's logins against the emulator: the OAuth 2.0 username-password flow, the SOAP partner login(),
+// an expired access token renewed with the refresh token (jsforce's own retry), and both logouts.
+// Extra arguments: "staleAccessToken" (expired by the test) and "refreshToken".
+import { args, emit, jsforce, oauthConnection, run, soapConnection, VERSION } from './common.mjs';
+
+// The id, organization and instance URL, never the token itself.
+const who = (conn, info) => ({ userId: info.id, organizationId: info.organizationId, instanceUrl: conn.instanceUrl });
+
+async function rejected(promise) {
+    try {
+        await promise;
+        return null;
+    } catch (error) {
+        return error.errorCode ?? error.name;
+    }
+}
+
+await run(async () => {
+    const oauth = await oauthConnection();
+    emit('oauth', who(oauth, oauth.userInfo));
+    const identity = await oauth.identity();
+    emit('identity', { username: identity.username, userId: identity.user_id, organizationId: identity.organization_id });
+
+    const soap = await soapConnection();
+    emit('soap', who(soap, soap.userInfo));
+    emit('soapSessionQuery', (await soap.query('SELECT Id, Username FROM User WHERE Id = \'' + soap.userInfo.id + '\'')).records
+        .map((r) => r.Username));
+
+    // A connection holding an expired token and a refresh token: jsforce refreshes on the 401 and retries.
+    const refreshes = [];
+    const stale = new jsforce.Connection({
+        oauth2: new jsforce.OAuth2({ loginUrl: args.url, clientId: args.clientId, clientSecret: args.clientSecret,
+                                     redirectUri: `${args.url}/callback` }),
+        instanceUrl: args.url, accessToken: args.staleAccessToken, refreshToken: args.refreshToken, version: VERSION,
+    });
+    stale.on('refresh', (accessToken) => refreshes.push(accessToken !== args.staleAccessToken));
+    const count = await stale.sobject('User').count();
+    emit('refresh', { userCount: count, refreshes, rotated: stale.refreshToken !== args.refreshToken });
+
+    // OAuth logout revokes the access token; SOAP logout ends the SOAP session.
+    const oauthToken = oauth.accessToken;
+    await oauth.logout();
+    const soapToken = soap.accessToken;
+    await soap.logout();
+    const reuse = (accessToken) => new jsforce.Connection({ instanceUrl: args.url, accessToken, version: VERSION })
+        .query('SELECT Id FROM User');
+    emit('afterLogout', { oauth: await rejected(reuse(oauthToken)), soap: await rejected(reuse(soapToken)) });
+});

@@ -1,0 +1,44 @@
+// What every jsforce scenario shares: the arguments, the connection and the JSON output.
+// Usage of a scenario: node SCENARIO.mjs '{"url": ..., "username": ..., "password": ..., "clientId": ..., "clientSecret": ...}'
+// Each scenario prints one JSON document per line ({"step": value}); the pytest side merges them.
+// jsforce runs unchanged: only its login URL points at the emulator, and Node trusts the emulator's CA
+// through NODE_EXTRA_CA_CERTS.
+import jsforce from 'jsforce';
+
+export const args = JSON.parse(process.argv[2]);
+export const VERSION = '62.0';
+
+export function emit(key, value) {
+    console.log(JSON.stringify({ [key]: value }));
+}
+
+/** A connection logged in with the OAuth 2.0 username-password flow (jsforce's `oauth2` option). */
+export async function oauthConnection() {
+    const oauth2 = new jsforce.OAuth2({
+        loginUrl: args.url, clientId: args.clientId, clientSecret: args.clientSecret, redirectUri: `${args.url}/callback`,
+    });
+    const conn = new jsforce.Connection({ oauth2, version: VERSION });
+    await conn.login(args.username, args.password);
+    return conn;
+}
+
+/** A connection logged in through the SOAP partner login() call (jsforce's default without `oauth2`). */
+export async function soapConnection() {
+    const conn = new jsforce.Connection({ loginUrl: args.url, version: VERSION });
+    await conn.login(args.username, args.password);
+    return conn;
+}
+
+/** Runs a scenario; an error prints its errorCode and message on stderr and fails the process. */
+export async function run(scenario) {
+    try {
+        await scenario();
+        process.exit(0);
+    } catch (error) {
+        console.error(error && error.stack ? error.stack : error);
+        if (error && error.errorCode) console.error(`errorCode=${error.errorCode}`);
+        process.exit(1);
+    }
+}
+
+export { jsforce };
