@@ -66,3 +66,62 @@ def test_rest_crud_collections_and_queries(jsforce_run, sf: EmulatorClient) -> N
     assert requests_matching(sf, "PATCH", f"{v}/composite/sobjects/Account/External_Id__c") == 1
     assert requests_matching(sf, "DELETE", f"{v}/composite/sobjects") == 1
     assert requests_matching(sf, "GET", f"{v}/query/") == 2 + 2 + 1  # queryMore x2, autoFetch x2, capped x1
+
+
+def test_logins_refresh_and_logouts(jsforce_run, sf: EmulatorClient, custom_admin) -> None:
+    stale = sf.token()
+    refresh_token = custom_admin.refresh_token(USERNAME, CLIENT_ID)
+    custom_admin.expire_sessions()
+    out = jsforce_run("auth", staleAccessToken=stale, refreshToken=refresh_token)
+    user_id, org_id = out["oauth"]["userId"], out["oauth"]["organizationId"]
+    assert user_id.startswith("005") and org_id.startswith("00D")
+    assert out["oauth"]["instanceUrl"] == sf.url
+    assert out["identity"] == {"username": USERNAME, "userId": user_id, "organizationId": org_id}
+    assert out["soap"] == out["oauth"]  # the SOAP login() names the same user, org and instance
+    assert out["soapSessionQuery"] == [USERNAME]
+    # one refresh of the expired token, then the retried call; this org rotates refresh tokens
+    assert out["refresh"] == {"userCount": 1, "refreshes": [{"newAccessToken": True, "rotatedRefreshToken": True}],
+                              "keptRefreshToken": True}
+    assert out["afterLogout"] == {"oauth": "INVALID_SESSION_ID", "soap": "INVALID_SESSION_ID"}
+    assert requests_matching(sf, "POST", "/services/oauth2/revoke") == 1
+
+
+def test_bulk_v1_load_job_and_query(jsforce_run) -> None:
+    out = jsforce_run("bulk")
+    assert out["load"] == {"inserted": [[True, True]] * 5, "upserted": [[True, False], [True, True]], "sameId": True,
+                           "mixed": [[True, []], [False, ["REQUIRED_FIELD_MISSING"]]]}
+    assert out["job"] == {"deleted": [True], "object": "Account", "operation": "delete", "contentType": "CSV",
+                          "batches": ["Completed"], "state": "Closed", "processed": 1}
+    assert out["query"] == [["Bulk 0", "B-0"], ["Bulk 1 again", "B-1"], ["Bulk 2", "B-2"], ["Bulk 3", "B-3"],
+                            ["Bulk 9", "B-9"]]
+
+
+def test_bulk_v2_ingest_and_query(jsforce_run, sf: EmulatorClient) -> None:
+    out = jsforce_run("bulk2")
+    assert out["insert"] == {"successful": [["true", name] for name in ("Ada", "Bea", "Cy", "Di", "Ed")],
+                             "failed": [["REQUIRED_FIELD_MISSING", "No LastName"]], "unprocessed": 0}
+    assert out["upsert"] == {"first": ["true"], "again": [["X-1", "false"], ["X-2", "true"]], "sameId": True}
+    assert out["delete"] == 1
+    assert out["query"] == ["Bea", "Cy", "Di", "Ed"]
+    # one results page (Salesforce's pages hold up to ~1 GB), then jsforce stopped at Sforce-Locator "null"
+    seen = sf.stats()["requests"]
+    assert sum(count for key, count in seen.items()
+               if key.startswith("GET /services/data/v62.0/jobs/query/") and key.endswith("/results")) == 1
+
+
+def test_soap_calls(jsforce_run) -> None:
+    out = jsforce_run("soap")
+    assert out["write"] == {"created": [True, True], "updated": [True], "industry": "Energy",
+                            "upserted": [[True, True], [True, False], [True, True]]}
+    assert out["convertLead"] == {"success": True, "prefixes": ["001", "003", "006"], "contact": "Turing",
+                                  "contactAccount": True, "isConverted": True, "status": "Closed - Converted"}
+    # jsforce's generic _invoke leaves merge's booleans as the wire's text
+    assert out["other"] == {"merged": ["true", True], "deleted": [True], "emptied": [True],
+                            "user": [USERNAME, True], "timestamp": "string"}
+
+
+def test_streaming_pushtopic_live_and_replayed(jsforce_run) -> None:
+    out = jsforce_run("streaming")
+    assert out["live"] == [["created", 2, "Streamed"], ["updated", 3, "Streamed Again"]]
+    assert out["replay"] == {"events": [["created", 1, "Before"], ["created", 2, "Streamed"],
+                                        ["updated", 3, "Streamed Again"]], "before": True}

@@ -33,9 +33,12 @@ await run(async () => {
                                      redirectUri: `${args.url}/callback` }),
         instanceUrl: args.url, accessToken: args.staleAccessToken, refreshToken: args.refreshToken, version: VERSION,
     });
-    stale.on('refresh', (accessToken) => refreshes.push(accessToken !== args.staleAccessToken));
+    stale.on('refresh', (accessToken, reply) => refreshes.push({
+        newAccessToken: accessToken !== args.staleAccessToken, rotatedRefreshToken: reply.refresh_token !== args.refreshToken,
+    }));
     const count = await stale.sobject('User').count();
-    emit('refresh', { userCount: count, refreshes, rotated: stale.refreshToken !== args.refreshToken });
+    // jsforce keeps the refresh token it was given, even when the reply rotated it
+    emit('refresh', { userCount: count, refreshes, keptRefreshToken: stale.refreshToken === args.refreshToken });
 
     // OAuth logout revokes the access token; SOAP logout ends the SOAP session.
     const oauthToken = oauth.accessToken;

@@ -29,12 +29,21 @@ export async function soapConnection() {
     return conn;
 }
 
-/** Runs a scenario; an error prints its errorCode and message on stderr and fails the process. */
+/** Runs a scenario. An error prints its errorCode and message on stderr and fails the process, and
+ * so does a call whose promise never settles (Node then exits with nothing left to do). After the
+ * scenario, requests jsforce sends in the background (Bulk 1.0 closes its jobs) may finish; a
+ * client that never lets go (a Streaming long poll) is cut after a second. */
 export async function run(scenario) {
+    let finished = false;
+    process.exitCode = 1;
+    process.on('exit', () => finished || console.error('the scenario stopped before its end'));
     try {
         await scenario();
-        process.exit(0);
+        finished = true;
+        process.exitCode = 0;
+        setTimeout(() => process.exit(0), 1000).unref();
     } catch (error) {
+        finished = true;
         console.error(error && error.stack ? error.stack : error);
         if (error && error.errorCode) console.error(`errorCode=${error.errorCode}`);
         process.exit(1);

@@ -1,0 +1,46 @@
+// jsforce's Bulk API 1.0 (conn.bulk): CSV batches under XML job control, as jsforce sends them:
+// insert, upsert on an external ID, a row that fails, the job's info, and a bulk query streamed as CSV.
+import { emit, oauthConnection, run } from './common.mjs';
+
+await run(async () => {
+    const conn = await oauthConnection();
+    conn.bulk.pollInterval = 100;
+    conn.bulk.pollTimeout = 30000;
+
+    const rows = Array.from({ length: 5 }, (_, i) => ({ Name: `Bulk ${i}`, External_Id__c: `B-${i}` }));
+    const inserted = await conn.bulk.load('Account', 'insert', rows);
+    const upserted = await conn.bulk.load('Account', 'upsert', { extIdField: 'External_Id__c' },
+                                          [{ External_Id__c: 'B-1', Name: 'Bulk 1 again' }, { External_Id__c: 'B-9', Name: 'Bulk 9' }]);
+    const mixed = await conn.bulk.load('Contact', 'insert', [{ LastName: 'Fine', FirstName: 'A' }, { FirstName: 'No LastName' }]);
+    emit('load', {
+        inserted: inserted.map((r) => [r.success, r.created]), upserted: upserted.map((r) => [r.success, r.created]),
+        sameId: upserted[0].id === inserted[1].id,
+        mixed: mixed.map((r) => [r.success, r.errors.map((e) => e.split(':')[0])]),
+    });
+
+    // The job, as jsforce reads it back.
+    const job = conn.bulk.createJob('Account', 'delete');
+    const batch = job.createBatch();
+    const deleted = await new Promise((resolve, reject) => {
+        batch.on('error', reject);
+        batch.on('queue', () => batch.poll(100, 30000));
+        batch.on('response', resolve);
+        batch.execute([{ Id: inserted[4].id }]);
+    });
+    const info = await job.info();
+    const batches = await job.list();
+    await job.close();
+    const closed = await job.info();
+    emit('job', {
+        deleted: deleted.map((r) => r.success), object: info.object, operation: info.operation,
+        contentType: info.contentType, batches: batches.map((b) => b.state), state: closed.state,
+        processed: Number(closed.numberRecordsProcessed),
+    });
+
+    const stream = await conn.bulk.query('SELECT Name, External_Id__c FROM Account ORDER BY Name');
+    const records = [];
+    await new Promise((resolve, reject) => {
+        stream.on('record', (r) => records.push(r)).on('error', reject).on('end', resolve);
+    });
+    emit('query', records.map((r) => [r.Name, r.External_Id__c]));
+});

@@ -1,0 +1,52 @@
+// jsforce's Streaming API (conn.streaming, CometD over Faye): a PushTopic made over REST, a live
+// subscription that receives a create and an update made over REST, and a second client with the
+// Replay extension (-2) that receives every retained event, the one from before it subscribed too.
+import { createRequire } from 'node:module';
+
+import { emit, oauthConnection, run } from './common.mjs';
+
+// jsforce documents its streaming extensions at this CommonJS path
+const { StreamingExtension } = createRequire(import.meta.url)('jsforce/api/streaming');
+
+/** Subscribes with `subscribe(listener)`; `ready` settles when the server confirmed the subscription,
+ * `events` when `count` messages arrived. */
+function subscribeFor(subscribe, count, label) {
+    const messages = [];
+    let subscription;
+    const events = new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${label}: ${messages.length} of ${count} events`)), 20000);
+        subscription = subscribe((message) => {
+            messages.push(message);
+            if (messages.length === count) {
+                clearTimeout(timer);
+                subscription.cancel();
+                resolve(messages);
+            }
+        });
+    });
+    const ready = new Promise((resolve, reject) => subscription.then(resolve, reject));
+    return { ready, events };
+}
+
+const summary = (events) => events.map((e) => [e.event.type, e.event.replayId, e.sobject.Name]);
+
+await run(async () => {
+    const conn = await oauthConnection();
+    await conn.sobject('PushTopic').create({
+        Name: 'NodeAccounts', Query: 'SELECT Id, Name FROM Account', ApiVersion: 62.0,
+        NotifyForOperationCreate: true, NotifyForOperationUpdate: true, NotifyForFields: 'Referenced',
+    });
+    const before = await conn.sobject('Account').create({ Name: 'Before' });
+
+    const live = subscribeFor((listener) => conn.streaming.topic('NodeAccounts').subscribe(listener), 2, 'live');
+    await live.ready;  // handshake, connect and subscribe are done: what follows must arrive
+    const made = await conn.sobject('Account').create({ Name: 'Streamed' });
+    await conn.sobject('Account').update({ Id: made.id, Name: 'Streamed Again' });
+    emit('live', summary(await live.events));
+
+    const replay = new StreamingExtension.Replay('/topic/NodeAccounts', -2);
+    const client = conn.streaming.createClient([replay]);
+    const all = await subscribeFor((listener) => client.subscribe('/topic/NodeAccounts', listener), 3, 'replay').events;
+    client.disconnect();
+    emit('replay', { events: summary(all), before: all[0].sobject.Id === before.id });
+});
