@@ -84,6 +84,11 @@ def test_logins_refresh_and_logouts(jsforce_run, sf: EmulatorClient, custom_admi
                               "keptRefreshToken": True}
     assert out["afterLogout"] == {"oauth": "INVALID_SESSION_ID", "soap": "INVALID_SESSION_ID"}
     assert requests_matching(sf, "POST", "/services/oauth2/revoke") == 1
+    assert out["badLogins"] == {
+        "oauthPassword": ["invalid_grant", "authentication failure"],
+        "oauthClient": ["invalid_client_id", "client identifier invalid"],
+        "soapPassword": ["Error", "INVALID_LOGIN: Invalid username, password, security token; or user locked out."],
+        "badToken": "INVALID_SESSION_ID"}
 
 
 def test_bulk_v1_load_job_and_query(jsforce_run) -> None:
@@ -94,6 +99,10 @@ def test_bulk_v1_load_job_and_query(jsforce_run) -> None:
                           "batches": ["Completed"], "state": "Closed", "processed": 1}
     assert out["query"] == [["Bulk 0", "B-0"], ["Bulk 1 again", "B-1"], ["Bulk 2", "B-2"], ["Bulk 3", "B-3"],
                             ["Bulk 9", "B-9"]]
+    failed = out["failedBatches"]
+    assert failed["unknownColumn"] == "InvalidBatch : Field name not found : Nope__c"
+    assert failed["unknownObject"] == "Unable to find object: Nope__c"
+    assert failed["badQuery"].startswith("InvalidBatch : SELECT Nope__c FROM Account\n       ^\nERROR at Row:1:Column:8\n")
 
 
 def test_bulk_v2_ingest_and_query(jsforce_run, sf: EmulatorClient) -> None:
@@ -103,10 +112,16 @@ def test_bulk_v2_ingest_and_query(jsforce_run, sf: EmulatorClient) -> None:
     assert out["upsert"] == {"first": ["true"], "again": [["X-1", "false"], ["X-2", "true"]], "sameId": True}
     assert out["delete"] == 1
     assert out["query"] == ["Bea", "Cy", "Di", "Ed"]
-    # one results page (Salesforce's pages hold up to ~1 GB), then jsforce stopped at Sforce-Locator "null"
+    # one results page per query job (Salesforce's pages hold up to ~1 GB): jsforce stopped at
+    # Sforce-Locator "null" (the query and queryAll jobs; the bad query's job failed)
     seen = sf.stats()["requests"]
     assert sum(count for key, count in seen.items()
-               if key.startswith("GET /services/data/v62.0/jobs/query/") and key.endswith("/results")) == 1
+               if key.startswith("GET /services/data/v62.0/jobs/query/") and key.endswith("/results")) == 2
+    assert out["queryAll"] == ["Ada"]
+    assert out["failures"]["unknownColumn"] == [
+        None, "Ingest job failed to complete due to: InvalidBatch : Field name not found : Nope__c"]
+    code, message = out["failures"]["badQuery"]
+    assert code == "INVALID_FIELD" and "No such column 'Nope__c' on entity 'Account'" in message
 
 
 def test_soap_calls(jsforce_run) -> None:
@@ -120,8 +135,13 @@ def test_soap_calls(jsforce_run) -> None:
                             "user": [USERNAME, True], "timestamp": "string"}
 
 
-def test_streaming_pushtopic_live_and_replayed(jsforce_run) -> None:
+def test_streaming_pushtopic_cdc_and_auth_failure(jsforce_run, sf: EmulatorClient) -> None:
+    assert sf.admin("POST", "streaming/config", {"cdc_entities": ["Account"]}).status_code == 200
     out = jsforce_run("streaming")
     assert out["live"] == [["created", 2, "Streamed"], ["updated", 3, "Streamed Again"]]
     assert out["replay"] == {"events": [["created", 1, "Before"], ["created", 2, "Streamed"],
                                         ["updated", 3, "Streamed Again"]], "before": True}
+    assert out["cdc"] == [["CREATE", True, "Captured", []],
+                          ["UPDATE", True, "Captured Again", ["Name", "LastModifiedDate"]]]
+    assert out["authFailure"] == {"channel": "/meta/connect", "error": "401::Authentication invalid",
+                                  "advice": {"reconnect": "none", "interval": 0}}

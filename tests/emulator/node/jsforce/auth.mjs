@@ -1,6 +1,6 @@
 // jsforce's logins against the emulator: the OAuth 2.0 username-password flow, the SOAP partner login(),
 // an expired access token renewed with the refresh token (jsforce's own retry), and both logouts.
-// Extra arguments: "staleAccessToken" (expired by the test) and "refreshToken".
+// and the errors of bad logins. Extra arguments: "staleAccessToken" (expired by the test) and "refreshToken".
 import { args, emit, jsforce, oauthConnection, run, soapConnection, VERSION } from './common.mjs';
 
 // The id, organization and instance URL, never the token itself.
@@ -12,6 +12,16 @@ async function rejected(promise) {
         return null;
     } catch (error) {
         return error.errorCode ?? error.name;
+    }
+}
+
+// jsforce names OAuth errors by the reply's "error" and SOAP login faults by their message.
+async function failure(promise) {
+    try {
+        await promise;
+        return null;
+    } catch (error) {
+        return [error.name, error.message];
     }
 }
 
@@ -48,4 +58,12 @@ await run(async () => {
     const reuse = (accessToken) => new jsforce.Connection({ instanceUrl: args.url, accessToken, version: VERSION })
         .query('SELECT Id FROM User');
     emit('afterLogout', { oauth: await rejected(reuse(oauthToken)), soap: await rejected(reuse(soapToken)) });
+
+    const oauth2 = (clientId) => new jsforce.OAuth2({ loginUrl: args.url, clientId, clientSecret: args.clientSecret });
+    emit('badLogins', {
+        oauthPassword: await failure(new jsforce.Connection({ oauth2: oauth2(args.clientId) }).login(args.username, 'wrong')),
+        oauthClient: await failure(new jsforce.Connection({ oauth2: oauth2('unknown') }).login(args.username, args.password)),
+        soapPassword: await failure(new jsforce.Connection({ loginUrl: args.url }).login(args.username, 'wrong')),
+        badToken: await rejected(reuse('not-a-token')),
+    });
 });

@@ -1,5 +1,6 @@
 // jsforce's Bulk API 1.0 (conn.bulk): CSV batches under XML job control, as jsforce sends them:
-// insert, upsert on an external ID, a row that fails, the job's info, and a bulk query streamed as CSV.
+// insert, upsert on an external ID, a row that fails, the job's info, a bulk query streamed as CSV, and
+// batches Salesforce fails as a whole (an unknown column, a bad query).
 import { emit, oauthConnection, run } from './common.mjs';
 
 await run(async () => {
@@ -43,4 +44,11 @@ await run(async () => {
         stream.on('record', (r) => records.push(r)).on('error', reject).on('end', resolve);
     });
     emit('query', records.map((r) => [r.Name, r.External_Id__c]));
+
+    const message = async (promise) => promise.then(() => null, (error) => error.message);
+    emit('failedBatches', {
+        unknownColumn: await message(conn.bulk.load('Account', 'insert', 'Nope__c,Name\n1,Bad\n')),
+        unknownObject: await message(conn.bulk.load('Nope__c', 'insert', [{ Name: 'x' }])),
+        badQuery: await message(conn.bulk.query('SELECT Nope__c FROM Account')),
+    });
 });

@@ -1,5 +1,6 @@
 // jsforce's Bulk API 2.0 (conn.bulk2): ingest jobs with their successful and failed results,
-// upsert on an external ID, delete, and a query job's results (jsforce follows Sforce-Locator until "null").
+// upsert on an external ID, delete, a query job's results (jsforce follows Sforce-Locator until "null"),
+// queryAll (scanAll), and the errors of a failed ingest job and of a bad query.
 import { emit, oauthConnection, run } from './common.mjs';
 
 await run(async () => {
@@ -31,4 +32,12 @@ await run(async () => {
 
     const result = await conn.bulk2.query('SELECT LastName FROM Contact ORDER BY LastName');
     emit('query', (await result.toArray()).map((r) => r.LastName));
+    const all = await conn.bulk2.query('SELECT LastName FROM Contact WHERE IsDeleted = true', { scanAll: true });
+    emit('queryAll', (await all.toArray()).map((r) => r.LastName));
+
+    const failure = async (promise) => promise.then(() => null, (error) => [error.errorCode ?? null, error.message]);
+    emit('failures', {
+        unknownColumn: await failure(load('Account', 'insert', 'Nope__c,Name\n1,Bad\n')),
+        badQuery: await failure(conn.bulk2.query('SELECT Nope__c FROM Account').then((r) => r.toArray())),
+    });
 });
