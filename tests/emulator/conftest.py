@@ -1,12 +1,10 @@
-"""Fixtures of the emulator tests: the Pub/Sub API (one emulator with the Pub/Sub API per test module)
-and the Node.js clients (installed once per lockfile)."""
+"""Fixtures of the Pub/Sub API tests (one emulator with the Pub/Sub API per test module)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from node_clients import NodeScripts, install_node_modules
 from pubsub_support import PubSub, start_server
 
 from airflow_provider_salesforce_suite.emulator.server import EmulatorServer
@@ -27,9 +25,3 @@ def ps(pubsub_server: EmulatorServer) -> Iterator[PubSub]:
     client = PubSub(pubsub_server)
     yield client
     client.close()
-
-
-@pytest.fixture(scope="session")
-def node_scripts(tmp_path_factory: pytest.TempPathFactory) -> NodeScripts:
-    """The Node.js client scripts with their pinned npm packages (skipped without Node.js, outside CI)."""
-    return NodeScripts(tmp_path_factory.mktemp("node-clients"), install_node_modules())

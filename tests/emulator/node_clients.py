@@ -5,6 +5,8 @@ once per lockfile with ``npm ci --prefer-offline`` into a cache directory (``SF_
 default ``~/.cache/salesforce-suite-tests/npm``), so ``make test`` needs no separate step and a warm
 cache costs nothing. Where Node.js or the registry is missing the tests are skipped, except in CI
 (``CI`` set), where that is a failure: CI must run them.
+
+A test module takes the ``node_scripts`` fixture with ``from node_clients import node_scripts``.
 """
 
 from __future__ import annotations
@@ -85,3 +87,9 @@ class NodeScripts:
                   for key, value in json.loads(line).items()}
         assert done.returncode == 0, f"{script} failed after {sorted(output)}:\n{done.stderr[-3000:]}"
         return output
+
+
+@pytest.fixture(scope="session")
+def node_scripts(tmp_path_factory: pytest.TempPathFactory) -> NodeScripts:
+    """The Node.js client scripts with their pinned npm packages (skipped without Node.js, outside CI)."""
+    return NodeScripts(tmp_path_factory.mktemp("node-clients"), install_node_modules())

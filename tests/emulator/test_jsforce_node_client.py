@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from node_clients import NodeScripts
+from node_clients import NodeScripts, node_scripts  # noqa: F401  (the fixture)
 from sf_emulator_client import CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME, EmulatorClient
 
 
@@ -29,20 +29,21 @@ def jsforce_run(custom_emulator, node_scripts: NodeScripts):
 
 
 @pytest.fixture
-def sf(custom_emulator) -> EmulatorClient:
+def emulator_client(custom_emulator) -> EmulatorClient:
+    """Plain requests to the same emulator: setup, the control API and its request counters."""
     return EmulatorClient(custom_emulator)
 
 
-def requests_matching(sf: EmulatorClient, method: str, path: str) -> int:
+def requests_matching(client: EmulatorClient, method: str, path: str) -> int:
     """How many requests the emulator saw with ``method`` on ``path`` (a trailing ``/`` matches
     every path below it)."""
-    seen = sf.stats()["requests"]
+    seen = client.stats()["requests"]
     if path.endswith("/"):
         return sum(count for key, count in seen.items() if key.startswith(f"{method} {path}"))
     return seen.get(f"{method} {path}", 0)
 
 
-def test_rest_crud_collections_and_queries(jsforce_run, sf: EmulatorClient) -> None:
+def test_rest_crud_collections_and_queries(jsforce_run, emulator_client: EmulatorClient) -> None:
     out = jsforce_run("rest")
     assert out["crud"] == {"created": True, "name": "Node One", "industry": "Banking", "upsert": [True, False, True]}
     assert out["deleted"]["errorCode"] == "NOT_FOUND"
@@ -61,21 +62,21 @@ def test_rest_crud_collections_and_queries(jsforce_run, sf: EmulatorClient) -> N
     assert "No such column 'Nope__c' on entity 'Account'" in describe["badQuery"]["message"]
     # jsforce sent its arrays through sObject Collections and followed nextRecordsUrl itself
     v = "/services/data/v62.0"
-    assert requests_matching(sf, "POST", f"{v}/composite/sobjects") == 4  # 3 creates + the rolled-back one
-    assert requests_matching(sf, "POST", f"{v}/composite/sobjects/Contact") == 1  # the retrieve of 3 ids
-    assert requests_matching(sf, "PATCH", f"{v}/composite/sobjects/Account/External_Id__c") == 1
-    assert requests_matching(sf, "DELETE", f"{v}/composite/sobjects") == 1
-    assert requests_matching(sf, "GET", f"{v}/query/") == 2 + 2 + 1  # queryMore x2, autoFetch x2, capped x1
+    assert requests_matching(emulator_client, "POST", f"{v}/composite/sobjects") == 4  # 3 creates + the rolled-back one
+    assert requests_matching(emulator_client, "POST", f"{v}/composite/sobjects/Contact") == 1  # the retrieve of 3 ids
+    assert requests_matching(emulator_client, "PATCH", f"{v}/composite/sobjects/Account/External_Id__c") == 1
+    assert requests_matching(emulator_client, "DELETE", f"{v}/composite/sobjects") == 1
+    assert requests_matching(emulator_client, "GET", f"{v}/query/") == 2 + 2 + 1  # queryMore x2, autoFetch x2, capped x1
 
 
-def test_logins_refresh_and_logouts(jsforce_run, sf: EmulatorClient, custom_admin) -> None:
-    stale = sf.token()
+def test_logins_refresh_and_logouts(jsforce_run, emulator_client: EmulatorClient, custom_admin) -> None:
+    stale = emulator_client.token()
     refresh_token = custom_admin.refresh_token(USERNAME, CLIENT_ID)
     custom_admin.expire_sessions()
     out = jsforce_run("auth", staleAccessToken=stale, refreshToken=refresh_token)
     user_id, org_id = out["oauth"]["userId"], out["oauth"]["organizationId"]
     assert user_id.startswith("005") and org_id.startswith("00D")
-    assert out["oauth"]["instanceUrl"] == sf.url
+    assert out["oauth"]["instanceUrl"] == emulator_client.url
     assert out["identity"] == {"username": USERNAME, "userId": user_id, "organizationId": org_id}
     assert out["soap"] == out["oauth"]  # the SOAP login() names the same user, org and instance
     assert out["soapSessionQuery"] == [USERNAME]
@@ -83,7 +84,7 @@ def test_logins_refresh_and_logouts(jsforce_run, sf: EmulatorClient, custom_admi
     assert out["refresh"] == {"userCount": 1, "refreshes": [{"newAccessToken": True, "rotatedRefreshToken": True}],
                               "keptRefreshToken": True}
     assert out["afterLogout"] == {"oauth": "INVALID_SESSION_ID", "soap": "INVALID_SESSION_ID"}
-    assert requests_matching(sf, "POST", "/services/oauth2/revoke") == 1
+    assert requests_matching(emulator_client, "POST", "/services/oauth2/revoke") == 1
     assert out["badLogins"] == {
         "oauthPassword": ["invalid_grant", "authentication failure"],
         "oauthClient": ["invalid_client_id", "client identifier invalid"],
@@ -105,7 +106,7 @@ def test_bulk_v1_load_job_and_query(jsforce_run) -> None:
     assert failed["badQuery"].startswith("InvalidBatch : SELECT Nope__c FROM Account\n       ^\nERROR at Row:1:Column:8\n")
 
 
-def test_bulk_v2_ingest_and_query(jsforce_run, sf: EmulatorClient) -> None:
+def test_bulk_v2_ingest_and_query(jsforce_run, emulator_client: EmulatorClient) -> None:
     out = jsforce_run("bulk2")
     assert out["insert"] == {"successful": [["true", name] for name in ("Ada", "Bea", "Cy", "Di", "Ed")],
                              "failed": [["REQUIRED_FIELD_MISSING", "No LastName"]], "unprocessed": 0}
@@ -114,7 +115,7 @@ def test_bulk_v2_ingest_and_query(jsforce_run, sf: EmulatorClient) -> None:
     assert out["query"] == ["Bea", "Cy", "Di", "Ed"]
     # one results page per query job (Salesforce's pages hold up to ~1 GB): jsforce stopped at
     # Sforce-Locator "null" (the query and queryAll jobs; the bad query's job failed)
-    seen = sf.stats()["requests"]
+    seen = emulator_client.stats()["requests"]
     assert sum(count for key, count in seen.items()
                if key.startswith("GET /services/data/v62.0/jobs/query/") and key.endswith("/results")) == 2
     assert out["queryAll"] == ["Ada"]
@@ -135,8 +136,8 @@ def test_soap_calls(jsforce_run) -> None:
                             "user": [USERNAME, True], "timestamp": "string"}
 
 
-def test_streaming_pushtopic_cdc_and_auth_failure(jsforce_run, sf: EmulatorClient) -> None:
-    assert sf.admin("POST", "streaming/config", {"cdc_entities": ["Account"]}).status_code == 200
+def test_streaming_pushtopic_cdc_and_auth_failure(jsforce_run, emulator_client: EmulatorClient) -> None:
+    assert emulator_client.admin("POST", "streaming/config", {"cdc_entities": ["Account"]}).status_code == 200
     out = jsforce_run("streaming")
     assert out["live"] == [["created", 2, "Streamed"], ["updated", 3, "Streamed Again"]]
     assert out["replay"] == {"events": [["created", 1, "Before"], ["created", 2, "Streamed"],

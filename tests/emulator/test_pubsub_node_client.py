@@ -8,7 +8,7 @@ clients (``node_scripts``, see node_clients.py)."""
 
 from __future__ import annotations
 
-from node_clients import NodeScripts
+from node_clients import NodeScripts, node_scripts  # noqa: F401  (the fixture)
 from pubsub_support import PubSub
 from sf_emulator_client import V
 
