@@ -92,7 +92,7 @@ def test_logins_refresh_and_logouts(jsforce_run, emulator_client: EmulatorClient
         "badToken": "INVALID_SESSION_ID"}
 
 
-def test_bulk_v1_load_job_and_query(jsforce_run) -> None:
+def test_bulk_v1_load_job_and_query(jsforce_run, emulator_client: EmulatorClient) -> None:
     out = jsforce_run("bulk")
     assert out["load"] == {"inserted": [[True, True]] * 5, "upserted": [[True, False], [True, True]], "sameId": True,
                            "mixed": [[True, []], [False, ["REQUIRED_FIELD_MISSING"]]]}
@@ -100,6 +100,11 @@ def test_bulk_v1_load_job_and_query(jsforce_run) -> None:
                           "batches": ["Completed"], "state": "Closed", "processed": 1}
     assert out["query"] == [["Bulk 0", "B-0"], ["Bulk 1 again", "B-1"], ["Bulk 2", "B-2"], ["Bulk 3", "B-3"],
                             ["Bulk 9", "B-9"]]
+    # Q1, Q10..Q19, Q100..Q199: 111 through Collections; then 300 updated and 300 deleted by Bulk 1.0 jobs
+    assert out["queryWrites"] == {"few": 111, "many": 300, "titled": 300, "destroyed": 300, "left": 0}
+    # jobs created: 3 loads, the delete job, the bulk query, the 2 query writes, the 3 failures (the
+    # unknown object's refused at creation)
+    assert requests_matching(emulator_client, "POST", "/services/async/62.0/job") == 3 + 1 + 1 + 2 + 3
     failed = out["failedBatches"]
     assert failed["unknownColumn"] == "InvalidBatch : Field name not found : Nope__c"
     assert failed["unknownObject"] == "Unable to find object: Nope__c"

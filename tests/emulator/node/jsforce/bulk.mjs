@@ -1,6 +1,7 @@
 // jsforce's Bulk API 1.0 (conn.bulk): CSV batches under XML job control, as jsforce sends them:
 // insert, upsert on an external ID, a row that fails, the job's info, a bulk query streamed as CSV, and
-// batches Salesforce fails as a whole (an unknown column, a bad query).
+// batches Salesforce fails as a whole (an unknown column, a bad query), and a query's update() and
+// destroy(), which jsforce sends through Bulk 1.0 above 200 records.
 import { emit, oauthConnection, run } from './common.mjs';
 
 await run(async () => {
@@ -44,6 +45,18 @@ await run(async () => {
         stream.on('record', (r) => records.push(r)).on('error', reject).on('end', resolve);
     });
     emit('query', records.map((r) => [r.Name, r.External_Id__c]));
+
+    for (let batch = 0; batch < 2; batch += 1) {
+        await conn.sobject('Contact').create(Array.from({ length: 150 }, (_, i) => ({ LastName: `Q${batch * 150 + i}` })),
+                                             { allOrNone: true });
+    }
+    const few = await conn.sobject('Contact').find({ LastName: { $like: 'Q1%' } }).update({ Title: 'Few' });
+    const many = await conn.sobject('Contact').find({ LastName: { $like: 'Q%' } }).update({ Title: 'Many' });
+    const titled = await conn.sobject('Contact').count({ Title: 'Many' });
+    const destroyed = await conn.sobject('Contact').find({ LastName: { $like: 'Q%' } }).destroy();
+    emit('queryWrites', { few: few.length, many: many.filter((r) => r.success).length, titled,
+                          destroyed: destroyed.filter((r) => r.success).length,
+                          left: await conn.sobject('Contact').count({ LastName: { $like: 'Q%' } }) });
 
     const message = async (promise) => promise.then(() => null, (error) => error.message);
     emit('failedBatches', {
