@@ -84,6 +84,9 @@ def test_logins_refresh_and_logouts(jsforce_run, emulator_client: EmulatorClient
     assert out["refresh"] == {"userCount": 1, "refreshes": [{"newAccessToken": True, "rotatedRefreshToken": True}],
                               "keptRefreshToken": True}
     assert out["afterLogout"] == {"oauth": "INVALID_SESSION_ID", "soap": "INVALID_SESSION_ID"}
+    # each call met an expired session and succeeded after one new login: [result, refreshes so far]
+    expected = {"rest": [1, 1], "soap": [USERNAME, 2], "bulk": [True, 3], "bulk2": [1, 4]}
+    assert out["sessionExpiry"] == {"oauth": expected, "soap": expected}
     assert requests_matching(emulator_client, "POST", "/services/oauth2/revoke") == 1
     assert out["badLogins"] == {
         "oauthPassword": ["invalid_grant", "authentication failure"],

@@ -1,7 +1,9 @@
 // jsforce's logins against the emulator: the OAuth 2.0 username-password flow, the SOAP partner login(),
-// an expired access token renewed with the refresh token (jsforce's own retry), and both logouts.
+// an expired access token renewed with the refresh token (jsforce's own retry), sessions expiring
+// under REST, SOAP, Bulk 1.0 and Bulk 2.0 calls (jsforce knows each API's expiry answer and logs in
+// again), and both logouts.
 // and the errors of bad logins. Extra arguments: "staleAccessToken" (expired by the test) and "refreshToken".
-import { args, emit, jsforce, oauthConnection, run, soapConnection, VERSION } from './common.mjs';
+import { args, bulkBatch, emit, jsforce, oauthConnection, run, soapConnection, VERSION } from './common.mjs';
 
 // The id, organization and instance URL, never the token itself.
 const who = (conn, info) => ({ userId: info.id, organizationId: info.organizationId, instanceUrl: conn.instanceUrl });
@@ -58,6 +60,32 @@ await run(async () => {
     const reuse = (accessToken) => new jsforce.Connection({ instanceUrl: args.url, accessToken, version: VERSION })
         .query('SELECT Id FROM User');
     emit('afterLogout', { oauth: await rejected(reuse(oauthToken)), soap: await rejected(reuse(soapToken)) });
+
+    // Every session expires (the emulator's control API, not jsforce) before each call: jsforce must
+    // recognise the API's own answer (REST 401, SOAP fault, Bulk 1.0 InvalidSessionId, Bulk 2.0 401),
+    // log in again and retry.
+    const expire = () => fetch(`${args.url}/__emulator__/sessions/expire`, { method: 'POST' });
+    const relogins = {};
+    for (const [name, conn] of [['oauth', await oauthConnection()], ['soap', await soapConnection()]]) {
+        conn.bulk.pollInterval = 100;
+        conn.bulk2.pollInterval = 100;
+        let refreshes = 0;
+        conn.on('refresh', () => { refreshes += 1; });
+        const calls = {
+            rest: async () => (await conn.query('SELECT Id FROM User')).totalSize,
+            soap: async () => (await conn.soap.getUserInfo()).userName,
+            bulk: async () => (await bulkBatch(conn, 'Account', 'insert', [{ Name: `Bulk ${name}` }])).results[0].success,
+            bulk2: async () => (await conn.bulk2.loadAndWaitForResults({ object: 'Account', operation: 'insert',
+                                                                         input: [{ Name: `Bulk2 ${name}` }] }))
+                .successfulResults.length,
+        };
+        relogins[name] = {};
+        for (const [api, call] of Object.entries(calls)) {
+            await expire();
+            relogins[name][api] = [await call(), refreshes];
+        }
+    }
+    emit('sessionExpiry', relogins);
 
     const oauth2 = (clientId) => new jsforce.OAuth2({ loginUrl: args.url, clientId, clientSecret: args.clientSecret });
     emit('badLogins', {

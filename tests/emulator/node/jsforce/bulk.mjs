@@ -2,7 +2,7 @@
 // insert, upsert on an external ID, a row that fails, the job's info, a bulk query streamed as CSV, and
 // batches Salesforce fails as a whole (an unknown column, a bad query), and a query's update() and
 // destroy(), which jsforce sends through Bulk 1.0 above 200 records.
-import { emit, oauthConnection, run } from './common.mjs';
+import { bulkBatch, emit, oauthConnection, run } from './common.mjs';
 
 await run(async () => {
     const conn = await oauthConnection();
@@ -21,22 +21,13 @@ await run(async () => {
     });
 
     // The job, as jsforce reads it back.
-    const job = conn.bulk.createJob('Account', 'delete');
-    const batch = job.createBatch();
-    const deleted = await new Promise((resolve, reject) => {
-        batch.on('error', reject);
-        batch.on('queue', () => batch.poll(100, 30000));
-        batch.on('response', resolve);
-        batch.execute([{ Id: inserted[4].id }]);
-    });
+    const { job, results: deleted } = await bulkBatch(conn, 'Account', 'delete', [{ Id: inserted[4].id }]);
     const info = await job.info();
     const batches = await job.list();
-    await job.close();
-    const closed = await job.info();
     emit('job', {
         deleted: deleted.map((r) => r.success), object: info.object, operation: info.operation,
-        contentType: info.contentType, batches: batches.map((b) => b.state), state: closed.state,
-        processed: Number(closed.numberRecordsProcessed),
+        contentType: info.contentType, batches: batches.map((b) => b.state), state: info.state,
+        processed: Number(info.numberRecordsProcessed),
     });
 
     const stream = await conn.bulk.query('SELECT Name, External_Id__c FROM Account ORDER BY Name');

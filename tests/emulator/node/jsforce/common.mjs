@@ -29,6 +29,21 @@ export async function soapConnection() {
     return conn;
 }
 
+/** Sends `rows` as one Bulk 1.0 batch of a new job, waits for its results and closes the job (unlike
+ * conn.bulk.load(), which closes it in the background). */
+export async function bulkBatch(conn, object, operation, rows) {
+    const job = conn.bulk.createJob(object, operation);
+    const batch = job.createBatch();
+    const results = await new Promise((resolve, reject) => {
+        batch.on('error', reject);
+        batch.on('queue', () => batch.poll(100, 30000));
+        batch.on('response', resolve);
+        batch.execute(rows);
+    });
+    await job.close();
+    return { job, results };
+}
+
 /** Runs a scenario. An error prints its errorCode and message on stderr and fails the process, and
  * so does a call whose promise never settles (Node then exits with nothing left to do). After the
  * scenario, requests jsforce sends in the background (Bulk 1.0 closes its jobs) may finish; a
