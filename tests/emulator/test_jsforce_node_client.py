@@ -50,7 +50,8 @@ def test_rest_crud_collections_and_queries(jsforce_run, emulator_client: Emulato
     assert out["collections"] == {
         "created": 450, "retrieved": ["L000", "L001", "L002"], "updated": [True, True, True],
         "rolledBack": [[False, ["ALL_OR_NONE_OPERATION_ROLLED_BACK"]], [False, ["REQUIRED_FIELD_MISSING"]]],
-        "removed": 10, "upserted": [False, True]}
+        "removed": 10, "upserted": [False, True],
+        "repeated": [[False, ["DUPLICATE_EXTERNAL_ID"]], [False, ["DUPLICATE_EXTERNAL_ID"]]]}
     assert out["queryMore"] == {"totalSize": 440, "pages": [[200, False], [200, False], [40, True]], "last": "L439"}
     assert out["autoFetch"] == {"totalSize": 440, "streamed": 440, "distinct": 440, "capped": 300}
     assert out["relationships"] == {"children": ["L000", "L001"], "childrenTotal": 2, "parent": "Parent",
@@ -64,7 +65,7 @@ def test_rest_crud_collections_and_queries(jsforce_run, emulator_client: Emulato
     v = "/services/data/v62.0"
     assert requests_matching(emulator_client, "POST", f"{v}/composite/sobjects") == 4  # 3 creates + the rolled-back one
     assert requests_matching(emulator_client, "POST", f"{v}/composite/sobjects/Contact") == 1  # the retrieve of 3 ids
-    assert requests_matching(emulator_client, "PATCH", f"{v}/composite/sobjects/Account/External_Id__c") == 1
+    assert requests_matching(emulator_client, "PATCH", f"{v}/composite/sobjects/Account/External_Id__c") == 2
     assert requests_matching(emulator_client, "DELETE", f"{v}/composite/sobjects") == 1
     assert requests_matching(emulator_client, "GET", f"{v}/query/") == 2 + 2 + 1  # queryMore x2, autoFetch x2, capped x1
 
@@ -136,7 +137,8 @@ def test_bulk_v2_ingest_and_query(jsforce_run, emulator_client: EmulatorClient) 
 def test_soap_calls(jsforce_run) -> None:
     out = jsforce_run("soap")
     assert out["write"] == {"created": [True, True], "updated": [True], "industry": "Energy",
-                            "upserted": [[True, True], [True, False], [True, True]]}
+                            "upserted": [[True, True], [True, False], [True, True]],
+                            "repeated": [[False, ["DUPLICATE_EXTERNAL_ID"]], [False, ["DUPLICATE_EXTERNAL_ID"]]]}
     assert out["convertLead"] == {"success": True, "prefixes": ["001", "003", "006"], "contact": "Turing",
                                   "contactAccount": True, "isConverted": True, "status": "Closed - Converted"}
     # jsforce's generic _invoke leaves merge's booleans as the wire's text

@@ -40,10 +40,13 @@ await run(async () => {
     const removed = await conn.sobject('Contact').destroy(ids.slice(-10));
     const upserts = await accounts.upsert([{ External_Id__c: 'EXT-1', Name: 'Bulk 1' }, { External_Id__c: 'EXT-2', Name: 'Bulk 2' }],
                                           'External_Id__c', { multi: true, allOrNone: true });
+    const repeated = await accounts.upsert([{ External_Id__c: 'EXT-3', Name: 'A' }, { External_Id__c: 'ext-3', Name: 'B' }],
+                                           'External_Id__c', { multi: true });
     emit('collections', {
         created: ids.length, retrieved: some.map((r) => r.LastName), updated: updated.map((r) => r.success),
         rolledBack: rolledBack.map((r) => [r.success, r.errors.map((e) => e.statusCode)]),
         removed: removed.filter((r) => r.success).length, upserted: upserts.map((r) => r.created),
+        repeated: repeated.map((r) => [r.success, r.errors.map((e) => e.statusCode)]),
     });
 
     // SOQL pages of 200 (Sforce-Query-Options), followed with queryMore and then with autoFetch.

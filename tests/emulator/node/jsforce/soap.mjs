@@ -14,9 +14,13 @@ await run(async () => {
         ...await soap.upsert('External_Id__c', [{ type: 'Account', External_Id__c: 'S-1', Name: 'Twice' },
                                                 { type: 'Account', External_Id__c: 'S-2', Name: 'Other' }]),
     ];
+    // a key given twice in one call fails both records, as Salesforce matches a call's records together
+    const repeated = await soap.upsert('External_Id__c', [{ type: 'Account', External_Id__c: 'S-3', Name: 'A' },
+                                                          { type: 'Account', External_Id__c: 'S-3', Name: 'B' }]);
     const read = await conn.sobject('Account').retrieve(one);
     emit('write', { created: created.map((r) => r.success), updated: updated.map((r) => r.success), industry: read.Industry,
-                    upserted: upserted.map((r) => [r.success, r.created]) });
+                    upserted: upserted.map((r) => [r.success, r.created]),
+                    repeated: repeated.map((r) => [r.success, r.errors.map((e) => e.statusCode)]) });
 
     const lead = await conn.sobject('Lead').create({ LastName: 'Turing', Company: 'Bletchley' });
     const converted = await soap.convertLead({ leadId: lead.id, convertedStatus: 'Closed - Converted',
