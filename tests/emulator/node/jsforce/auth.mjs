@@ -1,8 +1,8 @@
 // jsforce's logins against the emulator: the OAuth 2.0 username-password flow, the SOAP partner login(),
-// an expired access token renewed with the refresh token (jsforce's own retry), sessions expiring
-// under REST, SOAP, Bulk 1.0 and Bulk 2.0 calls (jsforce knows each API's expiry answer and logs in
-// again), and both logouts.
-// and the errors of bad logins. Extra arguments: "staleAccessToken" (expired by the test) and "refreshToken".
+// an expired access token renewed with the refresh token (jsforce's own retry), both logouts, sessions
+// expiring under REST, SOAP, Bulk 1.0 and Bulk 2.0 calls (jsforce knows each API's expiry answer and
+// logs in again), and the errors of bad logins.
+// Extra arguments: "staleAccessToken" (expired by the test) and "refreshToken".
 import { args, bulkBatch, emit, jsforce, oauthConnection, run, soapConnection, VERSION } from './common.mjs';
 
 // The id, organization and instance URL, never the token itself.
