@@ -203,7 +203,16 @@ def test_schema_list_form_describes_like_the_keyed_form(schema_file, tmp_path):
     ('{"objects": [{"label": "No name"}]}', 'objects[0] must be an object with a "name"'),
     ('{"objects": [{"name": "A__c", "fields": [{"type": "text"}]}]}', 'fields of A__c[0] must be an object with a "name"'),
     ('{"objects": {"A__c": {"fields": {"B__c": "text"}}}}', "fields of A__c: 'B__c' must be an object, got str"),
-    ('{"fields": {"Account": [{"name": "N__c", "type": "number", "precision": "wide"}]}}', "is malformed: ValueError"),
+    ('{"fields": {"Account": [{"name": "N__c", "type": "number", "precision": "wide"}]}}',
+     "fields.Account.N__c.precision: 'wide' is not of type 'integer'"),
+    ('{"objects": {"A__c": {"fields": {"B__c": {"type": "text", "externalID": true}}}}}',
+     "objects.A__c.fields.B__c: Additional properties are not allowed ('externalID' was unexpected)"),
+    ('{"objects": {"A__c": {"fields": {"B__c": {"type": "texte"}}}}}', "objects.A__c.fields.B__c.type: 'texte' is not one of"),
+    ('{"objects": {"A__c": {"keyPrefix": "a0"}}}', "objects.A__c.keyPrefix: 'a0' does not match"),
+    ('{"objects": {"Widget": {"fields": {}}}}', "objects.Widget: custom object 'Widget' must end with '__c'"),
+    ('{"objects": {"Widget": {"complete": true, "fields": {}}}}', "objects.Widget: the emulator has no standard object"),
+    ('{"records": {"Nope__c": []}}', "records.Nope__c: unknown object 'Nope__c'"),
+    ('{"records": {"Account": [{"Name": "A"}, {"Name": {"x": 1}}]}}', "records.Account[1].Name: {'x': 1} is not of type"),
 ])
 def test_malformed_schema_file_names_the_file_and_the_problem(tmp_path, document, problem):
     bad = tmp_path / "custom_objects.json"
