@@ -1,0 +1,145 @@
+"""``salesforce-suite-emulator snapshot``: emulator A (custom schema + records) -> snapshot through an
+Airflow connection -> emulator B started with the file: same describe results, sampled records."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from airflow_provider_salesforce_suite.emulator import cli
+from airflow_provider_salesforce_suite.emulator.metadata.schema_check import JSON_SCHEMA_PATH
+from airflow_provider_salesforce_suite.emulator.server import EmulatorServer
+from airflow_provider_salesforce_suite.hooks.rest import SalesforceRestHook
+
+SCHEMA_A = {
+    "objects": {
+        "Project__c": {"label": "Project", "fields": {
+            "Account__c": {"type": "lookup", "referenceTo": "Account", "childRelationshipName": "Projects"},
+            "Budget__c": {"type": "currency", "precision": 16, "scale": 2},
+            "Stage__c": {"type": "picklist", "values": ["New", {"value": "Done", "label": "Finished", "default": True}]},
+            "Code__c": {"type": "text", "length": 12, "externalId": True, "unique": True},
+            "Due__c": {"type": "date"},
+            "Active__c": {"type": "checkbox", "default": True},
+            "Api_Password__c": {"type": "text"},
+            "Vault__c": {"type": "encryptedtext"},
+        }},
+        "Task_Item__c": {"nameField": {"type": "autonumber"}, "fields": {
+            "Project__c": {"type": "masterdetail", "referenceTo": "Project__c", "childRelationshipName": "Items"},
+            "Hours__c": {"type": "number", "precision": 5, "scale": 1},
+        }},
+        "Shipped__e": {"fields": {"Ref__c": {"type": "text", "length": 18}}},
+    },
+    "fields": {"Account": {"Tier__c": {"type": "picklist", "values": ["Gold", "Silver"]}}},
+}
+SECRETS = ("hunter2-password", "vault-s3cr3t")
+
+
+@pytest.fixture(scope="module")
+def org_a(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
+    """Emulator A: a custom schema and a few records created over REST."""
+    directory = tmp_path_factory.mktemp("org-a")
+    schema = directory / "schema.json"
+    schema.write_text(json.dumps(SCHEMA_A))
+    with EmulatorServer(cert_dir=directory, schema_files=[schema]) as server:
+        yield server
+
+
+@pytest.fixture
+def conn_a(org_a: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> SalesforceRestHook:
+    org_a.reset()
+    monkeypatch.setenv("AIRFLOW_CONN_SF_ORG_A", org_a.connection_json())
+    return SalesforceRestHook(salesforce_conn_id="sf_org_a")
+
+
+def _fill(hook: SalesforceRestHook) -> None:
+    acme = hook.create("Account", {"Name": "Acme", "Tier__c": "Gold", "Industry": "Banking"})
+    hook.create("Account", {"Name": "Globex"})
+    hook.create("Contact", {"LastName": "Doe", "FirstName": "Jane", "AccountId": acme})
+    project = hook.create("Project__c", {"Name": "P1", "Account__c": acme, "Budget__c": 12.5, "Code__c": "P-1",
+                                         "Due__c": "2027-01-31", "Api_Password__c": SECRETS[0], "Vault__c": SECRETS[1]})
+    hook.create("Project__c", {"Name": "P2", "Stage__c": "New", "Active__c": False})
+    hook.create("Task_Item__c", {"Project__c": project, "Hours__c": 1.5})
+
+
+def _snapshot(tmp_path, *args: str) -> tuple[dict, str]:
+    out = tmp_path / "org.json"
+    assert cli.main(["snapshot", "--conn-id", "sf_org_a", *args, "-o", str(out)]) == 0
+    text = out.read_text()
+    return json.loads(text), text
+
+
+def test_round_trip_describe_identical_and_records_present(conn_a, tmp_path, monkeypatch) -> None:
+    _fill(conn_a)
+    document, text = _snapshot(tmp_path, "--objects", "Account", "Contact", "--sample", "10")
+    assert set(document["objects"]) == {"Account", "Contact", "Project__c", "Task_Item__c", "Shipped__e"}
+    assert document["omitted"] == {"Project__c": {"Api_Password__c": "secret: named like a password, token or key",
+                                                  "Vault__c": "secret: encrypted field"}}
+    for secret in (*SECRETS, "emulator-secret", '"password"'):
+        assert secret not in text
+    import jsonschema  # the whole file against the shipped JSON Schema (both forms, every key)
+
+    jsonschema.validate(document, json.loads(JSON_SCHEMA_PATH.read_text()))
+
+    before = {name: conn_a.describe(name) for name in document["objects"]}
+    queries = {name: f"SELECT {', '.join(f for f in spec['fields'] if f not in ('Vault__c',))} FROM {name} ORDER BY Id"
+               for name, spec in document["objects"].items() if spec["queryable"]}
+    records_a = {name: list(conn_a.query(soql)) for name, soql in queries.items()}
+
+    with EmulatorServer(cert_dir=tmp_path, schema_files=[tmp_path / "org.json"]) as org_b:
+        monkeypatch.setenv("AIRFLOW_CONN_SF_ORG_B", org_b.connection_json())
+        hook_b = SalesforceRestHook(salesforce_conn_id="sf_org_b")
+        for name, describe_a in before.items():
+            describe_b = hook_b.describe(name)
+            left_out = set(document["omitted"].get(name, {}))
+            fields_a = [f for f in describe_a["fields"] if f["name"] not in left_out]
+            assert [f["name"] for f in describe_b["fields"]] == [f["name"] for f in fields_a]
+            for field_a, field_b in zip(fields_a, describe_b["fields"]):
+                assert field_b == field_a, f"{name}.{field_a['name']}"
+            assert {k: v for k, v in describe_b.items() if k != "fields"} == \
+                {k: v for k, v in describe_a.items() if k != "fields"}, name
+        for name, soql in queries.items():
+            soql = soql.replace(", Api_Password__c", "")
+            expected = [{k: v for k, v in r.items() if k != "Api_Password__c"} for r in records_a[name]]
+            assert list(hook_b.query(soql)) == expected, name
+        assert len(records_a["Project__c"]) == 2 and len(records_a["Contact"]) == 1
+
+
+def test_references_outside_the_sample_are_dropped_and_the_file_loads(conn_a, tmp_path, monkeypatch) -> None:
+    first = conn_a.create("Account", {"Name": "First"})
+    second = conn_a.create("Account", {"Name": "Second"})
+    assert first < second
+    kept = conn_a.create("Project__c", {"Name": "Kept", "Account__c": first})
+    conn_a.create("Project__c", {"Name": "Dropped", "Account__c": second})
+    document, _ = _snapshot(tmp_path, "--objects", "Account", "--sample", "1")
+    assert [r["Name"] for r in document["records"]["Account"]] == ["First"]
+    assert document["records"]["Project__c"] == [
+        {k: v for k, v in document["records"]["Project__c"][0].items()}]
+    assert document["records"]["Project__c"][0]["Id"] == kept
+    assert document["records"]["Project__c"][0]["Account__c"] == first
+
+    document, _ = _snapshot(tmp_path, "--sample", "5")  # Account not sampled: references to it dropped
+    assert "Account" not in document["records"]
+    assert all("Account__c" not in r for r in document["records"]["Project__c"])
+    with EmulatorServer(cert_dir=tmp_path, schema_files=[tmp_path / "org.json"]) as org_b:
+        monkeypatch.setenv("AIRFLOW_CONN_SF_ORG_B", org_b.connection_json())
+        rows = list(SalesforceRestHook(salesforce_conn_id="sf_org_b").query(
+            "SELECT Name, Account__c FROM Project__c ORDER BY Name"))
+        assert [(r["Name"], r["Account__c"]) for r in rows] == [("Dropped", None), ("Kept", None)]
+
+
+def test_without_sample_no_records_and_only_custom_objects(conn_a, tmp_path) -> None:
+    _fill(conn_a)
+    document, _ = _snapshot(tmp_path)
+    assert set(document["objects"]) == {"Project__c", "Task_Item__c", "Shipped__e"}
+    assert document["records"] == {}
+    assert document["objects"]["Project__c"]["fields"]["Account__c"]["childRelationshipName"] == "Projects__r"
+
+
+def test_unknown_object_is_a_clear_error(conn_a, tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["snapshot", "--conn-id", "sf_org_a", "--objects", "Nope__c", "-o", str(tmp_path / "x.json")])
+    assert exited.value.code == 2
+    assert "the org has no object 'Nope__c'" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists() and not (tmp_path / "x.json.partial").exists()
