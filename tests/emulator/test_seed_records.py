@@ -96,3 +96,18 @@ def test_load_records_is_all_or_none(tmp_path) -> None:
         assert store.load_records({"Account": [{"Name": "Good"}]}) == 1
     finally:
         store.close()
+
+
+def test_the_documented_seed_file_loads(tmp_path) -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "emulator.md").read_text()
+    section = text[text.index("### Seed records"):]
+    block = section[section.index("```json\n") + len("```json\n"):section.index("\n```", section.index("```json"))]
+    store = Store(schema_files=[_write(tmp_path, json.loads(block))])
+    try:
+        rows = _rows(store, "SELECT LastName, Account.Name, Account.Tier__c FROM Contact")
+        assert rows == [{"LastName": "Doe", "Account": {"attributes": {"type": "Account", "url":
+                         f"/services/data/v{V}/sobjects/Account/{ACME}"}, "Name": "Acme", "Tier__c": "Gold"}}]
+    finally:
+        store.close()
