@@ -4,6 +4,8 @@ Airflow connection -> emulator B started with the file: same describe results, s
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -76,7 +78,7 @@ def test_round_trip_describe_identical_and_records_present(conn_a, tmp_path, mon
     assert set(document["objects"]) == {"Account", "Contact", "Project__c", "Task_Item__c", "Shipped__e"}
     assert document["omitted"] == {"Project__c": {"Api_Password__c": "secret: named like a password, token or key",
                                                   "Vault__c": "secret: encrypted field"}}
-    for secret in (*SECRETS, "emulator-secret", '"password"'):
+    for secret in (*SECRETS, conn_a.session.token.access_token):
         assert secret not in text
     import jsonschema  # the whole file against the shipped JSON Schema (both forms, every key)
 
@@ -143,3 +145,27 @@ def test_unknown_object_is_a_clear_error(conn_a, tmp_path, capsys) -> None:
     assert exited.value.code == 2
     assert "the org has no object 'Nope__c'" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists() and not (tmp_path / "x.json.partial").exists()
+
+
+def test_the_console_script_snapshots_and_the_emulator_loads_the_file(conn_a, org_a, tmp_path) -> None:
+    """Both as real processes: ``snapshot`` with the connection from the environment, then
+    ``--schema`` with the file (the process prints its connection once it served the file)."""
+    from test_cli import REPO, _command, _free_port, _start, _stop
+
+    _fill(conn_a)
+    out = tmp_path / "org.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "AIRFLOW_CONN_SF_ORG_A": org_a.connection_json()}
+    done = subprocess.run([*_command(), "snapshot", "--conn-id", "sf_org_a", "--objects", "Account", "--sample", "3",
+                           "-o", str(out)], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"wrote {out}: 4 objects, " in done.stdout and "left out" in done.stdout
+    assert "described Project__c: " in done.stderr
+    for secret in (*SECRETS, conn_a.session.token.access_token):
+        assert secret not in done.stdout + done.stderr + out.read_text()
+    proc, _ = _start("--port", str(_free_port()), "--no-tls", "--schema", str(out))
+    assert _stop(proc) == 0
+
+    help_text = subprocess.run([*_command(), "snapshot", "--help"], capture_output=True, text=True, timeout=60,
+                               env=env).stdout
+    for needle in ("--conn-id", "--objects", "--sample", "-o FILE", "secrets"):
+        assert needle in help_text
