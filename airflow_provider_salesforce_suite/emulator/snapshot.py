@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
+from ..core.errors import SalesforceApiError
 from .metadata.schema_check import JSON_SCHEMA_PATH
 
 #: Field names that hold secrets in some org: never written, whatever their type.
@@ -58,7 +59,8 @@ class SnapshotResult:
 
     :param objects: object names in the file.
     :param records: sampled records written.
-    :param omitted: object name -> field name (``*``: the whole object) -> reason.
+    :param omitted: object name -> field name (``*``: the whole object, ``(records)``: its records)
+        -> reason.
     """
 
     objects: list[str] = field(default_factory=list)
@@ -249,7 +251,14 @@ def take_snapshot(reader: OrgReader, out: IO[str], *, objects: Sequence[str] = (
                     continue
                 fields = [f for f, s in spec["fields"].items() if s["type"] != "base64"]
                 before = sampler.count
-                sampler.sample(reader, name, fields, sample)
+                try:
+                    sampler.sample(reader, name, fields, sample)
+                except SalesforceApiError as exc:
+                    if not 400 <= exc.status < 500:
+                        raise
+                    # Some objects refuse a plain query (they need a filter, or this user lacks access).
+                    reason = f"not sampled: {exc.error_code}: {exc.message}"
+                    result.omitted.setdefault(name, {})["(records)"] = reason
                 progress(f"sampled {name}: {sampler.count - before} records")
         result.records = sampler.count
         references = {name: {f for f, s in spec["fields"].items() if s["type"] == "reference"}

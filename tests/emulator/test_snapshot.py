@@ -169,3 +169,22 @@ def test_the_console_script_snapshots_and_the_emulator_loads_the_file(conn_a, or
                                env=env).stdout
     for needle in ("--conn-id", "--objects", "--sample", "-o FILE", "secrets"):
         assert needle in help_text
+
+
+def test_an_object_that_refuses_a_query_is_noted_not_fatal(conn_a, org_a, tmp_path) -> None:
+    import requests
+
+    _fill(conn_a)
+    faults = f"{org_a.url}/__emulator__/faults"
+    # The first sampling query (Project__c, in describeGlobal's order) is refused as some objects'
+    # are (they need a filter); the others are sampled.
+    requests.post(faults, verify=org_a.ca_bundle, timeout=10, json={
+        "status": 400, "error_code": "MALFORMED_QUERY", "message": "Implementation restriction: filter needed",
+        "path_prefix": "/services/data/v64.0/query", "count": 1}).raise_for_status()
+    try:
+        document, _ = _snapshot(tmp_path, "--sample", "5")
+    finally:
+        requests.delete(faults, verify=org_a.ca_bundle, timeout=10).raise_for_status()
+    assert document["omitted"]["Project__c"]["(records)"] == \
+        "not sampled: MALFORMED_QUERY: Implementation restriction: filter needed"
+    assert "Project__c" not in document["records"] and len(document["records"]["Task_Item__c"]) == 1

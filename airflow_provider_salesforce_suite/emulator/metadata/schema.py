@@ -180,7 +180,7 @@ def _custom_object(metadata: Metadata, name: str, spec: dict[str, Any], where: s
     label = spec.get("label") or label_of(name)
     obj = ObjectDef(
         name=name, label=label, label_plural=spec.get("pluralLabel") or label + "s",
-        key_prefix=spec.get("keyPrefix") or _next_prefix(metadata, kind), kind=kind,
+        key_prefix=_key_prefix(metadata, name, kind, spec, where), kind=kind,
     )
     fields_spec = spec.get("fields", {})
     has_master = any(str(f.get("type", "")).lower() == "masterdetail" for f in fields_spec.values())
@@ -213,7 +213,7 @@ def _complete_object(metadata: Metadata, name: str, spec: dict[str, Any], where:
     label = spec.get("label") or label_of(name)
     obj = ObjectDef(
         name=name, label=label, label_plural=spec.get("pluralLabel") or label + "s",
-        key_prefix=spec.get("keyPrefix") or _next_prefix(metadata, kind), kind=kind,
+        key_prefix=_key_prefix(metadata, name, kind, spec, where), kind=kind,
     )
     fields_spec = spec.get("fields", {})
     for fdef in system_fields(obj, owner=False):
@@ -228,16 +228,24 @@ def _complete_object(metadata: Metadata, name: str, spec: dict[str, Any], where:
 def _extend_object(obj: ObjectDef, spec: dict[str, Any], where: str) -> None:
     """Add a spec's fields to an object the org already has.
 
-    Fields it already has keep their definition but take the spec's picklist values (an org's own
-    values, as a snapshot records them); new fields must end in ``__c`` unless the spec is complete.
+    Fields it already has keep their definition but take the spec's length, picklist values and
+    restriction (an org's own, as a snapshot records them, so the org's records load); new fields
+    must end in ``__c`` unless the spec is complete.
     """
     complete = bool(spec.get("complete"))
     for fname, fspec in spec.get("fields", {}).items():
         existing = obj.field(fname)
         if existing is None:
             obj.add_field(_field(fname, fspec, f"{where}.fields.{fname}", complete=complete))
-        elif fspec.get("values") and existing.type in ("picklist", "multipicklist", "combobox"):
-            existing.picklist = build_field(fname, fspec, custom=existing.custom).picklist
+            continue
+        _check("fieldSpec", fspec, f"{where}.fields.{fname}")
+        if existing.length and fspec.get("length"):
+            existing.length = int(fspec["length"])
+        if existing.type in ("picklist", "multipicklist", "combobox"):
+            if fspec.get("values"):
+                existing.picklist = build_field(fname, fspec, custom=existing.custom).picklist
+            if "restricted" in fspec:
+                existing.restricted_picklist = bool(fspec["restricted"])
 
 
 def _field(name: str, spec: dict[str, Any], where: str, *, complete: bool) -> FieldDef:
@@ -248,6 +256,16 @@ def _field(name: str, spec: dict[str, Any], where: str, *, complete: bool) -> Fi
         return build_field(name, spec, custom=spec.get("custom", name.endswith("__c")))
     except SchemaError as exc:
         raise SchemaError(f"{where}: {exc}") from None
+
+
+def _key_prefix(metadata: Metadata, name: str, kind: str, spec: dict[str, Any], where: str) -> str:
+    prefix = spec.get("keyPrefix")
+    if not prefix:
+        return _next_prefix(metadata, kind)
+    holder = metadata.by_prefix(prefix)
+    if holder is not None and holder.name != name:
+        raise SchemaError(f"{where}.keyPrefix: {prefix!r} is already the key prefix of {holder.name}")
+    return prefix
 
 
 def _object_flags(obj: ObjectDef, spec: dict[str, Any]) -> None:
