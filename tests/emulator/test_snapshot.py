@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
+from sf_emulator_client import emulator_with_schema
 
 from airflow_provider_salesforce_suite.emulator import cli
 from airflow_provider_salesforce_suite.emulator.metadata.schema_check import JSON_SCHEMA_PATH
@@ -41,10 +42,7 @@ SECRETS = ("hunter2-password", "vault-s3cr3t")
 @pytest.fixture(scope="module")
 def org_a(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
     """Emulator A: a custom schema and a few records created over REST."""
-    directory = tmp_path_factory.mktemp("org-a")
-    schema = directory / "schema.json"
-    schema.write_text(json.dumps(SCHEMA_A))
-    with EmulatorServer(cert_dir=directory, schema_files=[schema]) as server:
+    with emulator_with_schema(tmp_path_factory.mktemp("org-a"), SCHEMA_A) as server:
         yield server
 
 
