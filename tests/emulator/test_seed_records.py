@@ -111,3 +111,20 @@ def test_the_documented_seed_file_loads(tmp_path) -> None:
                          f"/services/data/v{V}/sobjects/Account/{ACME}"}, "Name": "Acme", "Tier__c": "Gold"}}]
     finally:
         store.close()
+
+
+def test_ids_an_emulator_made_are_not_made_again(tmp_path) -> None:
+    """A snapshot of an emulator seeds ids of the emulator's own form: new records get others."""
+    made = Store()
+    try:
+        seeded_ids = [made.create("Account", {"Name": f"A{i}"}) for i in range(3)]
+    finally:
+        made.close()
+    store = Store(schema_files=[_write(tmp_path, {"records": {"Account": [{"Id": i, "Name": "x"} for i in seeded_ids]}})])
+    try:
+        for _ in range(2):
+            new_id = store.create("Account", {"Name": "new"})
+            assert new_id not in seeded_ids
+            store.reset()
+    finally:
+        store.close()

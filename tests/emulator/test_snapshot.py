@@ -104,6 +104,8 @@ def test_round_trip_describe_identical_and_records_present(conn_a, tmp_path, mon
             expected = [{k: v for k, v in r.items() if k != "Api_Password__c"} for r in records_a[name]]
             assert list(hook_b.query(soql)) == expected, name
         assert len(records_a["Project__c"]) == 2 and len(records_a["Contact"]) == 1
+        seeded = {r["Id"] for rows in records_a.values() for r in rows}
+        assert hook_b.create("Project__c", {"Name": "P3", "Code__c": "P-3"}) not in seeded  # B makes new ids
 
 
 def test_references_outside_the_sample_are_dropped_and_the_file_loads(conn_a, tmp_path, monkeypatch) -> None:

@@ -54,6 +54,9 @@ class SeedLoading(StoreBase):
                         seeded.setdefault(obj.name, []).append(record_id)
                 for obj_name, record_ids in seeded.items():
                     self._check_seeded_references(self.metadata.objects[obj_name], record_ids, source)
+                    # Ids an emulator made (a snapshot of one) must not be made again here.
+                    counters = [ids.IdGenerator.counter_of(i) or 0 for i in record_ids]
+                    self._ids.skip_past(max(counters, default=0))
                 self._commit()
             except BaseException:
                 self._rollback()
