@@ -25,11 +25,22 @@ SCHEMA_A = {
             "Code__c": {"type": "text", "length": 12, "externalId": True, "unique": True},
             "Due__c": {"type": "date"},
             "Active__c": {"type": "checkbox", "default": True},
+            "Share__c": {"type": "percent", "precision": 5, "scale": 2},
+            "Notes__c": {"type": "longtextarea"},
+            "Mail__c": {"type": "email"},
+            "Site__c": {"type": "url"},
+            "Phone__c": {"type": "phone"},
+            "Tags__c": {"type": "multipicklist", "values": ["a", "b"], "restricted": False},
+            "Start__c": {"type": "datetime"},
+            "Count__c": {"type": "int", "digits": 6},
+            "Status__c": {"type": "text", "default": "Open", "required": True},
+            "Sponsor__c": {"type": "lookup", "referenceTo": "User", "childRelationshipName": "Sponsored"},
             "Api_Password__c": {"type": "text"},
             "Vault__c": {"type": "encryptedtext"},
         }},
         "Task_Item__c": {"nameField": {"type": "autonumber"}, "fields": {
-            "Project__c": {"type": "masterdetail", "referenceTo": "Project__c", "childRelationshipName": "Items"},
+            "Project__c": {"type": "masterdetail", "referenceTo": "Project__c", "childRelationshipName": "Items",
+                           "reparentable": True},
             "Hours__c": {"type": "number", "precision": 5, "scale": 1},
         }},
         "Shipped__e": {"fields": {"Ref__c": {"type": "text", "length": 18}}},
@@ -58,7 +69,10 @@ def _fill(hook: SalesforceRestHook) -> None:
     hook.create("Account", {"Name": "Globex"})
     hook.create("Contact", {"LastName": "Doe", "FirstName": "Jane", "AccountId": acme})
     project = hook.create("Project__c", {"Name": "P1", "Account__c": acme, "Budget__c": 12.5, "Code__c": "P-1",
-                                         "Due__c": "2027-01-31", "Api_Password__c": SECRETS[0], "Vault__c": SECRETS[1]})
+                                         "Due__c": "2027-01-31", "Api_Password__c": SECRETS[0], "Vault__c": SECRETS[1],
+                                         "Share__c": 12.25, "Notes__c": "long\ntext", "Mail__c": "a@b.co",
+                                         "Site__c": "https://x.example", "Tags__c": "a;b", "Count__c": 7,
+                                         "Start__c": "2027-01-02T03:04:05.000+0000"})
     hook.create("Project__c", {"Name": "P2", "Stage__c": "New", "Active__c": False})
     hook.create("Task_Item__c", {"Project__c": project, "Hours__c": 1.5})
 
