@@ -172,7 +172,8 @@ def object_spec(describe: dict[str, Any], loadable: set[str], child_names: dict[
     }
 
 
-def _soql_value(value: Any) -> bool:
+def _scalar(value: Any) -> bool:
+    """Whether a queried value is a plain field value (not a compound or relationship object)."""
     return not isinstance(value, (dict, list))
 
 
@@ -187,7 +188,7 @@ class _Sampler:
     def sample(self, reader: OrgReader, name: str, fields: list[str], size: int) -> None:
         soql = f"SELECT {', '.join(fields)} FROM {name} ORDER BY Id LIMIT {size}"
         for record in reader.query(soql):
-            row = {k: v for k, v in record.items() if k != "attributes" and _soql_value(v)}
+            row = {k: v for k, v in record.items() if k != "attributes" and _scalar(v)}
             self.ids.add(str(row.get("Id", ""))[:15])
             self.spool.write(json.dumps([name, row]) + "\n")
             self.count += 1
