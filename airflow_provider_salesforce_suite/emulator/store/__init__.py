@@ -4,7 +4,7 @@
 lifecycle, listeners, transactions, shared helpers), :mod:`.records` (create/update/delete/
 undelete/upsert), :mod:`.reads` (retrieve, describe, SOQL, SOSL, explain, recent items, blobs),
 :mod:`.bulk` (many-row helpers for Bulk and SOAP), :mod:`.replication` (getUpdated/getDeleted) and
-:mod:`.seed` (seed records: the schema files' ``records``, loaded at start-up and on reset).
+:mod:`.seed_records` (seed records: the schema files' ``records``, loaded at start-up and on reset).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from .core import (
 from .reads import RecordReads
 from .records import RecordWrites
 from .replication import Replication
-from .seed import SeedLoading
+from .seed_records import SeedLoading
 
 __all__ = [
     "ADMIN_PROFILE_ID", "ADMIN_USERNAME", "ADMIN_USER_ID", "ORG_ID", "STANDARD_PRICEBOOK_ID",

@@ -21,10 +21,13 @@ from .core import _CHUNK, ADMIN_USER_ID, StoreBase, _q
 class SeedLoading(StoreBase):
     """Loads seed records: the schema files' after the rows every org has, and any caller's."""
 
-    def _seed(self) -> None:
-        super()._seed()
-        for seed in self.metadata.seed_records:
-            self.load_records(seed.records, source=seed.source)
+    def _seed(self, **options: Any) -> None:
+        # A new database (no user yet) or a reset gets the seed records; reopening a file does not.
+        fresh = self._conn.execute(f'SELECT 1 FROM {_q("User")} LIMIT 1').fetchone() is None
+        super()._seed(**options)
+        if fresh or not options.get("only_empty"):
+            for seed in self.metadata.seed_records:
+                self.load_records(seed.records, source=seed.source)
 
     def load_records(self, records: Mapping[str, Sequence[Mapping[str, Any]]], *, source: str = "seed") -> int:
         """Insert records as given, all or none; returns how many.
