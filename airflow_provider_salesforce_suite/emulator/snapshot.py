@@ -35,6 +35,9 @@ _TYPES = frozenset({"string", "textarea", "email", "phone", "url", "picklist", "
                     "id", "base64"})
 _FLAGS = ("nillable", "createable", "updateable", "defaultedOnCreate", "unique", "externalId", "idLookup",
           "nameField", "autoNumber", "calculated", "cascadeDelete", "custom")
+#: The longest SELECT list of one sampling query: the query travels in a GET URL, which Salesforce
+#: refuses past about 16 KB, and a URL-encoded list grows.
+FIELD_LIST_CHARS = 6000
 #: Custom objects a snapshot takes by default: custom objects and platform events (not __mdt, __x, __b ...).
 _CUSTOM_SUFFIXES = ("__c", "__e")
 
@@ -177,6 +180,31 @@ def _scalar(value: Any) -> bool:
     return not isinstance(value, (dict, list))
 
 
+def _plain(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != "attributes" and _scalar(v)}
+
+
+def _sample_soql(name: str, fields: Sequence[str], size: int) -> str:
+    return f"SELECT {', '.join(fields)} FROM {name} ORDER BY Id LIMIT {size}"
+
+
+def field_chunks(fields: Sequence[str], limit: int | None = None) -> list[list[str]]:
+    """``fields`` in chunks whose SELECT lists stay under ``limit`` characters, each led by ``Id``.
+
+    :param fields: field names (``Id`` among them or not).
+    :param limit: the longest SELECT list (default :data:`FIELD_LIST_CHARS`).
+    """
+    limit = FIELD_LIST_CHARS if limit is None else limit
+    chunks: list[list[str]] = [["Id"]]
+    for name in fields:
+        if name == "Id":
+            continue
+        if len(chunks[-1]) > 1 and sum(len(f) + 2 for f in chunks[-1]) + len(name) > limit:
+            chunks.append(["Id"])
+        chunks[-1].append(name)
+    return chunks
+
+
 class _Sampler:
     """Streams sampled records to a temporary JSON-lines file, keeping only their ids in memory."""
 
@@ -186,9 +214,19 @@ class _Sampler:
         self.count = 0
 
     def sample(self, reader: OrgReader, name: str, fields: list[str], size: int) -> None:
-        soql = f"SELECT {', '.join(fields)} FROM {name} ORDER BY Id LIMIT {size}"
-        for record in reader.query(soql):
-            row = {k: v for k, v in record.items() if k != "attributes" and _scalar(v)}
+        chunks = field_chunks(fields)
+        rows: Iterable[dict[str, Any]] = (_plain(r) for r in reader.query(_sample_soql(name, chunks[0], size)))
+        if len(chunks) > 1:
+            # A wide object: a query's GET URL has a length limit, so one query per chunk of fields,
+            # joined by Id (the first chunk's records are the sample; this holds them in memory).
+            merged = {row["Id"]: row for row in rows}
+            for chunk in chunks[1:]:
+                for record in reader.query(_sample_soql(name, chunk, size)):
+                    row = _plain(record)
+                    if row["Id"] in merged:
+                        merged[row["Id"]].update(row)
+            rows = merged.values()
+        for row in rows:
             self.ids.add(str(row.get("Id", ""))[:15])
             self.spool.write(json.dumps([name, row]) + "\n")
             self.count += 1

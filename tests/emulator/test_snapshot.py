@@ -202,3 +202,15 @@ def test_an_object_that_refuses_a_query_is_noted_not_fatal(conn_a, org_a, tmp_pa
     assert document["omitted"]["Project__c"]["(records)"] == \
         "not sampled: MALFORMED_QUERY: Implementation restriction: filter needed"
     assert "Project__c" not in document["records"] and len(document["records"]["Task_Item__c"]) == 1
+
+
+def test_a_wide_object_is_sampled_in_chunks_of_fields(conn_a, tmp_path, monkeypatch) -> None:
+    from airflow_provider_salesforce_suite.emulator import snapshot
+
+    _fill(conn_a)
+    fields = list(json.loads(json.dumps(SCHEMA_A))["objects"]["Project__c"]["fields"])
+    assert len(snapshot.field_chunks(fields, 60)) > 3 and all(c[0] == "Id" for c in snapshot.field_chunks(fields, 60))
+    whole, _ = _snapshot(tmp_path, "--sample", "5")
+    monkeypatch.setattr(snapshot, "FIELD_LIST_CHARS", 60)  # every object is "wide" now
+    chunked, _ = _snapshot(tmp_path, "--sample", "5")
+    assert chunked["records"] == whole["records"] and len(chunked["records"]["Project__c"]) == 2
