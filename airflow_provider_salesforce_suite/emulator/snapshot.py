@@ -260,45 +260,12 @@ def take_snapshot(reader: OrgReader, out: IO[str], *, objects: Sequence[str] = (
     if sample < 0:
         raise SnapshotError(f"--sample must be 0 or more, got {sample}")
     result = SnapshotResult()
-    names = select_objects(reader.describe_global(), objects)
-    describes: dict[str, dict[str, Any]] = {}
-    for name in names:
-        describe = reader.describe(name)
-        if not describe.get("keyPrefix"):
-            result.omitted.setdefault(name, {})["*"] = "the object has no key prefix (no records of its own)"
-            continue
-        describes[name] = describe
-    loadable = set(describes) | set(builtin)
-    parents = {t for d in describes.values() for f in d["fields"] if f["type"] == "reference"
-               for t in f.get("referenceTo", []) if t in loadable and t not in describes}
-    parent_describes = [reader.describe(p) for p in sorted(parents)]
-    child_names = _child_names([*describes.values(), *parent_describes])
-    specs: dict[str, Any] = {}
-    for name, describe in describes.items():
-        omitted: dict[str, str] = {}
-        specs[name] = object_spec(describe, loadable, child_names, omitted)
-        if omitted:
-            result.omitted.setdefault(name, {}).update(omitted)
-        progress(f"described {name}: {len(specs[name]['fields'])} fields"
-                 + (f", {len(omitted)} left out" if omitted else ""))
+    specs = _describe_all(reader, select_objects(reader.describe_global(), objects), set(builtin), result, progress)
     result.objects = list(specs)
     with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
         sampler = _Sampler(spool)
         if sample:
-            for name, spec in specs.items():
-                if not spec["queryable"]:
-                    continue
-                fields = [f for f, s in spec["fields"].items() if s["type"] != "base64"]
-                before = sampler.count
-                try:
-                    sampler.sample(reader, name, fields, sample)
-                except SalesforceApiError as exc:
-                    if not 400 <= exc.status < 500:
-                        raise
-                    # Some objects refuse a plain query (they need a filter, or this user lacks access).
-                    reason = f"not sampled: {exc.error_code}: {exc.message}"
-                    result.omitted.setdefault(name, {})["(records)"] = reason
-                progress(f"sampled {name}: {sampler.count - before} records")
+            _sample_all(reader, specs, sample, sampler, result, progress)
         result.records = sampler.count
         references = {name: {f for f, s in spec["fields"].items() if s["type"] == "reference"}
                       for name, spec in specs.items()}
@@ -310,6 +277,53 @@ def take_snapshot(reader: OrgReader, out: IO[str], *, objects: Sequence[str] = (
         }
         _write(out, header, specs, sampler.rows(references))
     return result
+
+
+def _describe_all(reader: OrgReader, names: list[str], builtin: set[str], result: SnapshotResult,
+                  progress: Callable[[str], None]) -> dict[str, Any]:
+    """Object name -> complete spec; what is left out goes to ``result.omitted``."""
+    describes: dict[str, dict[str, Any]] = {}
+    for name in names:
+        describe = reader.describe(name)
+        if not describe.get("keyPrefix"):
+            result.omitted.setdefault(name, {})["*"] = "the object has no key prefix (no records of its own)"
+            continue
+        describes[name] = describe
+    loadable = set(describes) | builtin
+    # Child relationship names live in the parents' describes: describe the parents not taken too.
+    parents = {t for d in describes.values() for f in d["fields"] if f["type"] == "reference"
+               for t in f.get("referenceTo", []) if t in loadable and t not in describes}
+    child_names = _child_names([*describes.values(), *(reader.describe(p) for p in sorted(parents))])
+    specs: dict[str, Any] = {}
+    for name, describe in describes.items():
+        omitted: dict[str, str] = {}
+        specs[name] = object_spec(describe, loadable, child_names, omitted)
+        if omitted:
+            result.omitted.setdefault(name, {}).update(omitted)
+        progress(f"described {name}: {len(specs[name]['fields'])} fields"
+                 + (f", {len(omitted)} left out" if omitted else ""))
+    return specs
+
+
+def _sample_all(reader: OrgReader, specs: dict[str, Any], sample: int, sampler: _Sampler, result: SnapshotResult,
+                progress: Callable[[str], None]) -> None:
+    """Up to ``sample`` records of each queryable object into ``sampler``; refusals go to ``result.omitted``."""
+    for name, spec in specs.items():
+        if not spec["queryable"]:
+            continue
+        if SECRET_NAME.search(name):
+            result.omitted.setdefault(name, {})["(records)"] = "not sampled: secret: object named like a credential"
+            continue
+        fields = [f for f, s in spec["fields"].items() if s["type"] != "base64"]
+        before = sampler.count
+        try:
+            sampler.sample(reader, name, fields, sample)
+        except SalesforceApiError as exc:
+            if not 400 <= exc.status < 500:
+                raise
+            # Some objects refuse a plain query (they need a filter, or this user lacks access).
+            result.omitted.setdefault(name, {})["(records)"] = f"not sampled: {exc.error_code}: {exc.message}"
+        progress(f"sampled {name}: {sampler.count - before} records")
 
 
 def _write(out: IO[str], header: dict[str, Any], specs: dict[str, Any],

@@ -44,10 +44,11 @@ SCHEMA_A = {
             "Hours__c": {"type": "number", "precision": 5, "scale": 1},
         }},
         "Shipped__e": {"fields": {"Ref__c": {"type": "text", "length": 18}}},
+        "Vendor_Credential__c": {"fields": {"Value__c": {"type": "text"}}},
     },
     "fields": {"Account": {"Tier__c": {"type": "picklist", "values": ["Gold", "Silver"]}}},
 }
-SECRETS = ("hunter2-password", "vault-s3cr3t")
+SECRETS = ("hunter2-password", "vault-s3cr3t", "vendor-api-key-123")
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +76,7 @@ def _fill(hook: SalesforceRestHook) -> None:
                                          "Start__c": "2027-01-02T03:04:05.000+0000"})
     hook.create("Project__c", {"Name": "P2", "Stage__c": "New", "Active__c": False})
     hook.create("Task_Item__c", {"Project__c": project, "Hours__c": 1.5})
+    hook.create("Vendor_Credential__c", {"Name": "vendor", "Value__c": SECRETS[2]})
 
 
 def _snapshot(tmp_path, *args: str) -> tuple[dict, str]:
@@ -87,9 +89,13 @@ def _snapshot(tmp_path, *args: str) -> tuple[dict, str]:
 def test_round_trip_describe_identical_and_records_present(conn_a, tmp_path, monkeypatch) -> None:
     _fill(conn_a)
     document, text = _snapshot(tmp_path, "--objects", "Account", "Contact", "--sample", "10")
-    assert set(document["objects"]) == {"Account", "Contact", "Project__c", "Task_Item__c", "Shipped__e"}
-    assert document["omitted"] == {"Project__c": {"Api_Password__c": "secret: named like a password, token or key",
-                                                  "Vault__c": "secret: encrypted field"}}
+    assert set(document["objects"]) == {"Account", "Contact", "Project__c", "Task_Item__c", "Shipped__e",
+                                        "Vendor_Credential__c"}
+    assert document["omitted"] == {
+        "Project__c": {"Api_Password__c": "secret: named like a password, token or key",
+                       "Vault__c": "secret: encrypted field"},
+        "Vendor_Credential__c": {"(records)": "not sampled: secret: object named like a credential"},
+    }
     for secret in (*SECRETS, conn_a.session.token.access_token):
         assert secret not in text
     import jsonschema  # the whole file against the shipped JSON Schema (both forms, every key)
@@ -98,7 +104,8 @@ def test_round_trip_describe_identical_and_records_present(conn_a, tmp_path, mon
 
     before = {name: conn_a.describe(name) for name in document["objects"]}
     queries = {name: f"SELECT {', '.join(f for f in spec['fields'] if f not in ('Vault__c',))} FROM {name} ORDER BY Id"
-               for name, spec in document["objects"].items() if spec["queryable"]}
+               for name, spec in document["objects"].items()
+               if spec["queryable"] and "(records)" not in document["omitted"].get(name, {})}
     records_a = {name: list(conn_a.query(soql)) for name, soql in queries.items()}
 
     with EmulatorServer(cert_dir=tmp_path, schema_files=[tmp_path / "org.json"]) as org_b:
@@ -118,6 +125,7 @@ def test_round_trip_describe_identical_and_records_present(conn_a, tmp_path, mon
             expected = [{k: v for k, v in r.items() if k != "Api_Password__c"} for r in records_a[name]]
             assert list(hook_b.query(soql)) == expected, name
         assert len(records_a["Project__c"]) == 2 and len(records_a["Contact"]) == 1
+        assert list(hook_b.query("SELECT Id FROM Vendor_Credential__c")) == []
         seeded = {r["Id"] for rows in records_a.values() for r in rows}
         assert hook_b.create("Project__c", {"Name": "P3", "Code__c": "P-3"}) not in seeded  # B makes new ids
 
@@ -148,7 +156,7 @@ def test_references_outside_the_sample_are_dropped_and_the_file_loads(conn_a, tm
 def test_without_sample_no_records_and_only_custom_objects(conn_a, tmp_path) -> None:
     _fill(conn_a)
     document, _ = _snapshot(tmp_path)
-    assert set(document["objects"]) == {"Project__c", "Task_Item__c", "Shipped__e"}
+    assert set(document["objects"]) == {"Project__c", "Task_Item__c", "Shipped__e", "Vendor_Credential__c"}
     assert document["records"] == {}
     assert document["objects"]["Project__c"]["fields"]["Account__c"]["childRelationshipName"] == "Projects__r"
 
@@ -172,7 +180,7 @@ def test_the_console_script_snapshots_and_the_emulator_loads_the_file(conn_a, or
     done = subprocess.run([*_command(), "snapshot", "--conn-id", "sf_org_a", "--objects", "Account", "--sample", "3",
                            "-o", str(out)], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert f"wrote {out}: 4 objects, " in done.stdout and "left out" in done.stdout
+    assert f"wrote {out}: 5 objects, " in done.stdout and "left out" in done.stdout
     assert "described Project__c: " in done.stderr
     for secret in (*SECRETS, conn_a.session.token.access_token):
         assert secret not in done.stdout + done.stderr + out.read_text()
