@@ -110,6 +110,9 @@ def snapshot_main(argv: Sequence[str]) -> int:
 
     :param argv: the arguments after ``snapshot``.
     """
+    from airflow.exceptions import AirflowNotFoundException
+
+    from ..core.errors import SalesforceSuiteError
     from .snapshot import SnapshotError, snapshot_to_file
 
     parser = build_snapshot_parser()
@@ -121,8 +124,10 @@ def snapshot_main(argv: Sequence[str]) -> int:
     try:
         result = snapshot_to_file(args.conn_id, args.output, objects=args.objects, sample=args.sample,
                                   api_version=args.api_version, progress=progress)
-    except SnapshotError as exc:
+    except (SnapshotError, AirflowNotFoundException) as exc:  # what was asked cannot be done
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    except SalesforceSuiteError as exc:  # the org refused or was unreachable; the text is redacted
+        parser.exit(1, f"{parser.prog}: error: {exc}\n")
     left_out = sum(len(v) for v in result.omitted.values())
     print(f"wrote {args.output}: {len(result.objects)} objects, {result.records} records"
           + (f", {left_out} fields or objects left out (see \"omitted\" in the file)" if left_out else ""),

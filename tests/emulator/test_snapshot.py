@@ -222,3 +222,18 @@ def test_a_wide_object_is_sampled_in_chunks_of_fields(conn_a, tmp_path, monkeypa
     monkeypatch.setattr(snapshot, "FIELD_LIST_CHARS", 60)  # every object is "wide" now
     chunked, _ = _snapshot(tmp_path, "--sample", "5")
     assert chunked["records"] == whole["records"] and len(chunked["records"]["Project__c"]) == 2
+
+
+def test_an_unknown_connection_or_a_refused_login_is_one_line(org_a, tmp_path, capsys, monkeypatch) -> None:
+    out = str(tmp_path / "x.json")
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["snapshot", "--conn-id", "no_such_connection", "-o", out])
+    assert exited.value.code == 2 and "no_such_connection" in capsys.readouterr().err
+    wrong = json.loads(org_a.connection_json())
+    wrong["password"] = "not-the-password-42"
+    monkeypatch.setenv("AIRFLOW_CONN_SF_WRONG", json.dumps(wrong))
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["snapshot", "--conn-id", "sf_wrong", "-o", out])
+    err = capsys.readouterr().err
+    assert exited.value.code == 1 and "error:" in err and "Traceback" not in err
+    assert "not-the-password-42" not in err and not (tmp_path / "x.json").exists()
