@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
 from ..core.errors import SalesforceApiError
-from .metadata.schema_check import JSON_SCHEMA_PATH
 
 #: Field names that hold secrets in some org: never written, whatever their type.
 SECRET_NAME = re.compile(r"passw(or)?d|secret|token|credential|private_?key|api_?key|session_?id|access_?key",
@@ -269,8 +268,7 @@ def take_snapshot(reader: OrgReader, out: IO[str], *, objects: Sequence[str] = (
         result.records = sampler.count
         references = {name: {f for f, s in spec["fields"].items() if s["type"] == "reference"}
                       for name, spec in specs.items()}
-        header = {
-            "$schema": str(JSON_SCHEMA_PATH),
+        header = {  # no "$schema": the installed JSON Schema's path differs from machine to machine
             "snapshot": {**(info or {}), "takenAt": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                          "sample": sample, "tool": "salesforce-suite-emulator snapshot"},
             "omitted": result.omitted,
