@@ -237,3 +237,26 @@ def test_an_unknown_connection_or_a_refused_login_is_one_line(org_a, tmp_path, c
     err = capsys.readouterr().err
     assert exited.value.code == 1 and "error:" in err and "Traceback" not in err
     assert "not-the-password-42" not in err and not (tmp_path / "x.json").exists()
+
+
+def test_the_documented_snapshot_excerpt_loads(tmp_path) -> None:
+    from pathlib import Path
+
+    from airflow_provider_salesforce_suite.emulator.store import Store
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "emulator.md").read_text()
+    section = text[text.index("### Snapshot a real org"):]
+    block = section[section.index("```json\n") + len("```json\n"):section.index("\n```", section.index("```json"))]
+    (tmp_path / "excerpt.json").write_text(block)
+    store = Store(schema_files=[tmp_path / "excerpt.json"])
+    try:
+        describe = store.describe("Project__c", api_version="64.0")
+        # the audit fields the store writes on every insert come after the file's own
+        assert [f["name"] for f in describe["fields"]] == ["Id", "Name", "Account__c", "IsDeleted", "CreatedDate",
+                                                           "CreatedById", "LastModifiedDate", "LastModifiedById",
+                                                           "SystemModstamp"]
+        assert store.query("SELECT Name, CreatedDate FROM Project__c", api_version="64.0")["records"][0]["Name"] == "P1"
+        account = store.describe("Account", api_version="64.0")
+        assert any(r["relationshipName"] == "Projects__r" for r in account["childRelationships"])
+    finally:
+        store.close()

@@ -216,11 +216,11 @@ def _complete_object(metadata: Metadata, name: str, spec: dict[str, Any], where:
         key_prefix=_key_prefix(metadata, name, kind, spec, where), kind=kind,
     )
     fields_spec = spec.get("fields", {})
-    for fdef in system_fields(obj, owner=False):
-        if fdef.name in _STORE_FIELDS and fdef.name not in fields_spec:
-            obj.add_field(fdef)  # the store writes these on every insert
     for fname, fspec in fields_spec.items():
         obj.add_field(_field(fname, fspec, f"{where}.fields.{fname}", complete=True))
+    for fdef in system_fields(obj, owner=False):
+        if fdef.name in _STORE_FIELDS and obj.field(fdef.name) is None:
+            obj.add_field(fdef)  # the store writes these on every insert
     _object_flags(obj, spec)
     return obj
 
