@@ -24,7 +24,7 @@ The shipped JSON Schema (:data:`~.schema_check.JSON_SCHEMA_PATH`) documents ever
 and field spec is checked against it, and an error names the bad entry's path. An object with
 ``"complete": true`` lists every field itself (describe-level keys such as ``nillable``,
 ``createable``, ``idLookup`` win over what the setup-UI keys imply); one naming a standard object
-the emulator already has adds the fields it lacks and takes the file's picklist values.
+the emulator already has adds the fields it lacks and takes the file's lengths and picklists.
 """
 
 from __future__ import annotations
