@@ -193,7 +193,9 @@ def describe_object(metadata: Metadata, obj: ObjectDef, api_version: str) -> dic
                     "relationshipName": rel.relationship_name,
                     "restrictedDelete": False,
                 }
-                for rel in obj.child_relationships
+                # Salesforce lists them by child object; sorting also keeps the order independent of
+                # the order schema files define objects in.
+                for rel in sorted(obj.child_relationships, key=lambda r: (r.child_sobject, r.field))
             ],
             "compactLayoutable": obj.kind != "event",
             "dataTranslationEnabled": False,

@@ -225,8 +225,20 @@ class ObjectDef:
         return next((f for f in self.fields.values() if f.name_field), None)
 
 
+@dataclass
+class SeedRecords:
+    """Records a schema file seeds the org with (loaded by the store at start-up and on reset).
+
+    :param source: where they come from (the schema file's path), for errors.
+    :param records: object name -> records (field name -> value as the REST API takes it).
+    """
+
+    source: str
+    records: dict[str, list[dict[str, Any]]]
+
+
 class Metadata:
-    """Registry of every sObject the emulated org knows.
+    """Registry of every sObject the emulated org knows, and the records schema files seed.
 
     Build it with :func:`~.loader.load_metadata`.
     """
@@ -235,6 +247,7 @@ class Metadata:
         self.objects: dict[str, ObjectDef] = {}
         self._lower: dict[str, ObjectDef] = {}
         self._prefixes: dict[str, ObjectDef] = {}
+        self.seed_records: list[SeedRecords] = []
 
     def add(self, obj: ObjectDef) -> None:
         """Register an object.
