@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])" 2>/dev/null)
 
-.PHONY: test integration-full chaos deploy-full demo docs bench emulator dist clean
+.PHONY: test test-live integration-full chaos deploy-full demo docs bench emulator dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider -m integration $(PYTEST_ARGS) \
 		|| { rc=$$?; [ $$rc -eq 5 ] || status=$$rc; }; \
 	exit $$status
+
+# The contract tests (docs/contract-tests.md) against a real org or sandbox: SF_LIVE_CONN_ID names a
+# salesforce_suite Airflow connection (e.g. given as AIRFLOW_CONN_<ID>); without it every test is
+# skipped with the reason. `make test` runs the same tests against the emulator.
+test-live: $(STAMP)
+	SF_CONTRACT_TARGET=live $(BIN)/python -m pytest -p no:cacheprovider -m contract -rsxX tests/contract $(PYTEST_ARGS)
 
 # The full chaos suite (docs/reliability.md): 100,000-row Bulk and 10,000-record REST loads under
 # faults, one try killed; the report goes to .chaos/. `make test` runs it at reduced sizes.

@@ -484,7 +484,7 @@ CASES: dict[str, Bad] = {
     # -- Pardot ----------------------------------------------------------------------------------------------------
     "pardot-unknown-object": Bad(lambda e: e.pardot().get_record("widgets", 1, "id"), ValueError, ("widgets",)),
     "pardot-unknown-field": Bad(lambda e: (lambda h, i: h.get_record("prospects", i, ["id", "nope"]))(
-        *_pardot_prospect(e)), SalesforceApiError, ("PARDOT_225", "nope")),
+        *_pardot_prospect(e)), SalesforceApiError, ("PARDOT_224", "nope")),
     "pardot-business-unit-missing": Bad(lambda e: e.pardot(business_unit_id=None).get_record("prospects", 1, "id"),
                                         SalesforceConfigError, ("business_unit_id",)),
     "pardot-business-unit-malformed": Bad(lambda e: e.pardot(business_unit_id="abc").get_record("prospects", 1, "id"),
@@ -497,9 +497,9 @@ CASES: dict[str, Bad] = {
     "pardot-unknown-record": Bad(lambda e: e.pardot().get_record("prospects", 987654, "id"), SalesforceApiError,
                                  ("987654",)),
     "pardot-import-bad-operation": Bad(lambda e: e.pardot().create_import("Merge"), SalesforceApiError,
-                                       ("PARDOT_10", "operation Create or Upsert")),
+                                       ("PARDOT_154", "operation Create or Upsert")),
     "pardot-export-unknown-procedure": Bad(lambda e: e.pardot().create_export("Nope.Query", ["id"]),
-                                           SalesforceApiError, ("PARDOT_10", "procedure.name must be one of")),
+                                           SalesforceApiError, ("PARDOT_174", "procedure.name must be one of")),
     # -- Desk ------------------------------------------------------------------------------------------------------
     "desk-wrong-password": Bad(lambda e: e.desk(password="Wr0ng-Desk-Passw0rd").create_case("x"), DeskAuthError,
                                ("401", "Unauthorized"), not_error=SalesforceSessionExpiredError),

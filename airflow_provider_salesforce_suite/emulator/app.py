@@ -9,8 +9,10 @@ Middlewares, outermost first:
    request was carried out (admin-configured; see :mod:`.faults`).
 3. ``auth``    - resolves the session with the surface's authenticator.
 4. ``limits``  - counts the request toward the daily API limit, refuses it past the limit and
-   remembers the ``Sforce-Limit-Info`` value (added to success *and* error responses by an
-   ``on_response_prepare`` hook).
+   remembers the ``Sforce-Limit-Info`` value.
+
+One ``on_response_prepare`` hook adds each surface's standing headers (``Cache-Control``,
+``Sforce-Limit-Info``: :mod:`.wire`) to success *and* error responses.
 
 Each API package exposes ``routes(app, state)``, which adds its routes and registers its
 :class:`~.web.ApiSurface`; adding an API (SOAP, Bulk ...) is one more entry in ``_API_PACKAGES``.
@@ -40,6 +42,7 @@ from .soap import routes as soap_routes
 from .state import EmulatorState
 from .streaming import routes as streaming_routes
 from .ui import routes as ui_routes
+from .wire import add_surface_headers
 from .web import DROPPED, LIMIT_INFO, TRUNCATE, SESSION, STATE_KEY, SURFACES_KEY, ApiSurface, state_of, surface_for
 
 log = logging.getLogger(__name__)
@@ -78,7 +81,7 @@ def build_app(state: EmulatorState) -> web.Application:
     app[SURFACES_KEY] = []
     for register in _API_PACKAGES:
         register(app, state)
-    app.on_response_prepare.append(_add_limit_info)
+    app.on_response_prepare.append(_add_surface_headers)
     app.on_response_prepare.append(_cut_streamed_reply)
     return app
 
@@ -277,7 +280,7 @@ async def limits_middleware(request: web.Request, handler: Handler) -> web.Strea
     return await handler(request)
 
 
-async def _add_limit_info(request: web.Request, response: web.StreamResponse) -> None:
-    value = request.get(LIMIT_INFO)
-    if value:
-        response.headers["Sforce-Limit-Info"] = value
+async def _add_surface_headers(request: web.Request, response: web.StreamResponse) -> None:
+    surface = surface_for(request.app, request.path)
+    if surface is not None:
+        add_surface_headers(response, surface.wire, request.get(LIMIT_INFO))

@@ -52,6 +52,10 @@ Change Data Capture publishes only for the entities selected for it, none by def
 new org): select them with "cdc_entities": ["Account", "Invoice__c"] in the --config file, or at
 runtime with POST /__emulator__/streaming/config {{"cdc_entities": [...]}}.
 
+Snapshot a real org's schema (and sample records) into a schema file for --schema:
+  salesforce-suite-emulator snapshot --conn-id ID [--objects A B ...] [--sample N] -o FILE
+  (salesforce-suite-emulator snapshot --help for details)
+
 Pardot (Account Engagement): /api/v5/objects/..., /api/v5/imports, /api/v5/exports and
 /api/{{object}}/version/4/do/{{operation}} take the emulator's OAuth tokens plus the header
 Pardot-Business-Unit-Id: 0Uv000000000001AAA (the default Business Unit ID; more via the
@@ -77,8 +81,58 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pubsub-port", type=int, metavar="PORT",
                         help="also serve the Pub/Sub API (gRPC, same TLS) on PORT, 0 for any free port "
                              "(default: not served)")
-    parser.add_argument("--schema", metavar="FILE", nargs="+", default=[], help="custom object schema file(s)")
+    parser.add_argument("--schema", metavar="FILE", nargs="+", default=[],
+                        help="schema file(s): custom objects and fields, snapshots, seed records")
     return parser
+
+
+def build_snapshot_parser() -> argparse.ArgumentParser:
+    """The ``snapshot`` subcommand's parser."""
+    parser = argparse.ArgumentParser(
+        prog="salesforce-suite-emulator snapshot",
+        description="Write a schema file (for --schema and the pytest fixture) from a real org's describe "
+                    "results, read through an Airflow salesforce_suite connection: the org's custom objects "
+                    "and platform events plus the objects named, every field except secrets (encrypted "
+                    "fields, names like Password or Token), and N sample records per object (ids kept).",
+    )
+    parser.add_argument("--conn-id", required=True, metavar="ID", help="Airflow connection id (salesforce_suite)")
+    parser.add_argument("--objects", nargs="+", default=[], metavar="NAME",
+                        help="standard (or other) objects to take besides the org's custom objects")
+    parser.add_argument("--sample", type=int, default=0, metavar="N",
+                        help="records to sample per object, written as seed records (default: 0)")
+    parser.add_argument("--api-version", metavar="VERSION", help="overrides the connection's API version")
+    parser.add_argument("-o", "--output", required=True, metavar="FILE", help="the schema file to write")
+    return parser
+
+
+def snapshot_main(argv: Sequence[str]) -> int:
+    """``salesforce-suite-emulator snapshot ...``: write a schema file from an org.
+
+    :param argv: the arguments after ``snapshot``.
+    """
+    from airflow.exceptions import AirflowNotFoundException
+
+    from ..core.errors import SalesforceSuiteError
+    from .snapshot import SnapshotError, snapshot_to_file
+
+    parser = build_snapshot_parser()
+    args = parser.parse_args(argv)
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    try:
+        result = snapshot_to_file(args.conn_id, args.output, objects=args.objects, sample=args.sample,
+                                  api_version=args.api_version, progress=progress)
+    except (SnapshotError, AirflowNotFoundException) as exc:  # what was asked cannot be done
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    except SalesforceSuiteError as exc:  # the org refused or was unreachable; the text is redacted
+        parser.exit(1, f"{parser.prog}: error: {exc}\n")
+    left_out = sum(len(v) for v in result.omitted.values())
+    print(f"wrote {args.output}: {len(result.objects)} objects, {result.records} records"
+          + (f", {left_out} fields or objects left out (see \"omitted\" in the file)" if left_out else ""),
+          flush=True)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -86,6 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     :param argv: command line arguments (default: ``sys.argv[1:]``).
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["snapshot"]:
+        return snapshot_main(argv[1:])
     from .metadata import SchemaError
     from .server import EmulatorServer  # keeps --help fast
 

@@ -112,6 +112,17 @@ class IdGenerator:
         head = prefix + self._INSTANCE
         return [to_18(head + _base62(n, 10)) for n in numbers]
 
+    def skip_past(self, number: int) -> None:
+        """Never hand out ``number`` or a lower counter (ids loaded from elsewhere, such as another
+        emulator's seed records, use them).
+
+        :param number: a counter in use.
+        """
+        with self._lock:
+            if number > self.last:
+                self._counter = itertools.count(number + 1)
+                self.last = number
+
     @staticmethod
     def counter_of(record_id: str) -> int | None:
         """The counter a generated id was made from (``None`` for foreign ids).

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .errors import SalesforceApiError
+from .wire import PLAIN_HEADERS, REST_JSON, WireHeaders, json_reply
 
 if TYPE_CHECKING:
     from .sessions import Session
@@ -45,7 +46,7 @@ DROPPED: Any = _request_key("emulator_dropped", bool)
 #: request[TRUNCATE] is ``"none"`` or ``"half"``: how much of a streamed reply a fault lets out.
 TRUNCATE: Any = _request_key("emulator_truncate", str)
 
-JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
+JSON_CONTENT_TYPE = REST_JSON
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class ApiSurface:
     :param public_paths: exact paths under ``prefix`` that need no session.
     :param counts_api_usage: whether requests count toward the daily API limit.
     :param faultable: whether fault rules may hit this surface (never the admin API).
+    :param wire: the headers every reply of this surface carries (see :mod:`.wire`).
     """
 
     name: str
@@ -69,6 +71,7 @@ class ApiSurface:
     public_paths: frozenset[str] = frozenset()
     counts_api_usage: bool = False
     faultable: bool = True
+    wire: WireHeaders = PLAIN_HEADERS
 
     def covers(self, path: str) -> bool:
         """Whether ``path`` belongs to this surface.
@@ -170,17 +173,13 @@ def base_url(request: web.Request) -> str:
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    """A JSON response with Salesforce's exact ``Content-Type``.
+    """A JSON response with the REST API's exact ``Content-Type``.
 
     :param data: the body.
     :param status: HTTP status.
     :param headers: extra headers.
     """
-    return web.Response(
-        body=json.dumps(data).encode("utf-8"),
-        status=status,
-        headers={"Content-Type": JSON_CONTENT_TYPE, **(headers or {})},
-    )
+    return json_reply(data, REST_JSON, status, headers)
 
 
 def no_content() -> web.Response:

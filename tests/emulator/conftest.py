@@ -1,13 +1,33 @@
-"""Fixtures of the Pub/Sub API tests (one emulator with the Pub/Sub API per test module)."""
+"""Fixtures of the emulator tests: simple-salesforce on the shared emulator, and one emulator with the
+Pub/Sub API per Pub/Sub test module."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
+import requests
 from pubsub_support import PubSub, start_server
+from sf_emulator_client import EmulatorClient
+from simple_salesforce import Salesforce
 
 from airflow_provider_salesforce_suite.emulator.server import EmulatorServer
+
+
+@pytest.fixture
+def sf(salesforce_emulator_reset, monkeypatch) -> Salesforce:
+    """simple-salesforce, unchanged, on a freshly reset emulator (API version 62.0)."""
+    # requests lets these override Session.verify; simple-salesforce passes no verify per request.
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    # Its Bulk 1.0 client polls batches every 5 s with no way to ask for less: shorten the client's
+    # sleep (the requests it sends are unchanged).
+    monkeypatch.setattr("simple_salesforce.bulk.sleep", lambda seconds: time.sleep(min(seconds, 0.05)))
+    session = requests.Session()
+    session.verify = salesforce_emulator_reset.ca_bundle
+    return Salesforce(instance_url=salesforce_emulator_reset.url, session=session, version="62.0",
+                      session_id=EmulatorClient(salesforce_emulator_reset).token())
 
 
 @pytest.fixture(scope="module")

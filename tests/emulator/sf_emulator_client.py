@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -9,6 +11,20 @@ import requests
 USERNAME, PASSWORD = "admin@emulator.local", "emulator"
 CLIENT_ID, CLIENT_SECRET = "emulator", "emulator"
 V = "/services/data/v62.0"
+
+
+def emulator_with_schema(directory: Path, schema: dict[str, Any]) -> Any:
+    """An (unstarted) ``EmulatorServer`` loading ``schema``, written as a schema file in ``directory``
+    (also its cert dir); use it as a context manager.
+
+    :param directory: a temporary directory of the test.
+    :param schema: the schema file's document.
+    """
+    from airflow_provider_salesforce_suite.emulator.server import EmulatorServer
+
+    path = directory / "schema.json"
+    path.write_text(json.dumps(schema))
+    return EmulatorServer(cert_dir=directory, schema_files=[path])
 
 
 class EmulatorClient:

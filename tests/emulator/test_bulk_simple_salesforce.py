@@ -3,28 +3,11 @@
 
 from __future__ import annotations
 
-import time
-
-import pytest
 import requests
 from simple_salesforce import Salesforce
 from sf_emulator_client import EmulatorClient
 
 A = "/services/async/62.0"
-
-
-@pytest.fixture
-def sf(salesforce_emulator_reset, monkeypatch) -> Salesforce:
-    # requests lets these override Session.verify; simple-salesforce passes no verify per request.
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    # bulk.insert polls batches every 5 s with no way to ask for less: shorten the client's sleep
-    # (the requests it sends are unchanged).
-    monkeypatch.setattr("simple_salesforce.bulk.sleep", lambda seconds: time.sleep(min(seconds, 0.05)))
-    session = requests.Session()
-    session.verify = salesforce_emulator_reset.ca_bundle
-    return Salesforce(instance_url=salesforce_emulator_reset.url, session=session, version="62.0",
-                      session_id=EmulatorClient(salesforce_emulator_reset).token())
 
 
 def test_bulk_v1_insert_and_query(sf: Salesforce) -> None:

@@ -199,3 +199,42 @@ def test_errors_sessions_and_faults(v1: V1) -> None:
     aborted = v1.info(v1.call("POST", f"/job/{job_id}", data='<jobInfo xmlns="http://www.force.com/2009/06/'
                                                               'asyncapi/dataload"><state>Aborted</state></jobInfo>'))
     assert aborted["state"] == "Aborted"
+
+
+def test_reply_format_follows_salesforce_rule(v1: V1) -> None:
+    # Created with an XML body: XML answers the create (no job yet), the JSON job answers JSON after.
+    job_id = v1.job("insert", content_type="JSON")
+    info = v1.call("GET", f"/job/{job_id}")
+    assert info.headers["Content-Type"] == "application/json" and info.json()["contentType"] == "JSON"
+    # an XML state change to a JSON job is read as XML (salesforce-bulk closes jobs this way)
+    closed = v1.call("POST", f"/job/{job_id}", data='<jobInfo xmlns="http://www.force.com/2009/06/asyncapi/dataload">'
+                                                    "<state>Closed</state></jobInfo>")
+    assert closed.status_code == 200 and closed.json()["state"] == "Closed"
+    # and a JSON one to an XML job as JSON, answered in XML
+    xml_job = v1.job("insert", content_type="XML")
+    aborted = v1.call("POST", f"/job/{xml_job}", data='{"state": "Aborted"}', ctype="application/json")
+    assert aborted.headers["Content-Type"] == "application/xml" and v1.info(aborted)["state"] == "Aborted"
+    # CSV data with JSON control: the create answers JSON, the CSV job XML from then on
+    created = v1.call("POST", "/job", data='{"operation": "insert", "object": "Account", "contentType": "CSV"}',
+                      ctype="application/json")
+    assert created.status_code == 201 and created.headers["Content-Type"] == "application/json"
+    csv_job = created.json()["id"]
+    batch = v1.call("POST", f"/job/{csv_job}/batch", data="Name\nA\n", ctype="text/csv")
+    assert batch.headers["Content-Type"] == "application/xml"
+    assert v1.wait_batch(csv_job, v1.info(batch)["id"], "application/json")["state"] == "Completed"
+
+
+@pytest.mark.parametrize(("content_type", "sent_as", "body"), [
+    ("CSV", "application/json", '[{"Name": "A"}]'),
+    ("JSON", "text/csv", "Name\nA\n"),
+    ("XML", "text/csv", "Name\nA\n"),
+    ("CSV", "application/xml", "<sObjects/>"),
+])
+def test_batch_in_another_format_refused(v1: V1, content_type: str, sent_as: str, body: str) -> None:
+    job_id = v1.job("insert", content_type=content_type)
+    refused = v1.call("POST", f"/job/{job_id}/batch", data=body, ctype=sent_as)
+    assert refused.status_code == 400
+    code, message = (v1.info(refused)[k] for k in ("exceptionCode", "exceptionMessage")) \
+        if content_type == "JSON" else _error(refused)
+    assert code == "InvalidBatch" and sent_as in message and content_type in message
+    assert v1.info(v1.call("GET", f"/job/{job_id}"))["numberBatchesTotal"] in ("0", 0)  # nothing was queued

@@ -173,6 +173,23 @@ def test_schema_errors(tmp_path):
         load_metadata([bad])
 
 
+def test_a_standard_object_entry_extends_it_with_the_files_lengths_and_picklists(tmp_path):
+    path = tmp_path / "org.json"
+    path.write_text(json.dumps({"objects": {"Account": {"fields": {
+        "Industry": {"type": "picklist", "values": ["Space", {"value": "Old", "active": False}], "restricted": False},
+        "Name": {"length": 300},
+        "Tier__c": {"type": "text"},
+    }}}}))
+    store = Store(schema_files=[path])
+    try:
+        fields = {f["name"]: f for f in store.describe("Account", api_version=V)["fields"]}
+        assert [(p["value"], p["active"]) for p in fields["Industry"]["picklistValues"]] == [("Space", True), ("Old", False)]
+        assert fields["Industry"]["restrictedPicklist"] is False and fields["Name"]["length"] == 300
+        assert fields["Tier__c"]["custom"] and fields["Name"]["nameField"]  # the rest of Name is the emulator's
+    finally:
+        store.close()
+
+
 def _as_list_form(path) -> dict:
     """The ``schema_file`` document in the list form ``docs/emulator.md`` shows."""
     keyed = json.loads(path.read_text())
@@ -203,7 +220,18 @@ def test_schema_list_form_describes_like_the_keyed_form(schema_file, tmp_path):
     ('{"objects": [{"label": "No name"}]}', 'objects[0] must be an object with a "name"'),
     ('{"objects": [{"name": "A__c", "fields": [{"type": "text"}]}]}', 'fields of A__c[0] must be an object with a "name"'),
     ('{"objects": {"A__c": {"fields": {"B__c": "text"}}}}', "fields of A__c: 'B__c' must be an object, got str"),
-    ('{"fields": {"Account": [{"name": "N__c", "type": "number", "precision": "wide"}]}}', "is malformed: ValueError"),
+    ('{"fields": {"Account": [{"name": "N__c", "type": "number", "precision": "wide"}]}}',
+     "fields.Account.N__c.precision: 'wide' is not of type 'integer'"),
+    ('{"objects": {"A__c": {"fields": {"B__c": {"type": "text", "externalID": true}}}}}',
+     "objects.A__c.fields.B__c: Additional properties are not allowed ('externalID' was unexpected)"),
+    ('{"objects": {"A__c": {"fields": {"B__c": {"type": "texte"}}}}}', "objects.A__c.fields.B__c.type: 'texte' is not one of"),
+    ('{"objects": {"A__c": {"keyPrefix": "a0"}}}', "objects.A__c.keyPrefix: 'a0' does not match"),
+    ('{"objects": {"Widget": {"fields": {}}}}', "objects.Widget: custom object 'Widget' must end with '__c'"),
+    ('{"objects": {"Widget": {"complete": true, "fields": {}}}}', "objects.Widget: the emulator has no standard object"),
+    ('{"objects": {"A__c": {"keyPrefix": "001"}}}', "objects.A__c.keyPrefix: '001' is already the key prefix of Account"),
+    ('{"objects": {"Account": {"fields": {"Industry": {"values": [7]}}}}}', "objects.Account.fields.Industry.values[0]: 7 is not"),
+    ('{"records": {"Nope__c": []}}', "records.Nope__c: unknown object 'Nope__c'"),
+    ('{"records": {"Account": [{"Name": "A"}, {"Name": {"x": 1}}]}}', "records.Account[1].Name: {'x': 1} is not of type"),
 ])
 def test_malformed_schema_file_names_the_file_and_the_problem(tmp_path, document, problem):
     bad = tmp_path / "custom_objects.json"

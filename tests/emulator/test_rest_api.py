@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from sf_emulator_client import V, EmulatorClient
+from sf_emulator_client import V, EmulatorClient, emulator_with_schema
 
 from airflow_provider_salesforce_suite.emulator.server import EmulatorServer
 
@@ -14,10 +12,7 @@ SCHEMA = {"fields": {"Account": {"Ext_Id__c": {"type": "text", "length": 40, "ex
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("rest-api")
-    schema = directory / "schema.json"
-    schema.write_text(json.dumps(SCHEMA))
-    with EmulatorServer(cert_dir=directory, schema_files=[schema]) as emulator:
+    with emulator_with_schema(tmp_path_factory.mktemp("rest-api"), SCHEMA) as emulator:
         yield emulator
 
 

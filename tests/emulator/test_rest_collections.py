@@ -117,6 +117,21 @@ def test_upsert_by_external_id(client: EmulatorClient) -> None:
     assert _count(client) == 2
 
 
+def test_upsert_fails_every_record_repeating_an_external_id_of_the_call(client: EmulatorClient) -> None:
+    # As Salesforce's DML: the records of one call are matched together, so a key given twice
+    # (any case) fails both records; the others are saved (as the Bulk API's batches do).
+    url = V + "/composite/sobjects/Account/External_Id__c"
+    reply = client.patch(url, json={"records": [_acc(External_Id__c="d1", Name="A"), _acc(External_Id__c="ok", Name="B"),
+                                                _acc(External_Id__c="D1", Name="C")]})
+    duplicate = {"statusCode": "DUPLICATE_EXTERNAL_ID", "message": "Duplicate external id specified: {}",
+                 "fields": ["External_Id__c"]}
+    body = reply.json()
+    assert [r["success"] for r in body] == [False, True, False]
+    assert body[0]["errors"] == [{**duplicate, "message": duplicate["message"].format("d1")}]
+    assert body[2]["errors"] == [{**duplicate, "message": duplicate["message"].format("D1")}]
+    assert _count(client) == 1
+
+
 def test_delete_partial_and_all_or_none(client: EmulatorClient) -> None:
     ids = [r["id"] for r in _create(client, _acc(Name="A"), _acc(Name="B"), _acc(Name="C")).json()]
     reply = client.delete(V + "/composite/sobjects", params={"ids": f"{ids[0]},bad", "allOrNone": "false"})

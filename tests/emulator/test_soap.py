@@ -261,7 +261,7 @@ def test_upsert_delete_undelete_empty_recycle_bin(soap: Soap, salesforce_emulato
     op = ("<urn:upsert><urn:externalIDFieldName>Id</urn:externalIDFieldName>"
           f"{sobj('Account', Name='no id')}</urn:upsert>")
     result = soap.ok(op)[0]
-    assert [c.tag.replace(P, "") for c in result][:2] == ["errors", "created"]  # the WSDL's order
+    assert [c.tag.replace(P, "") for c in result][:2] == ["created", "errors"]  # Salesforce's (and our WSDL's) order
     assert result.findtext(f"{P}errors/{P}statusCode") == "MISSING_ARGUMENT"
     account_id = create(soap, "Account", Name="Up")
     op = ("<urn:upsert><urn:externalIDFieldName>Id</urn:externalIDFieldName>"
@@ -280,6 +280,21 @@ def test_upsert_delete_undelete_empty_recycle_bin(soap: Soap, salesforce_emulato
     assert emptied.findtext(P + "success") == "true"
     again = soap.ok(f"<urn:undelete><urn:ids>{account_id}</urn:ids></urn:undelete>")[0]
     assert again.findtext(P + "success") == "false"
+
+
+def test_upsert_fails_every_record_repeating_a_key_of_the_call(soap: Soap) -> None:
+    account_id = create(soap, "Account", Name="Twice")
+    op = ("<urn:upsert><urn:externalIDFieldName>Id</urn:externalIDFieldName>"
+          f"{sobj('Account', Id=account_id, Name='A')}{sobj('Account', Name='new')}"
+          f"{sobj('Account', Id=account_id, Name='B')}</urn:upsert>")
+    first, other, last = soap.ok(op)
+    for result in (first, last):
+        assert result.findtext(P + "success") == "false"
+        assert result.findtext(f"{P}errors/{P}statusCode") == "DUPLICATE_EXTERNAL_ID"
+        assert result.findtext(f"{P}errors/{P}message") == f"Duplicate external id specified: {account_id}"
+    assert other.findtext(f"{P}errors/{P}statusCode") == "MISSING_ARGUMENT"  # a key-less record fails on its own
+    name = soap.client.get(f"/services/data/v62.0/sobjects/Account/{account_id}").json()["Name"]
+    assert name == "Twice"
 
 
 # -- query -------------------------------------------------------------------------------------------

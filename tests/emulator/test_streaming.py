@@ -385,6 +385,27 @@ def test_admin_drop_of_held_connects(sf):
     assert [e["data"]["sobject"]["Name"] for e in bayeux.events()] == ["After drop"]
 
 
+def test_a_held_connect_does_not_delay_stopping_the_server(tmp_path):
+    # A client whose process died leaves its connect held (Salesforce holds it up to 110 s); stopping
+    # the emulator answers it instead of waiting for it.
+    server = EmulatorServer(cert_dir=tmp_path).start()
+    sf = EmulatorClient(server)
+    create_topic(sf)
+    bayeux = Bayeux(sf).start("/topic/EnergyAccounts")  # connect_timeout: 110 s, as Salesforce's
+    answers: list[Any] = []
+    thread = threading.Thread(target=lambda: answers.append(bayeux.connect()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while sf.admin("GET", "stats").json()["streaming"]["held_connects"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sf.admin("GET", "stats").json()["streaming"]["held_connects"] == 1
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 5
+    thread.join(5)
+    assert answers and answers[0][-1]["channel"] == "/meta/connect"  # answered, not cut
+
+
 # -- CDC, platform events, generic streaming ------------------------------------------------------
 
 

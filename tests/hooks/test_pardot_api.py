@@ -116,12 +116,12 @@ def test_export_visitor_activities_streams_result_rows(hook, pardot_admin) -> No
         list(hook.iter_export_records(export_id))
     assert _wait(hook.get_export, export_id).done
     assert list(hook.iter_export_records(export_id)) == [{"id": "1", "prospectId": "7", "details": "x"}]
-    with pytest.raises(SalesforceApiError, match="PARDOT_225"):
+    with pytest.raises(SalesforceApiError, match="PARDOT_224"):
         hook.create_export("visitorActivity_byDateAndType", ["id", "nope"])
 
 
 def test_invalid_field_names_and_emails(hook) -> None:
-    with pytest.raises(SalesforceApiError, match="PARDOT_225.*nope") as err:
+    with pytest.raises(SalesforceApiError, match="PARDOT_224.*nope") as err:
         list(hook.iter_records("prospects", ["id", "nope"]))
     assert err.value.status == 400
     with pytest.raises(SalesforceApiError, match="PARDOT_4"):

@@ -214,8 +214,8 @@ SAVED = ("<result><id>001000000000001AAA</id><success>true</success></result>"
          "<success>0</success></result>")
 UPSERTED = ("<result><created>true</created><id>001000000000001AAA</id><success>true</success></result>"
             "<result><created>false</created><id>001000000000002AAA</id><success>1</success></result>"
-            "<result><errors><fields>Ext__c</fields><message>dup</message><statusCode>DUPLICATE_EXTERNAL_ID"
-            '</statusCode></errors><created>false</created><id xsi:nil="true"/><success>false</success></result>')
+            "<result><created>false</created><errors><fields>Ext__c</fields><message>dup</message><statusCode>DUPLICATE_EXTERNAL_ID"
+            '</statusCode></errors><id xsi:nil="true"/><success>false</success></result>')
 # Shapes the direct reader leaves to zeep: an empty id, out of sequence, an xsi:type'd error, an unknown element.
 ODD_SAVED = ["<result><id></id><success>true</success></result>", "<result/>",
              "<result><success>true</success><id>001000000000001AAA</id></result>",

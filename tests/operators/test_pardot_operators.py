@@ -60,7 +60,7 @@ def test_query_to_xcom_with_cap_and_to_file(conn, tmp_path) -> None:
 
 
 def test_query_invalid_field_names_fail(conn) -> None:
-    with pytest.raises(SalesforceApiError, match="PARDOT_225"):
+    with pytest.raises(SalesforceApiError, match="PARDOT_224"):
         PardotQueryOperator(task_id="q", pardot_conn_id=conn, object_name="prospects", fields=["id", "emial"]).execute({})
 
 

@@ -19,7 +19,8 @@ from lark.exceptions import LarkError, UnexpectedInput
 
 from ..errors import SalesforceApiError
 
-#: Wave's errorCode for a query that does not parse or cannot run.
+#: Wave's errorCode for a query that does not parse or cannot run. Not in Salesforce's documentation
+#: of the query resource: unconfirmed (docs/contract-tests.md lists it).
 SAQL_ERROR_CODE = "119"
 _AGGREGATES = {"count", "sum", "avg", "min", "max", "unique"}
 

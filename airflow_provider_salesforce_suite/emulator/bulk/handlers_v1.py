@@ -14,11 +14,12 @@ from ..errors import SalesforceApiError
 from ..sessions import Session
 from ..web import session_of, state_of
 from .jobs import SUCCESS, Batch, Job, JobState
-from .render import NS, WANTS_JSON, reply, v1_error, wants_json
+from ..wire import BULK_V1_TYPES, BULK_XML
+from ..wire import reply as wire_reply
+from .render import NS, WANTS_JSON, reply, reply_list, v1_error
 from .service import MAX_BATCH_BYTES, service_of
 
 OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete", "query", "queryAll")
-CONTENT_TYPES = {"CSV": "text/csv", "XML": "application/xml", "JSON": "application/json"}
 _JOB_FIELDS = ("operation", "object", "externalIdFieldName", "concurrencyMode", "contentType", "state",
                "assignmentRuleId")
 
@@ -48,10 +49,16 @@ def _v1_date(stamp: str) -> str:
     return stamp.replace("+0000", "Z")
 
 
+def _media_type(request: web.Request) -> str:
+    return request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+
 async def _info_body(request: web.Request) -> dict[str, str]:
-    """A jobInfo request body (XML or JSON) as a dict."""
+    """A jobInfo request body as a dict, read in the format the request says it is in (not the
+    job's: salesforce-bulk closes JSON jobs with an XML body); no ``Content-Type``: by its first byte."""
     raw = await request.read()
-    if wants_json(request):
+    media = _media_type(request)
+    if "json" in media or ("xml" not in media and raw.lstrip()[:1] in (b"{", b"[")):
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
@@ -153,7 +160,7 @@ async def create_job(request: web.Request) -> web.Response:
     if obj is None:
         raise v1_error("InvalidJob", f"Unable to find object: {body.get('object')}")
     content_type = body.get("contentType", "XML")
-    if content_type not in CONTENT_TYPES:
+    if content_type not in BULK_V1_TYPES:
         raise v1_error("InvalidJob", f"Invalid content type: {content_type}")
     mode = body.get("concurrencyMode", "Parallel")
     if mode not in ("Parallel", "Serial"):
@@ -170,7 +177,7 @@ async def create_job(request: web.Request) -> web.Response:
     job = service.add_job(Job(service.new_id("750"), "1.0", operation, obj.name, version,
                               session_of(request).user_id, external_id_field=external if operation == "upsert"
                               else None, content_type=content_type, concurrency_mode=mode, pk_chunking=pk))
-    request[WANTS_JSON] = content_type == "JSON"
+    # No job yet when the request came: the reply's format follows the request's Content-Type.
     return reply(request, "jobInfo", job_info(request, job), status=201)
 
 
@@ -224,11 +231,26 @@ def _parse_records(job: Job, raw: bytes) -> list[dict[str, Any]]:
     return records
 
 
+def _check_batch_type(request: web.Request, job: Job) -> None:
+    """A batch must be sent as the job's format: a JSON batch in a CSV job (or any other pair of
+    the three formats) is refused. A body with no or another ``Content-Type`` is read as the job's.
+
+    The exception code is the one Salesforce's error list gives for a bad batch; the message wording
+    is not confirmed from Salesforce's documentation (see docs/emulator.md, "Wire details").
+    """
+    media = _media_type(request)
+    expected = BULK_V1_TYPES[job.content_type]
+    if media in BULK_V1_TYPES.values() and media != expected:
+        raise v1_error("InvalidBatch", f"Batch content type {media} does not match the job's contentType "
+                                       f"{job.content_type}: send it as {expected}")
+
+
 async def add_batch(request: web.Request) -> web.Response:
     """``POST /job/{id}/batch``: a new Queued batch, processed in the background (201)."""
     job = _job(request)
     if job.state != JobState.OPEN:
         raise v1_error("InvalidJobState", f"Job {job.id} is not open; batches cannot be added")
+    _check_batch_type(request, job)
     service = service_of(request)
     raw = await request.read()
     path = service.results.new_file(".batch")
@@ -271,14 +293,7 @@ async def list_batches(request: web.Request) -> web.Response:
     """``GET /job/{id}/batch``: batchInfoList."""
     job = _job(request)
     service = service_of(request)
-    infos = [{k: v for k, v in batch_info(service.batches[b]).items() if v is not None}
-             for b in job.batch_ids if b in service.batches]
-    if wants_json(request):
-        return web.json_response({"batchInfo": infos})
-    inner = "".join("<batchInfo>" + "".join(f"<{k}>{xml_text(v)}</{k}>" for k, v in i.items())
-                    + "</batchInfo>" for i in infos)
-    return web.Response(text=f'<?xml version="1.0" encoding="UTF-8"?><batchInfoList xmlns="{NS}">{inner}'
-                             "</batchInfoList>", content_type="application/xml", charset="UTF-8")
+    return reply_list(request, [batch_info(service.batches[b]) for b in job.batch_ids if b in service.batches])
 
 
 async def get_batch(request: web.Request) -> web.Response:
@@ -291,8 +306,8 @@ async def batch_request(request: web.Request) -> web.Response:
     """``GET /job/{id}/batch/{bid}/request``: the body as it was sent."""
     job = _job(request)
     batch = _batch(request, job)
-    content_type = "text/plain" if job.kind == "query" else CONTENT_TYPES[job.content_type]
-    return web.Response(body=batch.request.read_bytes(), content_type=content_type, charset="UTF-8")
+    # Sent back as the job's format, as it came in (a query batch's SOQL too: unconfirmed).
+    return wire_reply(batch.request.read_bytes(), BULK_V1_TYPES[job.content_type])
 
 
 def _done(batch: Batch) -> None:
@@ -309,10 +324,10 @@ async def batch_result(request: web.Request) -> web.StreamResponse:
     service = service_of(request)
     if job.kind == "query":
         if job.content_type == "JSON":
-            return web.json_response(batch.result_ids)
+            return wire_reply(json.dumps(batch.result_ids), BULK_V1_TYPES["JSON"])
         inner = "".join(f"<result>{r}</result>" for r in batch.result_ids)
-        return web.Response(text=f'<?xml version="1.0" encoding="UTF-8"?><result-list xmlns="{NS}">{inner}'
-                                 "</result-list>", content_type="application/xml", charset="UTF-8")
+        return wire_reply(f'<?xml version="1.0" encoding="UTF-8"?><result-list xmlns="{NS}">{inner}</result-list>',
+                          BULK_XML)
     rows = (json.loads(line) for line in service.results.lines(batch.id, (SUCCESS,)))
     if job.content_type == "CSV":
         from .csvdata import quoted
@@ -321,13 +336,13 @@ async def batch_result(request: web.Request) -> web.StreamResponse:
         for rid, ok, created, code, message, fields in rows:
             error = f"{code}:{message}:{','.join(fields) + ' ' if fields else ''}--" if code else ""
             lines.append(quoted((rid or "", ok, created, error), ","))
-        return web.Response(text="\n".join(lines) + "\n", content_type="text/csv", charset="UTF-8")
+        return wire_reply("\n".join(lines) + "\n", BULK_V1_TYPES["CSV"])
     results = []
     for rid, ok, created, code, message, fields in rows:
         errors = [{"fields": fields, "message": message, "statusCode": code}] if code else []
         results.append({"id": rid, "success": ok, "created": created, "errors": errors})
     if job.content_type == "JSON":
-        return web.json_response(results)
+        return wire_reply(json.dumps(results), BULK_V1_TYPES["JSON"])
     parts = []
     for r in results:
         errs = "".join("<errors>" + "".join(f"<fields>{xml_text(f)}</fields>" for f in e["fields"])
@@ -336,8 +351,8 @@ async def batch_result(request: web.Request) -> web.StreamResponse:
         rid = f"<id>{r['id']}</id>" if r["id"] else "<id/>"
         parts.append(f"<result>{errs}{rid}<success>{str(r['success']).lower()}</success>"
                      f"<created>{str(r['created']).lower()}</created></result>")
-    return web.Response(text=f'<?xml version="1.0" encoding="UTF-8"?><results xmlns="{NS}">{"".join(parts)}'
-                             "</results>", content_type="application/xml", charset="UTF-8")
+    return wire_reply(f'<?xml version="1.0" encoding="UTF-8"?><results xmlns="{NS}">{"".join(parts)}</results>',
+                      BULK_XML)
 
 
 async def query_result(request: web.Request) -> web.StreamResponse:
@@ -350,7 +365,7 @@ async def query_result(request: web.Request) -> web.StreamResponse:
         raise v1_error("InvalidBatch", f"Unable to find result: {result_id}")
     service = service_of(request)
     rows = (json.loads(line) for line in service.results.lines(result_id, (SUCCESS,)))
-    response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPES[job.content_type] + ";charset=UTF-8"})
+    response = web.StreamResponse(headers={"Content-Type": BULK_V1_TYPES[job.content_type]})
     await response.prepare(request)
     if job.content_type == "CSV":
         from .csvdata import quoted

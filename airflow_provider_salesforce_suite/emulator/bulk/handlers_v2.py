@@ -14,6 +14,7 @@ from aiohttp import web
 from ..errors import SalesforceApiError
 from ..rest.versions import parse_version, version_number
 from ..web import json_response, no_content, read_json, session_of
+from ..wire import CSV
 from .csvdata import DELIMITERS, LINE_ENDINGS, quoted
 from .jobs import FAILURE, SUCCESS, UNPROCESSED, Job, JobState
 from .service import BulkService, encode_locator, service_of
@@ -266,7 +267,7 @@ async def _stream_csv(request: web.Request, head: str, lines: Any, eol: str,
                       headers: dict[str, str] | None = None) -> web.StreamResponse:
     """Stream ``head`` and ``lines`` as CSV, gzip-compressed when the client accepts it."""
     use_gzip = "gzip" in request.headers.get("Accept-Encoding", "").lower()
-    response = web.StreamResponse(status=200, headers={"Content-Type": "text/csv", **(headers or {})})
+    response = web.StreamResponse(status=200, headers={"Content-Type": CSV, **(headers or {})})
     if use_gzip:
         response.headers["Content-Encoding"] = "gzip"
     await response.prepare(request)

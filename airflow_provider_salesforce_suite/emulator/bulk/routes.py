@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..web import add_route_table, attach_service, ApiSurface, json_response, read_json, register_surface
+from ..wire import COUNTED_HEADERS
 from . import handlers_v2 as v2
 from .service import BULK_KEY, BulkService, service_of
 
@@ -96,4 +97,4 @@ def v1_routes(app: web.Application) -> None:
 
     add_route_table(app, V1_PREFIX + r"/{version:[0-9]+\.[0-9]+}", _v1_table(), _SLASH)
     register_surface(app, ApiSurface(name="bulk", prefix=V1_PREFIX, render_error=render_v1_error,
-                                     authenticate=v1_session, counts_api_usage=True))
+                                     authenticate=v1_session, counts_api_usage=True, wire=COUNTED_HEADERS))

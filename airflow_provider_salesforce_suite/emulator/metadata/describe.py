@@ -146,6 +146,31 @@ def _field_describe(obj: ObjectDef, fdef: FieldDef) -> dict[str, Any]:
     }
 
 
+MASTER_RECORD_TYPE_ID = "012000000000000AAA"
+
+
+def record_type_infos(obj: ObjectDef, api_version: str) -> list[dict[str, Any]]:
+    """Describe's ``recordTypeInfos``: the object's record types, then Master (always last).
+
+    Master is the default (and available) only while the object has no active record type of its own.
+
+    :param obj: the object.
+    :param api_version: API version of the request.
+    """
+    layouts = f"{version_path(api_version)}/sobjects/{obj.name}/describe/layouts/"
+    own = any(rt.active for rt in obj.record_types)
+    infos = [
+        {"active": rt.active, "available": rt.active, "defaultRecordTypeMapping": rt.default,
+         "developerName": rt.developer_name, "master": False, "name": rt.name, "recordTypeId": rt.id,
+         "urls": {"layout": layouts + rt.id}}
+        for rt in sorted(obj.record_types, key=lambda rt: rt.name.lower())
+    ]
+    infos.append({"active": True, "available": not own, "defaultRecordTypeMapping": not own,
+                  "developerName": "Master", "master": True, "name": "Master",
+                  "recordTypeId": MASTER_RECORD_TYPE_ID, "urls": {"layout": layouts + MASTER_RECORD_TYPE_ID}})
+    return infos
+
+
 def describe_object(metadata: Metadata, obj: ObjectDef, api_version: str) -> dict[str, Any]:
     """The full ``/sobjects/X/describe`` result.
 
@@ -168,7 +193,9 @@ def describe_object(metadata: Metadata, obj: ObjectDef, api_version: str) -> dic
                     "relationshipName": rel.relationship_name,
                     "restrictedDelete": False,
                 }
-                for rel in obj.child_relationships
+                # Salesforce lists them by child object; sorting also keeps the order independent of
+                # the order schema files define objects in.
+                for rel in sorted(obj.child_relationships, key=lambda r: (r.child_sobject, r.field))
             ],
             "compactLayoutable": obj.kind != "event",
             "dataTranslationEnabled": False,
@@ -182,23 +209,7 @@ def describe_object(metadata: Metadata, obj: ObjectDef, api_version: str) -> dic
             "lookupLayoutable": None,
             "namedLayoutInfos": [],
             "networkScopeFieldName": None,
-            "recordTypeInfos": [
-                {
-                    "active": True,
-                    "available": True,
-                    "defaultRecordTypeMapping": True,
-                    "developerName": "Master",
-                    "master": True,
-                    "name": "Master",
-                    "recordTypeId": "012000000000000AAA",
-                    "urls": {
-                        "layout": f"{version_path(api_version)}/sobjects/{obj.name}"
-                        "/describe/layouts/012000000000000AAA"
-                    },
-                }
-            ]
-            if obj.kind != "event"
-            else [],
+            "recordTypeInfos": record_type_infos(obj, api_version) if obj.kind != "event" else [],
             "searchLayoutable": obj.kind != "event",
             "sobjectDescribeOption": "FULL",
             "supportedScopes": [
@@ -224,4 +235,5 @@ def describe_global(metadata: Metadata, api_version: str) -> dict[str, Any]:
     }
 
 
-__all__ = ["basic_info", "describe_global", "describe_object", "version_path"]
+__all__ = ["MASTER_RECORD_TYPE_ID", "basic_info", "describe_global", "describe_object", "record_type_infos",
+           "version_path"]

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from .model import Metadata
 from .schema import load_schema_file
 from .standard import load_standard_objects
+from .standard_values import apply_standard_values
 
 
 def load_metadata(schema_files: Sequence[str | os.PathLike] = ()) -> Metadata:
@@ -20,5 +21,6 @@ def load_metadata(schema_files: Sequence[str | os.PathLike] = ()) -> Metadata:
         metadata.add(obj)
     for path in schema_files:
         load_schema_file(metadata, path)
+    apply_standard_values(metadata)
     metadata.link_relationships()
     return metadata

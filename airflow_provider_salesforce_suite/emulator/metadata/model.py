@@ -18,7 +18,7 @@ NUMBER_TYPES = frozenset({"double", "currency", "percent", "int"})
 SOAP_TYPES = {
     "id": "tns:ID", "reference": "tns:ID", "boolean": "xsd:boolean", "double": "xsd:double",
     "currency": "xsd:double", "percent": "xsd:double", "int": "xsd:int", "date": "xsd:date",
-    "datetime": "xsd:dateTime", "base64": "xsd:base64Binary",
+    "datetime": "xsd:dateTime", "time": "xsd:time", "base64": "xsd:base64Binary",
 }
 
 
@@ -104,8 +104,8 @@ class FieldDef:
 
     @property
     def picklist_values(self) -> dict[str, str]:
-        """Lower-cased picklist value -> canonical value."""
-        return {p.value.lower(): p.value for p in self.picklist}
+        """Lower-cased active picklist value -> canonical value."""
+        return {p.value.lower(): p.value for p in self.picklist if p.active}
 
 
 @dataclass
@@ -122,6 +122,24 @@ class ChildRelationship:
     field: str
     relationship_name: str | None
     cascade_delete: bool = False
+
+
+@dataclass(frozen=True)
+class RecordTypeInfo:
+    """One record type of an object, as describe's ``recordTypeInfos`` lists it.
+
+    :param id: the RecordType row's 18-char id.
+    :param name: its ``Name``.
+    :param developer_name: its ``DeveloperName``.
+    :param active: its ``IsActive``.
+    :param default: whether records created without ``RecordTypeId`` get it.
+    """
+
+    id: str
+    name: str
+    developer_name: str
+    active: bool
+    default: bool
 
 
 @dataclass
@@ -144,8 +162,12 @@ class ObjectDef:
     updateable: bool = True
     deletable: bool = True
     queryable: bool = True
+    #: Configuration rather than business data (Profile, LeadStatus ...): not covered by searches.
+    setup: bool = False
     fields: dict[str, FieldDef] = field(default_factory=dict)
     child_relationships: list[ChildRelationship] = field(default_factory=list)
+    #: The object's RecordType rows (besides Master), kept in step with the data by the store.
+    record_types: list[RecordTypeInfo] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lower: dict[str, FieldDef] = {}
@@ -203,8 +225,20 @@ class ObjectDef:
         return next((f for f in self.fields.values() if f.name_field), None)
 
 
+@dataclass
+class SeedRecords:
+    """Records a schema file seeds the org with (loaded by the store at start-up and on reset).
+
+    :param source: where they come from (the schema file's path), for errors.
+    :param records: object name -> records (field name -> value as the REST API takes it).
+    """
+
+    source: str
+    records: dict[str, list[dict[str, Any]]]
+
+
 class Metadata:
-    """Registry of every sObject the emulated org knows.
+    """Registry of every sObject the emulated org knows, and the records schema files seed.
 
     Build it with :func:`~.loader.load_metadata`.
     """
@@ -213,6 +247,7 @@ class Metadata:
         self.objects: dict[str, ObjectDef] = {}
         self._lower: dict[str, ObjectDef] = {}
         self._prefixes: dict[str, ObjectDef] = {}
+        self.seed_records: list[SeedRecords] = []
 
     def add(self, obj: ObjectDef) -> None:
         """Register an object.

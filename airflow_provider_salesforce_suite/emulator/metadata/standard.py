@@ -153,6 +153,7 @@ def load_standard_objects() -> list[ObjectDef]:
         obj.createable = "nocreate" not in flags
         obj.updateable = "noupdate" not in flags
         obj.deletable = "nodelete" not in flags
+        obj.setup = "setup" in flags
         for fdef in system_fields(obj, owner="owner" in flags):
             obj.add_field(fdef)
         name_flag = next((f for f in flags if f.startswith("name")), None)

@@ -159,6 +159,8 @@ def jwt_bearer_grant(state: EmulatorState, form: dict[str, str], own_audiences: 
     if not any(isinstance(a, str) and a.rstrip("/") in accepted for a in audiences):
         raise oauth_error("invalid_grant", "audience is invalid")
     exp = claims.get("exp")
+    # An expired assertion: the OAuth error pages document only the JSON shape; this wording is what
+    # Salesforce answers in reports (salesforce.stackexchange.com/questions/282513): unconfirmed.
     if not isinstance(exp, (int, float)) or exp <= time.time():
         raise oauth_error("invalid_grant", "expired authorization code")
     user = state.user(str(claims.get("sub", "")))

@@ -100,6 +100,9 @@ async def token(request: web.Request) -> web.Response:
 async def revoke(request: web.Request) -> web.Response:
     """``POST /services/oauth2/revoke`` (or GET) with ``token=`` an access or refresh token."""
     params = await _params(request)
+    # Salesforce answers every revoke error 400 with unsupported_token_type or invalid_token
+    # (https://developer.salesforce.com/docs/platform/mobile-sdk/guide/oauth-revoking-tokens.html); which
+    # of the two an unknown token gets is not documented: unconfirmed (docs/contract-tests.md).
     if not state_of(request).sessions.revoke(params.get("token", "")):
         raise oauth_error("unsupported_token_type", "this token type is not supported")
     return web.Response(status=200)

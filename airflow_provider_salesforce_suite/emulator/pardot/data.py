@@ -11,6 +11,7 @@ import threading
 from typing import Any
 
 from ..errors import SalesforceApiError
+from . import codes
 from ...core.pardot_objects import OBJECTS, PardotObjectSpec
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -46,25 +47,30 @@ class PardotData:
     # -- validation ----------------------------------------------------------------------------
 
     @staticmethod
-    def check_fields(spec: PardotObjectSpec, names: list[str]) -> None:
-        """Unknown field names raise Pardot's invalid-field error."""
+    def check_fields(spec: PardotObjectSpec, names: list[str], code: int = codes.INVALID_QUERY_FIELDS) -> None:
+        """Unknown field names raise Pardot's invalid-field error.
+
+        :param spec: the object.
+        :param names: the field names asked for (read) or given (write).
+        :param code: the registry's code for the request (``codes.INVALID_WRITE_FIELDS`` on writes).
+        """
         bad = [n for n in names if n not in spec.all_fields]
         if bad:
-            raise pardot_error(225, f"Invalid field(s) for {spec.path}: {', '.join(bad)}")
+            raise pardot_error(code, f"Invalid field(s) for {spec.path}: {', '.join(bad)}")
 
     def _check_values(self, spec: PardotObjectSpec, values: dict[str, Any], *, creating: bool) -> None:
         if not isinstance(values, dict):
-            raise pardot_error(10, "The request body must be a JSON object")
-        self.check_fields(spec, list(values))
+            raise pardot_error(codes.INVALID_JSON, "The request body must be a JSON object")
+        self.check_fields(spec, list(values), codes.INVALID_WRITE_FIELDS)
         read_only = [k for k in ("id", "createdAt", "updatedAt") if k in values]
         if read_only:
-            raise pardot_error(226, f"Field(s) are read-only: {', '.join(read_only)}")
+            raise pardot_error(codes.INVALID_WRITE_FIELDS, f"Field(s) are read-only: {', '.join(read_only)}")
         if creating:
             missing = [f for f in spec.required if values.get(f) in (None, "")]
             if missing:
-                raise pardot_error(227, f"Required field(s) missing: {', '.join(missing)}")
+                raise pardot_error(codes.MISSING_REQUIRED_PROPERTY, f"Required field(s) missing: {', '.join(missing)}")
         if "email" in values and spec.path == "prospects" and not _EMAIL_RE.match(str(values["email"] or "")):
-            raise pardot_error(4, f"Invalid prospect email address: {values['email']!r}")
+            raise pardot_error(codes.INVALID_PROSPECT_EMAIL, f"Invalid prospect email address: {values['email']!r}")
 
     # -- records -------------------------------------------------------------------------------
 

@@ -57,6 +57,9 @@ class Job:
     errors: list[list[str]] = field(default_factory=list)
     results: list[bytes] = field(default_factory=list)
     error_header: list[str] = field(default_factory=list)
+    # Decided when the job is submitted, not when its thread wakes: a job still sleeping from an
+    # earlier test (after a reset) must not take the next job's failure.
+    fail: bool = False
 
     def to_json(self, base: str) -> dict[str, Any]:
         if self.kind == "import":
@@ -104,14 +107,17 @@ class JobRunner:
         return job
 
     def submit(self, job: Job) -> None:
+        with self._lock:
+            job.fail, self.settings.fail_next_job = self.settings.fail_next_job, False
         job.state = "Waiting"
         threading.Thread(target=self._run, args=(job,), daemon=True, name=f"pardot-{job.kind}-{job.id}").start()
 
     def _run(self, job: Job) -> None:
         time.sleep(self.settings.job_seconds / 2)
+        if self._jobs.get(job.id) is not job:  # the emulator was reset meanwhile: the job is gone
+            return
         job.state = "Processing"
-        if self.settings.fail_next_job:
-            self.settings.fail_next_job = False
+        if job.fail:
             job.state = "Failed"
             return
         try:

@@ -17,6 +17,9 @@ from aiohttp import web
 from ..auth import bearer_session
 from ..errors import SalesforceApiError
 from ..web import ApiSurface, add_route_table, attach_service, base_url, json_response, read_json, register_surface
+from ..wire import COUNTED_HEADERS, CSV
+from ..wire import reply as wire_reply
+from . import codes
 from .data import PardotData, pardot_error, project
 from .jobs import EXPORT_PROCEDURES, JobRunner, PardotSettings
 from ...core.pardot_objects import OBJECTS, V4_OBJECTS, PardotObjectSpec
@@ -104,7 +107,7 @@ def _fields(request: web.Request, spec: PardotObjectSpec, *, required: bool = Tr
     names = [name.strip() for name in raw.split(",") if name.strip()]
     if not names:
         if required:
-            raise pardot_error(18, "The fields parameter is required: name the fields to return")
+            raise pardot_error(codes.MISSING_REQUIRED_PARAMETER, "The fields parameter is required: name the fields to return")
         return ["id"]
     PardotData.check_fields(spec, names)
     return names
@@ -114,7 +117,7 @@ def _record_id(request: web.Request) -> int:
     try:
         return int(request.match_info["id"])
     except ValueError:
-        raise pardot_error(29, f"Invalid ID: {request.match_info['id']!r}") from None
+        raise pardot_error(codes.INVALID_ID, f"Invalid ID: {request.match_info['id']!r}") from None
 
 
 def _token(last_id: int, query: dict[str, str]) -> str:
@@ -126,7 +129,7 @@ def _untoken(token: str) -> tuple[int, dict[str, str]]:
         data = json.loads(base64.urlsafe_b64decode(token.encode()))
         return int(data["after"]), dict(data["query"])
     except (ValueError, KeyError, TypeError):
-        raise pardot_error(170, "Invalid nextPageToken") from None
+        raise pardot_error(codes.INVALID_PAGE_TOKEN, "Page token is invalid.") from None
 
 
 async def list_records(request: web.Request) -> web.Response:
@@ -139,9 +142,9 @@ async def list_records(request: web.Request) -> web.Response:
     try:
         limit = int(query.get("limit", 200))
     except ValueError:
-        raise pardot_error(19, "limit must be an integer") from None
+        raise pardot_error(codes.INVALID_LIMIT, "limit must be an integer") from None
     if not 1 <= limit <= _MAX_LIMIT:
-        raise pardot_error(19, f"limit must be between 1 and {_MAX_LIMIT}")
+        raise pardot_error(codes.INVALID_LIMIT, f"limit must be between 1 and {_MAX_LIMIT}")
     after = max(after, int(query.get("idGreaterThan", 0) or 0))
     equals = {k: v for k, v in query.items() if k not in ("fields", "limit", "idGreaterThan", "updatedAtAfter",
                                                            "orderBy", "nextPageToken")}
@@ -186,7 +189,7 @@ async def upsert_latest_by_email(request: web.Request) -> web.Response:
     spec = OBJECTS["prospects"]
     body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("prospect"), dict) or not body.get("matchEmail"):
-        raise pardot_error(10, "The body needs matchEmail and a prospect object")
+        raise pardot_error(codes.MISSING_REQUIRED_PROPERTY, "The body needs matchEmail and a prospect object")
     fields = body.get("fields") or ["id"]
     PardotData.check_fields(spec, fields)
     record, _ = service_of(request).data.upsert_by_email({**body["prospect"], "email": body["matchEmail"]})
@@ -214,7 +217,7 @@ async def _multipart(request: web.Request) -> tuple[dict[str, Any], bytes | None
         try:
             payload = json.loads(raw or b"{}")
         except ValueError:
-            raise pardot_error(10, "The input part must be JSON") from None
+            raise pardot_error(codes.INVALID_JSON, "The input part must be JSON") from None
         return payload, _part_bytes(form.get("importFile"))
     return (await read_json(request) if request.can_read_body else {}), None
 
@@ -223,7 +226,7 @@ async def create_import(request: web.Request) -> web.Response:
     payload, content = await _multipart(request)
     operation, obj = payload.get("operation", "Upsert"), payload.get("object", "Prospect")
     if operation not in ("Create", "Upsert") or obj != "Prospect":
-        raise pardot_error(10, "Imports support object Prospect with operation Create or Upsert")
+        raise pardot_error(codes.INVALID_PROPERTY, "Imports support object Prospect with operation Create or Upsert")
     service = service_of(request)
     job = service.jobs.new("import", operation=operation, object=obj)
     if content:
@@ -237,7 +240,7 @@ def _job(request: web.Request, kind: str):
     try:
         job_id = int(request.match_info["id"])
     except ValueError:
-        raise pardot_error(29, f"Invalid ID: {request.match_info['id']!r}") from None
+        raise pardot_error(codes.INVALID_ID, f"Invalid ID: {request.match_info['id']!r}") from None
     return service_of(request).jobs.get(kind, job_id)
 
 
@@ -249,11 +252,11 @@ async def update_import(request: web.Request) -> web.Response:
     job = _job(request, "import")
     body = await read_json(request)
     if body.get("state") != "Ready":
-        raise pardot_error(10, "Only state Ready may be set on an import")
+        raise pardot_error(codes.INVALID_PROPERTY, "Only state Ready may be set on an import")
     if job.state != "Open":
-        raise pardot_error(10, f"Import {job.id} is {job.state}, not Open")
+        raise pardot_error(codes.IMPORT_NOT_OPEN, f"Import {job.id} is {job.state}, not Open")
     if not job.batches:
-        raise pardot_error(10, f"Import {job.id} has no batch to process")
+        raise pardot_error(codes.IMPORT_HAS_NO_DATA, f"Import {job.id} has no batch to process")
     service_of(request).jobs.submit(job)
     return json_response(job.to_json(base_url(request)))
 
@@ -261,10 +264,10 @@ async def update_import(request: web.Request) -> web.Response:
 async def add_batch(request: web.Request) -> web.Response:
     job = _job(request, "import")
     if job.state != "Open":
-        raise pardot_error(10, f"Import {job.id} is {job.state}: batches go to Open imports only")
+        raise pardot_error(codes.IMPORT_STATE, f"Import {job.id} is {job.state}: batches go to Open imports only")
     _, content = await _multipart(request)
     if not content:
-        raise pardot_error(10, "The importFile part is missing")
+        raise pardot_error(codes.NO_FILE, "The importFile part is missing")
     job.batches.append(content)
     return web.Response(status=204)
 
@@ -272,15 +275,15 @@ async def add_batch(request: web.Request) -> web.Response:
 async def import_errors(request: web.Request) -> web.Response:
     job = _job(request, "import")
     if job.state != "Complete":
-        raise pardot_error(10, f"Import {job.id} is {job.state}: errors are ready when it is Complete")
-    return web.Response(body=service_of(request).jobs.errors_csv(job), content_type="text/csv")
+        raise pardot_error(codes.IMPORT_STATE, f"Import {job.id} is {job.state}: errors are ready when it is Complete")
+    return wire_reply(service_of(request).jobs.errors_csv(job), CSV)
 
 
 async def create_export(request: web.Request) -> web.Response:
     body = await read_json(request)
     procedure = body.get("procedure") if isinstance(body, dict) else None
     if not isinstance(procedure, dict) or procedure.get("name") not in EXPORT_PROCEDURES:
-        raise pardot_error(10, f"procedure.name must be one of {', '.join(sorted(EXPORT_PROCEDURES))}")
+        raise pardot_error(codes.UNKNOWN_PROCEDURE, f"procedure.name must be one of {', '.join(sorted(EXPORT_PROCEDURES))}")
     fields = body.get("fields") or ["id"]
     PardotData.check_fields(OBJECTS[EXPORT_PROCEDURES[procedure["name"]]], fields)
     job = service_of(request).jobs.new("export", fields=list(fields), procedure=procedure)
@@ -296,7 +299,7 @@ async def export_result(request: web.Request) -> web.Response:
     index = int(request.match_info["n"])
     if job.state != "Complete" or index >= len(job.results):
         raise pardot_error(404, f"Export {job.id} has no result {index}", status=404)
-    return web.Response(body=job.results[index], content_type="text/csv")
+    return wire_reply(job.results[index], CSV)
 
 
 # -- v4 ------------------------------------------------------------------------------------------------
@@ -324,7 +327,7 @@ async def v4_operation(request: web.Request) -> web.Response:
         try:
             prospects = json.loads(params.get("prospects", ""))["prospects"]
         except (ValueError, KeyError, TypeError):
-            raise pardot_error(10, "prospects must be JSON: {\"prospects\": [...]}") from None
+            raise pardot_error(codes.INVALID_JSON_OR_XML, "prospects must be JSON: {\"prospects\": [...]}") from None
         errors: dict[str, str] = {}
         for index, values in enumerate(prospects):
             try:
@@ -335,13 +338,13 @@ async def v4_operation(request: web.Request) -> web.Response:
                     record_id = values.pop("id", None)
                     target = data.get(spec, int(record_id)) if record_id else data.latest_by_email(values.get("email", ""))
                     if target is None:
-                        raise pardot_error(4, "Invalid prospect email address")
+                        raise pardot_error(codes.INVALID_PROSPECT_EMAIL, "Invalid prospect email address")
                     values.pop("email", None) if not record_id else None
                     data.update(spec, target["id"], values)
             except SalesforceApiError as exc:
                 errors[str(index)] = exc.message
         return _v4_ok(**({"errors": errors} if errors else {}))
-    raise pardot_error(9, f"Invalid action {operation!r} for {obj}", status=400)
+    raise pardot_error(codes.INVALID_ACTION, f"Invalid action {operation!r} for {obj}", status=400)
 
 
 # -- admin -----------------------------------------------------------------------------------------------
@@ -404,4 +407,5 @@ def routes(app: web.Application, state: EmulatorState) -> None:
     # /api/v5 plus one prefix per v4 object: /api itself is shared with other APIs (Desk's /api/v2).
     for prefix in (f"{PREFIX}/v5", *(f"{PREFIX}/{name}" for name in V4_OBJECTS)):
         register_surface(app, ApiSurface(name="pardot", prefix=prefix, render_error=render_pardot_error,
-                                         authenticate=pardot_session, counts_api_usage=True))
+                                         authenticate=pardot_session, counts_api_usage=True,
+                                         wire=COUNTED_HEADERS))

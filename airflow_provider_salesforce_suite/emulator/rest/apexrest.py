@@ -16,6 +16,7 @@ from ..auth import bearer_session
 from ..config import ApexRestRoute
 from ..errors import SalesforceApiError
 from ..web import ApiSurface, json_response, register_surface, state_of
+from ..wire import REST_HEADERS
 from .render import render_rest_error
 
 PREFIX = "/services/apexrest"
@@ -57,4 +58,4 @@ def register(app: web.Application) -> None:
     """
     app.router.add_route("*", PREFIX + "/{path:.*}", apex)
     register_surface(app, ApiSurface(name="apexrest", prefix=PREFIX, render_error=render_rest_error,
-                                     authenticate=bearer_session, counts_api_usage=True))
+                                     authenticate=bearer_session, counts_api_usage=True, wire=REST_HEADERS))

@@ -14,11 +14,16 @@ from aiohttp import web
 from .. import ids
 from ..errors import SalesforceApiError
 from ..store import RecordResult, Store
+from ..store.bulk import duplicate_external_id, repeated_keys
 from ..web import json_response, read_json, session_of, state_of
 from . import handlers
 from .handlers import _fields_param, _version
 
-#: Records per create/update/upsert/delete request; ids per retrieve request.
+#: Records per create/update/upsert/delete request; ids per retrieve request. Both limits, and the 10
+#: chunks below, are Salesforce's: https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/
+#: resources_composite_sobjects_collections_create.htm ("A single request can process up to 10 chunks").
+#: The errorCode for more than 10 chunks (INVALID_BATCH_REQUEST) is not documented: unconfirmed (the
+#: message is the one Salesforce's runtime gives, docs/contract-tests.md).
 MAX_RECORDS = 200
 MAX_RETRIEVE_IDS = 2000
 #: A create or update may mix object types in at most this many consecutive runs ("chunks").
@@ -194,6 +199,8 @@ async def upsert(request: web.Request) -> web.Response:
     obj = store.metadata.require(sobject)
     user_id = session_of(request).user_id
 
+    repeated = repeated_keys(records, field)
+
     def upsert_one(record: Any) -> RecordResult:
         rtype = _record_type(record)
         if rtype is None or rtype.lower() != obj.name.lower():
@@ -202,6 +209,8 @@ async def upsert(request: web.Request) -> web.Response:
         key = next((k for k in values if k.lower() == field.lower()), None)
         if key is None or values[key] in (None, ""):
             raise SalesforceApiError("MISSING_ARGUMENT", f"{field} not specified", fields=[field])
+        if str(values[key]).lower() in repeated:
+            raise duplicate_external_id(field, values[key])
         record_id, created = store.upsert(obj.name, field, str(values[key]), values, user_id=user_id,
                                           api_version=version)
         return RecordResult(record_id, True, created)

@@ -20,6 +20,10 @@ from .collections import error_item, too_many
 from .dispatch import SubResponse, dispatch
 from .handlers import _version
 
+# Composite and Composite Batch take up to 25 subrequests (Salesforce REST API Developer Guide,
+# https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_composite.htm
+# and .../resources_composite_batch.htm). The errorCode for more (LIMIT_EXCEEDED here) is not documented:
+# unconfirmed, see docs/contract-tests.md.
 MAX_SUBREQUESTS = 25
 MAX_GRAPHS = 75
 MAX_GRAPH_NODES = 500

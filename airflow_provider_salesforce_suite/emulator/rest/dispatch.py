@@ -17,6 +17,7 @@ from yarl import URL
 
 from ..errors import SalesforceApiError
 from ..web import SESSION
+from ..wire import record_location
 from .render import render_rest_error
 
 
@@ -115,5 +116,5 @@ async def dispatch(parent: web.Request, method: str, url: str, body: Any = None,
         response = render_rest_error(sub, _http_error(sub, error))  # type: ignore[arg-type]
     result = _read(response)
     if result.status == 201 and isinstance(result.body, dict) and result.body.get("id") and sub.method == "POST":
-        result.headers.setdefault("Location", f"{sub.path.rstrip('/')}/{result.body['id']}")
+        result.headers.setdefault("Location", record_location(sub.path, result.body["id"]))
     return result

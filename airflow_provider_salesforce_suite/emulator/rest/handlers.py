@@ -13,6 +13,7 @@ from aiohttp import web
 from ..errors import SalesforceApiError
 from ..limits import limits_body
 from ..web import base_url, json_response, no_content, read_json, session_of, state_of
+from ..wire import record_location
 from .versions import parse_version, version_number, versions_body
 
 #: Salesforce's query batch size bounds (``Sforce-Query-Options: batchSize=N``).
@@ -107,7 +108,8 @@ async def create(request: web.Request) -> web.Response:
     record_id = state_of(request).store.create(
         request.match_info["sobject"], values, user_id=session_of(request).user_id
     )
-    return json_response({"id": record_id, "success": True, "errors": []}, status=201)
+    return json_response({"id": record_id, "success": True, "errors": []}, status=201,
+                         headers={"Location": record_location(request.path, record_id)})
 
 
 async def retrieve(request: web.Request) -> web.Response:

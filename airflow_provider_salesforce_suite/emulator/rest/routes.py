@@ -8,6 +8,7 @@ from aiohttp import web
 
 from ..auth import bearer_session
 from ..web import add_route_table, ApiSurface, register_surface
+from ..wire import REST_HEADERS
 from . import collections, composite, handlers
 from . import apexrest
 from .render import render_rest_error
@@ -73,5 +74,6 @@ def routes(app: web.Application, state: EmulatorState) -> None:
             authenticate=bearer_session,
             public_paths=frozenset({PREFIX}),
             counts_api_usage=True,
+            wire=REST_HEADERS,
         ),
     )

@@ -15,6 +15,7 @@ from ..rest.collections import _run as run_all_or_none
 from ..rest.collections import too_many
 from ..soql.parser import parse as parse_soql
 from ..store import RecordResult
+from ..store.bulk import duplicate_external_id, repeated_keys
 from .envelope import parse_sobject
 from .render import error_xml, query_result, sobject, spell
 
@@ -181,7 +182,8 @@ def save_results(results: list[RecordResult], *, upsert: bool = False) -> str:
         created = f"<created>{spell(bool(r.created) and r.success)}</created>" if upsert else ""
         errors = "".join(error_xml(e) for e in r.errors)
         rid = f"<id>{xml_text(r.id)}</id>" if r.id else '<id xsi:nil="true"/>'
-        out.append(f"<result>{errors}{created}{rid}<success>{spell(r.success)}</success></result>")
+        # UpsertResult is created, errors, id, success; the others errors, id, success (partner.wsdl)
+        out.append(f"<result>{created}{errors}{rid}<success>{spell(r.success)}</success></result>")
     return "".join(out)
 
 
@@ -209,6 +211,8 @@ def upsert(call: SoapCall) -> str:
     records = _records(call)
     store = call.store
 
+    repeated = repeated_keys(records, field)
+
     def work() -> list[RecordResult]:
         results = []
         for record in records:
@@ -218,6 +222,9 @@ def upsert(call: SoapCall) -> str:
             if key is None or values[key] in (None, ""):
                 results.append(RecordResult(None, False, False, [SalesforceApiError(
                     "MISSING_ARGUMENT", f"{field} not specified", fields=[field])]))
+                continue
+            if str(values[key]).lower() in repeated:
+                results.append(RecordResult(None, False, False, [duplicate_external_id(field, values[key])]))
                 continue
             value = values.pop(key)
             if field.lower() == "id":

@@ -108,6 +108,28 @@ def merge(call: SoapCall) -> str:
 # -- convertLead ------------------------------------------------------------------------------------
 
 
+def _converted_status(call: SoapCall, status: str) -> str:
+    """The LeadStatus value (API name) a convertedStatus names; it must be one with IsConverted = true.
+
+    Salesforce answers ``INVALID_STATUS``, "invalid convertedStatus: <value>", on field ``Status``.
+    """
+    soql = "SELECT ApiName FROM LeadStatus WHERE IsConverted = true"
+    converted = {r["ApiName"].lower(): r["ApiName"] for r in call.store.query(soql, api_version=call.version)["records"]}
+    canonical = converted.get(status.lower())
+    if canonical is None:
+        raise _Failed(SalesforceApiError("INVALID_STATUS", f"invalid convertedStatus: {status}", fields=["Status"]))
+    return canonical
+
+
+def _first_open_stage(call: SoapCall) -> str:
+    """The stage a converted lead's new opportunity starts in: the first open one of the stage list."""
+    soql = "SELECT ApiName FROM OpportunityStage WHERE IsActive = true AND IsClosed = false ORDER BY SortOrder LIMIT 1"
+    records = call.store.query(soql, api_version=call.version)["records"]
+    if not records:
+        raise _Failed(SalesforceApiError("INVALID_STATUS", "no open opportunity stage is active", fields=["StageName"]))
+    return records[0]["ApiName"]
+
+
 def _convert_one(call: SoapCall, spec: ElementTree.Element) -> dict[str, Any]:
     store, user = call.store, call.user_id
     lead_id = text_of(spec, "leadId") or ""
@@ -121,6 +143,7 @@ def _convert_one(call: SoapCall, spec: ElementTree.Element) -> dict[str, Any]:
         raise _Failed(SalesforceApiError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")) from None
     if lead.get("IsConverted"):
         raise _Failed(SalesforceApiError("CANNOT_UPDATE_CONVERTED_LEAD", "This lead was already converted."))
+    status = _converted_status(call, status)
     account_id = text_of(spec, "accountId") or store.create(
         "Account", {"Name": lead.get("Company") or lead.get("Name"), "Industry": lead.get("Industry"),
                     "Website": lead.get("Website"), "Phone": lead.get("Phone")}, user_id=user)
@@ -133,7 +156,7 @@ def _convert_one(call: SoapCall, spec: ElementTree.Element) -> dict[str, Any]:
         close = (dt.date.today() + dt.timedelta(days=30)).isoformat()
         opportunity_id = store.create("Opportunity", {
             "Name": text_of(spec, "opportunityName") or f"{lead.get('Company') or lead.get('Name')}-",
-            "StageName": "Prospecting", "CloseDate": close, "AccountId": account_id,
+            "StageName": _first_open_stage(call), "CloseDate": close, "AccountId": account_id,
             "LeadSource": lead.get("LeadSource")}, user_id=user)
     store.system_update("Lead", lead["Id"], {
         "IsConverted": True, "ConvertedAccountId": account_id, "ConvertedContactId": contact_id,

@@ -16,6 +16,7 @@ from aiohttp import web
 from ...core.safexml import xml_text
 from ..errors import SalesforceApiError
 from ..metadata.model import ObjectDef
+from ..wire import SOAP_XML, reply
 
 SOAPENV = "http://schemas.xmlsoap.org/soap/envelope/"
 PARTNER = "urn:partner.soap.sforce.com"
@@ -23,7 +24,6 @@ SOBJECT = "urn:sobject.partner.soap.sforce.com"
 FAULT = "urn:fault.partner.soap.sforce.com"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 XSD = "http://www.w3.org/2001/XMLSchema"
-CONTENT_TYPE = "text/xml"
 
 #: Field types -> the xsi:type Salesforce writes on values.
 _XSD_TYPES = {"boolean": "xsd:boolean", "double": "xsd:double", "currency": "xsd:double", "percent": "xsd:double",
@@ -61,7 +61,7 @@ def xml_response(text: str, status: int = 200) -> web.Response:
     :param text: the document.
     :param status: HTTP status.
     """
-    return web.Response(body=text.encode("utf-8"), status=status, content_type=CONTENT_TYPE, charset="utf-8")
+    return reply(text, SOAP_XML, status)
 
 
 def spell(value: Any) -> str:
@@ -122,7 +122,8 @@ def sobject(tag: str, record: dict[str, Any] | None, obj: ObjectDef | None, meta
 
     Salesforce writes ``sf:type`` then ``sf:Id`` (nil when the Id was not selected) and then
     every selected field, the Id again included; parents nest as sObjects, child subqueries as
-    QueryResults.
+    QueryResults. A nested parent gets a nil ``sf:Id`` unless its Id was selected, as documented in
+    https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_partner_queries.htm.
 
     :param tag: element name (``records``, ``sf:Account``).
     :param record: the record (``None``: a nil element).

@@ -14,6 +14,7 @@ from aiohttp import web
 from ..config import API_VERSIONS
 from ..errors import SalesforceApiError
 from ..web import LIMIT_INFO, SESSION, ApiSurface, _request_key, register_surface, state_of
+from ..wire import REST_HEADERS
 from . import ops_data, ops_describe, ops_org, ops_records
 from .envelope import Envelope, client_fault, parse_envelope
 from .render import envelope, render_soap_error, xml_response
@@ -126,4 +127,4 @@ def routes(app: web.Application, state: EmulatorState) -> None:
     for path in (PREFIX + r"/{version}", PREFIX + r"/{version}/{org_id}"):
         app.router.add_resource(path).add_route("POST", dispatch)
     register_surface(app, ApiSurface(name="soap", prefix=PREFIX, render_error=render_soap_error,
-                                     authenticate=soap_session, counts_api_usage=True))
+                                     authenticate=soap_session, counts_api_usage=True, wire=REST_HEADERS))

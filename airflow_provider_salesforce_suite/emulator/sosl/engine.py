@@ -18,9 +18,6 @@ from ..soql.errors import positioned
 from .parser import ObjectSpec, SearchQuery, Term
 
 #: Objects never searched without RETURNING (setup data, not business records).
-SETUP_OBJECTS = frozenset(
-    {"Organization", "Profile", "RecordType", "Group", "PushTopic", "StreamingChannel", "User"}
-)
 _SEARCH_TYPES = frozenset({"string", "textarea", "picklist", "multipicklist", "combobox", "email", "phone", "url"})
 _CLAUSE = re.compile(r"\b(WHERE|ORDER\s+BY|LIMIT|OFFSET|WITH|USING)\b", re.IGNORECASE)
 _POSITION = re.compile(r"ERROR at Row:(\d+):Column:(\d+)\n(.*)\Z", re.DOTALL)
@@ -38,7 +35,7 @@ def searchable_objects(metadata: Metadata) -> list[ObjectDef]:
     :param metadata: the org's metadata.
     """
     return [o for o in metadata.objects.values()
-            if o.queryable and o.kind == "standard" and o.name_field is not None and o.name not in SETUP_OBJECTS
+            if o.queryable and o.kind == "standard" and o.name_field is not None and not o.setup
             ] + [o for o in metadata.objects.values() if o.kind == "custom" and o.queryable]
 
 

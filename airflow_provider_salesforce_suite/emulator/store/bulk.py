@@ -15,6 +15,36 @@ from .core import _CASCADE_COL, _CHUNK, RecordResult, _q
 from .records import RecordWrites
 
 
+def repeated_keys(records: Iterable[Any], field: str) -> set[str]:
+    """The values of ``field`` (case-folded) that more than one record of an upsert call carries,
+    blanks aside: Salesforce fails every record of the call holding one (the records of one call are
+    matched together, so none of them can win).
+
+    :param records: the call's records (field name to value; anything else is skipped).
+    :param field: the External ID field (or ``Id``), in any case.
+    """
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for record in records:
+        if not isinstance(record, dict):
+            continue
+        value = next((v for k, v in record.items() if k.lower() == field.lower()), None)
+        if value in (None, ""):
+            continue
+        key = str(value).lower()
+        (repeated if key in seen else seen).add(key)
+    return repeated
+
+
+def duplicate_external_id(field: str, value: Any) -> SalesforceApiError:
+    """The error of a record whose external id value appears twice in its upsert call.
+
+    :param field: the External ID field's name.
+    :param value: the repeated value.
+    """
+    return SalesforceApiError("DUPLICATE_EXTERNAL_ID", f"Duplicate external id specified: {value}", fields=[field])
+
+
 class BulkOps(RecordWrites):
     """Many-record operations with one :class:`RecordResult` per row."""
 
@@ -68,19 +98,15 @@ class BulkOps(RecordWrites):
                     "MISSING_ARGUMENT", f"{fdef.name} not specified", fields=[fdef.name])])
             else:
                 keyed.append((index, str(value)))
-        counts: dict[str, int] = {}
-        for _, value in keyed:
-            counts[value.lower()] = counts.get(value.lower(), 0) + 1
+        repeated = repeated_keys(rows, fdef.name)
         with self._lock:
             matches = self.external_ids(obj.name, fdef.name, [v for _, v in keyed])
             creates: list[tuple[int, dict[str, Any]]] = []
             updates: list[tuple[int, dict[str, Any]]] = []
             for index, value in keyed:
                 found = matches.get(value.lower(), [])
-                if counts[value.lower()] > 1:
-                    results[index] = RecordResult(None, False, False, [SalesforceApiError(
-                        "DUPLICATE_EXTERNAL_ID",
-                        f"Duplicate external id specified: {value}", fields=[fdef.name])])
+                if value.lower() in repeated:
+                    results[index] = RecordResult(None, False, False, [duplicate_external_id(fdef.name, value)])
                 elif len(found) > 1:
                     results[index] = RecordResult(None, False, False, [SalesforceApiError(
                         "DUPLICATE_EXTERNAL_ID",

@@ -24,14 +24,9 @@ from ..metadata.model import FieldDef
 from ..metadata.validation import RecordValidator, api_value, format_datetime
 from ..soql.cursors import CursorRegistry
 from ..soql.engine import QueryEngine
+from .seed import ADMIN_USER_ID, default_rows
 
 
-ORG_ID = ids.to_18("00D000000000001")
-ADMIN_USER_ID = ids.to_18("005000000000001")
-ADMIN_PROFILE_ID = ids.to_18("00e000000000001")
-STANDARD_PROFILE_ID = ids.to_18("00e000000000002")
-STANDARD_PRICEBOOK_ID = ids.to_18("01s000000000001")
-ADMIN_USERNAME = "admin@emulator.local"
 
 # Hidden column: the id of the record whose delete cascaded to this one, so undelete restores it.
 _CASCADE_COL = "_CascadeRootId"
@@ -118,8 +113,8 @@ class StoreBase:
             self._ids = ids.IdGenerator(self._max_counter() + 1)
             self._engine = QueryEngine(self.metadata)
             self._cursors = CursorRegistry(self._ids)
-            if self._conn.execute(f'SELECT COUNT(*) FROM {_q("User")}').fetchone()[0] == 0:
-                self._seed()
+            self._seed(only_empty=True)
+            self.setup_rows_changed()
 
     # ----------------------------------------------------------------- schema and seeding
 
@@ -173,33 +168,31 @@ class StoreBase:
             [row[c] for c in cols],
         )
 
-    def _seed(self) -> None:
-        """The rows every org has: the Organization, two profiles, the admin user, the standard price book."""
+    def _seed(self, *, only_empty: bool = False) -> None:
+        """Insert the rows every org has (:mod:`.seed`).
+
+        :param only_empty: skip the objects that already have rows: a database file written before
+            an object joined the seed gets that object's rows, and nothing else changes.
+        """
         now = format_datetime(dt.datetime.now(dt.timezone.utc))
+        prefixes = {name: obj.key_prefix for name, obj in self.metadata.objects.items()}
+        filled: dict[str, bool] = {}
         self._begin()
         try:
-            self._raw_insert("Organization", {
-                "Id": ORG_ID, "Name": "Emulator Org", "OrganizationType": "Developer Edition",
-                "InstanceName": "EMU1", "IsSandbox": 0, "DefaultLocaleSidKey": "en_US",
-                "LanguageLocaleKey": "en_US", "TimeZoneSidKey": "America/Los_Angeles", "Country": "US",
-            }, now)
-            self._raw_insert("Profile", {"Id": ADMIN_PROFILE_ID, "Name": "System Administrator",
-                                         "UserType": "Standard"}, now)
-            self._raw_insert("Profile", {"Id": STANDARD_PROFILE_ID, "Name": "Standard User",
-                                         "UserType": "Standard"}, now)
-            self._raw_insert("User", {
-                "Id": ADMIN_USER_ID, "Username": ADMIN_USERNAME, "FirstName": "Emulator",
-                "LastName": "Admin", "Email": ADMIN_USERNAME, "Alias": "admin",
-                "CommunityNickname": "admin", "IsActive": 1, "TimeZoneSidKey": "America/Los_Angeles",
-                "LocaleSidKey": "en_US", "EmailEncodingKey": "UTF-8", "LanguageLocaleKey": "en_US",
-                "ProfileId": ADMIN_PROFILE_ID, "UserType": "Standard", "CompanyName": "Emulator Org",
-            }, now)
-            self._raw_insert("Pricebook2", {"Id": STANDARD_PRICEBOOK_ID, "Name": "Standard Price Book",
-                                            "IsActive": 1, "IsStandard": 1}, now)
+            for sobject, values in default_rows(prefixes):
+                if only_empty and sobject not in filled:
+                    filled[sobject] = self._conn.execute(f"SELECT 1 FROM {_q(sobject)} LIMIT 1").fetchone() is not None
+                if not filled.get(sobject):
+                    self._raw_insert(sobject, values, now)
             self._commit()
         except BaseException:
             self._rollback()
             raise
+
+    def setup_rows_changed(self) -> None:
+        """Call after loading or replacing setup rows (``LeadStatus``, ``RecordType`` ...) other than
+        through the API: the rules and describe data that follow them are re-read
+        (:class:`.setup_rules.SetupRules`)."""
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -219,6 +212,7 @@ class StoreBase:
             self._auto_numbers.clear()
             self._reset_org_extras()
             self._seed()
+            self.setup_rows_changed()
 
     def add_listener(self, callback: Callable[[ChangeEvent], None], *,
                      wants: Callable[[str], bool] | None = None) -> None:

@@ -10,10 +10,12 @@ from typing import Any
 from .. import ids
 from ..errors import SalesforceApiError
 from ..metadata import ObjectDef
-from .core import _CASCADE_COL, _CHUNK, ADMIN_USER_ID, ChangeEvent, RecordResult, StoreBase, _not_found, _q
+from .core import _CASCADE_COL, _CHUNK, ChangeEvent, RecordResult, _not_found, _q
+from .seed import ADMIN_USER_ID
+from .setup_rules import SetupRules
 
 
-class RecordWrites(StoreBase):
+class RecordWrites(SetupRules):
     """Create, update, delete, undelete and upsert records, firing change events."""
 
     # ----------------------------------------------------------------- create
@@ -55,6 +57,7 @@ class RecordWrites(StoreBase):
                 failures[index] = error
         user = user_id or ADMIN_USER_ID
         with self._lock:
+            self._check_record_types(obj, cleaned, failures, creating=True)
             self._check_references(obj, cleaned, failures)
             self._check_unique(obj, cleaned, failures, {})
             for index, error in failures.items():
@@ -74,7 +77,9 @@ class RecordWrites(StoreBase):
             auto_fields = [f for f in obj.fields.values() if f.auto_number]
             computed = any(f.computed for f in obj.fields.values())
             defaults = validator.defaults
+            derived = self._derived_fields(obj)
             columns = ["Id", *system, *system_defaults, *defaults, *(f.name for f in auto_fields)]
+            columns += [f for f in derived if f not in columns]
             seen_cols = set(columns)
             for _, row in good:
                 for key in row:
@@ -92,6 +97,8 @@ class RecordWrites(StoreBase):
                 merged = {**base, **row, **system, "Id": new_id}
                 for fdef in auto_fields:
                     merged[fdef.name] = self._next_auto_number(obj, fdef)
+                if derived:
+                    merged.update(self._derive_setup_fields(obj, merged, row, None, now))
                 if computed:
                     self._fill_computed(obj, merged)
                 tuples.append(tuple(merged.get(c) for c in columns))
@@ -188,6 +195,7 @@ class RecordWrites(StoreBase):
                     failures[index] = _not_found()
                 elif row["IsDeleted"]:
                     failures[index] = SalesforceApiError("ENTITY_IS_DELETED", "entity is deleted", status=404)
+            self._check_record_types(obj, cleaned, failures, creating=False)
             self._check_references(obj, cleaned, failures)
             self._check_unique(obj, cleaned, failures, own_ids)
             for index, error in failures.items():
@@ -205,6 +213,10 @@ class RecordWrites(StoreBase):
                 record_id = own_ids[index]
                 before = existing[record_id]
                 after = {**before, **values}
+                setup_derived = self._derive_setup_fields(obj, after, values, before, now)
+                if setup_derived:
+                    values.update(setup_derived)
+                    after.update(setup_derived)
                 if computed:
                     self._fill_computed(obj, after)
                     for fdef in computed:

@@ -95,7 +95,13 @@ def routes(app: web.Application, state: EmulatorState) -> None:
 
         hub.bind_loop(asyncio.get_running_loop())
 
+    async def release_held_connects(_: web.Application) -> None:
+        # A client that vanished (its process killed) leaves a connect held for up to the connect
+        # timeout; on shutdown they answer now, or stopping the server would wait for them.
+        hub.wake_all()
+
     app.on_startup.append(bind_loop)
+    app.on_shutdown.append(release_held_connects)
     app.router.add_post(PREFIX + "{slash:/?}", cometd)
     app.router.add_post(PREFIX + r"/{version:[^/]+}{slash:/?}", cometd)
     app.router.add_post(r"/services/data/{version:v[0-9]+\.[0-9]+}/sobjects/StreamingChannel/{record_id}/push{slash:/?}",

@@ -27,10 +27,10 @@ _RESULT = f"{{{PARTNER_NS}}}result"
 _ERRORS, _CREATED, _ID, _SUCCESS, _FIELDS, _MESSAGE, _STATUS = (
     f"{{{PARTNER_NS}}}{name}" for name in ("errors", "created", "id", "success", "fields", "message", "statusCode"))
 _SAVE_POSITIONS = {_ERRORS: 0, _ID: 1, _SUCCESS: 2}
-_UPSERT_POSITIONS = {_ERRORS: 0, _CREATED: 1, _ID: 2, _SUCCESS: 3}
+_UPSERT_POSITIONS = {_CREATED: 0, _ERRORS: 1, _ID: 2, _SUCCESS: 3}
 #: The result types' element sequences this reader knows (a WSDL declaring others: zeep reads).
 EXPECTED_SEQUENCES = {"SaveResult": ("errors", "id", "success"),
-                      "UpsertResult": ("errors", "created", "id", "success"),
+                      "UpsertResult": ("created", "errors", "id", "success"),
                       "Error": ("fields", "message", "statusCode")}
 
 
@@ -105,10 +105,10 @@ def _text(element: Any, nillable: bool = False) -> str | None:
 
 
 def _result(element: Any, upsert: bool) -> dict[str, Any]:
-    """One result, read as zeep reads the sequence ``errors*, created? (upsert), id?, success?``."""
+    """One result, read as zeep reads the sequence ``created? (upsert), errors*, id?, success?``."""
     if element.tag != _RESULT or element.attrib or not len(element):
         raise Unsupported  # an xsi:type this reader does not know; an empty result (zeep: None)
-    out: dict[str, Any] = {"errors": [], "created": None} if upsert else {"errors": []}
+    out: dict[str, Any] = {"created": None, "errors": []} if upsert else {"errors": []}
     out["id"] = out["success"] = None
     positions = _UPSERT_POSITIONS if upsert else _SAVE_POSITIONS
     last = -1
