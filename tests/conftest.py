@@ -8,8 +8,14 @@ import tempfile
 
 # Airflow reads its configuration when first imported: point it at a throwaway home (SQLite
 # metadata database) before anything imports it.
-_AIRFLOW_HOME = tempfile.mkdtemp(prefix="sf-suite-airflow-home-")
-os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
+# One home per process (each pytest-xdist worker has its own): importing this module a second time
+# (``from tests.conftest import ...``) must not move AIRFLOW_HOME away from the database in use.
+if os.environ.get("SF_SUITE_TEST_HOME_PID") == str(os.getpid()):
+    _AIRFLOW_HOME = os.environ["AIRFLOW_HOME"]
+else:
+    _AIRFLOW_HOME = tempfile.mkdtemp(prefix="sf-suite-airflow-home-")
+    os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
+    os.environ["SF_SUITE_TEST_HOME_PID"] = str(os.getpid())
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 # One Fernet key for this process and the ``airflow`` CLI processes tests start, so connections
 # the CLI stores (encrypted) can be read back here.
@@ -113,6 +119,12 @@ def sf_conn(salesforce_emulator_reset, monkeypatch) -> Callable[..., str]:
 
 
 JWT_CONSUMER_KEY = "jwt-app"
+
+
+@pytest.fixture(scope="session")
+def jwt_consumer_key() -> str:
+    """The consumer key of ``custom_emulator``'s JWT connected app."""
+    return JWT_CONSUMER_KEY
 
 
 @pytest.fixture(scope="session")

@@ -65,12 +65,10 @@ def jwt_conn_id(org: Org, request: pytest.FixtureRequest) -> str:
         if org.rest.config.auth_type != "jwt":
             pytest.skip("the live connection does not use the JWT bearer flow")
         return org.conn_id
-    from tests.conftest import JWT_CONSUMER_KEY
-
     pem, _ = request.getfixturevalue("jwt_key_pair")
     server = request.getfixturevalue("custom_emulator")
     return request.getfixturevalue("sf_conn")("sf_contract_jwt", server=server, password=None, extra={
-        "auth_type": "jwt", "consumer_key": JWT_CONSUMER_KEY, "consumer_secret": None, "private_key": pem})
+        "auth_type": "jwt", "consumer_key": request.getfixturevalue("jwt_consumer_key"), "consumer_secret": None, "private_key": pem})
 
 
 def test_expired_jwt_is_expired_authorization_code(jwt_conn_id: str) -> None:
