@@ -44,13 +44,15 @@ def check_results(states: dict[str, str], xcoms: dict[str, Any]) -> None:
     :param states: task id -> final state.
     :param xcoms: task id -> its ``return_value``.
     """
-    assert {task: state for task, state in states.items() if state != "success"} == {}
-    assert set(deferring_tasks()) <= set(states)
-    assert xcoms["bulk_ingest"]["processed"] == 5 and xcoms["bulk_ingest"]["failed"] == 0
-    assert xcoms["bulk_query"]["records"] >= 1
-    assert xcoms["bulk_job_sensor"]["state"] == "JobComplete" and xcoms["bulk_job_sensor"]["records_processed"] == 3
-    assert [batch["state"] for batch in xcoms["bulk_batch_sensor"]] == ["Completed"]
-    assert xcoms["pardot_import"]["state"] == "Complete" and xcoms["pardot_export"]["rows"] >= 0
-    assert xcoms["analytics_upload"]["status"] == "Completed"
-    assert xcoms["analytics_dataflow"]["status"] == "Success"
-    assert len(xcoms["streaming_sensor"]) == 1 and len(xcoms["pubsub_sensor"]) == 1
+    # (not a test module: pytest does not rewrite these asserts, so each names what it saw)
+    failed = {task: state for task, state in states.items() if state != "success"}
+    assert not failed, f"tasks not successful: {failed}"
+    assert set(deferring_tasks()) <= set(states), sorted(states)
+    assert xcoms["bulk_ingest"]["processed"] == 5 and xcoms["bulk_ingest"]["failed"] == 0, xcoms
+    assert xcoms["bulk_query"]["records"] >= 1, xcoms
+    assert xcoms["bulk_job_sensor"]["state"] == "JobComplete" and xcoms["bulk_job_sensor"]["records_processed"] == 3, xcoms
+    assert [batch["state"] for batch in xcoms["bulk_batch_sensor"]] == ["Completed"], xcoms
+    assert xcoms["pardot_import"]["state"] == "Complete" and xcoms["pardot_export"]["rows"] >= 0, xcoms
+    assert xcoms["analytics_upload"]["status"] == "Completed", xcoms
+    assert xcoms["analytics_dataflow"]["status"] == "Success", xcoms
+    assert len(xcoms["streaming_sensor"]) == 1 and len(xcoms["pubsub_sensor"]) == 1, xcoms

@@ -13,7 +13,7 @@ Connections: ``salesforce_suite_default`` (with ``pubsub_endpoint``) and
 from __future__ import annotations
 
 import csv
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from airflow.sdk import ObjectStoragePath, Param, chain, dag, task
 
@@ -49,7 +49,12 @@ def build(dag_id: str, *, serial: bool) -> None:
         find its job long finished and not defer). Else the pairs and operators run in parallel.
     """
 
-    @dag(dag_id=dag_id, schedule=None, start_date=datetime(2026, 1, 1), catchup=False,
+    # A retry covers Airflow's race when a trigger fires before the scheduler saw the deferring
+    # process exit (apache/airflow#72716, #67287: the resumed task is failed as "killed
+    # externally"); the retry reconnects to the stored job (ResumableJobMixin) or re-defers.
+    retries = {} if serial else {"retries": 2, "retry_delay": timedelta(seconds=1)}
+
+    @dag(dag_id=dag_id, schedule=None, start_date=datetime(2026, 1, 1), catchup=False, default_args=retries,
          params={"output_dir": Param("file:///tmp/salesforce_suite_deferral", type="string")})
     def deferrable_everywhere():
         @task
