@@ -5,7 +5,8 @@ Salesforce works (``deferrable=True``) and without loading data twice after a wo
 
 Lifecycle of both operators: submit the job(s) -> check once -> wait (on the worker, logging
 progress; or deferred to :class:`~airflow_provider_salesforce_suite.triggers.bulk.SalesforceBulkJobTrigger`)
--> fetch the results and write the files. The submitted job ids are kept in the task state
+-> fetch the results and write the files (``wait_for_completion=False``: submit, return the job
+ids, and leave the waiting to a sensor). The submitted job ids are kept in the task state
 store before waiting, so a retry reconnects to them; an ingest also notes each upload in
 ``results_dir/_chunks`` as it goes, so a retry after a crash mid-submission resumes it.
 """
@@ -318,7 +319,8 @@ class SalesforceBulkIngestOperator(_SalesforceBulkOperator):
     "results_dir"}`` with ``processed + failed + unprocessed == records``. The task fails when a
     job failed (with Salesforce's message), more than ``max_failed_records`` records were
     rejected, or any record was left unprocessed (the summary is pushed under ``summary`` first).
-    Empty input creates no job.
+    Empty input creates no job. With ``wait_for_completion=False`` the return value is the
+    submission ``{"api", "operation", "sobject", "job_ids", "records", "results_dir"}`` instead.
 
     :param sobject: the sObject, e.g. ``Account``.
     :param operation: ``insert``, ``update``, ``upsert``, ``delete`` or ``hardDelete``.
@@ -546,7 +548,8 @@ class SalesforceBulkQueryOperator(_SalesforceBulkOperator):
     see :mod:`~airflow_provider_salesforce_suite.operators._bulk.watermark` for why and for the
     window rule). The first run extracts everything (or from ``initial_watermark``).
 
-    Returns (XCom) ``{"api", "job_id", "soql", "records", "output_uri", "format", "watermark"}``.
+    Returns (XCom) ``{"api", "job_id", "soql", "records", "output_uri", "format", "watermark"}``;
+    with ``wait_for_completion=False``, ``{"api", "job_ids", "job_id", "soql"}`` (nothing written).
 
     :param soql: the query (templated).
     :param output_uri: destination URI/path/``ObjectStoragePath`` (templated).
