@@ -118,7 +118,9 @@ def test_bulk_submit_only_snippet_runs(airflow_db, salesforce_connection, monkey
     (tmp_path / "snippet_dag.py").write_text(
         "from datetime import datetime\nfrom airflow.sdk import DAG\n\n"
         "with DAG('docs_bulk_submit_only', schedule=None, start_date=datetime(2026, 1, 1)):\n" + body)
-    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(tmp_path))  # dag.test() re-parses from the DAG folder
+    # dag.test() re-parses the DAG from the dags-folder bundle (settings.DAGS_FOLDER, read at import)
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(tmp_path))
+    monkeypatch.setattr("airflow.settings.DAGS_FOLDER", str(tmp_path))
     bag = DagBag(dag_folder=str(tmp_path))
     assert bag.import_errors == {}
     run = bag.get_dag("docs_bulk_submit_only").test()

@@ -223,12 +223,11 @@ class _SalesforceBulkOperator(ResumableJobMixin, BaseOperator):
         ``wait_for_completion=False``, the submitted job ids instead."""
         import json
 
-        if not self.wait_for_completion:
-            return self._submitted(external_id, context)
+        collect = self._collect if self.wait_for_completion else self._submitted
         key = json.dumps(external_id, sort_keys=True, default=str)
         collected = getattr(self, "_collected", None)
         if collected is None or collected[0] != key:
-            self._collected = collected = (key, self._collect(external_id, context))
+            self._collected = collected = (key, collect(external_id, context))
         return collected[1]
 
     def _collect(self, external_id: Any, context: Context) -> Any:
@@ -236,7 +235,7 @@ class _SalesforceBulkOperator(ResumableJobMixin, BaseOperator):
 
     def _submitted(self, external_id: Any, context: Context) -> dict[str, Any]:
         """The submit-only result: what was submitted, its job ids also pushed under ``job_ids``
-        (``task.output["job_ids"]`` feeds a mapped :class:`SalesforceBulkJobSensor`)."""
+        (for templates: ``ti.xcom_pull(task_ids=..., key="job_ids")``)."""
         job_ids = self._job_ids(external_id) if external_id else []
         ti = context.get("ti")
         if ti is not None:

@@ -22,7 +22,8 @@ INLINE_TRIGGER = "running trigger in line"  # dag.test()'s line for each deferra
 def deferral_env(airflow_db, salesforce_connection, pardot_conn, salesforce_emulator_reset, monkeypatch):
     """Both connections, the DAG folder of the test DAG, every emulator job held a few seconds."""
     pardot_conn("salesforce_pardot_default")
-    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS))
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS))  # dag.test() re-parses from the dags-folder bundle
+    monkeypatch.setattr("airflow.settings.DAGS_FOLDER", str(DAGS))
     server = salesforce_emulator_reset
     assert "pubsub_endpoint" in salesforce_emulator_reset.connection_json()
     hold_jobs(server.url, server.ca_bundle or True)
