@@ -14,7 +14,15 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import PARDOT_BUSINESS_UNIT
-from tests.integration.airflow_procs import MetadataDB, ProcessSet, Stack, airflow_env, free_port, start_emulator, wait_for
+from tests.integration.airflow_procs import (
+    MetadataDB,
+    ProcessSet,
+    Stack,
+    airflow_env,
+    free_port,
+    start_emulator,
+    wait_for,
+)
 from tests.operators.deferral_support import DAG_ID, DAGS, check_results, deferring_tasks, hold_jobs
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]

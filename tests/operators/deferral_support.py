@@ -50,7 +50,8 @@ def check_results(states: dict[str, str], xcoms: dict[str, Any]) -> None:
     assert set(deferring_tasks()) <= set(states), sorted(states)
     assert xcoms["bulk_ingest"]["processed"] == 5 and xcoms["bulk_ingest"]["failed"] == 0, xcoms
     assert xcoms["bulk_query"]["records"] >= 1, xcoms
-    assert xcoms["bulk_job_sensor"]["state"] == "JobComplete" and xcoms["bulk_job_sensor"]["records_processed"] == 3, xcoms
+    job = xcoms["bulk_job_sensor"]
+    assert job["state"] == "JobComplete" and job["records_processed"] == 3, xcoms
     assert [batch["state"] for batch in xcoms["bulk_batch_sensor"]] == ["Completed"], xcoms
     assert xcoms["pardot_import"]["state"] == "Complete" and xcoms["pardot_export"]["rows"] >= 0, xcoms
     assert xcoms["analytics_upload"]["status"] == "Completed", xcoms
