@@ -5,7 +5,8 @@ Salesforce works (``deferrable=True``) and without loading data twice after a wo
 
 Lifecycle of both operators: submit the job(s) -> check once -> wait (on the worker, logging
 progress; or deferred to :class:`~airflow_provider_salesforce_suite.triggers.bulk.SalesforceBulkJobTrigger`)
--> fetch the results and write the files. The submitted job ids are kept in the task state
+-> fetch the results and write the files (``wait_for_completion=False``: submit, return the job
+ids, and leave the waiting to a sensor). The submitted job ids are kept in the task state
 store before waiting, so a retry reconnects to them; an ingest also notes each upload in
 ``results_dir/_chunks`` as it goes, so a retry after a crash mid-submission resumes it.
 """
@@ -96,6 +97,9 @@ class _SalesforceBulkOperator(ResumableJobMixin, BaseOperator):
     :param deferrable: wait on the triggerer, not on a worker; default ``[operators] default_deferrable``.
     :param progress_interval: seconds between progress log lines.
     :param durable: keep the job ids in the task state store so a retry reconnects (ResumableJobMixin).
+    :param wait_for_completion: False: submit, return the job ids (XCom, also under the key
+        ``job_ids``) and finish without waiting; pair with
+        :class:`~airflow_provider_salesforce_suite.sensors.bulk.SalesforceBulkJobSensor` downstream.
     """
 
     template_fields: Sequence[str] = ("salesforce_conn_id",)
@@ -105,7 +109,8 @@ class _SalesforceBulkOperator(ResumableJobMixin, BaseOperator):
     def __init__(self, *, salesforce_conn_id: str = DEFAULT_CONN_ID, api_version: str | None = None,
                  api: str = "2.0", poll_interval: float = 5.0, timeout: float | dt.timedelta | None = None,
                  abort_on_timeout: bool = False, deferrable: bool | None = None,
-                 progress_interval: float = DEFAULT_PROGRESS_INTERVAL, **kwargs: Any) -> None:
+                 progress_interval: float = DEFAULT_PROGRESS_INTERVAL, wait_for_completion: bool = True,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if api not in ("1.0", "2.0"):
             raise ValueError(f"api must be '2.0' or '1.0', not {api!r}")
@@ -119,6 +124,7 @@ class _SalesforceBulkOperator(ResumableJobMixin, BaseOperator):
         self.abort_on_timeout = abort_on_timeout
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.progress_interval = progress_interval
+        self.wait_for_completion = wait_for_completion
 
     @cached_property
     def hook(self) -> SalesforceBulkHook:
@@ -191,19 +197,23 @@ class _SalesforceBulkOperator(ResumableJobMixin, BaseOperator):
     # -- waiting ---------------------------------------------------------------------------------------------
     def poll_until_complete(self, external_id: Any, context: Context) -> Any:
         """Wait for the submitted job(s): on the worker, or deferred when ``deferrable`` and not done
-        yet; then collect the results (see :meth:`get_job_result`)."""
+        yet; then collect the results (see :meth:`get_job_result`). Not with ``wait_for_completion=False``."""
         self._persist_job_link(context, external_id)
+        if not self.wait_for_completion:
+            return self.get_job_result(external_id, context)
         if external_id is None or (self.deferrable and all(status.done for _, status in self._infos(external_id))):
             return self.get_job_result(external_id, context)
         if self.deferrable:
             from airflow_provider_salesforce_suite.triggers.bulk import SalesforceBulkJobTrigger
 
             self.log.info("Deferring: waiting for Bulk job(s) %s on the triggerer", self._job_ids(external_id))
+            # The submission rides in the trigger's event: dag.test() resumes with the event alone.
             self.defer(trigger=SalesforceBulkJobTrigger(
                 job_ids=self._job_ids(external_id), salesforce_conn_id=self.salesforce_conn_id,
                 api=external_id["api"], kind=self._kind, poll_interval=self.poll_interval, timeout=self.timeout,
                 api_version=self.api_version, progress_interval=self.progress_interval,
-            ), method_name="execute_complete", kwargs={"submission": dict(external_id)})
+                submission=dict(external_id),
+            ), method_name="execute_complete")
         started = time.monotonic()
         progress = _ProgressLog(self.progress_interval)
         for job_id in self._job_ids(external_id):
@@ -220,17 +230,29 @@ class _SalesforceBulkOperator(ResumableJobMixin, BaseOperator):
         return self.get_job_result(external_id, context)
 
     def get_job_result(self, external_id: Any, context: Context) -> Any:
-        """Fetch the results of the finished job(s) and write the files (once per submission)."""
+        """Fetch the results of the finished job(s) and write the files (once per submission); with
+        ``wait_for_completion=False``, the submitted job ids instead."""
         import json
 
+        collect = self._collect if self.wait_for_completion else self._submitted
         key = json.dumps(external_id, sort_keys=True, default=str)
         collected = getattr(self, "_collected", None)
         if collected is None or collected[0] != key:
-            self._collected = collected = (key, self._collect(external_id, context))
+            self._collected = collected = (key, collect(external_id, context))
         return collected[1]
 
     def _collect(self, external_id: Any, context: Context) -> Any:
         raise NotImplementedError
+
+    def _submitted(self, external_id: Any, context: Context) -> dict[str, Any]:
+        """The submit-only result: what was submitted, its job ids also pushed under ``job_ids``
+        (for templates: ``ti.xcom_pull(task_ids=..., key="job_ids")``)."""
+        job_ids = self._job_ids(external_id) if external_id else []
+        ti = context.get("ti")
+        if ti is not None:
+            ti.xcom_push(key="job_ids", value=job_ids)
+        self.log.info("wait_for_completion=False: Bulk job(s) %s submitted; not waiting for them", job_ids)
+        return {"api": self.api, "job_ids": job_ids}
 
     def _timed_out(self, submission: Mapping[str, Any], message: str) -> None:
         if self.abort_on_timeout:
@@ -253,19 +275,27 @@ class _SalesforceBulkOperator(ResumableJobMixin, BaseOperator):
         """Resume after the trigger fired: validate its event, then fetch results and write files.
 
         :param context: the task context.
-        :param event: the trigger's payload (see :mod:`..triggers.bulk`).
-        :param submission: the submitted job(s), as passed to ``defer``.
+        :param event: the trigger's payload (see :mod:`..triggers.bulk`); it carries the submission.
+        :param submission: the submitted job(s), from a deferral made by an earlier version (which
+            passed them in ``defer(kwargs=...)``).
         """
         if not isinstance(event, Mapping) or event.get("status") not in _EVENT_STATUSES:
             raise SalesforceBulkError(f"Unexpected event from the Bulk trigger: {event!r}")
+        submission = submission or event.get("submission") or self._stored_submission(context)
         if not isinstance(submission, Mapping) or not submission.get("job_ids"):
-            raise SalesforceBulkError("execute_complete needs the submission the operator deferred with")
+            raise SalesforceBulkError("execute_complete needs the submitted job ids: the trigger's event carries "
+                                      f"none and the task state store holds none under {self.external_id_key!r}")
         if event["status"] == "timeout":
             self._timed_out(submission, str(event.get("message")))
         if event["status"] == "error":
             raise SalesforceBulkError(f"Waiting for Bulk job(s) failed: {event.get('message')}")
         # success or failed: the results (and Salesforce's message) are fetched from the jobs themselves
         return self.get_job_result(submission, context)
+
+    def _stored_submission(self, context: Context) -> Any:
+        """The submission the mixin kept in the task state store (durable), for an event without one."""
+        store = context.get("task_state_store") if self.durable else None
+        return store.get(self.external_id_key) if store is not None else None
 
 
 def _non_empty(records: Iterator[Mapping[str, Any]] | CsvTextRows) -> Iterable[Mapping[str, Any]] | CsvTextRows | None:
@@ -299,7 +329,8 @@ class SalesforceBulkIngestOperator(_SalesforceBulkOperator):
     "results_dir"}`` with ``processed + failed + unprocessed == records``. The task fails when a
     job failed (with Salesforce's message), more than ``max_failed_records`` records were
     rejected, or any record was left unprocessed (the summary is pushed under ``summary`` first).
-    Empty input creates no job.
+    Empty input creates no job. With ``wait_for_completion=False`` the return value is the
+    submission ``{"api", "operation", "sobject", "job_ids", "records", "results_dir"}`` instead.
 
     :param sobject: the sObject, e.g. ``Account``.
     :param operation: ``insert``, ``update``, ``upsert``, ``delete`` or ``hardDelete``.
@@ -423,6 +454,15 @@ class SalesforceBulkIngestOperator(_SalesforceBulkOperator):
             return super().poll_until_complete(external_id, context)
         return self.get_job_result(external_id, context)
 
+    def _submitted(self, external_id: Any, context: Context) -> dict[str, Any]:
+        """Submit-only: ``{"api", "operation", "sobject", "job_ids", "records", "results_dir"}``
+        (``results_dir`` keeps what :meth:`SalesforceBulkHook.collect_ingest_results` needs to write
+        the result files later)."""
+        submitted = super()._submitted(external_id, context)
+        return {**submitted, "operation": self.operation, "sobject": self.sobject,
+                "records": external_id["records"] if external_id else 0,
+                "results_dir": external_id["results_dir"] if external_id else None}
+
     def _resume_key(self, context: Context) -> str | None:
         store = context.get("task_state_store")
         if not self.durable or (store is not None and store.get(self.external_id_key)):
@@ -532,7 +572,8 @@ class SalesforceBulkQueryOperator(_SalesforceBulkOperator):
     see :mod:`~airflow_provider_salesforce_suite.operators._bulk.watermark` for why and for the
     window rule). The first run extracts everything (or from ``initial_watermark``).
 
-    Returns (XCom) ``{"api", "job_id", "soql", "records", "output_uri", "format", "watermark"}``.
+    Returns (XCom) ``{"api", "job_id", "soql", "records", "output_uri", "format", "watermark"}``;
+    with ``wait_for_completion=False``, ``{"api", "job_ids", "job_id", "soql"}`` (nothing written).
 
     :param soql: the query (templated).
     :param output_uri: destination URI/path/``ObjectStoragePath`` (templated).
@@ -573,6 +614,9 @@ class SalesforceBulkQueryOperator(_SalesforceBulkOperator):
             raise ValueError("pk_chunking is a Bulk API 1.0 option: use api='1.0'")
         if watermark_field and not incremental:
             raise ValueError("watermark_field needs incremental=True")
+        if incremental and not self.wait_for_completion:
+            raise ValueError("incremental=True moves the watermark from the extracted rows: it needs "
+                             "wait_for_completion=True")
         self.soql = soql
         self.output_uri = output_uri
         self.output_format = output_format
@@ -678,6 +722,11 @@ class SalesforceBulkQueryOperator(_SalesforceBulkOperator):
         # A query reads, never writes: a failed query job is always safe to run again.
         return "FailedNothingLoaded" if status == "Done" and any(s.failed for _, s in self._infos(external_id)) \
             else status
+
+    def _submitted(self, external_id: Any, context: Context) -> dict[str, Any]:
+        """Submit-only: ``{"api", "job_ids", "job_id", "soql"}``; ``output_uri`` is not written."""
+        submitted = super()._submitted(external_id, context)
+        return {**submitted, "job_id": submitted["job_ids"][0], "soql": external_id["soql"]}
 
     def _collect(self, external_id: Any, context: Context) -> dict[str, Any]:
         """Stream the results into ``output_uri``; then move the watermark (incremental)."""

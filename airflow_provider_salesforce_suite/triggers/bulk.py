@@ -10,16 +10,20 @@ wait on it) and judges each poll with the hook's one rule of "done"
     {"status": "success" | "failed" | "timeout" | "error",
      "message": str | None,           # Salesforce's stateMessage/errorMessage, or our error text
      "elapsed": float,
-     "jobs": [{"job_id", "batch_id", "state", "records_processed", "records_failed", "message"}]}
+     "jobs": [{"job_id", "batch_id", "state", "records_processed", "records_failed", "message"}],
+     "submission": {...}}             # only when given: what the operator submitted, echoed back
 
 ``failed`` means a job or batch ended ``Failed`` or ``Aborted``; ``timeout`` that ``timeout``
 passed first; ``error`` that polling itself raised (auth, HTTP).
+
+The operator's submission rides in the event, not in ``defer(kwargs=...)``: ``dag.test()`` and
+``airflow dags test`` run the trigger in-process and resume the task with the event alone.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, AsyncIterator, Sequence
+from typing import Any, AsyncIterator, Mapping, Sequence
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -43,12 +47,15 @@ class SalesforceBulkJobTrigger(BaseTrigger):
         triggerer does not restart the clock); default now.
     :param api_version: overrides the connection's API version.
     :param progress_interval: seconds between progress log lines.
+    :param submission: a small JSON-safe mapping returned unchanged in the event (``"submission"``):
+        what the operator needs to resume wherever the trigger ran.
     """
 
     def __init__(self, *, job_ids: Sequence[str], salesforce_conn_id: str, api: str = "2.0",
                  kind: str = "ingest", batch_ids: Sequence[str] | None = None, poll_interval: float = 5.0,
                  timeout: float | None = None, started_at: float | None = None, api_version: str | None = None,
-                 progress_interval: float = PROGRESS_LOG_INTERVAL) -> None:
+                 progress_interval: float = PROGRESS_LOG_INTERVAL,
+                 submission: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         if not job_ids:
             raise ValueError("job_ids must name at least one Bulk job")
@@ -66,6 +73,7 @@ class SalesforceBulkJobTrigger(BaseTrigger):
         self.started_at = float(started_at) if started_at is not None else time.time()
         self.api_version = api_version
         self.progress_interval = float(progress_interval)
+        self.submission = dict(submission) if submission is not None else None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and JSON-safe kwargs (ids, numbers and strings only)."""
@@ -75,6 +83,7 @@ class SalesforceBulkJobTrigger(BaseTrigger):
             "kind": self.kind, "batch_ids": list(self.batch_ids) if self.batch_ids else None,
             "poll_interval": self.poll_interval, "timeout": self.timeout, "started_at": self.started_at,
             "api_version": self.api_version, "progress_interval": self.progress_interval,
+            "submission": self.submission,
         }
 
     def _polls(self) -> dict[tuple[str, ...], Any]:
@@ -132,8 +141,11 @@ class SalesforceBulkJobTrigger(BaseTrigger):
 
     def _event(self, status: str, lines: list[dict[str, Any]], message: str | None = None) -> TriggerEvent:
         jobs = [{k: v for k, v in line.items() if k not in ("done", "failed")} for line in lines]
-        return TriggerEvent({"status": status, "message": message, "elapsed": round(time.time() - self.started_at, 3),
-                             "jobs": jobs})
+        payload = {"status": status, "message": message, "elapsed": round(time.time() - self.started_at, 3),
+                   "jobs": jobs}
+        if self.submission is not None:
+            payload["submission"] = self.submission
+        return TriggerEvent(payload)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Watch until done, failed or timed out; yield exactly one event.

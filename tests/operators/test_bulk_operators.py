@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import logging
 import time
 
 import pyarrow.parquet as pq
@@ -426,8 +427,10 @@ def test_deferrable_path_with_session_expiring_mid_job(conn, hook, emulator_admi
 
     event = asyncio.run(first_event())
     assert event["status"] == "success" and event["jobs"][0]["records_processed"] == 10
+    # What execute_complete needs rides in the event: dag.test() resumes with the event alone.
+    assert not deferred.value.kwargs and event["submission"]["job_ids"] == trigger.job_ids
     emulator_admin.expire_sessions()
-    summary = op.execute_complete(context, event=event, **deferred.value.kwargs)
+    summary = op.execute_complete(context, event=event)
     _check(summary)
     assert summary["processed"] == 10 and len(read_csv(summary["successful_uri"])) == 10
 
@@ -440,11 +443,12 @@ def test_bulk_v1_job_aborted_while_batches_wait_fails_with_every_row_unprocessed
                                       max_records_per_upload=10, results_dir=str(tmp_path / "res"), **FAST)
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(_fresh(context))
-    job_id = deferred.value.kwargs["submission"]["job_ids"][0]
+    submission = deferred.value.trigger.submission
+    job_id = submission["job_ids"][0]
     hook.v1_abort_job(job_id)  # someone aborts the job before Salesforce picked the batches up
     assert {b["state"] for b in hook.v1_list_batches(job_id)} == {"NotProcessed"}
     with pytest.raises(SalesforceBulkRecordsFailedError, match="NotProcessed") as failed:
-        op.execute_complete(context, event={"status": "success"}, **deferred.value.kwargs)
+        op.execute_complete(context, event={"status": "success", "submission": submission})
     summary = failed.value.summary
     _check(summary)
     assert (summary["processed"], summary["unprocessed"]) == (0, 25)
@@ -550,8 +554,83 @@ def test_query_deferrable(conn, context, tmp_path) -> None:
             async for event in deferred.trigger.run():
                 return event.payload
 
-        summary = op.execute_complete(context, event=asyncio.run(first_event()), **deferred.kwargs)
+        summary = op.execute_complete(context, event=asyncio.run(first_event()))
     assert summary["records"] == 10
+
+
+def test_execute_complete_without_a_submission_in_the_event_reads_the_task_state_store(
+        conn, emulator_admin, context, tmp_path) -> None:
+    """An event without the submission (a trigger serialised by an earlier version): the durable
+    submission in the task state store serves; a deferral made with kwargs still resumes too."""
+    bulk_settings(emulator_admin, min_in_progress_seconds=0.3)
+
+    def deferred_ingest(state: dict, name: str) -> tuple[SalesforceBulkIngestOperator, dict]:
+        op = SalesforceBulkIngestOperator(task_id="load", salesforce_conn_id=conn, sobject="Account",
+                                          deferrable=True, records=[{"Name": f"{name} {i}"} for i in range(4)],
+                                          results_dir=str(tmp_path / name), **FAST)
+        with pytest.raises(TaskDeferred) as deferred:
+            op.execute(state)
+        return op, deferred.value.trigger.submission
+
+    state = _fresh(context)
+    op, submission = deferred_ingest(state, "store")
+    assert state["task_state_store"][op.external_id_key] == submission
+    summary = op.execute_complete(state, event={"status": "success"})
+    assert summary["processed"] == 4 and summary["job_ids"] == submission["job_ids"]
+    op, submission = deferred_ingest(_fresh(context), "kwargs")
+    summary = op.execute_complete(_fresh(context), event={"status": "success"}, submission=submission)
+    assert summary["processed"] == 4 and summary["job_ids"] == submission["job_ids"]
+    with pytest.raises(SalesforceBulkError, match="task state store holds none"):
+        op.execute_complete(_fresh(context), event={"status": "success"})
+
+
+# -- submit-only (wait_for_completion=False) ---------------------------------------------------------------------
+def test_submit_only_ingest_returns_the_job_ids_for_a_sensor(conn, hook, emulator_admin, context, tmp_path,
+                                                             caplog) -> None:
+    from airflow_provider_salesforce_suite.sensors.bulk import SalesforceBulkJobSensor
+
+    bulk_settings(emulator_admin, min_in_progress_seconds=0.5)
+    state = _fresh(context)
+    op = _ingest(conn, tmp_path, records=[{"Name": f"W {i}"} for i in range(30)], max_records_per_upload=10,
+                 wait_for_completion=False)
+    op.deferrable = True  # submit-only never defers: there is nothing to wait for
+    with caplog.at_level(logging.INFO):
+        submitted = op.execute(state)  # no deferral, no wait: the jobs are still running
+    assert set(submitted) == {"api", "operation", "sobject", "job_ids", "records", "results_dir"}
+    assert len(submitted["job_ids"]) == 3 and submitted["records"] == 30
+    assert state["ti"].pushed["job_ids"] == submitted["job_ids"]
+    assert {hook.get_job(job_id)["state"] for job_id in submitted["job_ids"]} <= {"UploadComplete", "InProgress"}
+    assert "results not collected" not in caplog.text
+    for job_id in submitted["job_ids"]:
+        done = SalesforceBulkJobSensor(task_id="wait", job_id=job_id, salesforce_conn_id=conn, poke_interval=0.1,
+                                       timeout=30, deferrable=False).execute(_fresh(context))
+        assert done["state"] == "JobComplete" and done["records_processed"] == 10
+    # The kept submission lets the result files be written afterwards, by anyone.
+    collected = hook.collect_ingest_results(submitted["results_dir"], **FAST)
+    assert collected.processed == 30
+    # A retry of the submit-only task reconnects to the stored jobs: nothing is loaded twice.
+    assert op.execute(state)["job_ids"] == submitted["job_ids"]
+    assert count(hook, "SELECT Id FROM Account WHERE Name LIKE 'W %'") == 30
+
+
+def test_submit_only_query_returns_its_job_id(conn, hook, emulator_admin, context, tmp_path) -> None:
+    from airflow_provider_salesforce_suite.sensors.bulk import SalesforceBulkJobSensor
+
+    _load(conn, tmp_path, context, 5)
+    bulk_settings(emulator_admin, min_in_progress_seconds=0.3)
+    out = tmp_path / "never.csv"
+    op = SalesforceBulkQueryOperator(task_id="extract", salesforce_conn_id=conn, soql="SELECT Id FROM Account",
+                                     output_uri=str(out), wait_for_completion=False, **FAST)
+    submitted = op.execute(_fresh(context))
+    assert submitted == {"api": "2.0", "job_ids": [submitted["job_id"]], "job_id": submitted["job_id"],
+                         "soql": "SELECT Id FROM Account"}
+    assert not out.exists()
+    done = SalesforceBulkJobSensor(task_id="wait", job_id=submitted["job_id"], kind="query", salesforce_conn_id=conn,
+                                   poke_interval=0.1, timeout=30, deferrable=False).execute(_fresh(context))
+    assert done["state"] == "JobComplete" and done["records_processed"] == 5
+    with pytest.raises(ValueError, match="wait_for_completion=True"):
+        SalesforceBulkQueryOperator(task_id="x", soql="SELECT Id FROM Account", output_uri="x.csv", incremental=True,
+                                    wait_for_completion=False)
 
 
 def test_incremental_extract_keeps_a_watermark_without_gaps(conn, hook, context, tmp_path) -> None:
