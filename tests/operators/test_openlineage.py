@@ -28,6 +28,17 @@ def lineage_events(monkeypatch, tmp_path: Path):
             getattr(ol_conf, name).cache_clear()
     listener = ol_listener.get_openlineage_listener()
     monkeypatch.setattr(listener.adapter, "_client", None, raising=False)
+    # The provider's plugin decides at import whether it has a listener (`conf.is_disabled()` in its
+    # class body): when an earlier dag.test() in this process loaded plugins with OpenLineage off,
+    # it has none for good. Register the listener ourselves, then take it away again.
+    from airflow.listeners.listener import get_listener_manager as core_listeners
+    from airflow.sdk.listener import get_listener_manager as task_listeners
+
+    added = []
+    for manager in {id(m): m for m in (core_listeners(), task_listeners())}.values():
+        if not manager.pm.is_registered(listener):
+            manager.add_listener(listener)
+            added.append(manager)
 
     def read(event_type: str = "COMPLETE") -> dict[str, dict[str, Any]]:
         """task id -> its event of ``event_type``."""
@@ -38,7 +49,9 @@ def lineage_events(monkeypatch, tmp_path: Path):
                 out[event["job"]["name"].split(".", 1)[1]] = event
         return out
 
-    return read
+    yield read
+    for manager in added:
+        manager.pm.unregister(listener)
 
 
 def _fields(dataset: dict[str, Any]) -> dict[str, str | None]:
