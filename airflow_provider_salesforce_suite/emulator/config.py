@@ -37,10 +37,6 @@ MIN_API_VERSION = 31
 MAX_API_VERSION = 66
 API_VERSIONS: tuple[str, ...] = tuple(f"{v}.0" for v in range(MIN_API_VERSION, MAX_API_VERSION + 1))
 
-#: The org's id (18 chars, valid case-safe suffix); access tokens start with its 15-char form.
-ORG_ID = "00D5E0000000001UAA"
-
-
 @dataclass
 class UserConfig:
     """A user who can log in (the store holds the matching ``User`` record).

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .config import ORG_ID, ConnectedAppConfig, EmulatorConfig, UserConfig
+from .config import ConnectedAppConfig, EmulatorConfig, UserConfig
 from .faults import FaultInjector
 from .limits import ApiUsage
 from .sessions import Session, SessionRegistry
 from .stats import Stats
+from .store.seed import ORG_ID, STANDARD_PROFILE_ID
 
 if TYPE_CHECKING:
     from .store import Store
@@ -29,7 +29,8 @@ class EmulatorState:
     def __init__(self, store: Store, config: EmulatorConfig | None = None) -> None:
         self.store = store
         self.config = config or EmulatorConfig()
-        self.org_id = _store_constant(store, "ORG_ID", ORG_ID)
+        # tokens and identity URLs name the org the seeded data has
+        self.org_id = ORG_ID
         self.sessions = SessionRegistry(self.config.session_lifetime_seconds, self.org_id)
         self.faults = FaultInjector()
         self.stats = Stats()
@@ -125,12 +126,6 @@ class EmulatorState:
             self.api_usage.reset()
 
 
-def _store_constant(store: Store, name: str, default: Any) -> Any:
-    # The store's module defines the seeded org's ids; use them so tokens and identity URLs
-    # name the same org the data has.
-    return getattr(sys.modules.get(type(store).__module__), name, default)
-
-
 def _user_values(store: Store, user: UserConfig) -> dict[str, Any]:
     local = user.username.split("@", 1)[0]
     values: dict[str, Any] = {
@@ -146,7 +141,5 @@ def _user_values(store: Store, user: UserConfig) -> dict[str, Any]:
         "EmailEncodingKey": "UTF-8",
         "LanguageLocaleKey": "en_US",
     }
-    profile_id = _store_constant(store, "STANDARD_PROFILE_ID", None)
-    if profile_id:
-        values["ProfileId"] = profile_id
+    values["ProfileId"] = STANDARD_PROFILE_ID
     return {k: v for k, v in values.items() if v is not None}
