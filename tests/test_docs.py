@@ -11,14 +11,55 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_mkdocs_builds_strict(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """The documentation site, built once with ``mkdocs build --strict``."""
+    out = tmp_path_factory.mktemp("site")
     mkdocs = Path(sys.executable).parent / "mkdocs"
-    done = subprocess.run(
-        [str(mkdocs), "build", "--strict", "--site-dir", str(tmp_path / "site")],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )
+    done = subprocess.run([str(mkdocs), "build", "--strict", "--site-dir", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert (tmp_path / "site" / "connections" / "index.html").exists()
+    return out
+
+
+def test_mkdocs_builds_strict(site: Path) -> None:
+    assert (site / "connections" / "index.html").exists()
+    assert (site / "reference" / "rest" / "index.html").exists()
+
+
+def _public_classes(*kinds: str) -> dict[str, type]:
+    """``module.Class`` -> class, for every public class of the package's ``kinds`` packages
+    (``hooks``, ``operators`` ...) that is a hook, an operator (sensors included) or a trigger:
+    found by walking the package, so a new module or class is never left out."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    from airflow.sdk import BaseHook, BaseOperator
+    from airflow.triggers.base import BaseTrigger
+
+    found: dict[str, type] = {}
+    for kind in kinds:
+        package = importlib.import_module(f"airflow_provider_salesforce_suite.{kind}")
+        for info in pkgutil.iter_modules(package.__path__):
+            if info.name.startswith("_"):
+                continue
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            for name, value in vars(module).items():
+                if (inspect.isclass(value) and value.__module__ == module.__name__ and not name.startswith("_")
+                        and issubclass(value, (BaseHook, BaseOperator, BaseTrigger))):
+                    found[f"{module.__name__}.{name}"] = value
+    return found
+
+
+def test_api_reference_lists_every_public_hook_operator_sensor_and_trigger(site: Path) -> None:
+    """Each class has its own entry (mkdocstrings' heading id is the class's full path) on a
+    reference page: a class without a docstring, or a module no page names, is missing."""
+    classes = _public_classes("hooks", "operators", "sensors", "triggers")
+    assert len(classes) > 60
+    pages = "".join(page.read_text() for page in (site / "reference").glob("*/index.html"))
+    missing = sorted(path for path in classes if f'id="{path}"' not in pages)
+    assert not missing, f"missing from the API reference (docs/reference/*.md): {missing}"
 
 
 # -- connection extras named in the docs exist ---------------------------------------------------------
