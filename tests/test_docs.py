@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pendulum
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,7 +154,9 @@ def test_every_connection_extra_named_in_the_docs_is_read_by_the_config_parser(m
 # checks are in _PAGES below. Markers are HTML comments: the rendered page shows the code only.
 RUNNABLE = ("dag", "tasks", "python")
 _MARKER = re.compile(r"^<!-- docs-test: ([a-z-]+) -->\n```(\w+)\n(.*?)^```", re.M | re.S)
-_LOGICAL_DATE = "2026-01-01"  # what ``{{ ds }}`` renders to in the snippets
+# The runs' logical date, what ``{{ ds }}`` renders to: today, so windows built from it hold what
+# the snippets write and are windows Salesforce's replication calls accept (the last 30 days).
+_LOGICAL_DATE = pendulum.now("UTC").start_of("day").to_date_string()
 
 
 def _blocks(page: Path, kind: str) -> list[str]:
@@ -198,8 +201,10 @@ def docs_emulator(tmp_path_factory):
 
 @pytest.fixture
 def buckets(tmp_path, monkeypatch) -> Path:
-    """``s3://`` (``aws_default``) and ``gs://`` (``google_cloud_default``) object storage, kept in
-    local directories: neither cloud provider is installed here."""
+    """``s3://`` and ``gs://`` object storage kept in local directories (neither cloud provider is
+    installed here): for paths naming a connection (``aws_default``, ``google_cloud_default``) and
+    for bare ones, which fsspec resolves by protocol."""
+    from fsspec.registry import _registry
     from fsspec.implementations.dirfs import DirFileSystem
     from fsspec.implementations.local import LocalFileSystem
 
@@ -208,8 +213,18 @@ def buckets(tmp_path, monkeypatch) -> Path:
     root = tmp_path / "buckets"
     for protocol, conn_id in (("s3", "aws_default"), ("gs", "google_cloud_default")):
         (root / protocol).mkdir(parents=True)
-        fs = DirFileSystem(path=str(root / protocol), fs=LocalFileSystem(auto_mkdir=True))
-        monkeypatch.setitem(store._STORE_CACHE, f"{protocol}-{conn_id}", store.ObjectStore(protocol, conn_id, fs=fs))
+        folder, scheme = str(root / protocol), protocol
+
+        class Bucket(DirFileSystem):
+            protocol, sep, root_marker = (scheme,), "/", ""  # class attributes: upath reads them off the class
+            cachable = False
+
+            def __init__(self, *args: Any, _folder: str = folder, **kwargs: Any) -> None:
+                super().__init__(path=_folder, fs=LocalFileSystem(auto_mkdir=True))
+
+        monkeypatch.setitem(_registry, protocol, Bucket)
+        for alias in (f"{protocol}-{conn_id}", protocol):  # Airflow's stores, with and without a connection
+            monkeypatch.setitem(store._STORE_CACHE, alias, store.ObjectStore(protocol, conn_id, fs=Bucket()))
     return root
 
 
@@ -277,7 +292,6 @@ def run_page(page_name: str, folder: Path, monkeypatch) -> dict[str, Any]:
     """Run ``docs/<page_name>``'s snippets: its ``python`` blocks (one namespace, in order), then every
     DAG of its ``dag`` and ``tasks`` blocks with ``dag.test()``; each run must succeed.
     Returns the python namespace and the runs by DAG id."""
-    import pendulum
     from airflow.dag_processing.dagbag import DagBag
 
     page = ROOT / "docs" / page_name
