@@ -333,6 +333,15 @@ def _rest_checks(env, runs) -> None:
     assert (env.buckets / "s3" / "my-bucket" / "contacts" / f"{_LOGICAL_DATE}.parquet").exists()
 
 
+def _bulk_setup(env) -> None:
+    """docs/bulk.md's ingest reads ``s3://bucket/accounts.parquet`` (upserted on External_Id__c)."""
+    from airflow_provider_salesforce_suite.io import RecordWriter
+
+    (env.buckets / "s3" / "bucket").mkdir(parents=True)
+    with RecordWriter("s3://bucket/accounts.parquet") as writer:
+        writer.write_page([{"External_Id__c": f"BULK-{n}", "Name": f"Bulk {n}"} for n in range(5)])
+
+
 def _bulk_checks(env, runs) -> None:
     from airflow_provider_salesforce_suite.hooks.bulk import SalesforceBulkHook
 
@@ -342,11 +351,16 @@ def _bulk_checks(env, runs) -> None:
     hook = SalesforceBulkHook()
     loaded = hook.request("GET", hook.data_url("query"), params={"q": "SELECT COUNT() FROM Account WHERE Name LIKE 'Account %'"}).json()
     assert loaded["totalSize"] == 300
+    run = runs["docs_bulk"]
+    assert _xcom(run, "load")["records"] == 5
+    assert _xcom(run, "extract")["records"] == 5  # the extract runs before the submit-only snippet
+    assert sum(_xcom(run, "wait_for_leads").values()) == 50
+    assert [b["records_processed"] for b in _xcom(run, "wait_for_batches")] == [10_000, 10_000]
 
 
 _PAGES: dict[str, tuple[Any, Any]] = {  # page -> (setup before the run, checks after it)
     "rest.md": (_rest_setup, _rest_checks),
-    "bulk.md": (None, _bulk_checks),
+    "bulk.md": (_bulk_setup, _bulk_checks),
 }
 
 
