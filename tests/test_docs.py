@@ -358,9 +358,22 @@ def _bulk_checks(env, runs) -> None:
     assert [b["records_processed"] for b in _xcom(run, "wait_for_batches")] == [10_000, 10_000]
 
 
+def _analytics_setup(env) -> None:
+    """docs/analytics.md loads ``s3://bucket/sales.csv``."""
+    path = env.buckets / "s3" / "bucket" / "sales.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text("Id,Region,Amount\nS1,EMEA,10.50\nS2,AMER,20\nS3,EMEA,5\n")
+
+
+def _analytics_checks(env, runs) -> None:
+    totals = {row["Region"]: row["total"] for row in _xcom(runs["docs_analytics"], "query")}
+    assert totals == {"EMEA": 15.5, "AMER": 20}
+
+
 _PAGES: dict[str, tuple[Any, Any]] = {  # page -> (setup before the run, checks after it)
     "rest.md": (_rest_setup, _rest_checks),
     "bulk.md": (_bulk_setup, _bulk_checks),
+    "analytics.md": (_analytics_setup, _analytics_checks),
 }
 
 
