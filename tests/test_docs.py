@@ -370,10 +370,23 @@ def _analytics_checks(env, runs) -> None:
     assert totals == {"EMEA": 15.5, "AMER": 20}
 
 
+def _pardot_setup(env) -> None:
+    """docs/pardot.md upserts ``vip.csv`` and imports ``leads.csv``; the emulator's jobs take 0.3 s."""
+    import requests
+
+    folder = env.buckets / "s3" / "bucket" / "pardot"
+    folder.mkdir(parents=True)
+    (folder / "vip.csv").write_text("email,firstName\nada@example.com,Ada\n")
+    (folder / "leads.csv").write_text("email,firstName\ngrace@example.com,Grace\nalan@example.com,Alan\n")
+    requests.post(f"{env.server.url}/__emulator__/pardot", json={"job_seconds": 0.3},
+                  verify=str(env.server.ca_bundle), timeout=10).raise_for_status()
+
+
 _PAGES: dict[str, tuple[Any, Any]] = {  # page -> (setup before the run, checks after it)
     "rest.md": (_rest_setup, _rest_checks),
     "bulk.md": (_bulk_setup, _bulk_checks),
     "analytics.md": (_analytics_setup, _analytics_checks),
+    "pardot.md": (_pardot_setup, None),
 }
 
 
