@@ -149,11 +149,13 @@ def test_every_connection_extra_named_in_the_docs_is_read_by_the_config_parser(m
 #                 (``docs_<page>``), each block a task group run after the previous one;
 #   python        a script, run in-process; a page's blocks share one namespace, in order;
 #   schema        a schema file (JSON) the docs' emulator loads;
-#   official-dag  a DAG for the official provider (docs/migration.md's "before"), run apart.
+#   official-dag  a DAG for the official provider (docs/migration.md's "before"), run apart;
+#   pytest-ini, conftest  a user's pytest ini file and conftest.py, run in a pytest session of their own.
 # Each run must succeed (the snippets' own checks are tasks and asserts); a page's extra data and
 # checks are in _PAGES below. Markers are HTML comments: the rendered page shows the code only.
 RUNNABLE = ("dag", "tasks", "python")
 _MARKER = re.compile(r"^<!-- docs-test: ([a-z-]+) -->\n```(\w+)\n(.*?)^```", re.M | re.S)
+pytest_plugins = ["pytester"]
 # The runs' logical date, what ``{{ ds }}`` renders to: today, so windows built from it hold what
 # the snippets write and are windows Salesforce's replication calls accept (the last 30 days).
 _LOGICAL_DATE = pendulum.now("UTC").start_of("day").to_date_string()
@@ -174,7 +176,7 @@ def test_every_marker_is_known_and_precedes_a_block() -> None:
     for page in sorted((ROOT / "docs").glob("*.md")):
         text = page.read_text()
         kinds = re.findall(r"<!-- docs-test: ([^>]*?) -->", text)
-        assert set(kinds) <= {*RUNNABLE, "schema", "official-dag"}, page.name
+        assert set(kinds) <= {*RUNNABLE, "schema", "official-dag", "pytest-ini", "conftest"}, page.name
         assert len(kinds) == len(_MARKER.findall(text)), f"{page.name}: a docs-test marker not followed by a block"
 
 
@@ -255,6 +257,27 @@ def docs_env(airflow_db, docs_emulator, buckets, monkeypatch):
                           ("SALESFORCE_DESK_DEFAULT", desk), ("SALESFORCE_DEFAULT", official)):
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id}", json.dumps(conn))
     return SimpleNamespace(server=docs_emulator, buckets=buckets)
+
+
+# The emulator's registered API surfaces -> their row of docs/emulator.md's "What it speaks" table
+# (``admin`` is the control API, /__emulator__/, documented with the fault injection and knobs).
+_SURFACE_ROWS = {"oauth": "OAuth 2.0", "identity": "OAuth 2.0", "rest": "REST", "apexrest": "REST", "soap": "SOAP (partner)",
+                 "streaming": "Streaming API (CometD)", "bulk": "Bulk API 1.0", "pardot": "Pardot",
+                 "desk": "Desk API v2", "ui": "UI pages", "admin": None}
+
+
+def test_emulator_page_lists_every_api_the_emulator_serves(docs_emulator) -> None:
+    from airflow_provider_salesforce_suite.emulator.web import SURFACES_KEY
+
+    text = (ROOT / "docs" / "emulator.md").read_text()
+    table = text[text.index("## What it speaks"):]
+    table = table[:table.index("\n\n", table.index("| API |"))]
+    rows = set(re.findall(r"^\| ([^|]+?) \|", table, re.M)) - {"API", "---"}
+    assert {"OAuth 2.0", "REST", "SOAP (partner)", "Streaming API (CometD)", "Bulk API 1.0", "Bulk API 2.0",
+            "Pub/Sub API", "CRM Analytics", "Pardot", "Desk API v2"} <= rows, rows
+    for surface in docs_emulator._runner.app[SURFACES_KEY]:
+        assert surface.name in _SURFACE_ROWS, f"the emulator serves {surface.name!r}: add it to 'What it speaks'"
+        assert _SURFACE_ROWS[surface.name] in rows | {None}, surface.name
 
 
 def _tasks_dag(page: Path, blocks: list[str]) -> str:
@@ -490,3 +513,47 @@ def test_migration_before_and_after_dags_share_one_official_connection(docs_env,
     for dag_id in ("migrated_bulk_insert", "migrated_apex_rest"):
         assert DagBag(dag_folder=str(after)).get_dag(dag_id).test().state == "success", dag_id
     assert sorted(r["Name"] for r in hook.query("SELECT Name FROM Account")) == ["Acme", "Acme", "Globex", "Globex"]
+
+
+# -- docs/emulator.md's pytest configuration, in a user's test suite -------------------------------------
+_USER_TEST = """
+def _names(server, soql):
+    return [r["Name"] for r in server.call(lambda: server.state.store.query(soql, api_version="64.0"))["records"]]
+
+def test_the_org(salesforce_emulator_reset):
+    server = salesforce_emulator_reset
+    assert server.call(lambda: server.state.store.metadata.get("Invoice__c")) is not None
+    assert _names(server, "SELECT Name FROM Account") == ["Seeded Acme"]
+"""
+
+
+def _org_files(folder: Path) -> None:
+    import json
+
+    folder.mkdir(parents=True)
+    (folder / "snapshot.json").write_text(json.dumps({
+        "objects": {"Invoice__c": {"fields": {"Total__c": {"type": "currency"}}}},
+        "records": {"Account": [{"Id": "001000000000042AAA", "Name": "Seeded Acme"}]}}))
+    (folder / "extra_fields.json").write_text(json.dumps({"fields": {"Account": {"Tier__c": {"type": "text"}}}}))
+    (folder / "emulator.json").write_text(json.dumps({"users": [{"username": "ops@emulator.local", "password": "pw"}]}))
+
+
+def test_the_documented_pytest_ini_configures_the_fixture(pytester: pytest.Pytester) -> None:
+    (ini,) = _blocks(ROOT / "docs" / "emulator.md", "pytest-ini")
+    _org_files(pytester.path / "tests" / "org")
+    pytester.makeini(ini)
+    pytester.makepyfile(_USER_TEST + """
+def test_fields_and_users(salesforce_emulator):
+    server = salesforce_emulator
+    assert "Tier__c" in server.call(lambda: server.state.store.metadata.get("Account")).fields
+    assert any(u.username == "ops@emulator.local" for u in server.call(lambda: server.state.config.users))
+""")
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_the_documented_conftest_override_names_schema_files(pytester: pytest.Pytester) -> None:
+    (conftest,) = _blocks(ROOT / "docs" / "emulator.md", "conftest")
+    _org_files(pytester.path / "org")
+    pytester.makeconftest(conftest)
+    pytester.makepyfile(_USER_TEST)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
