@@ -1,4 +1,7 @@
-"""The documentation site builds with --strict (broken links and missing pages fail)."""
+"""The documentation: the site builds with --strict (broken links, missing pages and docstrings the
+API reference cannot render fail), the reference lists every public hook, operator, sensor and
+trigger, every operator, sensor and trigger is used in a snippet run here against the emulator,
+and what the pages say of connections, the emulator and its pytest fixtures holds."""
 
 from __future__ import annotations
 
@@ -206,9 +209,9 @@ def buckets(tmp_path, monkeypatch) -> Path:
     """``s3://`` and ``gs://`` object storage kept in local directories (neither cloud provider is
     installed here): for paths naming a connection (``aws_default``, ``google_cloud_default``) and
     for bare ones, which fsspec resolves by protocol."""
-    from fsspec.registry import _registry
     from fsspec.implementations.dirfs import DirFileSystem
     from fsspec.implementations.local import LocalFileSystem
+    from fsspec.registry import _registry
 
     from airflow.sdk.io import store
 
@@ -261,7 +264,8 @@ def docs_env(airflow_db, docs_emulator, buckets, monkeypatch):
 
 # The emulator's registered API surfaces -> their row of docs/emulator.md's "What it speaks" table
 # (``admin`` is the control API, /__emulator__/, documented with the fault injection and knobs).
-_SURFACE_ROWS = {"oauth": "OAuth 2.0", "identity": "OAuth 2.0", "rest": "REST", "apexrest": "REST", "soap": "SOAP (partner)",
+_SURFACE_ROWS = {"oauth": "OAuth 2.0", "identity": "OAuth 2.0", "rest": "REST", "apexrest": "REST",
+                 "soap": "SOAP (partner)",
                  "streaming": "Streaming API (CometD)", "bulk": "Bulk API 1.0", "pardot": "Pardot",
                  "desk": "Desk API v2", "ui": "UI pages", "admin": None}
 
@@ -288,7 +292,9 @@ def _tasks_dag(page: Path, blocks: list[str]) -> str:
              f"with DAG({'docs_' + page.stem.replace('-', '_')!r}, schedule='@daily', catchup=False,",
              "         start_date=pendulum.datetime(2025, 1, 1, tz='UTC')):", "    _groups = []"]
     for n, code in enumerate(blocks):
-        lines += [f"    with TaskGroup('snippet_{n}', prefix_group_id=False) as _group:", textwrap.indent(code, "        ") + "        pass",
+        # task ids stay as the page writes them: its templates pull XCom by them
+        lines += [f"    with TaskGroup('snippet_{n}', prefix_group_id=False) as _group:",
+                  textwrap.indent(code, "        ") + "        pass",
                   "    _groups.append(_group)"]
     lines.append("    chain(*_groups)")
     return "\n".join(lines) + "\n"
@@ -370,9 +376,11 @@ def _bulk_checks(env, runs) -> None:
 
     sensors = [ti for ti in runs["docs_bulk"].get_task_instances() if ti.task_id == "wait_for_job"]
     assert len(sensors) == 3  # one mapped sensor per job of the submit-only snippet
-    assert {ti.xcom_pull(task_ids="wait_for_job", map_indexes=ti.map_index)["state"] for ti in sensors} == {"JobComplete"}
+    states = {ti.xcom_pull(task_ids="wait_for_job", map_indexes=ti.map_index)["state"] for ti in sensors}
+    assert states == {"JobComplete"}
     hook = SalesforceBulkHook()
-    loaded = hook.request("GET", hook.data_url("query"), params={"q": "SELECT COUNT() FROM Account WHERE Name LIKE 'Account %'"}).json()
+    count = "SELECT COUNT() FROM Account WHERE Name LIKE 'Account %'"
+    loaded = hook.request("GET", hook.data_url("query"), params={"q": count}).json()
     assert loaded["totalSize"] == 300
     run = runs["docs_bulk"]
     assert _xcom(run, "load")["records"] == 5
@@ -446,7 +454,8 @@ def test_migration_after_dags_run_against_the_emulator(docs_env, tmp_path, monke
     from airflow_provider_salesforce_suite.hooks.rest import SalesforceRestHook
 
     runs = run_page("migration.md", tmp_path / "dags", monkeypatch)
-    assert {"migrated_bulk_insert", "migrated_apex_rest", "migrated_accounts_to_s3", "migrated_accounts_to_gcs"} <= set(runs)
+    migrated = {"migrated_bulk_insert", "migrated_apex_rest", "migrated_accounts_to_s3", "migrated_accounts_to_gcs"}
+    assert migrated <= set(runs)
     names = sorted(r["Name"] for r in SalesforceRestHook("salesforce_default").query("SELECT Name FROM Account"))
     assert names == ["Acme", "Globex"]
     assert _xcom(runs["migrated_apex_rest"], "log_activity")["activity"][0]["action"] == "update page"
