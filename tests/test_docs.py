@@ -68,6 +68,28 @@ def test_api_reference_lists_every_public_hook_operator_sensor_and_trigger(site:
     assert not missing, f"missing from the API reference (docs/reference/*.md): {missing}"
 
 
+def test_documented_parameters_exist() -> None:
+    """Every ``:param name:`` of a public hook, operator, sensor or trigger (its class or ``__init__``
+    docstring) is a parameter of its ``__init__`` or of one its ``**kwargs`` reach. mkdocs.yml turns
+    griffe's own check off, as griffe sees the class's signature only."""
+    import inspect
+
+    wrong = {}
+    for path, cls in _public_classes("hooks", "operators", "sensors", "triggers").items():
+        text = (cls.__doc__ or "") + (cls.__init__.__doc__ or "")
+        documented = set(re.findall(r":param (?:[^:\s]+ )?(\w+):", text))
+        accepted = set()
+        for base in cls.__mro__:
+            if "__init__" in vars(base):
+                try:
+                    accepted |= set(inspect.signature(base.__init__).parameters)
+                except (TypeError, ValueError):
+                    continue
+        if documented - accepted:
+            wrong[path] = sorted(documented - accepted)
+    assert not wrong, f"documented parameters no __init__ takes: {wrong}"
+
+
 # -- connection extras named in the docs exist ---------------------------------------------------------
 class _Recording(dict):
     """The parsed extras, remembering every name the config parser asks for."""
