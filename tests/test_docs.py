@@ -271,6 +271,7 @@ def docs_env(airflow_db, docs_emulator, buckets, monkeypatch):
     )
 
     docs_emulator.reset()
+    monkeypatch.setenv("HOME", str(buckets.parent / "home"))  # what snippets keep under ~ (the emulator's cert)
     suite = json.loads(docs_emulator.connection_json())
     pardot = {**suite, "conn_type": "salesforce_pardot",
               "extra": {**suite["extra"], "business_unit_id": "0Uv000000000001AAA", "pardot_host": docs_emulator.url}}
@@ -558,6 +559,9 @@ def test_the_org(salesforce_emulator_reset):
 """
 
 
+_LOOP_SCOPE = "asyncio_default_fixture_loop_scope = function\n"  # pytest-asyncio warns without it
+
+
 def _org_files(folder: Path) -> None:
     import json
 
@@ -572,7 +576,7 @@ def _org_files(folder: Path) -> None:
 def test_the_documented_pytest_ini_configures_the_fixture(pytester: pytest.Pytester) -> None:
     (ini,) = _blocks(ROOT / "docs" / "emulator.md", "pytest-ini")
     _org_files(pytester.path / "tests" / "org")
-    pytester.makeini(ini)
+    pytester.makeini(ini + _LOOP_SCOPE)
     pytester.makepyfile(_USER_TEST + """
 def test_fields_and_users(salesforce_emulator):
     server = salesforce_emulator
@@ -585,6 +589,7 @@ def test_fields_and_users(salesforce_emulator):
 def test_the_documented_conftest_override_names_schema_files(pytester: pytest.Pytester) -> None:
     (conftest,) = _blocks(ROOT / "docs" / "emulator.md", "conftest")
     _org_files(pytester.path / "org")
+    pytester.makeini("[pytest]\n" + _LOOP_SCOPE)
     pytester.makeconftest(conftest)
     pytester.makepyfile(_USER_TEST)
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
