@@ -181,9 +181,6 @@ def test_every_connection_extra_named_in_the_docs_is_read_by_the_config_parser(m
 RUNNABLE = ("dag", "tasks", "python")
 _MARKER = re.compile(r"^<!-- docs-test: ([a-z-]+) -->\n```(\w+)\n(.*?)^```", re.M | re.S)
 pytest_plugins = ["pytester"]
-# The runs' logical date, what ``{{ ds }}`` renders to: today, so windows built from it hold what
-# the snippets write and are windows Salesforce's replication calls accept (the last 30 days).
-_LOGICAL_DATE = pendulum.now("UTC").start_of("day").to_date_string()
 
 
 def _blocks(page: Path, kind: str) -> list[str]:
@@ -282,7 +279,10 @@ def docs_env(airflow_db, docs_emulator, buckets, monkeypatch):
     for conn_id, conn in (("SALESFORCE_SUITE_DEFAULT", suite), ("SALESFORCE_PARDOT_DEFAULT", pardot),
                           ("SALESFORCE_DESK_DEFAULT", desk), ("SALESFORCE_DEFAULT", official)):
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id}", json.dumps(conn))
-    return SimpleNamespace(server=docs_emulator, buckets=buckets)
+    # The runs' logical date, what ``{{ ds }}`` renders to: today, so windows built from it hold what
+    # the snippets write and are windows Salesforce's replication calls accept (the last 30 days).
+    ds = pendulum.now("UTC").start_of("day").to_date_string()
+    return SimpleNamespace(server=docs_emulator, buckets=buckets, ds=ds)
 
 
 # The emulator's registered API surfaces -> their row of docs/emulator.md's "What it speaks" table
@@ -340,9 +340,9 @@ def _bundle(page: Path, kind: str, folder: Path, monkeypatch) -> Path:
     return folder
 
 
-def run_page(page_name: str, folder: Path, monkeypatch) -> dict[str, Any]:
+def run_page(page_name: str, ds: str, folder: Path, monkeypatch) -> dict[str, Any]:
     """Run ``docs/<page_name>``'s snippets: its ``python`` blocks (one namespace, in order), then every
-    DAG of its ``dag`` and ``tasks`` blocks with ``dag.test()``; each run must succeed.
+    DAG of its ``dag`` and ``tasks`` blocks with ``dag.test()`` at logical date ``ds``; each run must succeed.
     Returns the python namespace and the runs by DAG id."""
     from airflow.dag_processing.dagbag import DagBag
 
@@ -357,7 +357,7 @@ def run_page(page_name: str, folder: Path, monkeypatch) -> dict[str, Any]:
     assert bag.import_errors == {}, bag.import_errors
     assert bag.dag_ids, f"docs/{page_name}: no DAG in its snippets"
     for dag_id in sorted(bag.dag_ids, key=lambda dag_id: (bag.get_dag(dag_id).fileloc, dag_id)):  # page order
-        run = bag.get_dag(dag_id).test(logical_date=pendulum.parse(_LOGICAL_DATE))
+        run = bag.get_dag(dag_id).test(logical_date=pendulum.parse(ds))
         states = {ti.task_id: ti.state for ti in run.get_task_instances()}
         assert run.state == "success", f"docs/{page_name}: {dag_id}: {states}"
         assert set(states.values()) <= {"success", "skipped"}, states
@@ -372,7 +372,7 @@ def _xcom(run, task_id: str) -> Any:
 
 def _rest_setup(env) -> None:
     """docs/rest.md's upsert reads ``s3://my-bucket/accounts/<ds>.csv``."""
-    path = env.buckets / "s3" / "my-bucket" / "accounts" / f"{_LOGICAL_DATE}.csv"
+    path = env.buckets / "s3" / "my-bucket" / "accounts" / f"{env.ds}.csv"
     path.parent.mkdir(parents=True)
     path.write_text("External_Id__c,Name\nACME-1,Acme\nGLOBEX-1,Globex\n")
 
@@ -382,7 +382,7 @@ def _rest_checks(env, runs) -> None:
 
     rows = list(SalesforceRestHook().query("SELECT External_Id__c, Name FROM Account WHERE External_Id__c != null"))
     assert sorted((row["External_Id__c"], row["Name"]) for row in rows) == [("ACME-1", "Acme"), ("GLOBEX-1", "Globex")]
-    assert (env.buckets / "s3" / "my-bucket" / "contacts" / f"{_LOGICAL_DATE}.parquet").exists()
+    assert (env.buckets / "s3" / "my-bucket" / "contacts" / f"{env.ds}.parquet").exists()
 
 
 def _bulk_setup(env) -> None:
@@ -449,7 +449,7 @@ def test_page_snippets_run_against_the_emulator(page_name: str, docs_env, tmp_pa
     setup, checks = _PAGES.get(page_name, (None, None))
     if setup:
         setup(docs_env)
-    runs = run_page(page_name, tmp_path / "dags", monkeypatch)
+    runs = run_page(page_name, docs_env.ds, tmp_path / "dags", monkeypatch)
     if checks:
         checks(docs_env, runs)
 
@@ -476,7 +476,7 @@ def test_migration_after_dags_run_against_the_emulator(docs_env, tmp_path, monke
 
     from airflow_provider_salesforce_suite.hooks.rest import SalesforceRestHook
 
-    runs = run_page("migration.md", tmp_path / "dags", monkeypatch)
+    runs = run_page("migration.md", docs_env.ds, tmp_path / "dags", monkeypatch)
     migrated = {"migrated_bulk_insert", "migrated_apex_rest", "migrated_accounts_to_s3", "migrated_accounts_to_gcs"}
     assert migrated <= set(runs)
     names = sorted(r["Name"] for r in SalesforceRestHook("salesforce_default").query("SELECT Name FROM Account"))
