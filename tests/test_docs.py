@@ -68,6 +68,31 @@ def test_api_reference_lists_every_public_hook_operator_sensor_and_trigger(site:
     assert not missing, f"missing from the API reference (docs/reference/*.md): {missing}"
 
 
+def test_api_reference_lists_the_core_classes_users_meet(site: Path) -> None:
+    """Connection configs, every public exception of ``core.errors``, the file layer's public names
+    (``io.__all__``), ``EmulatorServer`` and the pytest plugin's fixtures, each with its own entry."""
+    import inspect
+
+    from airflow_provider_salesforce_suite import io
+    from airflow_provider_salesforce_suite.core import config, errors
+    from airflow_provider_salesforce_suite.emulator import pytest_plugin
+
+    def defined(module, keep) -> set[str]:
+        return {f"{module.__name__}.{name}" for name, value in vars(module).items()
+                if not name.startswith("_") and getattr(value, "__module__", None) == module.__name__ and keep(value)}
+
+    wanted = (defined(config, lambda v: inspect.isclass(v) and v.__name__.endswith("Config"))
+              | defined(errors, lambda v: inspect.isclass(v) and issubclass(v, Exception))
+              | {f"{io.__name__}.{name}" for name in io.__all__}
+              | {"airflow_provider_salesforce_suite.emulator.server.EmulatorServer"}
+              | {f"{pytest_plugin.__name__}.{name}" for name in vars(pytest_plugin)
+                 if name.startswith("salesforce_emulator")})
+    assert len(wanted) > 30
+    pages = "".join(page.read_text() for page in (site / "reference").glob("*/index.html"))
+    missing = sorted(path for path in wanted if f'id="{path}"' not in pages)
+    assert not missing, f"missing from the API reference (docs/reference/*.md): {missing}"
+
+
 def test_documented_parameters_exist() -> None:
     """Every ``:param name:`` of a public hook, operator, sensor or trigger (its class or ``__init__``
     docstring) is a parameter of its ``__init__`` or of one its ``**kwargs`` reach. mkdocs.yml turns
