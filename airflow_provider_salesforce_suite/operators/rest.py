@@ -159,7 +159,9 @@ class SalesforceSaveRecordsOperator(_SalesforceRestOperator):
         ``failed_records_base_uri``. Removed when the task succeeds.
     :param durable: keep the journal (default; only when run as a task instance, i.e. with ``ti`` in
         the context). ``False``: a retry sends everything again.
+    :type salesforce_conn_id: str
     :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :type api_version: str | None
     :param api_version: overrides the connection's API version.
     """
 
@@ -499,10 +501,15 @@ class SalesforceQueryOperator(_RowsOutputOperator):
     :param soql: the SOQL query.
     :param include_deleted: use ``queryAll`` (deleted and archived records too).
     :param batch_size: page size hint (200-2000).
+    :type output_uri: str | ObjectStoragePath | None
     :param output_uri: URI, path or ``ObjectStoragePath`` of the file to write.
+    :type output_format: str | None
     :param output_format: ``csv``, ``jsonl`` or ``parquet`` (``+ ".gz"``); default from the suffix.
+    :type max_xcom_rows: int
     :param max_xcom_rows: without ``output_uri``, more rows than this fail the task.
+    :type salesforce_conn_id: str
     :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :type api_version: str | None
     :param api_version: overrides the connection's API version.
     """
 
@@ -542,10 +549,15 @@ class SalesforceSearchOperator(_RowsOutputOperator):
     """Run a SOSL search; rows to ``output_uri`` or XCom like :class:`SalesforceQueryOperator`.
 
     :param sosl: the SOSL search, e.g. ``FIND {Acme} RETURNING Account(Id, Name)``.
+    :type output_uri: str | ObjectStoragePath | None
     :param output_uri: URI, path or ``ObjectStoragePath`` of the file to write.
+    :type output_format: str | None
     :param output_format: ``csv``, ``jsonl`` or ``parquet``; default from the suffix.
+    :type max_xcom_rows: int
     :param max_xcom_rows: without ``output_uri``, more rows than this fail the task.
+    :type salesforce_conn_id: str
     :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :type api_version: str | None
     :param api_version: overrides the connection's API version.
     """
 
@@ -566,7 +578,9 @@ class SalesforceGetRecordsOperator(_SalesforceRestOperator):
     :param sobject: the sObject.
     :param ids: the record ids.
     :param fields: the fields to read.
+    :type salesforce_conn_id: str
     :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :type api_version: str | None
     :param api_version: overrides the connection's API version.
     """
 
@@ -590,7 +604,9 @@ class SalesforceDescribeOperator(_SalesforceRestOperator):
     """Describe one sObject, or the org's sObject list when ``sobject`` is None.
 
     :param sobject: the sObject, or None for ``describe_global``.
+    :type salesforce_conn_id: str
     :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :type api_version: str | None
     :param api_version: overrides the connection's API version.
     """
 
@@ -616,7 +632,9 @@ class SalesforceCompositeOperator(_SalesforceRestOperator):
     :param all_or_none: composite: roll back everything when a subrequest fails.
     :param collate_subrequests: composite: let Salesforce collate subrequests.
     :param halt_on_error: batch: stop at the first failed subrequest.
+    :type salesforce_conn_id: str
     :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :type api_version: str | None
     :param api_version: overrides the connection's API version.
     """
 
@@ -671,7 +689,9 @@ class SalesforceApexRestOperator(_SalesforceRestOperator):
     :param method: HTTP method.
     :param json: request body (JSON).
     :param query_params: query string parameters.
+    :type salesforce_conn_id: str
     :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :type api_version: str | None
     :param api_version: overrides the connection's API version.
     """
 
@@ -697,7 +717,9 @@ class SalesforceRestCallOperator(_SalesforceRestOperator):
     :param method: HTTP method.
     :param query_params: query string parameters (``params`` is taken by Airflow: DAG params).
     :param json: request body (JSON).
+    :type salesforce_conn_id: str
     :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :type api_version: str | None
     :param api_version: overrides the connection's API version.
     """
 
@@ -765,7 +787,9 @@ class SalesforceGetUpdatedOperator(_ChangedRecordsOperator):
     :param sobject: the sObject.
     :param start: window start (datetime or ISO 8601 text); default ``data_interval_start``.
     :param end: window end; default ``data_interval_end``.
+    :type salesforce_conn_id: str
     :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :type api_version: str | None
     :param api_version: overrides the connection's API version.
     """
 
@@ -780,7 +804,9 @@ class SalesforceGetDeletedOperator(_ChangedRecordsOperator):
     :param sobject: the sObject.
     :param start: window start (datetime or ISO 8601 text); default ``data_interval_start``.
     :param end: window end; default ``data_interval_end``.
+    :type salesforce_conn_id: str
     :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :type api_version: str | None
     :param api_version: overrides the connection's API version.
     """
 

@@ -120,8 +120,11 @@ class SalesforceSoapOperator(_SalesforceSoapOperator):
     :param operation: the WSDL operation (``describeGlobal``, ``getUpdated``, ``create`` ...).
     :param arguments: the operation's arguments (the hook method's keyword arguments, or the WSDL's
         request elements for ``hook.call``).
+    :type salesforce_conn_id: str
     :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :type api_version: str | None
     :param api_version: overrides the connection's API version.
+    :type soap_headers: Mapping[str, Mapping[str, Any]] | None
     :param soap_headers: SOAP headers for the call.
     """
 
@@ -166,8 +169,11 @@ class SalesforceSoapQueryOperator(_SalesforceSoapOperator):
     :param output_format: ``csv``, ``jsonl`` or ``parquet`` (``+ ".gz"``); default from the suffix.
     :param include_deleted: use ``queryAll``.
     :param batch_size: ``QueryOptions.batchSize`` (200-2000).
+    :type salesforce_conn_id: str
     :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :type api_version: str | None
     :param api_version: overrides the connection's API version.
+    :type soap_headers: Mapping[str, Mapping[str, Any]] | None
     :param soap_headers: further SOAP headers.
     """
 
@@ -218,9 +224,13 @@ class SalesforceConvertLeadsOperator(_PerItemOperator):
         ``accountId``, ``contactId``, ``ownerId``, ``doNotCreateOpportunity``, ``opportunityName`` ...).
     :param converted_status: default ``convertedStatus`` for items without one.
     :param do_not_create_opportunity: default ``doNotCreateOpportunity`` for items without one.
+    :type fail_on_errors: bool
     :param fail_on_errors: fail the task (after pushing nothing) when any lead failed to convert.
+    :type salesforce_conn_id: str
     :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :type api_version: str | None
     :param api_version: overrides the connection's API version.
+    :type soap_headers: Mapping[str, Mapping[str, Any]] | None
     :param soap_headers: SOAP headers (``DuplicateRuleHeader``, ``EmailHeader`` ...).
     """
 
@@ -248,9 +258,13 @@ class SalesforceMergeRecordsOperator(_PerItemOperator):
 
     :param merge_requests: ``{"masterRecord": {"type": "Account", "Id": ...}, "recordToMergeIds": [...]}`` dicts
         (up to two ids each; fields set on the master record are saved with the merge).
+    :type salesforce_conn_id: str
     :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :type api_version: str | None
     :param api_version: overrides the connection's API version.
+    :type soap_headers: Mapping[str, Mapping[str, Any]] | None
     :param soap_headers: SOAP headers.
+    :type fail_on_errors: bool
     :param fail_on_errors: fail the task when any merge failed.
     """
 
@@ -271,9 +285,13 @@ class SalesforceSendEmailOperator(_PerItemOperator):
     :param messages: ``SingleEmailMessage`` dicts (``toAddresses``, ``subject``, ``plainTextBody``,
         ``htmlBody``, ``targetObjectId``, ``templateId``, ``whatId`` ...).
     :param mass: the messages are ``MassEmailMessage`` dicts (``targetObjectIds``, ``templateId``).
+    :type salesforce_conn_id: str
     :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :type api_version: str | None
     :param api_version: overrides the connection's API version.
+    :type soap_headers: Mapping[str, Mapping[str, Any]] | None
     :param soap_headers: SOAP headers.
+    :type fail_on_errors: bool
     :param fail_on_errors: fail the task when any message failed.
     """
 
@@ -309,9 +327,13 @@ class SalesforceUndeleteOperator(_IdsOperator):
     """Restore records from the recycle bin (``undelete``, 200 per call); one result per id.
 
     :param ids: record ids.
+    :type salesforce_conn_id: str
     :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :type api_version: str | None
     :param api_version: overrides the connection's API version.
+    :type soap_headers: Mapping[str, Mapping[str, Any]] | None
     :param soap_headers: SOAP headers (``AllOrNoneHeader``).
+    :type fail_on_errors: bool
     :param fail_on_errors: fail the task when any id failed.
     """
 
@@ -322,9 +344,13 @@ class SalesforceEmptyRecycleBinOperator(_IdsOperator):
     """Purge deleted records from the recycle bin for good (``emptyRecycleBin``, 200 per call).
 
     :param ids: ids of deleted records.
+    :type salesforce_conn_id: str
     :param salesforce_conn_id: Airflow connection id (type ``salesforce_suite``).
+    :type api_version: str | None
     :param api_version: overrides the connection's API version.
+    :type soap_headers: Mapping[str, Mapping[str, Any]] | None
     :param soap_headers: SOAP headers.
+    :type fail_on_errors: bool
     :param fail_on_errors: fail the task when any id failed.
     """
 

@@ -112,11 +112,13 @@ class SalesforceBulkJobSensor(_SalesforceBulkSensor):
     Done: a 2.0 job in ``JobComplete``; a 1.0 job with no batch queued or in progress. The XCom
     value is ``{"job_id", "state", "records_processed", "records_failed", "message"}``.
 
+    Other parameters: ``salesforce_conn_id``, ``api_version``, ``deferrable`` and the
+    ``BaseSensorOperator`` ones (``mode``, ``poke_interval``, ``timeout``, ``soft_fail``).
+
+    :type job_id: str
     :param job_id: the job (templated, e.g. from a Bulk operator's XCom).
     :param api: ``"2.0"`` or ``"1.0"``.
     :param kind: 2.0: ``"ingest"`` or ``"query"``.
-    Other parameters: ``salesforce_conn_id``, ``api_version``, ``deferrable`` and the
-    ``BaseSensorOperator`` ones (``mode``, ``poke_interval``, ``timeout``, ``soft_fail``).
     """
 
     def __init__(self, *, api: str = "2.0", kind: str = "ingest", **kwargs: Any) -> None:
@@ -150,9 +152,12 @@ class SalesforceBulkBatchSensor(_SalesforceBulkSensor):
     Done: each batch ``Completed`` or ``NotProcessed`` (PK chunking's original batch). The XCom
     value is a list of ``{"job_id", "batch_id", "state", "records_processed", "records_failed", "message"}``.
 
+    Other parameters: see ``SalesforceBulkJobSensor``.
+
+    :type job_id: str
     :param job_id: the Bulk 1.0 job.
+    :type batch_id: str | None
     :param batch_id: the batch; None waits for all the job's batches.
-    Other parameters: see :class:`SalesforceBulkJobSensor`.
     """
 
     template_fields: Sequence[str] = ("job_id", "batch_id", "salesforce_conn_id")
