@@ -1,0 +1,80 @@
+"""Helpers shared by the coverage benchmarks (Bulk 1.0, Pardot, Desk, SOSL, CRM Analytics): the
+Pardot and Desk connections of the runner's emulator, bare sessions for the floors, emulator knobs.
+
+A case's setup runs in the case's own process, so the connections are set in ``os.environ`` there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, Callable
+
+import requests
+
+from bench.bench_rest_transport import _token
+from bench.runner import BenchEnv
+
+PARDOT_BUSINESS_UNIT = "0Uv000000000001AAA"
+#: The floors poll as often as our hooks are told to (``poll_interval``): same waits for all.
+POLL = 0.2
+
+
+def admin_post(env: BenchEnv, path: str, body: dict[str, Any] | None = None) -> Any:
+    """``POST /__emulator__/<path>`` (the emulator's control API); its JSON."""
+    reply = requests.post(f"{env.url}/__emulator__/{path}", json=body or {}, verify=env.ca_bundle or True, timeout=120)
+    reply.raise_for_status()
+    return reply.json() if reply.content else None
+
+
+def use_connection(conn_id: str, conn_type: str, env: BenchEnv, **extra: Any) -> str:
+    """Point Airflow connection ``conn_id`` (type ``conn_type``) at the emulator in this process."""
+    conn = json.loads(env.connection_json)
+    conn["conn_type"] = conn_type
+    conn["extra"] = {**conn.get("extra", {}), **extra}
+    os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(conn)
+    return conn_id
+
+
+def use_pardot_connection(env: BenchEnv) -> str:
+    """``salesforce_pardot_default``: OAuth and Pardot both on the emulator, its default business unit."""
+    return use_connection("salesforce_pardot_default", "salesforce_pardot", env,
+                          business_unit_id=PARDOT_BUSINESS_UNIT, pardot_host=env.url)
+
+
+def use_desk_connection(env: BenchEnv) -> str:
+    """``salesforce_desk_default``: the emulator's Desk site, Basic auth as its admin."""
+    return use_connection("salesforce_desk_default", "salesforce_desk", env)
+
+
+def bearer_session(env: BenchEnv, **headers: str) -> tuple[requests.Session, str, str]:
+    """A plain ``requests.Session`` with a bearer token and ``headers``; (session, instance URL, token)."""
+    token, instance = _token(env)
+    session = requests.Session()
+    session.verify = env.ca_bundle or True
+    session.headers.update({"Authorization": f"Bearer {token}", **headers})
+    return session, instance, token
+
+
+def pardot_session(env: BenchEnv) -> tuple[requests.Session, str]:
+    """A bare session for Pardot v5 (token + Business Unit header); (session, ``<host>/api/v5``)."""
+    session, _, _ = bearer_session(env, **{"Pardot-Business-Unit-Id": PARDOT_BUSINESS_UNIT})
+    return session, f"{env.url}/api/v5"
+
+
+def poll_until(fetch: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool],
+               failed: Callable[[dict[str, Any]], bool] = lambda info: False, *, timeout: float = 600) -> dict[str, Any]:
+    """Call ``fetch`` every :data:`POLL` seconds until ``done`` (return it) or ``failed`` (raise)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = fetch()
+        if done(info):
+            return info
+        if failed(info) or time.monotonic() > deadline:
+            raise RuntimeError(f"job did not finish: {info}")
+        time.sleep(POLL)
+
+
+def file_mb(path: str) -> float:
+    return round(os.path.getsize(path) / 2**20, 1)
