@@ -78,3 +78,48 @@ def poll_until(fetch: Callable[[], dict[str, Any]], done: Callable[[dict[str, An
 
 def file_mb(path: str) -> float:
     return round(os.path.getsize(path) / 2**20, 1)
+
+
+# -- Pardot --------------------------------------------------------------------------------------------------
+PROSPECT_FIELDS = ["email", "firstName", "lastName", "company"]
+
+
+def prospects_csv(env: BenchEnv, rows: int) -> str:
+    """A CSV file of ``rows`` prospects (written once per run, before any clock)."""
+    path = os.path.join(env.workdir, f"pardot-prospects-{rows}.csv")
+    if not os.path.exists(path):
+        with open(path, "w") as out:
+            out.write(",".join(PROSPECT_FIELDS) + "\n")
+            for n in range(rows):
+                out.write(f"p{n:07d}@example.com,Pat{n},Bench,Company {n % 97}\n")
+    return path
+
+
+def pardot_floor_import(env: BenchEnv, path: str) -> dict[str, Any]:
+    """The bare Import API: create, the whole file as one batch, ``Ready``, poll; the import's JSON."""
+    session, api = pardot_session(env)
+    created = session.post(f"{api}/imports", files={"input": (None, json.dumps({"operation": "Upsert",
+                                                                                "object": "Prospect"}),
+                                                              "application/json")}, timeout=60)
+    created.raise_for_status()
+    import_id = created.json()["id"]
+    with open(path, "rb") as handle:
+        session.post(f"{api}/imports/{import_id}/batches", files={"importFile": ("batch.csv", handle, "text/csv")},
+                     timeout=600).raise_for_status()
+    session.patch(f"{api}/imports/{import_id}", json={"state": "Ready"}, timeout=60).raise_for_status()
+    return poll_until(lambda: session.get(f"{api}/imports/{import_id}", timeout=60).json(),
+                      lambda info: info["state"] == "Complete", lambda info: info["state"] == "Failed")
+
+
+def pardot_prospects(env: BenchEnv, rows: int) -> None:
+    """Make the org hold exactly ``rows`` bench prospects (a reset and one import when it does not)."""
+    session, api = pardot_session(env)
+    listed = session.get(f"{api}/objects/prospects", params={"fields": "id", "limit": 1000}, timeout=60).json()
+    total = len(listed.get("values") or [])
+    while listed.get("nextPageToken") and total <= rows:
+        listed = session.get(f"{api}/objects/prospects", params={"nextPageToken": listed["nextPageToken"]},
+                             timeout=60).json()
+        total += len(listed.get("values") or [])
+    if total != rows:
+        admin_post(env, "reset")
+        pardot_floor_import(env, prospects_csv(env, rows))
