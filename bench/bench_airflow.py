@@ -44,7 +44,7 @@ DAG_FILE = HERE / "airflow_dags" / "bench_e2e.py"
 ROOT = HERE.parent
 BULK_ROWS = int(os.environ.get("SF_BENCH_AIRFLOW_BULK_ROWS", "100000"))
 REST_RECORDS = int(os.environ.get("SF_BENCH_AIRFLOW_REST_RECORDS", "10000"))
-CASES = {"bulk_ingest": "ingest", "bulk_extract": "extract", "rest_upsert": "upsert", "streaming": "wait"}
+TASKS = {"bulk_ingest": "ingest", "bulk_extract": "extract", "rest_upsert": "upsert", "streaming": "wait"}
 PUSH_TOPIC = ("BenchE2E", "SELECT Id, Name, StageName FROM Opportunity")
 
 
@@ -213,7 +213,7 @@ def dagtest_mode(base: Path) -> Iterator[Callable[[str], dict[str, float]]]:
             if done.returncode:
                 raise RuntimeError(f"dag.test() of {case} failed:\n{done.stderr[-3000:]}")
             result = json.loads(done.stdout.strip().splitlines()[-1])
-            start, end, state = result["tasks"][CASES[case]]
+            start, end, state = result["tasks"][TASKS[case]]
             assert result["state"].endswith("success") and state.endswith("success"), result
             figures = {"task s": end - start, "run s": result["run_s"], "process peak RSS MB": result["peak_rss_mb"],
                        **emulator.execute_s(f"bench_e2e_{case}", result["run_id"])}
@@ -292,14 +292,14 @@ def deployment_mode(base: Path) -> Iterator[Callable[[str], dict[str, float]]]:
         stack = start_sqlite_deployment(procs, home, dags, {"salesforce_suite_default": "{emulator}"},
                                         asset_uri="salesforce://unused")
         emulator = Emulator(stack.emulator, data)
-        for case in CASES:
+        for case in TASKS:
             dag_id = f"bench_e2e_{case}"
             wait_for(lambda: procs.assert_running() or stack.db.rows("SELECT 1 FROM dag WHERE dag_id = ?", dag_id),  # noqa: B023
                      timeout=300, what=f"the DAG processor to parse {dag_id}")
             airflow_api(stack, "PATCH", f"/dags/{dag_id}", {"is_paused": False})
 
         def run(case: str) -> dict[str, float]:
-            dag_id, task_id = f"bench_e2e_{case}", CASES[case]
+            dag_id, task_id = f"bench_e2e_{case}", TASKS[case]
             emulator.prepare(case)
             stop = threading.Event()
             waker, woken = _in_thread(lambda: emulator.wake_streaming(emulator.subscriptions(), stop)) \
@@ -355,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_airflow", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--modes", nargs="*", default=["dagtest", "deployment"], choices=["dagtest", "deployment"])
-    parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--cases", nargs="*", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--rounds", type=int, default=int(os.environ.get("SF_BENCH_AIRFLOW_ROUNDS", "3")))
     parser.add_argument("--keep", action="store_true", help="keep the directories (logs, databases)")
     parser.add_argument("--dag-test", metavar="DAG_ID", help=argparse.SUPPRESS)  # the child of dagtest mode

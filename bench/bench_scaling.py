@@ -133,7 +133,7 @@ def table(curve: Curve, points: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def plot(curve: Curve, points: list[dict[str, Any]], rounds: int, stamp: str, out: Path) -> Path:
+def plot(curve: Curve, points: list[dict[str, Any]], rounds: int, stamp: str, out: Path, note: str = "") -> Path:
     """Three panels (wall time, client CPU, peak RSS against size, log-log), median with min-max bars."""
     import matplotlib
 
@@ -161,7 +161,7 @@ def plot(curve: Curve, points: list[dict[str, Any]], rounds: int, stamp: str, ou
         ax.xaxis.set_minor_locator(NullLocator())  # the sizes are the ticks
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"{curve.title}: {', '.join(f'{s:,}' for s in sizes)} {curve.unit}; median of {rounds} round(s), "
+    fig.suptitle(f"{curve.title}: {', '.join(f'{s:,}' for s in sizes)} {curve.unit}{note}; median of {rounds} round(s), "
                  f"min-max bars; {stamp}, {os.cpu_count()} cores", fontsize=10)
     fig.tight_layout()
     path = out / f"scaling-{curve.slug}.png"
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         for curve in (c for c in CURVES if c.slug in args.curves):
             points = measure(curve, sizes[curve.kind], args.rounds, env)
             results[curve.slug] = points
-            path = plot(curve, points, args.rounds, stamp, args.out)
+            path = plot(curve, points, args.rounds, stamp, args.out, " (reduced curve)" if args.reduced else "")
             print(f"\n## {curve.title} (load {os.getloadavg()[0]:.1f}; plot: {path})\n")
             print(table(curve, points) + "\n", flush=True)
     if args.json:
