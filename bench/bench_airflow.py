@@ -163,6 +163,15 @@ def _in_thread(fn: Callable[[], dict[str, float]]) -> tuple[threading.Thread, di
     return thread, out
 
 
+def _folders(base: Path, mode: str) -> tuple[Path, Path, Path]:
+    """(Airflow home, DAG folder with the DAG file, the DAGs' data folder) of a mode."""
+    home, dags, data = base / mode / "home", base / mode / "dags", base / "data"
+    for folder in (home, dags, data):
+        folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(DAG_FILE, dags / DAG_FILE.name)
+    return home, dags, data
+
+
 # -- dag.test() -------------------------------------------------------------------------------------------
 def dag_test_child(dag_id: str) -> None:
     """In the child process: ``dag.test()`` the DAG; print its figures as JSON."""
@@ -185,10 +194,7 @@ def dagtest_mode(base: Path) -> Iterator[Callable[[str], dict[str, float]]]:
     """An emulator process and a migrated SQLite home; yields ``run(case) -> figures``."""
     from tests.integration.airflow_procs import ProcessSet, airflow_env, free_port, start_emulator
 
-    home, dags, data = base / "dagtest" / "home", base / "dagtest" / "dags", base / "data"
-    for folder in (home, dags, data):
-        folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(DAG_FILE, dags / DAG_FILE.name)
+    home, dags, data = _folders(base, "dagtest")
     procs = ProcessSet(home, dict(os.environ))
     try:
         emulator = Emulator(start_emulator(procs), data)
@@ -282,10 +288,7 @@ def deployment_mode(base: Path) -> Iterator[Callable[[str], dict[str, float]]]:
     from bench.bench_deployment import when
     from tests.integration.airflow_procs import ProcessSet, airflow_api, start_sqlite_deployment, wait_for
 
-    home, dags, data = base / "deployment" / "home", base / "deployment" / "dags", base / "data"
-    for folder in (home, dags, data):
-        folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(DAG_FILE, dags / DAG_FILE.name)
+    home, dags, data = _folders(base, "deployment")
     os.environ["SF_BENCH_E2E_DIR"] = str(data)  # the deployment's processes inherit it
     procs = ProcessSet(home, dict(os.environ))
     try:

@@ -8,7 +8,6 @@ file). The emulator's Desk rate limit is raised for the run; the customers are s
 
 from __future__ import annotations
 
-import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
@@ -16,7 +15,7 @@ from typing import Any, Callable
 import requests
 
 from bench.bench_bulk import client_cpu
-from bench.coverage_support import admin_post, file_mb, use_desk_connection
+from bench.coverage_support import admin_post, file_mb, floor_walk, use_desk_connection
 from bench.runner import BenchEnv, Case
 
 CUSTOMERS, PER_PAGE = 3_000, 100
@@ -70,18 +69,12 @@ def _floor_pages(prepared: dict[str, Any], each: Callable[[dict[str, Any]], None
 
 @client_cpu
 def floor_iterate(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
-    seen = _floor_pages(prepared, lambda entry: None)
-    assert seen == CUSTOMERS, seen
-    return {"entries": seen}
+    return floor_walk(env, lambda each: _floor_pages(prepared, each), CUSTOMERS, "entries")
 
 
 @client_cpu
 def floor_to_file(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
-    output = os.path.join(env.workdir, "desk-floor.jsonl")
-    with open(output, "w") as out:
-        seen = _floor_pages(prepared, lambda entry: out.write(json.dumps(entry) + "\n"))
-    assert seen == CUSTOMERS, seen
-    return {"entries": seen, "file MB": file_mb(output)}
+    return floor_walk(env, lambda each: _floor_pages(prepared, each), CUSTOMERS, "entries", "desk-floor.jsonl")
 
 
 def _setup_hook(env: BenchEnv) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.bench_bulk import _warm_hook, client_cpu
 from bench.bench_pardot_import import ROWS
-from bench.coverage_support import POLL, file_mb, pardot_prospects, pardot_session, poll_until, use_pardot_connection
+from bench.coverage_support import POLL, file_mb, pardot_hook, pardot_prospects, pardot_session, poll_until
 from bench.runner import BenchEnv, Case
 
 GROUP = f"Pardot export: {ROWS:,} prospects, 4 fields, to CSV (emulator, loopback)"
@@ -52,13 +52,7 @@ def floor_export(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
 
 
 def _setup_hook(env: BenchEnv) -> dict[str, Any]:
-    from airflow_provider_salesforce_suite.hooks.pardot import PardotHook
-
-    prepared = _setup(env)
-    use_pardot_connection(env)
-    hook = PardotHook()
-    hook.request("GET", hook.v5_path("prospects"), params={"fields": "id", "limit": 1})  # warm
-    return {**prepared, "hook": hook}
+    return {**_setup(env), "hook": pardot_hook(env)}
 
 
 @client_cpu

@@ -16,8 +16,7 @@ import os
 from typing import Any
 
 from bench.bench_bulk import _warm_hook, client_cpu
-from bench.coverage_support import POLL, admin_post, pardot_floor_import, poll_until, prospects_csv, \
-    use_pardot_connection
+from bench.coverage_support import POLL, admin_post, pardot_floor_import, pardot_hook, poll_until, prospects_csv
 from bench.runner import BenchEnv, Case
 
 ROWS = int(os.environ.get("SF_BENCH_PARDOT_ROWS", "10000"))
@@ -38,13 +37,7 @@ def floor_import(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
 
 
 def _setup_hook(env: BenchEnv) -> dict[str, Any]:
-    from airflow_provider_salesforce_suite.hooks.pardot import PardotHook
-
-    prepared = _setup(env)
-    use_pardot_connection(env)
-    hook = PardotHook()
-    hook.request("GET", hook.v5_path("prospects"), params={"fields": "id", "limit": 1})  # warm
-    return {**prepared, "hook": hook}
+    return {**_setup(env), "hook": pardot_hook(env)}
 
 
 @client_cpu

@@ -9,13 +9,12 @@ it with the floor that writes a file. The prospects are imported once. ``ROWS`` 
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Callable
 
 from bench.bench_bulk import _warm_hook, client_cpu
 from bench.bench_pardot_import import ROWS
-from bench.coverage_support import file_mb, pardot_prospects, pardot_session, use_pardot_connection
+from bench.coverage_support import file_mb, floor_walk, pardot_hook, pardot_prospects, pardot_session
 from bench.runner import BenchEnv, Case
 
 PAGE = 1000
@@ -48,28 +47,17 @@ def _floor_pages(prepared: dict[str, Any], each: Callable[[dict[str, Any]], Any]
 
 @client_cpu
 def floor_iterate(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
-    seen = _floor_pages(prepared, lambda record: None)
-    assert seen == ROWS, seen
-    return {"records": seen}
+    return floor_walk(env, lambda each: _floor_pages(prepared, each), ROWS, "records")
 
 
 @client_cpu
 def floor_to_file(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
-    output = os.path.join(env.workdir, "pardot-floor-pages.jsonl")
-    with open(output, "w") as out:
-        seen = _floor_pages(prepared, lambda record: out.write(json.dumps(record) + "\n"))
-    assert seen == ROWS, seen
-    return {"records": seen, "file MB": file_mb(output)}
+    return floor_walk(env, lambda each: _floor_pages(prepared, each), ROWS, "records", "pardot-floor-pages.jsonl")
 
 
 def _setup_hook(env: BenchEnv) -> dict[str, Any]:
-    from airflow_provider_salesforce_suite.hooks.pardot import PardotHook
-
     _setup(env)
-    use_pardot_connection(env)
-    hook = PardotHook()
-    hook.request("GET", hook.v5_path("prospects"), params={"fields": "id", "limit": 1})  # warm
-    return {"hook": hook}
+    return {"hook": pardot_hook(env)}
 
 
 @client_cpu

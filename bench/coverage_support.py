@@ -80,6 +80,21 @@ def file_mb(path: str) -> float:
     return round(os.path.getsize(path) / 2**20, 1)
 
 
+def floor_walk(env: BenchEnv, walk: Callable[[Callable[[dict[str, Any]], Any]], int], expected: int, what: str,
+               output: str | None = None) -> dict[str, Any]:
+    """A paging floor: ``walk(each)`` calls ``each`` on every item and returns how many; with
+    ``output``, each item is written to that file (in the workdir) as a JSON line."""
+    if output is None:
+        seen = walk(lambda item: None)
+        assert seen == expected, seen
+        return {what: seen}
+    path = os.path.join(env.workdir, output)
+    with open(path, "w") as out:
+        seen = walk(lambda item: out.write(json.dumps(item) + "\n"))
+    assert seen == expected, seen
+    return {what: seen, "file MB": file_mb(path)}
+
+
 # -- Pardot --------------------------------------------------------------------------------------------------
 PROSPECT_FIELDS = ["email", "firstName", "lastName", "company"]
 
@@ -109,6 +124,16 @@ def pardot_floor_import(env: BenchEnv, path: str) -> dict[str, Any]:
     session.patch(f"{api}/imports/{import_id}", json={"state": "Ready"}, timeout=60).raise_for_status()
     return poll_until(lambda: session.get(f"{api}/imports/{import_id}", timeout=60).json(),
                       lambda info: info["state"] == "Complete", lambda info: info["state"] == "Failed")
+
+
+def pardot_hook(env: BenchEnv) -> Any:
+    """A warmed ``PardotHook`` on ``salesforce_pardot_default`` (imports, token, TLS handshake done)."""
+    from airflow_provider_salesforce_suite.hooks.pardot import PardotHook
+
+    use_pardot_connection(env)
+    hook = PardotHook()
+    hook.request("GET", hook.v5_path("prospects"), params={"fields": "id", "limit": 1})
+    return hook
 
 
 def pardot_prospects(env: BenchEnv, rows: int) -> None:
