@@ -65,7 +65,8 @@ bench: $(STAMP)
 
 # Scaling curves (docs/benchmarks.md, "Scaling curves"): the floor and our operators at 10k/100k/1M/5M
 # Bulk rows (ingest, extract) and 1k/10k/100k REST records, PNG plots into docs/img/bench/. The full
-# curve takes hours on 2 cores; bench-scaling-reduced (10k/100k/300k, 1k/10k/30k) takes minutes.
+# curve takes about an hour on 2 cores (3 rounds, an estimate from the reduced curve);
+# bench-scaling-reduced (10k/100k/300k, 1k/10k/30k) takes minutes.
 # Sizes: SF_BENCH_SCALING_BULK_SIZES, SF_BENCH_SCALING_REST_SIZES (comma-separated); rounds:
 # SF_BENCH_SCALING_ROUNDS (3).
 bench-scaling: $(STAMP)

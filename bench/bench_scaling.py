@@ -9,7 +9,7 @@ interleaved round by round (as ``python -m bench`` does):
 * Bulk extract: the ``bench_bulk_extract`` cases (floor, ``SalesforceBulkQueryOperator``);
 * REST saves: the ``scaling_rest`` cases (Collections insert: floor, ``SalesforceCreateRecordsOperator``).
 
-The full curve (Bulk 10k/100k/1M/5M rows, REST 1k/10k/100k records) takes hours on 2 cores:
+The full curve (Bulk 10k/100k/1M/5M rows, REST 1k/10k/100k records) takes about an hour on 2 cores:
 ``make bench-scaling``. ``--reduced`` (``make bench-scaling-reduced``) runs 10k/100k/300k and
 1k/10k/30k in minutes. Sizes are overridable: ``SF_BENCH_SCALING_BULK_SIZES`` and
 ``SF_BENCH_SCALING_REST_SIZES`` (comma-separated). Every plot states its sizes, rounds and date.
@@ -173,7 +173,7 @@ def plot(curve: Curve, points: list[dict[str, Any]], rounds: int, stamp: str, ou
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_scaling", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reduced", action="store_true", help="the reduced curve (minutes, not hours)")
+    parser.add_argument("--reduced", action="store_true", help="the reduced curve (minutes, not an hour)")
     parser.add_argument("--rounds", type=int, default=int(os.environ.get("SF_BENCH_SCALING_ROUNDS", "3")))
     parser.add_argument("--curves", nargs="*", default=[c.slug for c in CURVES], help="slugs of the curves to run")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img" / "bench", help="where the PNGs go")
