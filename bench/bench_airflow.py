@@ -325,7 +325,10 @@ def deployment_mode(base: Path) -> Iterator[Callable[[str], dict[str, float]]]:
                     waker.join(timeout=30)
             ti = stack.db.rows("SELECT state, start_date, end_date FROM task_instance WHERE dag_id = ? AND run_id = ? "
                                "AND task_id = ?", dag_id, run_id, task_id)[0]
-            assert row["state"] == "success" and ti["state"] == "success", (dict(row), dict(ti), stack.diagnostics())
+            if row["state"] != "success" or ti["state"] != "success":
+                (home / "failed-runs.log").open("a").write(f"=== {dag_id} {run_id}\n{stack.diagnostics()}\n")
+                raise AssertionError(f"{dag_id} run {run_id} ended {row['state']} (task {ti['state']}); the "
+                                     f"deployment's log tails are in {home / 'failed-runs.log'}")
             figures = {"task s": when(ti["end_date"]) - when(ti["start_date"]),
                        "run s": when(row["end_date"]) - when(row["start_date"]), **rss,
                        **emulator.execute_s(dag_id, run_id)}
