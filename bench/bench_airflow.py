@@ -404,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"{mode} round {number + 1} {case}: " + ", ".join(
                             f"{k} {v:.2f}" for k, v in figures[case][-1].items()), flush=True)
             print(f"\n{median_table(label, figures)}\n(load {os.getloadavg()[0]:.1f})\n", flush=True)
+    except BaseException:
+        args.keep = True  # the logs of what failed
+        raise
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
