@@ -11,8 +11,10 @@ Collections; it does not defer) and a Streaming API sensor woken by one event. E
   (API server, scheduler, DAG processor, triggerer), the run triggered through the REST API;
   reported: task and run wall time from the metadata database, the task processes' peak RSS
   (``VmHWM`` of the scheduler's descendants started for the run) and the triggerer's peak RSS
-  (sampled every 0.2 s; supervisor and trigger runner together).
+  (sampled every 0.2 s; every process of the component summed).
 
+Both also report ``execute s``: the operator's own time (its first ``pre_execute`` to its last
+``post_execute``, deferral included, as the DAG file notes them), apart from Airflow's task start-up.
 For the streaming DAG, one Opportunity is created once the sensor's trigger holds its subscription
 (the emulator's stats); ``event to task done`` is from that commit to the task's end. Rounds
 interleave the four DAGs; medians with min and max. Sizes: ``SF_BENCH_AIRFLOW_BULK_ROWS``,
