@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from bench.bench_bulk import HEADER, _reset, client_cpu, simple_salesforce_client
-from bench.coverage_support import POLL, bearer_session, poll_until
+from bench.coverage_support import POLL, as_task, bearer_session, poll_until
 from bench.runner import BenchEnv, Case
 
 ROWS = int(os.environ.get("SF_BENCH_BULK_V1_ROWS", "20000"))
@@ -121,14 +121,6 @@ def _setup(env: BenchEnv) -> dict[str, Any]:
     return {"path": path}
 
 
-def _setup_operator(env: BenchEnv) -> dict[str, Any]:
-    from bench.bench_bulk import _warm_hook
-
-    prepared = _setup(env)
-    _warm_hook()
-    return prepared
-
-
 @client_cpu
 def operator_ingest(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     from airflow_provider_salesforce_suite.operators.bulk import SalesforceBulkIngestOperator
@@ -158,7 +150,7 @@ def simple_salesforce_insert(env: BenchEnv, prepared: dict[str, Any]) -> dict[st
 
 CASES = [
     Case("floor: bare requests, CSV batches of 10,000", floor_ingest, {}, _setup),
-    Case('SalesforceBulkIngestOperator(api="1.0")', operator_ingest, {}, _setup_operator),
+    Case('SalesforceBulkIngestOperator(api="1.0")', operator_ingest, {}, as_task(_setup)),
     Case("simple-salesforce bulk.insert(list) (polls every 5 s)", simple_salesforce_insert, {},
          _setup_simple_salesforce),
 ]

@@ -16,7 +16,7 @@ from typing import Any
 from bench.bench_bulk import _reset, client_cpu, simple_salesforce_client
 from bench.bench_bulk_v1 import ROWS, csv_path, floor_ingest, tag, v1_floor_close, v1_floor_create, \
     v1_floor_session, v1_floor_wait
-from bench.coverage_support import POLL, file_mb
+from bench.coverage_support import POLL, as_task, file_mb
 from bench.rest_support import count
 from bench.runner import BenchEnv, Case
 
@@ -53,14 +53,6 @@ def floor_query(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     return {"rows": ROWS, "file MB": file_mb(output)}
 
 
-def _setup_operator(env: BenchEnv) -> dict[str, Any]:
-    from bench.bench_bulk import _warm_hook
-
-    prepared = _setup(env)
-    _warm_hook()
-    return prepared
-
-
 @client_cpu
 def operator_query(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     from airflow_provider_salesforce_suite.operators.bulk import SalesforceBulkQueryOperator
@@ -90,6 +82,6 @@ def simple_salesforce_query(env: BenchEnv, prepared: dict[str, Any]) -> dict[str
 
 CASES = [
     Case("floor: bare requests, results streamed to file", floor_query, {}, _setup),
-    Case('SalesforceBulkQueryOperator(api="1.0") -> CSV', operator_query, {}, _setup_operator),
+    Case('SalesforceBulkQueryOperator(api="1.0") -> CSV', operator_query, {}, as_task(_setup)),
     Case("simple-salesforce bulk.query -> csv", simple_salesforce_query, {}, _setup_simple_salesforce),
 ]

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import requests
 
 from bench.bench_bulk import client_cpu
-from bench.coverage_support import admin_post, file_mb, floor_walk, use_desk_connection
+from bench.coverage_support import admin_post, as_task, file_mb, floor_walk, use_desk_connection
 from bench.runner import BenchEnv, Case
 
 CUSTOMERS, PER_PAGE = 3_000, 100
@@ -93,14 +93,6 @@ def hook_list(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     return {"entries": seen}
 
 
-def _setup_operator(env: BenchEnv) -> dict[str, Any]:
-    from bench.bench_bulk import _warm_hook  # Airflow's plugins (file writes consult them), as a task runner would
-
-    prepared = _setup_hook(env)
-    _warm_hook()
-    return prepared
-
-
 @client_cpu
 def operator_to_file(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     from airflow_provider_salesforce_suite.operators.desk import SalesforceDeskToFileOperator
@@ -116,5 +108,5 @@ CASES = [
     Case("floor: bare requests, follow _links.next", floor_iterate, {}, _setup),
     Case("DeskHook.list", hook_list, {}, _setup_hook),
     Case("floor: bare requests -> JSON Lines file", floor_to_file, {}, _setup),
-    Case("SalesforceDeskToFileOperator -> JSON Lines file", operator_to_file, {}, _setup_operator),
+    Case("SalesforceDeskToFileOperator -> JSON Lines file", operator_to_file, {}, as_task(_setup_hook)),
 ]

@@ -13,9 +13,9 @@ import csv
 import os
 from typing import Any
 
-from bench.bench_bulk import _warm_hook, client_cpu
+from bench.bench_bulk import client_cpu
 from bench.bench_pardot_import import ROWS
-from bench.coverage_support import POLL, file_mb, pardot_hook, pardot_prospects, pardot_session, poll_until
+from bench.coverage_support import POLL, as_task, file_mb, pardot_hook, pardot_prospects, pardot_session, poll_until
 from bench.runner import BenchEnv, Case
 
 GROUP = f"Pardot export: {ROWS:,} prospects, 4 fields, to CSV (emulator, loopback)"
@@ -72,12 +72,6 @@ def hook_export(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     return {"rows": rows, "file MB": file_mb(output)}
 
 
-def _setup_operator(env: BenchEnv) -> dict[str, Any]:
-    prepared = _setup_hook(env)
-    _warm_hook()
-    return prepared
-
-
 @client_cpu
 def operator_export(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     from airflow_provider_salesforce_suite.operators.pardot import PardotExportOperator
@@ -93,5 +87,5 @@ def operator_export(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
 CASES = [
     Case("floor: bare requests, result files streamed", floor_export, {}, _setup),
     Case("PardotHook create/get/iter_export_records -> csv", hook_export, {}, _setup_hook),
-    Case("PardotExportOperator -> CSV (durable=False)", operator_export, {}, _setup_operator),
+    Case("PardotExportOperator -> CSV (durable=False)", operator_export, {}, as_task(_setup_hook)),
 ]

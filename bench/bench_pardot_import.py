@@ -15,8 +15,8 @@ import csv
 import os
 from typing import Any
 
-from bench.bench_bulk import _warm_hook, client_cpu
-from bench.coverage_support import POLL, admin_post, pardot_floor_import, pardot_hook, poll_until, prospects_csv
+from bench.bench_bulk import client_cpu
+from bench.coverage_support import POLL, admin_post, as_task, pardot_floor_import, pardot_hook, poll_until, prospects_csv
 from bench.runner import BenchEnv, Case
 
 ROWS = int(os.environ.get("SF_BENCH_PARDOT_ROWS", "10000"))
@@ -51,12 +51,6 @@ def hook_import(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     return {"rows": ROWS}
 
 
-def _setup_operator(env: BenchEnv) -> dict[str, Any]:
-    prepared = _setup_hook(env)
-    _warm_hook()
-    return prepared
-
-
 @client_cpu
 def operator_import(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     from airflow_provider_salesforce_suite.operators.pardot import PardotImportOperator
@@ -70,5 +64,5 @@ def operator_import(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
 CASES = [
     Case("floor: bare requests, the file as one batch", floor_import, {}, _setup),
     Case("PardotHook.import_records + get_import", hook_import, {}, _setup_hook),
-    Case("PardotImportOperator (durable=False)", operator_import, {}, _setup_operator),
+    Case("PardotImportOperator (durable=False)", operator_import, {}, as_task(_setup_hook)),
 ]

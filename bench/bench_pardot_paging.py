@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-from bench.bench_bulk import _warm_hook, client_cpu
+from bench.bench_bulk import client_cpu
 from bench.bench_pardot_import import ROWS
-from bench.coverage_support import file_mb, floor_walk, pardot_hook, pardot_prospects, pardot_session
+from bench.coverage_support import as_task, file_mb, floor_walk, pardot_hook, pardot_prospects, pardot_session
 from bench.runner import BenchEnv, Case
 
 PAGE = 1000
@@ -67,12 +67,6 @@ def hook_iterate(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     return {"records": seen}
 
 
-def _setup_operator(env: BenchEnv) -> dict[str, Any]:
-    prepared = _setup_hook(env)
-    _warm_hook()
-    return prepared
-
-
 @client_cpu
 def operator_to_file(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     from airflow_provider_salesforce_suite.operators.pardot import PardotQueryOperator
@@ -88,5 +82,5 @@ CASES = [
     Case("floor: bare requests, follow nextPageToken", floor_iterate, {}, _setup),
     Case("PardotHook.iter_records", hook_iterate, {}, _setup_hook),
     Case("floor: bare requests -> JSON Lines file", floor_to_file, {}, _setup),
-    Case("PardotQueryOperator -> JSON Lines file", operator_to_file, {}, _setup_operator),
+    Case("PardotQueryOperator -> JSON Lines file", operator_to_file, {}, as_task(_setup_hook)),
 ]

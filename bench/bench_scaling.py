@@ -121,8 +121,9 @@ def table(curve: Curve, points: list[dict[str, Any]]) -> str:
         value = point[label][key]
         return format(value["median"], fmt) if value else "-"
 
-    lines = [f"| {curve.unit} | floor s | ours s | wall ratio | floor CPU s | ours CPU s | CPU ratio "
-             "| floor RSS MB | ours RSS MB |", "|---|---|---|---|---|---|---|---|---|"]
+    header = (f"| {curve.unit} | floor s | ours s | wall ratio | floor CPU s | ours CPU s | CPU ratio "
+              "| floor RSS MB | ours RSS MB |")
+    lines = [header, "|---|---|---|---|---|---|---|---|---|"]
     for p in points:
         wall = p["ours"]["wall_s"]["median"] / p["floor"]["wall_s"]["median"]
         cpu = (f"{p['ours']['cpu_s']['median'] / p['floor']['cpu_s']['median']:.1f}x"

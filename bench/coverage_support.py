@@ -21,6 +21,20 @@ PARDOT_BUSINESS_UNIT = "0Uv000000000001AAA"
 POLL = 0.2
 
 
+def as_task(setup: Callable[[BenchEnv], dict[str, Any]]) -> Callable[[BenchEnv], dict[str, Any]]:
+    """``setup``, then what a task runner has done before ``execute``: Airflow's plugins loaded (file
+    writes consult them) and the provider's file layer imported (see ``bench_bulk._warm_hook``)."""
+
+    def prepare(env: BenchEnv) -> dict[str, Any]:
+        from bench.bench_bulk import _warm_hook
+
+        prepared = setup(env)
+        _warm_hook()
+        return prepared
+
+    return prepare
+
+
 def admin_post(env: BenchEnv, path: str, body: dict[str, Any] | None = None) -> Any:
     """``POST /__emulator__/<path>`` (the emulator's control API); its JSON."""
     reply = requests.post(f"{env.url}/__emulator__/{path}", json=body or {}, verify=env.ca_bundle or True, timeout=120)

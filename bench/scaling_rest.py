@@ -14,7 +14,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench.bench_bulk import _reset, _warm_hook, client_cpu
+from bench.bench_bulk import _reset, client_cpu
+from bench.coverage_support import as_task
 from bench.rest_support import bare_session, chunks, requests_total
 from bench.runner import BenchEnv, Case
 
@@ -60,12 +61,6 @@ def floor_insert(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     return {"records": RECORDS, "http_calls": requests_total(env) - before}
 
 
-def _setup_operator(env: BenchEnv) -> dict[str, Any]:
-    prepared = _setup(env)
-    _warm_hook()
-    return prepared
-
-
 @client_cpu
 def operator_insert(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     from airflow_provider_salesforce_suite.operators.rest import SalesforceCreateRecordsOperator
@@ -81,5 +76,5 @@ def operator_insert(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
 
 CASES = [
     Case("floor: bare requests, Collections x4", floor_insert, {}, _setup),
-    Case("SalesforceCreateRecordsOperator(source=CSV)", operator_insert, {}, _setup_operator),
+    Case("SalesforceCreateRecordsOperator(source=CSV)", operator_insert, {}, as_task(_setup)),
 ]
