@@ -5,14 +5,15 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])" 2>/dev/null)
 
-.PHONY: test test-live integration-full chaos deploy-full demo docs bench emulator dist clean
+.PHONY: test test-live integration-full chaos deploy-full demo docs bench bench-scaling bench-scaling-reduced \
+	bench-airflow emulator dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[test,docs,parquet,pubsub]'
+	$(BIN)/python -m pip install --quiet -e '.[test,docs,parquet,pubsub,bench]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -61,6 +62,24 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.official_provider  # the official provider, apart from $(VENV)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Scaling curves (docs/benchmarks.md, "Scaling curves"): the floor and our operators at 10k/100k/1M/5M
+# Bulk rows (ingest, extract) and 1k/10k/100k REST records, PNG plots into docs/img/bench/. The full
+# curve takes about an hour on 2 cores (3 rounds, an estimate from the reduced curve);
+# bench-scaling-reduced (10k/100k/300k, 1k/10k/30k) takes minutes.
+# Sizes: SF_BENCH_SCALING_BULK_SIZES, SF_BENCH_SCALING_REST_SIZES (comma-separated); rounds:
+# SF_BENCH_SCALING_ROUNDS (3).
+bench-scaling: $(STAMP)
+	$(BIN)/python -m bench.bench_scaling $(BENCH_SCALING_ARGS)
+
+bench-scaling-reduced: $(STAMP)
+	$(BIN)/python -m bench.bench_scaling --reduced $(BENCH_SCALING_ARGS)
+
+# The headline cases as real Airflow tasks (docs/benchmarks.md, "End to end through Airflow"):
+# dag.test(), then a SQLite + LocalExecutor deployment with a triggerer (deferrable=True). Not part
+# of `make bench`: about 10 minutes on 2 cores.
+bench-airflow: $(STAMP)
+	$(BIN)/python -m bench.bench_airflow $(BENCH_AIRFLOW_ARGS)
 
 # Event-to-run latency and sustained events/s through SQLite + LocalExecutor and PostgreSQL +
 # Celery side by side (docs/deployment.md); not part of `make bench`: 12 to 14 minutes on 2 cores.
