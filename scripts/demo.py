@@ -300,7 +300,7 @@ def summary(outcomes: list[Outcome], seconds: float) -> int:
     for item in outcomes:
         mark = "ok  " if item.ok else "FAIL"
         print(f"{mark} {item.api:<19} {item.dag_id:<42} {item.seconds:5.0f} s  {item.what}")
-    print(f"     {_files_written()}; logs in {LOGS}")
+    print(f"     {_files_written()}; logs in {LOGS.relative_to(DEMO.parent)}/")
     failed = [item for item in outcomes if not item.ok]
     for item in failed:
         print(f"FAILED: {item.dag_id} ({item.api}): {item.what}; log: {item.log}")
@@ -322,7 +322,8 @@ def main() -> int:
     procs = ProcessSet(LOGS, {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")})
     outcomes: list[Outcome] = []
     try:
-        emulator = start_emulator(procs, "--pubsub-port", "0", "--schema", str(schema))
+        emulator = start_emulator(procs, "--pubsub-port", "0", "--schema", str(schema),
+                                  "--cert-dir", str(DEMO / "certs"))
         print(f"emulator up at {emulator['url']} (CA bundle {emulator['ca_bundle']})", flush=True)
         api_port = free_port()
         procs.env = airflow_env(HOME, ROOT / "example_dags", api_port, {
