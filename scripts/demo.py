@@ -81,7 +81,7 @@ class BatchDag:
     conf: dict[str, Any]
     describe: Callable[[dict[str, Any]], str]
     prepare: Callable[[Stack], None] | None = None
-    file: str = ""  # in example_dags/; default ``<dag id>.py``
+    file: str = ""
 
 
 def _out(name: str) -> str:
@@ -258,7 +258,9 @@ def run_events(stack: Stack) -> list[Outcome]:
                               or _run_that_handled(stack, dag, record_id),
                               timeout=EVENT_TIMEOUT, what=f"a successful run of {dag.dag_id} for {record_id}")
         except (TimeoutError, AssertionError) as exc:
-            outcomes.append(Outcome(dag.api, dag.dag_id, time.monotonic() - made, str(exc).splitlines()[0], False,
+            # The watcher runs in the triggerer, the run in the scheduler's executor: both logs tell.
+            outcomes.append(Outcome(dag.api, dag.dag_id, time.monotonic() - made,
+                                    f"{str(exc).splitlines()[0]} (see also triggerer.log)", False,
                                     LOGS / "scheduler.log"))
             continue
         seconds = time.monotonic() - made
@@ -312,7 +314,9 @@ def _stop_on_sigterm(signum: int, frame: Any) -> None:
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)  # stop the processes as Ctrl-C does
+    # Ctrl-C and SIGTERM stop every process; SIGINT even when started with it ignored (a background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     begun = time.monotonic()
     for path in (HOME, OUTPUT, LOGS):
         shutil.rmtree(path, ignore_errors=True)
