@@ -334,7 +334,6 @@ def main() -> int:
             **_connections(emulator),
             # Parsed once is enough here: the DAG processor leaves the CPU to the DAG runs.
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         })
         os.environ.update(procs.env)  # the hooks seeding Desk cases read the same connections
         stack = Stack(procs, emulator, MetadataDB(HOME / "airflow.db"), api_port,
