@@ -216,6 +216,7 @@ def run_batch(stack: Stack, dag: BatchDag) -> Outcome:
     print(f"running {dag.dag_id} ...", flush=True)
     started = time.monotonic()
     log = LOGS / f"{dag.dag_id}.log"
+    files_before = _output_files()
     try:
         if dag.prepare is not None:
             dag.prepare(stack)
@@ -231,6 +232,9 @@ def run_batch(stack: Stack, dag: BatchDag) -> Outcome:
         what = dag.describe(_latest_run_xcoms(stack.db, dag.dag_id))
     except Exception as exc:  # noqa: BLE001 - the run succeeded; only its description is incomplete
         what = f"succeeded (no summary: {type(exc).__name__}: {exc})"
+    written = len(_output_files() - files_before)
+    if written:
+        what += f"; {written} file{'s' if written > 1 else ''} written"
     print(f"{dag.dag_id}: success ({seconds:.0f} s)", flush=True)
     return Outcome(dag.api, dag.dag_id, seconds, what, True, log)
 
@@ -291,9 +295,8 @@ def _run_that_handled(stack: Stack, dag: EventDag, record_id: str) -> str | None
     return None
 
 
-def _files_written() -> str:
-    files = [path for path in OUTPUT.rglob("*") if path.is_file()]
-    return f"{len(files)} files written under {OUTPUT.relative_to(DEMO.parent)}/"
+def _output_files() -> set[Path]:
+    return {path for path in OUTPUT.rglob("*") if path.is_file()}
 
 
 def summary(outcomes: list[Outcome], seconds: float) -> int:
@@ -302,7 +305,8 @@ def summary(outcomes: list[Outcome], seconds: float) -> int:
     for item in outcomes:
         mark = "ok  " if item.ok else "FAIL"
         print(f"{mark} {item.api:<19} {item.dag_id:<42} {item.seconds:5.0f} s  {item.what}")
-    print(f"     {_files_written()}; logs in {LOGS.relative_to(DEMO.parent)}/")
+    print(f"     {len(_output_files())} files written under {OUTPUT.relative_to(DEMO.parent)}/; "
+          f"logs in {LOGS.relative_to(DEMO.parent)}/")
     failed = [item for item in outcomes if not item.ok]
     for item in failed:
         print(f"FAILED: {item.dag_id} ({item.api}): {item.what}; log: {item.log}")
