@@ -1,7 +1,7 @@
 """Bulk API extract: ``ROWS`` Account rows (7 fields) to one CSV file (one header).
 
 **The floor** is the best per round of bare ``requests`` clients that create the query job, poll
-every ``POLL`` s and write the pages to one file, dropping the header every page after the first
+every ``FLOOR_POLL`` s (see ``bench_bulk``) and write the pages to one file, dropping the header every page after the first
 repeats: serial pages at the emulator's default page size (every row, when no ``maxRecords`` is
 asked), and ``resultPages`` (API 58.0+) downloaded ``PARALLEL_PAGES`` at a time, written in order.
 

@@ -1,6 +1,6 @@
 """Runs one benchmark case in this fresh process and prints its measurements as JSON: wall time,
-this process's CPU (user + system, every thread) and the emulator's CPU during the run, peak RSS and
-the case's own metrics."""
+this process's CPU (user + system, every thread) and the emulator's CPU and the API calls it served during
+the run, peak RSS and the case's own metrics."""
 
 from __future__ import annotations
 
@@ -28,12 +28,14 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def emulator_cpu_s(env: BenchEnv) -> float | None:
-    """The emulator process's CPU seconds so far (``GET /__emulator__/stats``), through the standard
-    library so that no case's RSS carries an HTTP client it does not use."""
+def emulator_counters(env: BenchEnv) -> tuple[float | None, int]:
+    """The emulator process's CPU seconds so far and the API requests it served (its control API
+    not counted), from ``GET /__emulator__/stats`` through the standard library, so that no case's
+    RSS carries an HTTP client it does not use."""
     context = ssl.create_default_context(cafile=env.ca_bundle) if env.ca_bundle else None
     with urllib.request.urlopen(f"{env.url}/__emulator__/stats", context=context, timeout=30) as reply:
-        return json.load(reply).get("process_cpu_s")
+        body = json.load(reply)
+    return body.get("process_cpu_s"), int(body["requests_total"])
 
 
 def main() -> None:
@@ -43,20 +45,20 @@ def main() -> None:
     params = dict(case.params)
     if case.setup is not None:
         params["prepared"] = case.setup(env)
-    emulator_before = emulator_cpu_s(env)
+    emulator_before, requests_before = emulator_counters(env)
     cpu_started = time.process_time()
     started = time.perf_counter()
     metrics = case.run(env, **params) or {}
     wall = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
-    emulator_after = emulator_cpu_s(env)
+    emulator_after, requests_after = emulator_counters(env)
     timed = metrics.pop("timed_s", None)  # the case clocked its own steady part (see Case)
     if timed is not None:
         wall = float(timed)
     cpu = float(metrics.pop("cpu_s", cpu))
     emulator = None if emulator_before is None or emulator_after is None else emulator_after - emulator_before
-    print(json.dumps({"wall": wall, "cpu_s": cpu, "emulator_cpu_s": emulator, "peak_rss_mb": _peak_rss_mb(),
-                      "metrics": metrics}))
+    print(json.dumps({"wall": wall, "cpu_s": cpu, "emulator_cpu_s": emulator, "api_calls": requests_after - requests_before,
+                      "peak_rss_mb": _peak_rss_mb(), "metrics": metrics}))
 
 
 if __name__ == "__main__":

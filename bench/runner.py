@@ -9,7 +9,7 @@ machine noise hits all of them alike. One emulator, in this process, serves the 
 **Floors.** Cases marked ``floor=True`` are candidates for the floor of their ``job``: bare clients
 (plain ``requests``, ``http.client``, ``aiohttp``, gRPC stubs) doing the same work in the ways a
 careful engineer would try (one job or several, serial or parallel pages). Each round, the floor row
-takes the lowest wall time, client CPU and RSS any candidate reached that round (and names the
+takes the lowest wall time, client CPU, API calls and RSS any candidate reached that round (and names the
 candidate with the lowest wall time); every case of the job is reported as a ratio to the floor's
 medians. A job without candidates is compared to its first case. A case whose median beats the
 floor's is flagged in the table: the floor is then wrong, not the case fast.
@@ -24,7 +24,8 @@ simple-salesforce) does not authenticate in the clock.
 **Figures.** ``wall`` (the run, or the ``timed_s`` a case reports for its steady part), ``client
 CPU`` (user + system CPU of the case process during the run, every thread), ``emulator CPU`` (the
 emulator process's CPU during the run: its own work for the case, a bound no client can go under
-while the emulator's work is serial) and peak RSS, plus each case's own metrics: all as the median
+while the emulator's work is serial), ``API calls`` (requests the emulator served during the run,
+its control API not counted) and peak RSS, plus each case's own metrics: all as the median
 with min and max over the rounds. A list-valued metric (latency samples) is pooled across rounds
 and reported as p50, p99 and the number of samples (at least 1,000 for a p99 that is not the
 maximum). The machine's core count and 1-minute load average (sampled before each run) are printed
@@ -153,23 +154,27 @@ def _rows(cases: list[Case], samples: list[list[dict[str, Any]]]) -> list[dict[s
     return rows
 
 
-def run_group(module: str, rounds: int, env: BenchEnv) -> dict[str, Any] | None:
+def run_group(module: str, rounds: int, env: BenchEnv, only: list[str] | None = None) -> dict[str, Any] | None:
     """Run one benchmark module's cases, rounds interleaved; ``None`` for a standalone module.
 
     :param module: ``bench_<name>``.
     :param rounds: runs per case.
     :param env: the emulator.
+    :param only: substrings of case names to run (every case when empty).
     """
     bench = importlib.import_module(f"bench.{module}")
     if not hasattr(bench, "CASES"):  # a standalone benchmark (its own deployments, its own rounds)
         return None
-    cases: list[Case] = bench.CASES
+    chosen = [i for i, case in enumerate(bench.CASES) if not only or any(s in case.name for s in only)]
+    if not chosen:
+        return None
+    cases: list[Case] = [bench.CASES[i] for i in chosen]
     samples: list[list[dict[str, Any]]] = [[] for _ in cases]
     loads = []
     for _ in range(rounds):
-        for index in range(len(cases)):
+        for slot, index in enumerate(chosen):
             loads.append(_load())
-            samples[index].append(_run_case_in_child(module, index, env))
+            samples[slot].append(_run_case_in_child(module, index, env))
     return {"module": module, "title": bench.GROUP, "rounds": rounds, "load": stats.spread(loads),
             "rows": _rows(cases, samples), "raw": {case.name: runs for case, runs in zip(cases, samples)}}
 
@@ -186,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("select", nargs="*", help="substrings of benchmark module names to run")
     parser.add_argument("--rounds", type=int, default=5, help="runs per case (median, min and max reported)")
+    parser.add_argument("--case", action="append", default=[], metavar="SUBSTRING",
+                        help="run only the cases whose name contains this (repeatable)")
     parser.add_argument("--json", metavar="PATH", help="also write every figure (and each round's) as JSON here")
     args = parser.parse_args(argv)
 
@@ -202,7 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"# Benchmarks ({args.rounds} rounds; {result['date']}; {result['cores']} cores)\n", flush=True)
         for module in _discover(args.select):
-            group = run_group(module, args.rounds, env)
+            group = run_group(module, args.rounds, env, args.case)
+            if group is None and args.case:
+                continue
             if group is None:
                 print(f"({module}: run it alone, `python -m bench.{module}`)\n", flush=True)
                 continue

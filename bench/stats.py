@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 #: The per-round figures every case has, besides its own ``metrics``.
-CORE = ("wall", "cpu_s", "emulator_cpu_s", "peak_rss_mb")
+CORE = ("wall", "cpu_s", "emulator_cpu_s", "api_calls", "peak_rss_mb")
 #: Percentiles reported for pooled samples (a list-valued metric).
 PERCENTILES = (50, 99)
 #: Fewer pooled samples than this and a p99 is little more than the maximum: flagged in the table.

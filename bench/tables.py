@@ -67,7 +67,8 @@ def render_group(result: dict[str, Any], group: dict[str, Any]) -> str:
     by_name = {row["name"]: row for row in rows}
     metric_keys = list(dict.fromkeys(k for row in rows for k in row["metrics"] if k != "won"))
     sample_keys = list(dict.fromkeys(k for row in rows for k in row["samples"]))
-    header = ["case", "wall s", "ratio", "client CPU s", "CPU ratio", "emulator CPU s", "peak RSS MB", *metric_keys]
+    header = ["case", "wall s", "ratio", "client CPU s", "CPU ratio", "emulator CPU s", "API calls", "peak RSS MB",
+              *metric_keys]
     for key in sample_keys:
         header += [f"{key} p50", f"{key} p99", f"{key} n"]
     lines = [f"## {group['title']}", "", _context(result, group), "",
@@ -81,6 +82,7 @@ def render_group(result: dict[str, Any], group: dict[str, Any]) -> str:
             cell(row.get("cpu_s")),
             _ratio_cell(ratio(_median(row, "cpu_s"), _median(base, "cpu_s"))),
             cell(row.get("emulator_cpu_s")),
+            cell(row.get("api_calls")),
             cell(row.get("peak_rss_mb")),
             *[cell(row["metrics"].get(k)) for k in metric_keys],
         ]
@@ -96,7 +98,7 @@ def render_group(result: dict[str, Any], group: dict[str, Any]) -> str:
     for row in rows:
         if row.get("wins"):
             won = ", ".join(f"{name} {n}/{group['rounds']}" for name, n in row["wins"].items())
-            notes.append(f"{row['name']}: per round, the lowest wall, CPU and RSS among its candidates; "
+            notes.append(f"{row['name']}: per round, the lowest of each figure among its candidates; "
                          f"rounds won (lowest wall): {won}.")
     for row in rows:
         broken = [k for k, v in row.get("beats_floor", {}).items() if v]
