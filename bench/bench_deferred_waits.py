@@ -200,7 +200,7 @@ def unshared(env: BenchEnv, prepared: dict[str, list[Any]]) -> dict[str, Any]:
 
 
 CASES = [
-    Case("DateTimeTrigger (no I/O, the floor)", floor),
+    Case("DateTimeTrigger (no I/O, the floor)", floor, floor=True),
     Case("our waits, shared poller", shared, setup=_warm),
     Case("our waits, one connection each (nothing shared)", unshared, setup=_warm),
 ]

@@ -188,7 +188,7 @@ def cometd_trigger(env: BenchEnv, prepared: int) -> dict[str, Any]:
 
 
 CASES = [
-    Case("floor: bare gRPC Subscribe, no decoding", floor, setup=write_changes),
+    Case("floor: bare gRPC Subscribe, no decoding", floor, setup=write_changes, floor=True),
     Case("SalesforcePubSubHook.subscribe", hook_subscribe, setup=write_changes),
     Case("SalesforcePubSubEventTrigger (shared stream, ack)", pubsub_trigger, setup=write_changes),
     Case("SalesforceEventTrigger (CometD)", cometd_trigger, setup=write_changes),

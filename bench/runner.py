@@ -135,9 +135,9 @@ def _rows(cases: list[Case], samples: list[list[dict[str, Any]]]) -> list[dict[s
     for job in dict.fromkeys(case.job for case in cases):
         members = [i for i, case in enumerate(cases) if case.job == job]
         candidates = {cases[i].name: samples[i] for i in members if cases[i].floor}
-        baseline = cases[members[0]].name
+        baseline = next(iter(candidates), cases[members[0]].name)
         floor_row = None
-        if candidates:
+        if len(candidates) > 1:  # the best of several candidates, round by round: a row of its own
             runs = stats.floor_runs(candidates)
             baseline = f"floor{': ' + job if job else ''} (best of {len(candidates)} per round)"
             floor_row = {"name": baseline, "job": job, "baseline": baseline, "floor": True,
@@ -147,10 +147,14 @@ def _rows(cases: list[Case], samples: list[list[dict[str, Any]]]) -> list[dict[s
         for i in members:
             row = {"name": cases[i].name, "job": job, "baseline": baseline, "floor_candidate": cases[i].floor,
                    **stats.summarise(samples[i])}
-            if floor_row is not None and not cases[i].floor:
-                row["beats_floor"] = {key: row[key]["median"] < floor_row[key]["median"]
-                                      for key in ("wall", "cpu_s") if key in row and key in floor_row}
+            if len(candidates) == 1 and cases[i].floor:
+                floor_row = row
             rows.append(row)
+        if floor_row is not None:
+            for row in rows:
+                if row["job"] == job and not row.get("floor") and not row["floor_candidate"]:
+                    row["beats_floor"] = {key: row[key]["median"] < floor_row[key]["median"]
+                                          for key in ("wall", "cpu_s") if key in row and key in floor_row}
     return rows
 
 

@@ -16,7 +16,7 @@ from bench.stats import MIN_SAMPLES, ratio
 
 
 def _number(value: float) -> str:
-    if float(value).is_integer() and abs(value) >= 1:
+    if float(value).is_integer():
         return f"{value:.0f}"
     magnitude = abs(value)
     if magnitude >= 100:
