@@ -25,7 +25,7 @@ def spread(values: Iterable[float]) -> dict[str, float]:
 
     :param values: the figure of each round.
     """
-    values = [float(v) for v in values]
+    values = list(values)  # (ints stay ints: counts print without decimals)
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 

@@ -16,8 +16,8 @@ from bench.stats import MIN_SAMPLES, ratio
 
 
 def _number(value: float) -> str:
-    if float(value).is_integer():
-        return f"{value:.0f}"
+    if isinstance(value, int):
+        return str(value)
     magnitude = abs(value)
     if magnitude >= 100:
         return f"{value:.0f}"
