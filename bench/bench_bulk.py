@@ -1,11 +1,13 @@
 """Bulk API ingest: ``ROWS`` Account rows (6 fields) from a CSV file, each row's result written to a file.
 
 **The floor** is the best per round of bare ``requests`` clients doing the same work (create, upload
-the same bytes, close, poll every ``FLOOR_POLL`` s, download each job's successful, failed and unprocessed
+the same bytes, close, poll every ``POLL`` s like the cases, download each job's successful, failed and unprocessed
 results to files), in the splits a careful engineer would try: the whole file as one job, and the
 file cut into jobs of ``SF_BENCH_BULK_SPLITS`` rows (25k/50k/100k/250k, those below ``ROWS``)
 uploaded ``FLOOR_CONCURRENCY`` at a time, each polled and its results downloaded as it finishes, so
-polls overlap and later uploads overlap earlier jobs' processing. The cut finds the n-th newline
+polls overlap and later uploads overlap earlier jobs' processing; and the one job polled every
+``FLOOR_POLL`` s (when a job finishes cannot favour a case, though each poll costs the emulator
+time its worker needs). The cut finds the n-th newline
 with ``bytes.count`` over a memory map (C speed, no per-row Python): the fixture's values hold no
 newline.
 
@@ -42,8 +44,8 @@ GROUP = f"Bulk API ingest: {ROWS:,} Account rows, 6 fields (emulator, loopback)"
 HEADER = ["Name", "AccountNumber", "NumberOfEmployees", "Industry", "Phone", "Description"]
 SOQL = "SELECT Id, Name, AccountNumber, NumberOfEmployees, Industry, Phone, Description FROM Account"
 POLL = 0.2
-#: The floors poll 4x as often as the cases, so that when a job finishes cannot favour a case: a
-#: case's distance to the floor includes up to one of its own polling intervals of waiting.
+#: A floor candidate also polls 4x as often as the cases, so that when a job finishes cannot favour a
+#: case; not every candidate does, as each poll costs the emulator (one GIL) time its worker needs.
 FLOOR_POLL = 0.05
 #: Rows per job the floor's split candidates try (those below ``ROWS``).
 SPLITS = [int(n) for n in os.environ.get("SF_BENCH_BULK_SPLITS", "25000,50000,100000,250000").split(",")]
@@ -84,14 +86,14 @@ def _poll(session: requests.Session, url: str, done: tuple[str, ...] = ("JobComp
         time.sleep(interval)
 
 
-def _ingest_job(session: requests.Session, data: str, body: Any) -> tuple[str, int]:
+def _ingest_job(session: requests.Session, data: str, body: Any, poll: float = POLL) -> tuple[str, int]:
     """Create, upload ``body`` (bytes or a file), close and poll one insert job: its id and rows processed."""
     job = session.post(f"{data}/jobs/ingest", json={"object": "Account", "operation": "insert",
                                                     "lineEnding": "LF"}, timeout=60).json()
     session.put(f"{data}/jobs/ingest/{job['id']}/batches", data=body,
                 headers={"Content-Type": "text/csv"}, timeout=600).raise_for_status()
     session.patch(f"{data}/jobs/ingest/{job['id']}", json={"state": "UploadComplete"}, timeout=60).raise_for_status()
-    info = _poll(session, f"{data}/jobs/ingest/{job['id']}")
+    info = _poll(session, f"{data}/jobs/ingest/{job['id']}", interval=poll)
     return job["id"], int(info["numberRecordsProcessed"])
 
 
@@ -262,15 +264,17 @@ def official_bulk_operator(env: BenchEnv, prepared: dict[str, Any]) -> dict[str,
     return {"rows": ROWS}
 
 
-def floor_ingest(env: BenchEnv, prepared: dict[str, Any], split: int | None = None) -> dict[str, Any]:
+def floor_ingest(env: BenchEnv, prepared: dict[str, Any], split: int | None = None,
+                 poll: float = POLL) -> dict[str, Any]:
     """A floor candidate: the file as one job (``split`` None), or cut into jobs of ``split`` rows
-    sent ``FLOOR_CONCURRENCY`` at a time; every job's results downloaded to files as it finishes."""
+    sent ``FLOOR_CONCURRENCY`` at a time, polled every ``poll`` s; every job's results downloaded
+    to files as it finishes."""
     folder = os.path.join(env.workdir, "floor-results")
     os.makedirs(folder, exist_ok=True)
     session, data = bare_session(env, FLOOR_CONCURRENCY, prepared["token"])
     if split is None:
         with open(prepared["path"], "rb") as handle:
-            job_id, processed = _ingest_job(session, data, handle)
+            job_id, processed = _ingest_job(session, data, handle, poll)
         _download_results(session, data, job_id, folder)
         return {"rows": processed, "jobs": 1}
     with open(prepared["path"], "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
@@ -280,7 +284,7 @@ def floor_ingest(env: BenchEnv, prepared: dict[str, Any], split: int | None = No
         bounds = list(zip([body_start, *cuts], cuts))
 
         def one(bound: tuple[int, int]) -> int:
-            job_id, processed = _ingest_job(session, data, header + view[bound[0]:bound[1]])
+            job_id, processed = _ingest_job(session, data, header + view[bound[0]:bound[1]], poll)
             _download_results(session, data, job_id, folder)
             return processed
 
@@ -292,6 +296,8 @@ def floor_ingest(env: BenchEnv, prepared: dict[str, Any], split: int | None = No
 
 CASES = [
     Case("floor candidate: bare requests, 1 job", floor_ingest, {}, _setup_ingest, floor=True),
+    Case(f"floor candidate: bare requests, 1 job, polls every {FLOOR_POLL:g} s", floor_ingest, {"poll": FLOOR_POLL},
+         _setup_ingest, floor=True),
     *[Case(f"floor candidate: bare requests, jobs of {split // 1000}k x{FLOOR_CONCURRENCY}", floor_ingest,
            {"split": split}, _setup_ingest, floor=True) for split in SPLITS if split < ROWS],
     Case("SalesforceBulkIngestOperator (CSV file)", operator_ingest, {}, _setup_operator_ingest),

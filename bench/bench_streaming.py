@@ -8,6 +8,10 @@
   until the last of the 100 got it (``SF_BENCH_STREAM_EVENTS / 2`` a round, pooled); peak RSS.
 * ``throughput``: 2,000 change events published through sObject Collections, then drained by one
   ``SalesforceStreamingHook.subscribe(replay_id=-2)``: events per second.
+
+The floors (``bench.bare_cometd``): a bare ``aiohttp`` long-polling client (handshake, subscribe,
+connect in a loop, nothing else) receiving while a bare ``requests`` session creates, and the same
+client draining the retained events. The 100 watchers have no floor (one connection is the point).
 """
 
 from __future__ import annotations
@@ -87,6 +91,55 @@ async def _watch(env: BenchEnv, rest: Any, watchers: int, events: int) -> dict[s
             "cometd_subscribes": after["subscribes"] - before["subscribes"]}
 
 
+def _setup_bare(env: BenchEnv) -> dict[str, Any]:
+    """The org as :func:`_setup` leaves it; a token and the bare clients' imports, no hook."""
+    import aiohttp  # noqa: F401  (imported before the clock)
+
+    from bench.rest_support import token
+
+    requests.post(f"{env.url}/__emulator__/reset", verify=env.ca_bundle or True, timeout=60).raise_for_status()
+    requests.post(f"{env.url}/__emulator__/streaming/config", json={"cdc_entities": ["Account"]},
+                  verify=env.ca_bundle or True, timeout=10).raise_for_status()
+    return {"token": token(env)}
+
+
+def floor_latency(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
+    """The floor: the bare CometD client receiving, a bare ``requests`` session creating."""
+    from bench.bare_cometd import events
+    from bench.rest_support import bare_session
+
+    session, data = bare_session(env, token=prepared["token"])
+    access, instance = prepared["token"]
+
+    async def run() -> dict[str, Any]:
+        arrived: list[float] = []
+
+        async def consume() -> None:
+            async for _ in events(instance, access, CHANNEL, -1, env.ca_bundle):
+                arrived.append(time.perf_counter())
+
+        task = asyncio.create_task(consume())
+        try:
+            async with asyncio.timeout(60):
+                while (await asyncio.to_thread(_stats, env))["subscriptions"] < 1:
+                    await asyncio.sleep(0.05)
+            latencies = []
+            for n in range(EVENTS):
+                started = time.perf_counter()
+                await asyncio.to_thread(lambda: session.post(f"{data}/sobjects/Account", json={"Name": f"bench {n}"},
+                                                             timeout=30).raise_for_status())
+                async with asyncio.timeout(30):
+                    while len(arrived) <= n:
+                        await asyncio.sleep(0.001)
+                latencies.append(arrived[n] - started)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        return {"latency_ms": [round(x * 1000, 3) for x in latencies], "watchers": 1}
+
+    return quiet_run(run())
+
+
 def latency(env: BenchEnv, prepared: Any) -> dict[str, Any]:
     return quiet_run(_watch(env, prepared, 1, EVENTS))
 
@@ -102,6 +155,35 @@ def _publish(env: BenchEnv) -> int:
         rest.request("POST", rest.data_url("composite/sobjects"), json={"allOrNone": False, "records": [
             {"attributes": {"type": "Account"}, "Name": f"burst {n}"} for n in range(start, start + 200)]})
     return total
+
+
+def _publish_bare(env: BenchEnv) -> dict[str, Any]:
+    import aiohttp  # noqa: F401  (imported before the clock)
+
+    from bench.rest_support import token
+
+    return {"events": _publish(env), "token": token(env)}
+
+
+def floor_throughput(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
+    """The floor: the bare CometD client draining every retained event (replay -2)."""
+    from bench.bare_cometd import events
+
+    access, instance = prepared["token"]
+    total = prepared["events"]
+
+    async def drain() -> float:
+        started, seen = time.perf_counter(), 0
+        stream = events(instance, access, CHANNEL, -2, env.ca_bundle)
+        async with contextlib.aclosing(stream):
+            async for _ in stream:
+                seen += 1
+                if seen == total:
+                    break
+        return time.perf_counter() - started
+
+    elapsed = quiet_run(drain())
+    return {"events": total, "events_per_s": round(total / elapsed)}
 
 
 def throughput(env: BenchEnv, prepared: int) -> dict[str, Any]:
@@ -124,7 +206,10 @@ def throughput(env: BenchEnv, prepared: int) -> dict[str, Any]:
 
 
 CASES = [
+    Case("floor: bare aiohttp CometD, latency", floor_latency, setup=_setup_bare, floor=True, job="latency"),
     Case("latency, 1 watcher", latency, setup=_setup, job="latency"),
     Case("100 watchers, 1 channel", many_watchers, setup=_setup, job="100 watchers"),
+    Case("floor: bare aiohttp CometD, throughput", floor_throughput, setup=_publish_bare, floor=True,
+         job="throughput"),
     Case("throughput, 1 connection", throughput, setup=_publish, job="throughput"),
 ]
