@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -25,41 +24,15 @@ import requests
 
 from bench.bench_pubsub import TOPIC, AssetState, bare_metadata, bare_responses, quiet_run, reset_with_cdc
 from bench.runner import BenchEnv, Case
+from bench.stream_support import measure_latency
 
 EVENTS = int(os.environ.get("SF_BENCH_PUBSUB_LATENCY_EVENTS", "200"))
 GROUP = f"Pub/Sub API vs CometD (emulator, loopback): create-to-event latency over {EVENTS} creates"
 
 
-def _percentiles(latencies: list[float]) -> dict[str, Any]:
-    """The round's samples (ms): the runner pools them across rounds into p50/p99."""
-    return {"latency_ms": [round(x * 1000, 3) for x in latencies]}
-
-
 async def _measure(rest: Any, arrivals: Callable[[], AsyncIterator[Any]], ready: Callable[[], bool]) -> dict[str, Any]:
-    """Create one Account at a time and time each change event's arrival through ``arrivals``."""
-    arrived: list[float] = []
-
-    async def consume() -> None:
-        async for _ in arrivals():
-            arrived.append(time.perf_counter())
-
-    task = asyncio.create_task(consume())
-    try:
-        async with asyncio.timeout(60):
-            while not ready():
-                await asyncio.sleep(0.01)
-        latencies = []
-        for n in range(EVENTS):
-            started = time.perf_counter()
-            await asyncio.to_thread(rest.create, "Account", {"Name": f"latency {n}"})
-            async with asyncio.timeout(30):
-                while len(arrived) <= n:
-                    await asyncio.sleep(0.0005)
-            latencies.append(arrived[n] - started)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-    return _percentiles(latencies)
+    """Create one Account at a time through ``rest`` and time each change event's arrival."""
+    return await measure_latency(lambda n: rest.create("Account", {"Name": f"latency {n}"}), arrivals, ready, EVENTS)
 
 
 def _pubsub_streams(stats: dict[str, Any]) -> int:

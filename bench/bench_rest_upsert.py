@@ -21,7 +21,8 @@ from __future__ import annotations
 import csv
 import io
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from bench.bench_bulk import POLL, _poll
 from bench.rest_support import bare_session, chunks, collections_insert, reset_api_usage, token

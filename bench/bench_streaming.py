@@ -25,7 +25,7 @@ from typing import Any
 import requests
 
 from bench.runner import BenchEnv, Case
-from bench.stream_support import AssetState, quiet_run
+from bench.stream_support import AssetState, measure_latency, quiet_run
 
 EVENTS = int(os.environ.get("SF_BENCH_STREAM_EVENTS", "200"))
 CHANNEL = "/data/AccountChangeEvent"
@@ -73,6 +73,7 @@ async def _watch(env: BenchEnv, rest: Any, watchers: int, events: int) -> dict[s
             while _stats(env)["subscriptions"] < 1:
                 await asyncio.sleep(0.05)
         latencies = []
+        first = time.perf_counter()
         for n in range(events):
             started = time.perf_counter()
             await asyncio.to_thread(rest.create, "Account", {"Name": f"bench {n}"})
@@ -85,8 +86,10 @@ async def _watch(env: BenchEnv, rest: Any, watchers: int, events: int) -> dict[s
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await manager.stop_all()
+    timed = time.perf_counter() - first  # first create to the last watcher's last event (the table's wall)
     after = _stats(env)
     return {"latency_ms": [round(x * 1000, 3) for x in latencies],  # samples: the runner pools the rounds
+            "timed_s": timed,
             "watchers": watchers, "cometd_handshakes": after["handshakes"] - before["handshakes"],
             "cometd_subscribes": after["subscribes"] - before["subscribes"]}
 
@@ -111,31 +114,15 @@ def floor_latency(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     session, data = bare_session(env, token=prepared["token"])
     access, instance = prepared["token"]
 
+    def create(n: int) -> None:
+        session.post(f"{data}/sobjects/Account", json={"Name": f"bench {n}"}, timeout=30).raise_for_status()
+
+    async def subscribed() -> bool:
+        return (await asyncio.to_thread(_stats, env))["subscriptions"] >= 1
+
     async def run() -> dict[str, Any]:
-        arrived: list[float] = []
-
-        async def consume() -> None:
-            async for _ in events(instance, access, CHANNEL, -1, env.ca_bundle):
-                arrived.append(time.perf_counter())
-
-        task = asyncio.create_task(consume())
-        try:
-            async with asyncio.timeout(60):
-                while (await asyncio.to_thread(_stats, env))["subscriptions"] < 1:
-                    await asyncio.sleep(0.05)
-            latencies = []
-            for n in range(EVENTS):
-                started = time.perf_counter()
-                await asyncio.to_thread(lambda: session.post(f"{data}/sobjects/Account", json={"Name": f"bench {n}"},
-                                                             timeout=30).raise_for_status())
-                async with asyncio.timeout(30):
-                    while len(arrived) <= n:
-                        await asyncio.sleep(0.001)
-                latencies.append(arrived[n] - started)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        return {"latency_ms": [round(x * 1000, 3) for x in latencies], "watchers": 1}
+        arrivals = lambda: events(instance, access, CHANNEL, -1, env.ca_bundle)
+        return {**await measure_latency(create, arrivals, subscribed, EVENTS), "watchers": 1}
 
     return quiet_run(run())
 

@@ -155,6 +155,9 @@ def _rows(cases: list[Case], samples: list[list[dict[str, Any]]]) -> list[dict[s
                 if row["job"] == job and not row.get("floor") and not row["floor_candidate"]:
                     row["beats_floor"] = {key: row[key]["median"] < floor_row[key]["median"]
                                           for key in ("wall", "cpu_s") if key in row and key in floor_row}
+                    row["beats_floor"].update({f"{key} p50": sample["p50"] < floor_row["samples"][key]["p50"]
+                                               for key, sample in row["samples"].items()
+                                               if key in floor_row["samples"]})
     return rows
 
 
@@ -203,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     from airflow_provider_salesforce_suite.emulator.server import EmulatorServer
 
     result: dict[str, Any] = {"command": _command(argv), "cores": os.cpu_count(),
-                              "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "groups": []}
+                              "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "groups": []}
     with tempfile.TemporaryDirectory() as workdir, EmulatorServer(cert_dir=Path(workdir) / "certs", pubsub_port=0) as server:
         env = BenchEnv(
             url=server.url,
