@@ -16,8 +16,8 @@ from bench.stats import MIN_SAMPLES, ratio
 
 
 def _number(value: float) -> str:
-    if isinstance(value, int):
-        return str(value)
+    if isinstance(value, int) or value == 0:
+        return str(int(value))
     magnitude = abs(value)
     if magnitude >= 100:
         return f"{value:.0f}"
@@ -80,7 +80,8 @@ def render_group(result: dict[str, Any], group: dict[str, Any]) -> str:
             cell(row.get("wall")),
             _ratio_cell(ratio(_median(row, "wall"), _median(base, "wall"))),
             cell(row.get("cpu_s")),
-            _ratio_cell(ratio(_median(row, "cpu_s"), _median(base, "cpu_s"))),
+            _ratio_cell(ratio(_median(row, "cpu_s"), _median(base, "cpu_s")) if (_median(base, "cpu_s") or 0) >= 0.001
+                        else None),  # (no ratio to a floor that used no measurable CPU)
             cell(row.get("emulator_cpu_s")),
             cell(row.get("api_calls")),
             cell(row.get("peak_rss_mb")),
