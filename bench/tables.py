@@ -104,7 +104,8 @@ def render_group(result: dict[str, Any], group: dict[str, Any]) -> str:
     for row in rows:
         broken = [k for k, v in row.get("beats_floor", {}).items() if v]
         if broken:
-            notes.append(f"**{row['name']} beat the floor on {', '.join(broken)}: the floor is wrong.**")
+            notes.append(f"**{row['name']} beat the floor on {', '.join(broken)} (by more than 5%): "
+                         "the floor is wrong.**")
     return "\n".join(lines + ([""] + notes if notes else []))
 
 

@@ -59,10 +59,10 @@ def test_the_floor_is_the_best_candidate_of_each_round_and_names_the_winner() ->
 
 def test_rows_compare_each_job_to_its_floor_and_flag_a_case_that_beats_it() -> None:
     cases = [Case("bare A", dict, floor=True, job="q"), Case("bare B", dict, floor=True, job="q"),
-             Case("ours", dict, job="q"), Case("too fast", dict, job="q"),
+             Case("ours", dict, job="q"), Case("too fast", dict, job="q"), Case("within noise", dict, job="q"),
              Case("build", dict, job="b"), Case("later build", dict, job="b")]
     samples = [[_run(2.0, 0.1), _run(2.2, 0.1)], [_run(1.8, 0.2), _run(2.4, 0.2)],
-               [_run(2.5, 0.5), _run(2.6, 0.5)], [_run(1.0, 0.5), _run(1.1, 0.5)],
+               [_run(2.5, 0.5), _run(2.6, 0.5)], [_run(1.0, 0.5), _run(1.1, 0.5)], [_run(1.95, 0.1)] * 2,
                [_run(0.2, 0.1)] * 2, [_run(0.1, 0.1)] * 2]
 
     rows = {row["name"]: row for row in _rows(cases, samples)}
@@ -72,6 +72,7 @@ def test_rows_compare_each_job_to_its_floor_and_flag_a_case_that_beats_it() -> N
     assert floor["wins"] == {"bare B": 1, "bare A": 1}
     assert rows["ours"]["baseline"] == floor["name"]
     assert rows["ours"]["beats_floor"] == {"wall": False, "cpu_s": False}
+    assert rows["within noise"]["beats_floor"] == {"wall": False, "cpu_s": False}  # 1.95 against 2.0: under 5%
     assert rows["too fast"]["beats_floor"] == {"wall": True, "cpu_s": False}
     assert rows["later build"]["baseline"] == "build"  # no floor: the job's first case
     assert "beats_floor" not in rows["later build"]
@@ -79,5 +80,5 @@ def test_rows_compare_each_job_to_its_floor_and_flag_a_case_that_beats_it() -> N
     table = render_group({"command": "python -m bench x", "date": "today", "cores": 2},
                          {"title": "T", "rounds": 2, "load": stats.spread([1.0, 3.0]), "rows": list(rows.values())})
     assert "| ours | 2.55 (2.50-2.60) | 1.27x | 0.500 | 5.00x |" in table
-    assert "**too fast beat the floor on wall: the floor is wrong.**" in table
+    assert "**too fast beat the floor on wall (by more than 5%): the floor is wrong.**" in table
     assert "load average (1 min) during the group 2.00 (1.00-3.00)" in table
