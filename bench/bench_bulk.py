@@ -7,7 +7,8 @@ file cut into jobs of ``SF_BENCH_BULK_SPLITS`` rows (25k/50k/100k/250k, those be
 uploaded ``FLOOR_CONCURRENCY`` at a time, each polled and its results downloaded as it finishes, so
 polls overlap and later uploads overlap earlier jobs' processing; and the one job polled every
 ``FLOOR_POLL`` s (when a job finishes cannot favour a case, though each poll costs the emulator
-time its worker needs). The cut finds the n-th newline
+time its worker needs) and every ``SLOW_POLL`` s (each poll costs client CPU: the CPU floor of a
+peer polling at its 5 s default). The cut finds the n-th newline
 with ``bytes.count`` over a memory map (C speed, no per-row Python): the fixture's values hold no
 newline.
 
@@ -48,6 +49,9 @@ POLL = 0.2
 #: A floor candidate also polls 4x as often as the cases, so that when a job finishes cannot favour a
 #: case; not every candidate does, as each poll costs the emulator (one GIL) time its worker needs.
 FLOOR_POLL = 0.05
+#: And one polls at the peers' default (simple-salesforce's 5 s): each poll costs client CPU, so the
+#: CPU floor of a case that polls rarely is a bare client that polls as rarely.
+SLOW_POLL = 5.0
 #: Rows per job the floor's split candidates try (those below ``ROWS``).
 SPLITS = [int(n) for n in os.environ.get("SF_BENCH_BULK_SPLITS", "25000,50000,100000,250000").split(",")]
 FLOOR_CONCURRENCY = 4
@@ -298,6 +302,8 @@ def floor_ingest(env: BenchEnv, prepared: dict[str, Any], split: int | None = No
 CASES = [
     Case("floor candidate: bare requests, 1 job", floor_ingest, {}, _setup_ingest, floor=True),
     Case(f"floor candidate: bare requests, 1 job, polls every {FLOOR_POLL:g} s", floor_ingest, {"poll": FLOOR_POLL},
+         _setup_ingest, floor=True),
+    Case(f"floor candidate: bare requests, 1 job, polls every {SLOW_POLL:g} s", floor_ingest, {"poll": SLOW_POLL},
          _setup_ingest, floor=True),
     *[Case(f"floor candidate: bare requests, jobs of {split // 1000}k x{FLOOR_CONCURRENCY}", floor_ingest,
            {"split": split}, _setup_ingest, floor=True) for split in SPLITS if split < ROWS],

@@ -1,7 +1,8 @@
 """Bulk API extract: ``ROWS`` Account rows (7 fields) to one CSV file (one header).
 
 **The floor** is the best per round of bare ``requests`` clients that create the query job, poll
-every ``FLOOR_POLL`` s (see ``bench_bulk``) and write the pages to one file, dropping the header every page after the first
+every ``POLL`` s like the cases (one candidate also every ``FLOOR_POLL`` s, one every ``SLOW_POLL`` s:
+see ``bench_bulk``) and write the pages to one file, dropping the header every page after the first
 repeats: serial pages at the emulator's default page size (every row, when no ``maxRecords`` is
 asked), and ``resultPages`` (API 58.0+) downloaded ``PARALLEL_PAGES`` at a time, written in order.
 
@@ -20,7 +21,7 @@ from typing import Any
 
 from concurrent.futures import ThreadPoolExecutor
 
-from bench.bench_bulk import POLL, ROWS, SOQL, _csv_path, _floor_ingest_rows, _poll, _reset, _warm_hook, \
+from bench.bench_bulk import FLOOR_POLL, POLL, ROWS, SLOW_POLL, SOQL, _csv_path, _floor_ingest_rows, _poll, _reset, _warm_hook, \
     simple_salesforce_client
 from bench.rest_support import bare_session, token as _token
 from bench.runner import BenchEnv, Case
@@ -113,9 +114,9 @@ def official_make_query(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, An
     return {"rows": len(frame), "file MB": round(os.path.getsize(output) / 2**20, 1)}
 
 
-def _query_job(session: Any, data: str) -> str:
+def _query_job(session: Any, data: str, poll: float) -> str:
     job = session.post(f"{data}/jobs/query", json={"operation": "query", "query": SOQL}, timeout=60).json()
-    _poll(session, f"{data}/jobs/query/{job['id']}")
+    _poll(session, f"{data}/jobs/query/{job['id']}", interval=poll)
     return job["id"]
 
 
@@ -131,10 +132,12 @@ def _write_page(out: Any, chunks: Any, first: bool) -> None:
         out.write(chunk)
 
 
-def floor_extract(env: BenchEnv, prepared: dict[str, Any], max_records: int | None = None) -> dict[str, Any]:
-    """A floor candidate: serial pages (``max_records`` per page, the emulator's default when None)."""
+def floor_extract(env: BenchEnv, prepared: dict[str, Any], max_records: int | None = None,
+                  poll: float = POLL) -> dict[str, Any]:
+    """A floor candidate: serial pages (``max_records`` per page, the emulator's default when None),
+    the job polled every ``poll`` s."""
     session, data = bare_session(env, token=prepared["token"])
-    job_id = _query_job(session, data)
+    job_id = _query_job(session, data, poll)
     output = os.path.join(env.workdir, "floor-extract.csv")
     locator, pages = None, 0
     with open(output, "wb") as out:
@@ -155,7 +158,7 @@ def floor_extract_parallel(env: BenchEnv, prepared: dict[str, Any]) -> dict[str,
     """A floor candidate: every ``resultPages`` URL, ``PARALLEL_PAGES`` downloads at a time (each
     page held whole until its turn), written in order."""
     session, data = bare_session(env, PARALLEL_PAGES, prepared["token"])
-    job_id = _query_job(session, data)
+    job_id = _query_job(session, data, POLL)
     instance = data.split("/services/")[0]
     urls, listing = [], f"{data}/jobs/query/{job_id}/resultPages"
     while listing:
@@ -194,6 +197,10 @@ def operator_extract_parallel(env: BenchEnv, prepared: dict[str, Any]) -> dict[s
 
 CASES = [
     Case("floor candidate: bare requests, serial pages", floor_extract, {}, _setup_extract, floor=True),
+    Case(f"floor candidate: bare requests, serial pages, polls every {FLOOR_POLL:g} s", floor_extract,
+         {"poll": FLOOR_POLL}, _setup_extract, floor=True),
+    Case(f"floor candidate: bare requests, serial pages, polls every {SLOW_POLL:g} s", floor_extract,
+         {"poll": SLOW_POLL}, _setup_extract, floor=True),
     Case(f"floor candidate: bare requests, resultPages x{PARALLEL_PAGES}", floor_extract_parallel, {},
          _setup_extract, floor=True),
     Case("SalesforceBulkQueryOperator -> CSV", operator_extract, {}, _setup_operator_extract),
