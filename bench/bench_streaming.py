@@ -10,8 +10,9 @@
   ``SalesforceStreamingHook.subscribe(replay_id=-2)``: events per second.
 
 The floors (``bench.bare_cometd``): a bare ``aiohttp`` long-polling client (handshake, subscribe,
-connect in a loop, nothing else) receiving while a bare ``requests`` session creates, and the same
-client draining the retained events. The 100 watchers have no floor (one connection is the point).
+connect in a loop, nothing else) receiving while the records are created as in the other latency
+case (``SalesforceRestHook.create``: only the receiving side differs), and the same client draining
+the retained events. The 100 watchers have no floor (one connection is the point).
 """
 
 from __future__ import annotations
@@ -94,28 +95,24 @@ async def _watch(env: BenchEnv, rest: Any, watchers: int, events: int) -> dict[s
             "cometd_subscribes": after["subscribes"] - before["subscribes"]}
 
 
-def _setup_bare(env: BenchEnv) -> dict[str, Any]:
-    """The org as :func:`_setup` leaves it; a token and the bare clients' imports, no hook."""
+def _setup_floor_latency(env: BenchEnv) -> dict[str, Any]:
+    """The cases' creator (the same REST create for every latency case) and a token for the bare receiver."""
     import aiohttp  # noqa: F401  (imported before the clock)
 
     from bench.rest_support import token
 
-    requests.post(f"{env.url}/__emulator__/reset", verify=env.ca_bundle or True, timeout=60).raise_for_status()
-    requests.post(f"{env.url}/__emulator__/streaming/config", json={"cdc_entities": ["Account"]},
-                  verify=env.ca_bundle or True, timeout=10).raise_for_status()
-    return {"token": token(env)}
+    return {"rest": _setup(env), "token": token(env)}
 
 
 def floor_latency(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
-    """The floor: the bare CometD client receiving, a bare ``requests`` session creating."""
+    """The floor: the bare CometD client receiving; the records created as in the other latency
+    cases (the create is part of every latency; only the receiving side differs)."""
     from bench.bare_cometd import events
-    from bench.rest_support import bare_session
 
-    session, data = bare_session(env, token=prepared["token"])
     access, instance = prepared["token"]
 
     def create(n: int) -> None:
-        session.post(f"{data}/sobjects/Account", json={"Name": f"bench {n}"}, timeout=30).raise_for_status()
+        prepared["rest"].create("Account", {"Name": f"bench {n}"})
 
     async def subscribed() -> bool:
         return (await asyncio.to_thread(_stats, env))["subscriptions"] >= 1
@@ -193,7 +190,8 @@ def throughput(env: BenchEnv, prepared: int) -> dict[str, Any]:
 
 
 CASES = [
-    Case("floor: bare aiohttp CometD, latency", floor_latency, setup=_setup_bare, floor=True, job="latency"),
+    Case("floor: bare aiohttp CometD, latency", floor_latency, setup=_setup_floor_latency, floor=True,
+         job="latency"),
     Case("latency, 1 watcher", latency, setup=_setup, job="latency"),
     Case("100 watchers, 1 channel", many_watchers, setup=_setup, job="100 watchers"),
     Case("floor: bare aiohttp CometD, throughput", floor_throughput, setup=_publish_bare, floor=True,
