@@ -5,10 +5,10 @@ the same bytes, close, poll every ``POLL`` s like the cases, download each job's
 results to files), in the splits a careful engineer would try: the whole file as one job, and the
 file cut into jobs of ``SF_BENCH_BULK_SPLITS`` rows (25k/50k/100k/250k, those below ``ROWS``)
 uploaded ``FLOOR_CONCURRENCY`` at a time, each polled and its results downloaded as it finishes, so
-polls overlap and later uploads overlap earlier jobs' processing; and the one job polled every
-``FLOOR_POLL`` s (when a job finishes cannot favour a case, though each poll costs the emulator
-time its worker needs) and every ``SLOW_POLL`` s (each poll costs client CPU: the CPU floor of a
-peer polling at its 5 s default). The cut finds the n-th newline
+polls overlap; the same jobs pipelined (uploaded one after another, each next upload overlapping
+the emulator's work on the jobs before it, while a pool polls them: our operator's pattern); and the
+one job polled every ``SLOW_POLL`` s (each poll costs client CPU: the CPU floor of a peer polling at
+its 5 s default). The cut finds the n-th newline
 with ``bytes.count`` over a memory map (C speed, no per-row Python): the fixture's values hold no
 newline.
 
@@ -46,8 +46,9 @@ GROUP = f"Bulk API ingest: {ROWS:,} Account rows, 6 fields (emulator, loopback)"
 HEADER = ["Name", "AccountNumber", "NumberOfEmployees", "Industry", "Phone", "Description"]
 SOQL = "SELECT Id, Name, AccountNumber, NumberOfEmployees, Industry, Phone, Description FROM Account"
 POLL = 0.2
-#: A floor candidate also polls 4x as often as the cases, so that when a job finishes cannot favour a
-#: case; not every candidate does, as each poll costs the emulator (one GIL) time its worker needs.
+#: The extract and upsert floors poll their short jobs 4x as often as the cases, so that when a job
+#: finishes cannot favour a case (ingest's long jobs do not: each poll costs the emulator, one GIL,
+#: time its worker needs, and a candidate polling every 0.05 s never won).
 FLOOR_POLL = 0.05
 #: And one polls at the peers' default (simple-salesforce's 5 s): each poll costs client CPU, so the
 #: CPU floor of a case that polls rarely is a bare client that polls as rarely.
@@ -91,15 +92,21 @@ def _poll(session: requests.Session, url: str, done: tuple[str, ...] = ("JobComp
         time.sleep(interval)
 
 
-def _ingest_job(session: requests.Session, data: str, body: Any, poll: float = POLL) -> tuple[str, int]:
-    """Create, upload ``body`` (bytes or a file), close and poll one insert job: its id and rows processed."""
+def _submit_job(session: requests.Session, data: str, body: Any) -> str:
+    """Create, upload ``body`` (bytes or a file) and close one insert job: its id."""
     job = session.post(f"{data}/jobs/ingest", json={"object": "Account", "operation": "insert",
                                                     "lineEnding": "LF"}, timeout=60).json()
     session.put(f"{data}/jobs/ingest/{job['id']}/batches", data=body,
                 headers={"Content-Type": "text/csv"}, timeout=600).raise_for_status()
     session.patch(f"{data}/jobs/ingest/{job['id']}", json={"state": "UploadComplete"}, timeout=60).raise_for_status()
-    info = _poll(session, f"{data}/jobs/ingest/{job['id']}", interval=poll)
-    return job["id"], int(info["numberRecordsProcessed"])
+    return job["id"]
+
+
+def _ingest_job(session: requests.Session, data: str, body: Any, poll: float = POLL) -> tuple[str, int]:
+    """Submit one insert job and poll it: its id and rows processed."""
+    job_id = _submit_job(session, data, body)
+    info = _poll(session, f"{data}/jobs/ingest/{job_id}", interval=poll)
+    return job_id, int(info["numberRecordsProcessed"])
 
 
 def _floor_ingest_rows(env: BenchEnv, path: str) -> int:
@@ -270,10 +277,11 @@ def official_bulk_operator(env: BenchEnv, prepared: dict[str, Any]) -> dict[str,
 
 
 def floor_ingest(env: BenchEnv, prepared: dict[str, Any], split: int | None = None,
-                 poll: float = POLL) -> dict[str, Any]:
-    """A floor candidate: the file as one job (``split`` None), or cut into jobs of ``split`` rows
-    sent ``FLOOR_CONCURRENCY`` at a time, polled every ``poll`` s; every job's results downloaded
-    to files as it finishes."""
+                 poll: float = POLL, pipelined: bool = False) -> dict[str, Any]:
+    """A floor candidate: the file as one job (``split`` None), or cut into jobs of ``split`` rows,
+    polled every ``poll`` s, every job's results downloaded to files as it finishes. The jobs are
+    sent ``FLOOR_CONCURRENCY`` at a time, or, ``pipelined``, uploaded one after another (each next
+    upload overlapping the emulator's work on the jobs before it) while a pool polls them."""
     folder = os.path.join(env.workdir, "floor-results")
     os.makedirs(folder, exist_ok=True)
     session, data = bare_session(env, FLOOR_CONCURRENCY, prepared["token"])
@@ -293,20 +301,29 @@ def floor_ingest(env: BenchEnv, prepared: dict[str, Any], split: int | None = No
             _download_results(session, data, job_id, folder)
             return processed
 
+        def finish(job_id: str) -> int:
+            info = _poll(session, f"{data}/jobs/ingest/{job_id}", interval=poll)
+            _download_results(session, data, job_id, folder)
+            return int(info["numberRecordsProcessed"])
+
         with ThreadPoolExecutor(FLOOR_CONCURRENCY) as pool:
-            processed = sum(pool.map(one, bounds))
+            if pipelined:
+                waits = [pool.submit(finish, _submit_job(session, data, header + view[a:b])) for a, b in bounds]
+                processed = sum(wait.result() for wait in waits)
+            else:
+                processed = sum(pool.map(one, bounds))
     assert processed == ROWS, processed
     return {"rows": processed, "jobs": len(bounds)}
 
 
 CASES = [
     Case("floor candidate: bare requests, 1 job", floor_ingest, {}, _setup_ingest, floor=True),
-    Case(f"floor candidate: bare requests, 1 job, polls every {FLOOR_POLL:g} s", floor_ingest, {"poll": FLOOR_POLL},
-         _setup_ingest, floor=True),
     Case(f"floor candidate: bare requests, 1 job, polls every {SLOW_POLL:g} s", floor_ingest, {"poll": SLOW_POLL},
          _setup_ingest, floor=True),
     *[Case(f"floor candidate: bare requests, jobs of {split // 1000}k x{FLOOR_CONCURRENCY}", floor_ingest,
            {"split": split}, _setup_ingest, floor=True) for split in SPLITS if split < ROWS],
+    *[Case(f"floor candidate: bare requests, jobs of {split // 1000}k pipelined", floor_ingest,
+           {"split": split, "pipelined": True}, _setup_ingest, floor=True) for split in SPLITS if split < ROWS],
     Case("SalesforceBulkIngestOperator (CSV file)", operator_ingest, {}, _setup_operator_ingest),
     Case(f"simple-salesforce bulk2.insert(csv_file) + results, wait={POLL:g}", simple_salesforce_bulk2_insert, {},
          _setup_simple_salesforce),

@@ -25,8 +25,11 @@ def spread(values: Iterable[float]) -> dict[str, float]:
 
     :param values: the figure of each round.
     """
-    values = list(values)  # (ints stay ints: counts print without decimals)
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+    values = list(values)
+    median = statistics.median(values)
+    if all(isinstance(v, int) for v in values) and float(median).is_integer():
+        median = int(median)  # counts stay counts (they print without decimals)
+    return {"median": median, "min": min(values), "max": max(values)}
 
 
 def percentile(samples: Sequence[float], pct: float) -> float:
