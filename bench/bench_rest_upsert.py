@@ -2,7 +2,8 @@
 
 **The floor** is the best per round of bare ``requests`` clients: sObject Collections upserts (200
 records a call) one call at a time and ``CONCURRENCY`` in flight, and one Bulk 2.0 upsert job (the
-records as CSV, polled every ``POLL`` s, successful and failed results read back).
+records as CSV, successful and failed results read back) polled every ``FLOOR_POLL`` s and, the CPU
+floor of a peer polling at its 5 s default, every ``SLOW_POLL`` s (see ``bench_bulk``).
 
 Peers, each told the same concurrency and polling interval where it has the knob:
 ``SalesforceUpsertRecordsOperator`` (the hook's ``save_records``: 200 per call, ``CONCURRENCY`` in
@@ -24,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from typing import Any
 
-from bench.bench_bulk import POLL, _poll
+from bench.bench_bulk import FLOOR_POLL, POLL, SLOW_POLL, _poll
 from bench.rest_support import bare_session, chunks, collections_insert, reset_api_usage, token
 from bench.runner import BenchEnv, Case
 
@@ -71,8 +72,9 @@ def bare_collections(env: BenchEnv, prepared: dict[str, Any], concurrency: int =
     return {"records": RECORDS}
 
 
-def bare_bulk2(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
-    """A floor candidate: one Bulk 2.0 upsert job (the records as CSV), its results read back."""
+def bare_bulk2(env: BenchEnv, prepared: dict[str, Any], poll: float = FLOOR_POLL) -> dict[str, Any]:
+    """A floor candidate: one Bulk 2.0 upsert job (the records as CSV) polled every ``poll`` s, its
+    results read back."""
     session, data = bare_session(env, token=prepared["token"])
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
@@ -83,7 +85,7 @@ def bare_bulk2(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     session.put(f"{data}/jobs/ingest/{job['id']}/batches", data=text.getvalue().encode(),
                 headers={"Content-Type": "text/csv"}, timeout=300).raise_for_status()
     session.patch(f"{data}/jobs/ingest/{job['id']}", json={"state": "UploadComplete"}, timeout=60).raise_for_status()
-    info = _poll(session, f"{data}/jobs/ingest/{job['id']}")
+    info = _poll(session, f"{data}/jobs/ingest/{job['id']}", interval=poll)
     assert int(info["numberRecordsProcessed"]) == RECORDS and int(info["numberRecordsFailed"]) == 0, info
     for kind in ("successfulResults", "failedResults"):
         session.get(f"{data}/jobs/ingest/{job['id']}/{kind}", timeout=300).raise_for_status()
@@ -175,7 +177,10 @@ def official_hook_collections(env: BenchEnv, prepared: dict[str, Any]) -> dict[s
 CASES = [
     Case("floor candidate: bare requests, Collections x1", bare_collections, {"concurrency": 1}, _setup, floor=True),
     Case(f"floor candidate: bare requests, Collections x{CONCURRENCY}", bare_collections, {}, _setup, floor=True),
-    Case("floor candidate: bare requests, Bulk 2.0 upsert job", bare_bulk2, {}, _setup, floor=True),
+    Case(f"floor candidate: bare requests, Bulk 2.0 upsert job, polls every {FLOOR_POLL:g} s", bare_bulk2, {},
+         _setup, floor=True),
+    Case(f"floor candidate: bare requests, Bulk 2.0 upsert job, polls every {SLOW_POLL:g} s", bare_bulk2,
+         {"poll": SLOW_POLL}, _setup, floor=True),
     Case("SalesforceUpsertRecordsOperator", upsert_operator, setup=_setup_operator),
     Case(f"simple-salesforce restful Collections x{CONCURRENCY}", simple_salesforce_collections,
          setup=_setup_simple_salesforce),
