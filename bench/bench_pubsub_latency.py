@@ -6,8 +6,9 @@ subscription (``/__emulator__/stats``: an open Pub/Sub stream, a CometD subscrib
 before the next create; the latency of one event is the time from the create call to its arrival.
 The samples are pooled across rounds (5 rounds: 1,000) for p50 and p99.
 
-* **floor**: a bare gRPC client on the generated stubs (100 events requested, topped up as they
-  arrive, nothing decoded): the emulator's own commit-to-delivery time plus the REST create.
+* **floor**: a bare gRPC client on the generated stubs (100 events requested, topped up after each
+  event is handed over, nothing decoded): the emulator's own commit-to-delivery time plus the REST
+  create.
 * ``SalesforcePubSubEventTrigger``: the asset-watcher trigger in Airflow's shared-stream manager
   (ack mode), time to its ``TriggerEvent``.
 * ``SalesforceEventTrigger`` (CometD): the same through the Streaming API.
@@ -71,7 +72,7 @@ def floor(env: BenchEnv, prepared: Any) -> dict[str, Any]:
     endpoint, metadata = bare_metadata()
 
     async def arrivals() -> AsyncIterator[Any]:
-        async for response in bare_responses(env, endpoint, metadata, "LATEST"):
+        async for response in bare_responses(env, endpoint, metadata, "LATEST", top_up_first=False):
             for event in response.events:
                 yield event
 

@@ -2,8 +2,9 @@
 
 **The floor** is the best per round of bare ``requests`` clients: sObject Collections upserts (200
 records a call) one call at a time and ``CONCURRENCY`` in flight, and one Bulk 2.0 upsert job (the
-records as CSV, successful and failed results read back) polled every ``FLOOR_POLL`` s and, the CPU
-floor of a peer polling at its 5 s default, every ``SLOW_POLL`` s (see ``bench_bulk``).
+records as CSV, successful and failed results read back) polled every ``FLOOR_POLL`` s, every
+``POLL`` s like the cases (each poll costs the emulator time its worker needs), and, the CPU floor
+of a peer polling at its 5 s default, every ``SLOW_POLL`` s (see ``bench_bulk``).
 
 Peers, each told the same concurrency and polling interval where it has the knob:
 ``SalesforceUpsertRecordsOperator`` (the hook's ``save_records``: 200 per call, ``CONCURRENCY`` in
@@ -179,6 +180,8 @@ CASES = [
     Case(f"floor candidate: bare requests, Collections x{CONCURRENCY}", bare_collections, {}, _setup, floor=True),
     Case(f"floor candidate: bare requests, Bulk 2.0 upsert job, polls every {FLOOR_POLL:g} s", bare_bulk2, {},
          _setup, floor=True),
+    Case(f"floor candidate: bare requests, Bulk 2.0 upsert job, polls every {POLL:g} s", bare_bulk2,
+         {"poll": POLL}, _setup, floor=True),
     Case(f"floor candidate: bare requests, Bulk 2.0 upsert job, polls every {SLOW_POLL:g} s", bare_bulk2,
          {"poll": SLOW_POLL}, _setup, floor=True),
     Case("SalesforceUpsertRecordsOperator", upsert_operator, setup=_setup_operator),
