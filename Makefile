@@ -58,7 +58,8 @@ demo: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --site-dir site
 
-# Every group at 5 rounds (about 35 minutes on 2 cores); the JSON holds every round, and
+# Every group at 5 rounds (about 40 minutes on 2 shared cores: one round of every group took 7.7 min
+# at load 5.5); the JSON holds every round, and
 # bench-results/tables.md the tables docs/benchmarks.md shows (python -m bench.tables).
 bench: $(STAMP)
 	$(BIN)/python -m bench.official_provider  # the official provider, apart from $(VENV)
