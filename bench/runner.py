@@ -119,6 +119,7 @@ def _run_case_in_child(module: str, index: int, env: BenchEnv) -> dict[str, Any]
         text=True,
         cwd=BENCH_DIR.parent,
         env=_child_environment(env),
+        check=False,  # (a failure is raised below, with the child's stderr)
     )
     if done.returncode != 0:
         raise RuntimeError(f"{module} case {index} failed:\n{done.stderr[-3000:]}")
