@@ -55,7 +55,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     keys = list(dict.fromkeys(k for run in runs for k in run["metrics"]))
     for key in keys:
         values = [run["metrics"][key] for run in runs if key in run["metrics"]]
-        if all(isinstance(v, list) for v in values):
+        if all(isinstance(v, list) and all(isinstance(x, (int, float)) for x in v) for v in values):
             pooled = [float(x) for v in values for x in v]
             if pooled:
                 samples[key] = {"n": len(pooled), **{f"p{p}": percentile(pooled, p) for p in PERCENTILES},
