@@ -90,7 +90,7 @@ def bare_metadata() -> tuple[str, tuple[tuple[str, str], ...]]:
                                          ("tenantid", org_id))
 
 
-async def bare_responses(env: BenchEnv, endpoint: str, metadata: Any, preset: str) -> Any:
+async def bare_responses(env: BenchEnv, endpoint: str, metadata: Any, preset: str, top_up_first: bool = True) -> Any:
     """A bare gRPC client on the generated stubs: one ``Subscribe``, the most events Salesforce lets a
     stream have requested (100) asked for up front and topped up the moment each response arrives (before
     its events are looked at); yields the raw ``FetchResponse`` messages, never decodes."""
@@ -110,9 +110,11 @@ async def bare_responses(env: BenchEnv, endpoint: str, metadata: Any, preset: st
                                           num_requested=WINDOW))
         try:
             while (response := await call.read()) is not grpc.aio.EOF:
-                if response.events:
+                if response.events and top_up_first:
                     await call.write(pb2.FetchRequest(num_requested=len(response.events)))
                 yield response
+                if response.events and not top_up_first:  # (latency: the event first, the top-up after)
+                    await call.write(pb2.FetchRequest(num_requested=len(response.events)))
         finally:
             call.cancel()
 
@@ -188,7 +190,7 @@ def cometd_trigger(env: BenchEnv, prepared: int) -> dict[str, Any]:
 
 
 CASES = [
-    Case("floor: bare gRPC Subscribe, no decoding", floor, setup=write_changes),
+    Case("floor: bare gRPC Subscribe, no decoding", floor, setup=write_changes, floor=True),
     Case("SalesforcePubSubHook.subscribe", hook_subscribe, setup=write_changes),
     Case("SalesforcePubSubEventTrigger (shared stream, ack)", pubsub_trigger, setup=write_changes),
     Case("SalesforceEventTrigger (CometD)", cometd_trigger, setup=write_changes),

@@ -2,11 +2,13 @@
 
 Each case subscribes (from the tip of the stream) and waits until the emulator counts the new
 subscription (``/__emulator__/stats``: an open Pub/Sub stream, a CometD subscribe), then creates
-``SF_BENCH_PUBSUB_LATENCY_EVENTS`` Accounts one after another, waiting for each change event before the next create; the latency of
-one event is the time from the create call to its arrival (p50 and p99 in ms).
+``SF_BENCH_PUBSUB_LATENCY_EVENTS`` (200) Accounts one after another, waiting for each change event
+before the next create; the latency of one event is the time from the create call to its arrival.
+The samples are pooled across rounds (5 rounds: 1,000) for p50 and p99.
 
-* **floor**: a bare gRPC client on the generated stubs (100 events requested, topped up as they
-  arrive, nothing decoded): the emulator's own commit-to-delivery time plus the REST create.
+* **floor**: a bare gRPC client on the generated stubs (100 events requested, topped up after each
+  event is handed over, nothing decoded): the emulator's own commit-to-delivery time plus the REST
+  create.
 * ``SalesforcePubSubEventTrigger``: the asset-watcher trigger in Airflow's shared-stream manager
   (ack mode), time to its ``TriggerEvent``.
 * ``SalesforceEventTrigger`` (CometD): the same through the Streaming API.
@@ -16,8 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import statistics
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -25,42 +25,15 @@ import requests
 
 from bench.bench_pubsub import TOPIC, AssetState, bare_metadata, bare_responses, quiet_run, reset_with_cdc
 from bench.runner import BenchEnv, Case
+from bench.stream_support import measure_latency
 
 EVENTS = int(os.environ.get("SF_BENCH_PUBSUB_LATENCY_EVENTS", "200"))
 GROUP = f"Pub/Sub API vs CometD (emulator, loopback): create-to-event latency over {EVENTS} creates"
 
 
-def _percentiles(latencies: list[float]) -> dict[str, Any]:
-    latencies = sorted(latencies)
-    return {"events": len(latencies), "p50_ms": round(statistics.median(latencies) * 1000, 1),
-            "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1)}
-
-
 async def _measure(rest: Any, arrivals: Callable[[], AsyncIterator[Any]], ready: Callable[[], bool]) -> dict[str, Any]:
-    """Create one Account at a time and time each change event's arrival through ``arrivals``."""
-    arrived: list[float] = []
-
-    async def consume() -> None:
-        async for _ in arrivals():
-            arrived.append(time.perf_counter())
-
-    task = asyncio.create_task(consume())
-    try:
-        async with asyncio.timeout(60):
-            while not ready():
-                await asyncio.sleep(0.01)
-        latencies = []
-        for n in range(EVENTS):
-            started = time.perf_counter()
-            await asyncio.to_thread(rest.create, "Account", {"Name": f"latency {n}"})
-            async with asyncio.timeout(30):
-                while len(arrived) <= n:
-                    await asyncio.sleep(0.0005)
-            latencies.append(arrived[n] - started)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-    return _percentiles(latencies)
+    """Create one Account at a time through ``rest`` and time each change event's arrival."""
+    return await measure_latency(lambda n: rest.create("Account", {"Name": f"latency {n}"}), arrivals, ready, EVENTS)
 
 
 def _pubsub_streams(stats: dict[str, Any]) -> int:
@@ -99,7 +72,7 @@ def floor(env: BenchEnv, prepared: Any) -> dict[str, Any]:
     endpoint, metadata = bare_metadata()
 
     async def arrivals() -> AsyncIterator[Any]:
-        async for response in bare_responses(env, endpoint, metadata, "LATEST"):
+        async for response in bare_responses(env, endpoint, metadata, "LATEST", top_up_first=False):
             for event in response.events:
                 yield event
 
@@ -148,7 +121,7 @@ def _cometd_trigger() -> Any:
 
 
 CASES = [
-    Case("floor: bare gRPC Subscribe", floor, setup=reset_with_cdc),
+    Case("floor: bare gRPC Subscribe", floor, setup=reset_with_cdc, floor=True),
     Case("SalesforcePubSubEventTrigger (shared stream, ack)", _trigger_case(_pubsub_trigger, _pubsub_streams),
          setup=reset_with_cdc),
     Case("SalesforceEventTrigger (CometD)", _trigger_case(_cometd_trigger, _cometd_subscribes), setup=reset_with_cdc),

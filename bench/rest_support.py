@@ -12,9 +12,19 @@ from bench.bench_rest_transport import VERSION, _token
 from bench.runner import BenchEnv
 
 
-def bare_session(env: BenchEnv, pool: int = 10) -> tuple[requests.Session, str]:
-    """A plain ``requests.Session`` with a bearer token; returns it and the data URL prefix."""
-    token, instance = _token(env)
+def token(env: BenchEnv) -> tuple[str, str]:
+    """An access token and instance URL (the OAuth password grant), for a setup to hand to a run."""
+    return _token(env)
+
+
+def bare_session(env: BenchEnv, pool: int = 10, token: tuple[str, str] | None = None) -> tuple[requests.Session, str]:
+    """A plain ``requests.Session`` with a bearer token; returns it and the data URL prefix.
+
+    :param env: the benchmark environment.
+    :param pool: connections kept per host.
+    :param token: ``(access token, instance URL)`` got before the clock; a new grant when omitted.
+    """
+    token, instance = token or _token(env)
     session = requests.Session()
     session.verify = env.ca_bundle or True
     session.headers["Authorization"] = f"Bearer {token}"

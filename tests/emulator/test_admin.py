@@ -142,6 +142,14 @@ def test_stats_shape(client: EmulatorClient) -> None:
     assert client.stats()["requests_total"] == 0
 
 
+def test_stats_report_the_emulator_process_cpu_the_benchmarks_read(client: EmulatorClient) -> None:
+    before = client.stats()["process_cpu_s"]
+    for n in range(200):  # work the emulator does for a client: its CPU grows
+        client.post(V + "/sobjects/Account", json={"Name": f"cpu {n}"})
+    after = client.stats()["process_cpu_s"]
+    assert isinstance(before, float) and after > before
+
+
 # -- faults after the request was carried out, raw bodies, session expiry ---------------------------
 def _names(client: EmulatorClient, name: str) -> int:
     reply = client.get(V + "/query", params={"q": f"SELECT Id FROM Account WHERE Name = '{name}'"})
