@@ -21,7 +21,6 @@ from typing import Any
 
 import requests
 
-from bench.bench_bulk import client_cpu
 from bench.coverage_support import POLL, bearer_session, poll_until
 from bench.runner import BenchEnv, Case
 
@@ -85,7 +84,6 @@ def floor_upload_rows(session: requests.Session, data: str, path: str) -> int:
     return reply.json()["results"]["records"][0]["n"]
 
 
-@client_cpu
 def floor_upload(env: BenchEnv, prepared: dict[str, Any], rows: int) -> dict[str, Any]:
     assert floor_upload_rows(prepared["session"], prepared["data"], prepared["path"]) == rows
     return {"rows": rows, "file MB": round(os.path.getsize(prepared["path"]) / 1e6, 1)}
@@ -102,7 +100,6 @@ def _setup_hook(env: BenchEnv, rows: int) -> dict[str, Any]:
     return {**prepared, "hook": hook}
 
 
-@client_cpu
 def upload(env: BenchEnv, prepared: dict[str, Any], rows: int) -> dict[str, Any]:
     hook = prepared["hook"]
     header_id = hook.upload_dataset(prepared["path"], "Bench", metadata=METADATA)
@@ -113,7 +110,6 @@ def upload(env: BenchEnv, prepared: dict[str, Any], rows: int) -> dict[str, Any]
     return {"rows": rows, "file MB": round(os.path.getsize(prepared["path"]) / 1e6, 1)}
 
 
-@client_cpu
 def operator_upload(env: BenchEnv, prepared: dict[str, Any], rows: int) -> dict[str, Any]:
     from airflow_provider_salesforce_suite.operators.analytics import SalesforceAnalyticsUploadOperator
 
@@ -131,8 +127,9 @@ def _sized(setup: Any, rows: int) -> Any:
 
 
 CASES = [case for rows in SIZES for case in (
-    Case(f"floor: bare requests, gzip 8 MB parts, {rows:,} rows", floor_upload, {"rows": rows}, _sized(_setup, rows)),
-    Case(f"upload_dataset + wait, {rows:,} rows", upload, {"rows": rows}, _sized(_setup_hook, rows)),
+    Case(f"floor: bare requests, gzip 8 MB parts, {rows:,} rows", floor_upload, {"rows": rows}, _sized(_setup, rows),
+         floor=True, job=f"{rows:,} rows"),
+    Case(f"upload_dataset + wait, {rows:,} rows", upload, {"rows": rows}, _sized(_setup_hook, rows), job=f"{rows:,} rows"),
     Case(f"SalesforceAnalyticsUploadOperator, {rows:,} rows", operator_upload, {"rows": rows},
-         _sized(_setup_hook, rows)),
+         _sized(_setup_hook, rows), job=f"{rows:,} rows"),
 )]

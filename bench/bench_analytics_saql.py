@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from bench.bench_analytics import COUNT_SAQL, dataset_csv, floor_upload_rows
-from bench.bench_bulk import client_cpu
 from bench.coverage_support import admin_post, bearer_session
 from bench.runner import BenchEnv, Case
 
@@ -39,7 +38,6 @@ def _measured(run: Any) -> dict[str, Any]:
     return {"records": records}
 
 
-@client_cpu
 def floor_query(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     session, url = prepared["session"], f"{prepared['data']}/wave/query"
 
@@ -60,12 +58,10 @@ def _setup_hook(env: BenchEnv) -> dict[str, Any]:
     return {"hook": hook}
 
 
-@client_cpu
 def hook_query(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     return _measured(prepared["hook"].query_records)
 
 
-@client_cpu
 def operator_query(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     from airflow_provider_salesforce_suite.operators.analytics import SalesforceAnalyticsQueryOperator
 
@@ -74,7 +70,7 @@ def operator_query(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
 
 
 CASES = [
-    Case("floor: bare requests POST wave/query", floor_query, {}, _setup),
+    Case("floor: bare requests POST wave/query", floor_query, {}, _setup, floor=True),
     Case("SalesforceAnalyticsHook.query_records", hook_query, {}, _setup_hook),
     Case("SalesforceAnalyticsQueryOperator (one a query, to XCom)", operator_query, {}, _setup_hook),
 ]

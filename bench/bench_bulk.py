@@ -33,7 +33,6 @@ import mmap
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -57,12 +56,6 @@ SLOW_POLL = 5.0
 SPLITS = [int(n) for n in os.environ.get("SF_BENCH_BULK_SPLITS", "25000,50000,100000,250000").split(",")]
 FLOOR_CONCURRENCY = 4
 RESULTS = ("successfulResults", "failedResults", "unprocessedrecords")
-
-
-def client_cpu(run: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-    """Kept for modules written before the runner measured every case's CPU itself (``client CPU
-    s`` is now a column of every table): returns ``run`` unchanged."""
-    return run
 
 
 def _csv_path(env: BenchEnv) -> str:

@@ -16,7 +16,7 @@ import os
 import re
 from typing import Any
 
-from bench.bench_bulk import HEADER, _reset, client_cpu, simple_salesforce_client
+from bench.bench_bulk import HEADER, _reset, simple_salesforce_client
 from bench.coverage_support import POLL, as_task, bearer_session, poll_until
 from bench.runner import BenchEnv, Case
 
@@ -95,7 +95,6 @@ def _batches(path: str) -> list[bytes]:
     return bodies
 
 
-@client_cpu
 def floor_ingest(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     session, base = v1_floor_session(env)
     job_id = v1_floor_create(session, base, "insert", "Account")
@@ -121,7 +120,6 @@ def _setup(env: BenchEnv) -> dict[str, Any]:
     return {"path": path}
 
 
-@client_cpu
 def operator_ingest(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     from airflow_provider_salesforce_suite.operators.bulk import SalesforceBulkIngestOperator
 
@@ -140,7 +138,6 @@ def _setup_simple_salesforce(env: BenchEnv) -> dict[str, Any]:
     return {**prepared, "records": records, "sf": simple_salesforce_client(env)}
 
 
-@client_cpu
 def simple_salesforce_insert(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     """simple-salesforce ``bulk.Account.insert`` (Bulk 1.0, JSON batches; it polls every 5 s: no knob)."""
     results = prepared["sf"].bulk.Account.insert(prepared["records"], batch_size=BATCH_ROWS)
@@ -149,7 +146,7 @@ def simple_salesforce_insert(env: BenchEnv, prepared: dict[str, Any]) -> dict[st
 
 
 CASES = [
-    Case("floor: bare requests, CSV batches of 10,000", floor_ingest, {}, _setup),
+    Case("floor: bare requests, CSV batches of 10,000", floor_ingest, {}, _setup, floor=True),
     Case('SalesforceBulkIngestOperator(api="1.0")', operator_ingest, {}, as_task(_setup)),
     Case("simple-salesforce bulk.insert(list) (polls every 5 s)", simple_salesforce_insert, {},
          _setup_simple_salesforce),

@@ -13,7 +13,7 @@ import csv
 import os
 from typing import Any
 
-from bench.bench_bulk import _reset, client_cpu, simple_salesforce_client
+from bench.bench_bulk import _reset, simple_salesforce_client
 from bench.bench_bulk_v1 import ROWS, csv_path, floor_ingest, tag, v1_floor_close, v1_floor_create, \
     v1_floor_session, v1_floor_wait
 from bench.coverage_support import POLL, as_task, file_mb
@@ -32,7 +32,6 @@ def _setup(env: BenchEnv) -> dict[str, Any]:
     return {}
 
 
-@client_cpu
 def floor_query(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     session, base = v1_floor_session(env)
     job_id = v1_floor_create(session, base, "query", "Account")
@@ -53,7 +52,6 @@ def floor_query(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     return {"rows": ROWS, "file MB": file_mb(output)}
 
 
-@client_cpu
 def operator_query(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     from airflow_provider_salesforce_suite.operators.bulk import SalesforceBulkQueryOperator
 
@@ -68,7 +66,6 @@ def _setup_simple_salesforce(env: BenchEnv) -> dict[str, Any]:
     return {**_setup(env), "sf": simple_salesforce_client(env)}
 
 
-@client_cpu
 def simple_salesforce_query(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     rows = prepared["sf"].bulk.Account.query(SOQL, lazy_operation=False, wait=POLL)
     output = os.path.join(env.workdir, "v1-ssf-extract.csv")
@@ -81,7 +78,7 @@ def simple_salesforce_query(env: BenchEnv, prepared: dict[str, Any]) -> dict[str
 
 
 CASES = [
-    Case("floor: bare requests, results streamed to file", floor_query, {}, _setup),
+    Case("floor: bare requests, results streamed to file", floor_query, {}, _setup, floor=True),
     Case('SalesforceBulkQueryOperator(api="1.0") -> CSV', operator_query, {}, as_task(_setup)),
     Case("simple-salesforce bulk.query -> csv", simple_salesforce_query, {}, _setup_simple_salesforce),
 ]

@@ -14,7 +14,6 @@ from typing import Any, Callable
 
 import requests
 
-from bench.bench_bulk import client_cpu
 from bench.coverage_support import admin_post, as_task, file_mb, floor_walk, use_desk_connection
 from bench.runner import BenchEnv, Case
 
@@ -67,12 +66,10 @@ def _floor_pages(prepared: dict[str, Any], each: Callable[[dict[str, Any]], None
     return seen
 
 
-@client_cpu
 def floor_iterate(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     return floor_walk(env, lambda each: _floor_pages(prepared, each), CUSTOMERS, "entries")
 
 
-@client_cpu
 def floor_to_file(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     return floor_walk(env, lambda each: _floor_pages(prepared, each), CUSTOMERS, "entries", "desk-floor.jsonl")
 
@@ -86,14 +83,12 @@ def _setup_hook(env: BenchEnv) -> dict[str, Any]:
     return {**prepared, "hook": hook}
 
 
-@client_cpu
 def hook_list(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     seen = sum(1 for _ in prepared["hook"].list("customers", per_page=PER_PAGE))
     assert seen == CUSTOMERS, seen
     return {"entries": seen}
 
 
-@client_cpu
 def operator_to_file(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     from airflow_provider_salesforce_suite.operators.desk import SalesforceDeskToFileOperator
 
@@ -105,8 +100,8 @@ def operator_to_file(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
 
 
 CASES = [
-    Case("floor: bare requests, follow _links.next", floor_iterate, {}, _setup),
-    Case("DeskHook.list", hook_list, {}, _setup_hook),
-    Case("floor: bare requests -> JSON Lines file", floor_to_file, {}, _setup),
-    Case("SalesforceDeskToFileOperator -> JSON Lines file", operator_to_file, {}, as_task(_setup_hook)),
+    Case("floor: bare requests, follow _links.next", floor_iterate, {}, _setup, floor=True, job="list records"),
+    Case("DeskHook.list", hook_list, {}, _setup_hook, job="list records"),
+    Case("floor: bare requests -> JSON Lines file", floor_to_file, {}, _setup, floor=True, job="to a file"),
+    Case("SalesforceDeskToFileOperator -> JSON Lines file", operator_to_file, {}, as_task(_setup_hook), job="to a file"),
 ]

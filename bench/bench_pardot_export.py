@@ -13,7 +13,6 @@ import csv
 import os
 from typing import Any
 
-from bench.bench_bulk import client_cpu
 from bench.bench_pardot_import import ROWS
 from bench.coverage_support import POLL, as_task, file_mb, pardot_hook, pardot_prospects, pardot_session, poll_until
 from bench.runner import BenchEnv, Case
@@ -29,7 +28,6 @@ def _setup(env: BenchEnv) -> dict[str, Any]:
     return {}
 
 
-@client_cpu
 def floor_export(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     session, api = pardot_session(env)
     created = session.post(f"{api}/exports", json={"fields": FIELDS, "procedure": {"name": PROCEDURE,
@@ -55,7 +53,6 @@ def _setup_hook(env: BenchEnv) -> dict[str, Any]:
     return {**_setup(env), "hook": pardot_hook(env)}
 
 
-@client_cpu
 def hook_export(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     hook = prepared["hook"]
     export_id = hook.create_export(PROCEDURE, FIELDS, ARGUMENTS)
@@ -72,7 +69,6 @@ def hook_export(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     return {"rows": rows, "file MB": file_mb(output)}
 
 
-@client_cpu
 def operator_export(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     from airflow_provider_salesforce_suite.operators.pardot import PardotExportOperator
 
@@ -85,7 +81,7 @@ def operator_export(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
 
 
 CASES = [
-    Case("floor: bare requests, result files streamed", floor_export, {}, _setup),
+    Case("floor: bare requests, result files streamed", floor_export, {}, _setup, floor=True),
     Case("PardotHook create/get/iter_export_records -> csv", hook_export, {}, _setup_hook),
     Case("PardotExportOperator -> CSV (durable=False)", operator_export, {}, as_task(_setup_hook)),
 ]

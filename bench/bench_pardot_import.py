@@ -15,7 +15,6 @@ import csv
 import os
 from typing import Any
 
-from bench.bench_bulk import client_cpu
 from bench.coverage_support import POLL, admin_post, as_task, pardot_floor_import, pardot_hook, poll_until, prospects_csv
 from bench.runner import BenchEnv, Case
 
@@ -29,7 +28,6 @@ def _setup(env: BenchEnv) -> dict[str, Any]:
     return {"path": path}
 
 
-@client_cpu
 def floor_import(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     info = pardot_floor_import(env, prepared["path"])
     assert int(info["createdCount"]) == ROWS, info
@@ -40,7 +38,6 @@ def _setup_hook(env: BenchEnv) -> dict[str, Any]:
     return {**_setup(env), "hook": pardot_hook(env)}
 
 
-@client_cpu
 def hook_import(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     hook = prepared["hook"]
     with open(prepared["path"], newline="") as handle:
@@ -51,7 +48,6 @@ def hook_import(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     return {"rows": ROWS}
 
 
-@client_cpu
 def operator_import(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     from airflow_provider_salesforce_suite.operators.pardot import PardotImportOperator
 
@@ -62,7 +58,7 @@ def operator_import(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
 
 
 CASES = [
-    Case("floor: bare requests, the file as one batch", floor_import, {}, _setup),
+    Case("floor: bare requests, the file as one batch", floor_import, {}, _setup, floor=True),
     Case("PardotHook.import_records + get_import", hook_import, {}, _setup_hook),
     Case("PardotImportOperator (durable=False)", operator_import, {}, as_task(_setup_hook)),
 ]

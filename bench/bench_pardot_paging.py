@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-from bench.bench_bulk import client_cpu
 from bench.bench_pardot_import import ROWS
 from bench.coverage_support import as_task, file_mb, floor_walk, pardot_hook, pardot_prospects, pardot_session
 from bench.runner import BenchEnv, Case
@@ -45,12 +44,10 @@ def _floor_pages(prepared: dict[str, Any], each: Callable[[dict[str, Any]], Any]
         params = {"nextPageToken": body["nextPageToken"]}
 
 
-@client_cpu
 def floor_iterate(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     return floor_walk(env, lambda each: _floor_pages(prepared, each), ROWS, "records")
 
 
-@client_cpu
 def floor_to_file(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     return floor_walk(env, lambda each: _floor_pages(prepared, each), ROWS, "records", "pardot-floor-pages.jsonl")
 
@@ -60,14 +57,12 @@ def _setup_hook(env: BenchEnv) -> dict[str, Any]:
     return {"hook": pardot_hook(env)}
 
 
-@client_cpu
 def hook_iterate(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     seen = sum(1 for _ in prepared["hook"].iter_records("prospects", FIELDS, page_size=PAGE))
     assert seen == ROWS, seen
     return {"records": seen}
 
 
-@client_cpu
 def operator_to_file(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     from airflow_provider_salesforce_suite.operators.pardot import PardotQueryOperator
 
@@ -79,8 +74,8 @@ def operator_to_file(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
 
 
 CASES = [
-    Case("floor: bare requests, follow nextPageToken", floor_iterate, {}, _setup),
-    Case("PardotHook.iter_records", hook_iterate, {}, _setup_hook),
-    Case("floor: bare requests -> JSON Lines file", floor_to_file, {}, _setup),
-    Case("PardotQueryOperator -> JSON Lines file", operator_to_file, {}, as_task(_setup_hook)),
+    Case("floor: bare requests, follow nextPageToken", floor_iterate, {}, _setup, floor=True, job="list records"),
+    Case("PardotHook.iter_records", hook_iterate, {}, _setup_hook, job="list records"),
+    Case("floor: bare requests -> JSON Lines file", floor_to_file, {}, _setup, floor=True, job="to a file"),
+    Case("PardotQueryOperator -> JSON Lines file", operator_to_file, {}, as_task(_setup_hook), job="to a file"),
 ]

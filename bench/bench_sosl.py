@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.bench_bulk import client_cpu
 from bench.rest_support import bare_session, collections_insert, count, requests_total
 from bench.runner import BenchEnv, Case
 
@@ -40,7 +39,6 @@ def _setup_bare(env: BenchEnv) -> dict[str, Any]:
     return {**_setup(env), "session": session, "data": data}
 
 
-@client_cpu
 def floor_search(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     session, data = prepared["session"], prepared["data"]
 
@@ -60,7 +58,6 @@ def _setup_hook(env: BenchEnv) -> dict[str, Any]:
     return {**_setup(env), "hook": hook}
 
 
-@client_cpu
 def hook_search(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     return _measured(env, prepared["hook"].search)
 
@@ -72,7 +69,6 @@ def _setup_operator(env: BenchEnv) -> dict[str, Any]:
     return _setup(env)
 
 
-@client_cpu
 def operator_search(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     from airflow_provider_salesforce_suite.operators.rest import SalesforceSearchOperator
 
@@ -85,13 +81,12 @@ def _setup_simple_salesforce(env: BenchEnv) -> dict[str, Any]:
     return {**_setup(env), "sf": simple_salesforce_client(env)}
 
 
-@client_cpu
 def simple_salesforce_search(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     return _measured(env, lambda sosl: prepared["sf"].search(sosl)["searchRecords"])
 
 
 CASES = [
-    Case("floor: bare requests GET /search", floor_search, {}, _setup_bare),
+    Case("floor: bare requests GET /search", floor_search, {}, _setup_bare, floor=True),
     Case("SalesforceRestHook.search", hook_search, {}, _setup_hook),
     Case("SalesforceSearchOperator (one a search, to XCom)", operator_search, {}, _setup_operator),
     Case("simple-salesforce sf.search", simple_salesforce_search, {}, _setup_simple_salesforce),

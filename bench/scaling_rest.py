@@ -14,7 +14,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench.bench_bulk import _reset, client_cpu
+from bench.bench_bulk import _reset
 from bench.coverage_support import as_task
 from bench.rest_support import bare_session, chunks, requests_total
 from bench.runner import BenchEnv, Case
@@ -44,7 +44,6 @@ def _setup(env: BenchEnv) -> dict[str, Any]:
     return {"path": path, "session": session, "data": data}
 
 
-@client_cpu
 def floor_insert(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     session, url = prepared["session"], f"{prepared['data']}/composite/sobjects"
     before = requests_total(env)
@@ -61,7 +60,6 @@ def floor_insert(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     return {"records": RECORDS, "http_calls": requests_total(env) - before}
 
 
-@client_cpu
 def operator_insert(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
     from airflow_provider_salesforce_suite.operators.rest import SalesforceCreateRecordsOperator
 
@@ -75,6 +73,6 @@ def operator_insert(env: BenchEnv, prepared: dict[str, Any]) -> dict[str, Any]:
 
 
 CASES = [
-    Case("floor: bare requests, Collections x4", floor_insert, {}, _setup),
+    Case("floor: bare requests, Collections x4", floor_insert, {}, _setup, floor=True),
     Case("SalesforceCreateRecordsOperator(source=CSV)", operator_insert, {}, as_task(_setup)),
 ]
