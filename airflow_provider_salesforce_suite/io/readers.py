@@ -9,7 +9,11 @@ import io
 import json
 import logging
 from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import repeat
 from typing import IO, Any, Iterator, Sequence
+
+from airflow_provider_salesforce_suite.io.csvwindows import WINDOW_BYTES, CsvWindows, is_plain
 
 from airflow_provider_salesforce_suite.io.formats import RecordFileError, Source, detect_format, to_path
 
@@ -141,11 +145,27 @@ def _csv_records(source: Source, gzipped: bool, columns: Sequence[str] | None, _
         yield {key: (None if value == CSV_NULL else value) for key, value in zip(header, row) if value != ""}
 
 
+@dataclass(frozen=True)
+class PlainLines:
+    """Whole data rows of a CSV file as they are in it, every line one row of exactly the header's
+    width, with no quote, carriage return or blank line (see :mod:`.csvwindows`).
+
+    :param data: the lines, each ending with ``\\n``.
+    :param lines: the same lines without their line feeds.
+    """
+
+    data: bytes
+    lines: list[bytes]
+
+
 class CsvTextRows:
     """The data rows of a CSV file as lists of text, for consumers that send values on as CSV text
     (Bulk uploads): no record is built, and a cell goes out exactly as read (an empty cell stays
     empty: the field is not sent; ``#N/A`` stays the explicit null). Single use, lazy: the file is
-    opened on first use and read row by row.
+    opened on first use and read a window of lines at a time.
+
+    Iterate it for rows, or read :meth:`blocks` for whole windows of plain lines as bytes (no
+    per-row work) and lists of rows where the file needs ``csv`` (quotes, blank lines...).
 
     :param source: URI, local path or ``ObjectStoragePath`` of a ``.csv`` (or ``.csv.gz``) file.
     :param format: ``csv`` or ``csv.gz`` when the suffix does not tell.
@@ -153,20 +173,68 @@ class CsvTextRows:
         undecodable line, naming its line number (while reading).
     """
 
+    #: Bytes per window read from the file (tests make it small to cross window edges).
+    window_bytes = WINDOW_BYTES
+
     def __init__(self, source: Source, format: str | None = None) -> None:
         fmt, self._gzipped = detect_format(source, format)
         if fmt != "csv":
             raise RecordFileError(f"{source}: CsvTextRows reads CSV files, not {fmt}")
         self.source = source
-        self._rows: Iterator[list[str]] | None = None
+        self._blocks: Iterator[PlainLines | list[list[str]]] | None = None
         self._columns: list[str] = []
-        self._ahead: list[list[str]] = []
+        self._ahead: list[list[str]] = []  # rows taken from a block but not handed out yet (reversed)
 
-    def _open(self) -> Iterator[list[str]]:
-        if self._rows is None:
-            self._rows = _csv_data_rows(self.source, self._gzipped, None)
-            self._columns = next(self._rows, None) or []
-        return self._rows
+    def _open(self) -> Iterator[PlainLines | list[list[str]]]:
+        if self._blocks is None:
+            self._blocks = self._read()
+            self._columns = next(self._blocks, None) or []  # type: ignore[assignment]
+        return self._blocks
+
+    def _read(self) -> Iterator[Any]:
+        """The header, then blocks of data rows (:class:`PlainLines` or lists of rows)."""
+        allow_large_csv_fields()
+        with _open_binary(self.source, self._gzipped) as raw:
+            windows = CsvWindows(iter(lambda: raw.read(self.window_bytes), b""), source=self.source,
+                                 window_bytes=self.window_bytes)
+            width = 0
+            for window in windows:
+                if not width:  # the header: read with csv, with the rest of its window
+                    rows = windows.rows(window)
+                    header = _csv_header(rows, self.source, None)
+                    if header is None:
+                        return
+                    yield header
+                    width = len(header)
+                    yield from self._checked(rows, windows, width)
+                    continue
+                if is_plain(window) and (window.isascii() or windows.decodes(window)):
+                    if window[-1:] != b"\n":
+                        window += b"\n"
+                    lines = window.split(b"\n")
+                    lines.pop()
+                    if set(map(bytes.count, lines, repeat(b","))) == {width - 1}:
+                        yield PlainLines(window, lines)
+                        continue
+                yield from self._checked(windows.rows(window), windows, width)
+
+    def _checked(self, rows: Iterator[list[str]], windows: CsvWindows, width: int) -> Iterator[list[list[str]]]:
+        """The rows as one block, blank lines skipped; a ragged row is refused (naming its line)
+        once the rows before it are handed on, as a reader of one row at a time would."""
+        kept = []
+        try:
+            for row in rows:
+                if len(row) != width:
+                    if not row:  # a blank line
+                        continue
+                    raise RecordFileError(f"{self.source}: line {windows.row_line}: {len(row)} values for {width} "
+                                          "columns")
+                kept.append(row)
+        except RecordFileError:
+            if kept:
+                yield kept
+            raise
+        yield kept
 
     @property
     def columns(self) -> list[str]:
@@ -174,22 +242,38 @@ class CsvTextRows:
         self._open()
         return self._columns
 
+    def blocks(self) -> Iterator[PlainLines | list[list[str]]]:
+        """The data rows not yet read, a block at a time: :class:`PlainLines` (bytes, no per-row
+        work), or a list of rows as ``csv`` read them. Use either this or the iteration, not both."""
+        blocks = self._open()
+        if self._ahead:
+            yield self._ahead[::-1]
+            self._ahead = []
+        yield from blocks
+
     def peek(self) -> list[str] | None:
         """The next row without consuming it (None at the end)."""
-        if not self._ahead:
-            row = next(self._open(), None)
-            if row is None:
-                return None
-            self._ahead.append(row)
-        return self._ahead[0]
+        if not self._fill():
+            return None
+        return self._ahead[-1]
+
+    def _fill(self) -> bool:
+        while not self._ahead:
+            block = next(self._open(), None)
+            if block is None:
+                return False
+            if isinstance(block, PlainLines):
+                block = [line.decode("utf-8").split(",") for line in block.lines]
+            self._ahead = block[::-1]
+        return True
 
     def __iter__(self) -> Iterator[list[str]]:
         return self
 
     def __next__(self) -> list[str]:
-        if self._ahead:
-            return self._ahead.pop()
-        return next(self._open())
+        if not self._fill():
+            raise StopIteration
+        return self._ahead.pop()
 
 
 def _jsonl_records(source: Source, gzipped: bool, columns: Sequence[str] | None, _: int) -> Iterator[dict[str, Any]]:
