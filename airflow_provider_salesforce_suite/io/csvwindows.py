@@ -112,6 +112,13 @@ class CsvWindows:
         """The 1-based line number of byte ``position`` of the current ``window``."""
         return self.lines_before + _lines(window, position) + 1
 
+    def skip(self, window: bytes, end: int) -> bytes:
+        """``window[end:]``, its lines before ``end`` counted as read (``end`` follows a line feed)."""
+        skipped = _lines(window, end)
+        self.lines_before += skipped
+        self._window_lines -= skipped
+        return window[end:]
+
     def decodes(self, window: bytes) -> bool:
         """Whether ``window`` is valid UTF-8."""
         try:

@@ -199,24 +199,37 @@ class CsvTextRows:
                                  window_bytes=self.window_bytes)
             width = 0
             for window in windows:
-                if not width:  # the header: read with csv, with the rest of its window
-                    rows = windows.rows(window)
-                    header = _csv_header(rows, self.source, None)
+                if not width:
+                    header, window = self._header(windows, window)
                     if header is None:
                         return
                     yield header
                     width = len(header)
-                    yield from self._checked(rows, windows, width)
-                    continue
-                if is_plain(window) and (window.isascii() or windows.decodes(window)):
-                    if window[-1:] != b"\n":
-                        window += b"\n"
-                    lines = window.split(b"\n")
+                    if isinstance(window, Iterator):  # the rest of a header read with csv
+                        yield from self._checked(window, windows, width)
+                        continue
+                    if not window:
+                        continue
+                plain = window.replace(b"\r\n", b"\n") if b"\r" in window else window  # CRLF lines: rows alike
+                if is_plain(plain) and (plain.isascii() or windows.decodes(plain)):
+                    if plain[-1:] != b"\n":
+                        plain += b"\n"
+                    lines = plain.split(b"\n")
                     lines.pop()
                     if set(map(bytes.count, lines, repeat(b","))) == {width - 1}:
-                        yield PlainLines(window, lines)
+                        yield PlainLines(plain, lines)
                         continue
                 yield from self._checked(windows.rows(window), windows, width)
+
+    def _header(self, windows: CsvWindows, window: bytes) -> tuple[list[str] | None, bytes | Iterator[list[str]]]:
+        """The header and the rest of its window: bytes when the header is a plain line, else the
+        rows after it as ``csv`` reads them."""
+        end = window.find(b"\n") + 1
+        head = window[:end]
+        if end and head.rstrip(b"\r\n") and b'"' not in head and b"\r" not in head[:-2] and windows.decodes(head):
+            return _csv_header(csv.reader([head.decode("utf-8")]), self.source, None), windows.skip(window, end)
+        rows = windows.rows(window)
+        return _csv_header(rows, self.source, None), rows
 
     def _checked(self, rows: Iterator[list[str]], windows: CsvWindows, width: int) -> Iterator[list[list[str]]]:
         """The rows as one block, blank lines skipped; a ragged row is refused (naming its line)
