@@ -184,6 +184,7 @@ class CsvTextRows:
         self._blocks: Iterator[PlainLines | list[list[str]]] | None = None
         self._columns: list[str] = []
         self._ahead: list[list[str]] = []  # rows taken from a block but not handed out yet (reversed)
+        self._block: PlainLines | list[list[str]] | None = None  # a block peeked at, not yet handed out
 
     def _open(self) -> Iterator[PlainLines | list[list[str]]]:
         if self._blocks is None:
@@ -257,35 +258,39 @@ class CsvTextRows:
 
     def blocks(self) -> Iterator[PlainLines | list[list[str]]]:
         """The data rows not yet read, a block at a time: :class:`PlainLines` (bytes, no per-row
-        work), or a list of rows as ``csv`` read them. Use either this or the iteration, not both."""
+        work), or a list of rows as ``csv`` read them."""
         blocks = self._open()
         if self._ahead:
             yield self._ahead[::-1]
             self._ahead = []
+        if self._block is not None:
+            block, self._block = self._block, None
+            yield block
         yield from blocks
 
     def peek(self) -> list[str] | None:
         """The next row without consuming it (None at the end)."""
-        if not self._fill():
-            return None
-        return self._ahead[-1]
-
-    def _fill(self) -> bool:
-        while not self._ahead:
-            block = next(self._open(), None)
-            if block is None:
-                return False
-            if isinstance(block, PlainLines):
-                block = [line.decode("utf-8").split(",") for line in block.lines]
-            self._ahead = block[::-1]
-        return True
+        if self._ahead:
+            return self._ahead[-1]
+        while self._block is None or not (self._block.lines if isinstance(self._block, PlainLines) else self._block):
+            self._block = next(self._open(), None)
+            if self._block is None:
+                return None
+        if isinstance(self._block, PlainLines):
+            return self._block.lines[0].decode("utf-8").split(",")
+        return self._block[0]
 
     def __iter__(self) -> Iterator[list[str]]:
         return self
 
     def __next__(self) -> list[str]:
-        if not self._fill():
-            raise StopIteration
+        if not self._ahead:
+            if self.peek() is None:
+                raise StopIteration
+            block, self._block = self._block, None
+            if isinstance(block, PlainLines):
+                block = [line.decode("utf-8").split(",") for line in block.lines]
+            self._ahead = block[::-1]  # type: ignore[index]
         return self._ahead.pop()
 
 
