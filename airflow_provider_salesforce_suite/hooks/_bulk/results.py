@@ -332,9 +332,11 @@ class QuotedIndex:
     result row matches only a row with exactly its values.
 
     :param rows: quoted values -> spill offset (a matched row is removed).
+    :param lines: the rows as result file cells (comma-separated, no quotes needed), by offset.
     """
 
     rows: dict[bytes, int]
+    lines: list[bytes]
 
     def key(self, values: Iterable[str], delimiter: str) -> bytes:
         """The key of parsed values (a row read with ``csv``), quoted as Salesforce does."""
@@ -351,18 +353,22 @@ def _quoted_index(chunk: Chunk) -> QuotedIndex | None:
         return None
     delimiter = chunk.delimiter.encode()
     body = data[data.find(b"\n") + 1:]
+    del data
     if b"\r" in body:
         body = body.replace(b"\r\n", b"\n")
         if b"\r" in body:
             return None
-    if delimiter != b"," and b"," in body:  # the result files are comma-separated: such cells need quotes
-        return None
-    quote = b'"' + delimiter + b'"'
-    keys = (b'"' + body[:-1].replace(delimiter, quote).replace(b"\n", b'"\n"') + b'"').split(b"\n")
-    if len(keys) != chunk.records:
+    if delimiter != b",":
+        if b"," in body:  # the result files are comma-separated: such cells need quotes
+            return None
+        body = body.replace(delimiter, b",")
+    lines = body.split(b"\n")
+    lines.pop()
+    keys = (b'"' + body[:-1].replace(b",", b'"' + delimiter + b'"').replace(b"\n", b'"\n"') + b'"').split(b"\n")
+    if len(keys) != chunk.records or len(lines) != chunk.records:
         return None
     rows = dict(zip(keys, range(len(keys))))
-    return QuotedIndex(rows) if len(rows) == len(keys) else None  # identical rows: the digest index
+    return QuotedIndex(rows, lines) if len(rows) == len(keys) else None  # identical rows: the digest index
 
 
 def index_chunk(chunk: Chunk) -> ChunkIndex | QuotedIndex:
@@ -386,7 +392,17 @@ _SPLIT_PREFIX = {d: methodcaller("split", d.encode(), 2) for d in DELIMITERS.val
 _THIRD = itemgetter(2)
 
 
-def _match_window(window: bytes, index: QuotedIndex, input_row: Callable[[int], int], delimiter: str) -> tuple[bytes, int] | None:
+_SPLIT_PREFIX = {d: methodcaller("split", d.encode(), 2) for d in DELIMITERS.values()}
+_THIRD = itemgetter(2)
+_FIRST = itemgetter(0)
+_UNQUOTE = methodcaller("strip", b'"')
+#: A result row of a created record starts ``"<18-character id>","true",``: where its cells start.
+_ID = itemgetter(slice(1, 19))
+_AFTER_ID = {d: ('"' + d + '"true"' + d).encode() for d in DELIMITERS.values()}
+
+
+def _match_window(window: bytes, index: QuotedIndex, input_row: Callable[[int], int],
+                  delimiter: str) -> tuple[bytes, int] | None:
     """The successful result file's lines (``sf__Id,sf__Created,sf__InputRow,<values>``) for a
     window of Salesforce's successful results of a chunk of plain rows, and their number; None
     when some row is not simply matched (unknown or repeated values, another quoting): the
@@ -399,23 +415,44 @@ def _match_window(window: bytes, index: QuotedIndex, input_row: Callable[[int], 
     if lines[-1]:
         return None  # a window ends with a line feed but the stream's last
     lines.pop()
-    parts = list(map(_SPLIT_PREFIX[delimiter], lines))  # ['"id"', '"true"', '"v1","v2"...']
-    try:
-        keys = list(map(_THIRD, parts))
-    except IndexError:
-        return None
+    if not lines:
+        return b"", 0
+    after_id = _AFTER_ID[delimiter]
+    start = 19 + len(after_id)
+    if set(map(itemgetter(slice(19, start)), lines)) == {after_id} and set(map(_FIRST, lines)) == {ord('"')}:
+        # every row a created record: ids and cells are slices at fixed places
+        keys = list(map(itemgetter(slice(start, None)), lines))
+        ids: Any = map(_ID, lines)
+        created = b"true"
+    else:
+        parts = list(map(_SPLIT_PREFIX[delimiter], lines))  # ['"id"', '"true"', '"v1","v2"...']
+        try:
+            keys = list(map(_THIRD, parts))
+        except IndexError:
+            return None
+        ids = created = None
     offsets = list(map(index.rows.pop, keys, repeat(None)))
     if None in offsets:
         for key, offset in zip(keys, offsets):  # put back what this window took: it is read row by row
             if offset is not None:
                 index.rows[key] = offset
         return None
-    deque(map(list.insert, parts, repeat(2), map(b"%d".__mod__, map(input_row, offsets))), maxlen=0)
-    joined = b"\n".join(map(delimiter.encode().join, parts))
-    joined = joined.replace(b'"', b"")  # every value was a quoted plain value (its key matched)
-    if delimiter != ",":
-        joined = joined.replace(delimiter.encode(), b",")
-    return joined + b"\n", len(lines)
+    count = len(lines)
+    cells: list[Any] = [b","] * (6 * count)  # id , created , number , cells \n -- joined once
+    if ids is None:  # ids and sf__Created as quoted cells (one by one, but in C)
+        ids = list(map(_UNQUOTE, map(_FIRST, parts)))
+        created_cells = list(map(_UNQUOTE, map(itemgetter(1), parts)))
+        if b'"' in b"".join(ids) or b'"' in b"".join(created_cells):
+            return None
+        cells[0::6] = ids
+        cells[1::6] = map(b",%s,".__mod__, created_cells)
+    else:
+        cells[0::6] = ids
+        cells[1::6] = [b"," + created + b","] * count
+    cells[2::6] = map(b"%d".__mod__, map(input_row, offsets))
+    cells[4::6] = map(index.lines.__getitem__, offsets)
+    cells[5::6] = [b"\n"] * count
+    return b"".join(cells), count
 
 
 def _result_header(window: bytes, delimiter: str) -> tuple[list[str], bytes]:
