@@ -37,6 +37,11 @@ def _lines(window: bytes, end: int) -> int:
     return count
 
 
+def _all_lines(window: bytes) -> int:
+    """The lines of a window (the stream's last may lack its line end)."""
+    return _lines(window, len(window)) + (1 if window[-1:] not in (b"\n", b"\r", b"") else 0)
+
+
 class CsvWindows:
     """Windows of whole lines of a CSV byte stream (a UTF-8 BOM at its start is dropped).
 
@@ -54,9 +59,9 @@ class CsvWindows:
         self.source = source
         self.delimiter = delimiter
         self.window_bytes = window_bytes
-        #: Lines handed out before the current window (for line numbers in errors).
-        self.lines_before = 0
-        self._window_lines = 0
+        self._before = 0  # lines before the current window (for line numbers in errors)
+        self._current = b""
+        self._window_lines: int | None = 0  # the current window's lines, when known without counting
         #: The line number of the end of the row :meth:`rows` yielded last.
         self.row_line = 0
 
@@ -70,7 +75,7 @@ class CsvWindows:
     def _next_window(self) -> bytes:
         """The next window (every line complete, ending with ``\\n`` except perhaps the stream's
         last), or ``b""`` at the end."""
-        self.lines_before += self._window_lines
+        self._before += self._window_lines if self._window_lines is not None else _all_lines(self._current)
         parts = [self._rest] if self._rest else []
         size = len(self._rest)
         tail = b""
@@ -95,8 +100,17 @@ class CsvWindows:
             parts = [joined[3:] if joined.startswith(codecs.BOM_UTF8) else joined]
         window = parts[0] if len(parts) == 1 else b"".join(parts)
         self._rest = tail
-        self._window_lines = _lines(window, len(window)) + (1 if window[-1:] not in (b"\n", b"\r", b"") else 0)
+        self._current, self._window_lines = window, None  # counted when the next window is taken, unless noted
         return window
+
+    def note_lines(self, count: int) -> None:
+        """Tell the number of lines of the current window (saves counting them)."""
+        self._window_lines = count
+
+    @property
+    def lines_before(self) -> int:
+        """Lines handed out before the current window."""
+        return self._before
 
     def _drop_bom(self, parts: list[bytes], chunk: bytes) -> bytes | None:
         """``chunk`` without the stream's BOM once three bytes are known (None: not yet known)."""
@@ -110,14 +124,13 @@ class CsvWindows:
 
     def line_of(self, window: bytes, position: int) -> int:
         """The 1-based line number of byte ``position`` of the current ``window``."""
-        return self.lines_before + _lines(window, position) + 1
+        return self._before + _lines(window, position) + 1
 
     def skip(self, window: bytes, end: int) -> bytes:
         """``window[end:]``, its lines before ``end`` counted as read (``end`` follows a line feed)."""
-        skipped = _lines(window, end)
-        self.lines_before += skipped
-        self._window_lines -= skipped
-        return window[end:]
+        self._before += _lines(window, end)
+        self._current, self._window_lines = window[end:], None
+        return self._current
 
     def decodes(self, window: bytes) -> bool:
         """Whether ``window`` is valid UTF-8."""
@@ -134,7 +147,7 @@ class CsvWindows:
         :raises RecordFileError: a malformed row or an undecodable line, naming the line.
         """
         pending: list[str] = []
-        base = self.lines_before
+        base = self._before
 
         def lines() -> Iterator[str]:
             current: bytes | None = window

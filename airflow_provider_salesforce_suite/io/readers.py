@@ -218,6 +218,7 @@ class CsvTextRows:
                     lines = plain.split(b"\n")
                     lines.pop()
                     if set(map(bytes.count, lines, repeat(b","))) == {width - 1}:
+                        windows.note_lines(len(lines))
                         yield PlainLines(plain, lines)
                         continue
                 yield from self._checked(windows.rows(window), windows, width)

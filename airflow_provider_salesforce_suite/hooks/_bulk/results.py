@@ -27,7 +27,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections import deque
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import itemgetter, methodcaller
@@ -325,22 +324,57 @@ ChunkIndex = dict[bytes, "int | list[int]"]
 @dataclass
 class QuotedIndex:
     """The index of a chunk of plain rows (no quote, line break or NUL in any value; on a
-    delimiter other than the comma, no comma either) that are all different: each row's values as
-    Salesforce echoes them in its results, every value double-quoted (``"a","b"``) -> the row's
-    spill offset. A result row is matched by its bytes after ``sf__Id`` and ``sf__Created``,
-    a window of rows at a time (see :func:`_match_window`); the bytes are compared whole, so a
-    result row matches only a row with exactly its values.
+    delimiter other than the comma, no comma either): each row's values as Salesforce echoes
+    them in its results, every value double-quoted (``"a","b"``). A result row is matched by its
+    bytes after ``sf__Id`` and ``sf__Created``, a window of rows at a time (see
+    :func:`_match_window`): while the results come in upload order, by comparing them with the
+    next rows in one go; after that through a dict of the rows not yet matched. The bytes are
+    compared whole, so a result row matches only a row with exactly its values.
 
-    :param rows: quoted values -> spill offset (a matched row is removed).
+    :param keys: the rows' quoted values, by spill offset.
     :param lines: the rows as result file cells (comma-separated, no quotes needed), by offset.
     """
 
-    rows: dict[bytes, int]
+    keys: list[bytes]
     lines: list[bytes]
+    #: Rows before this offset were matched in order (while ``rows`` is None).
+    next: int = 0
+    #: Quoted values -> offset (or offsets, for identical rows) of the rows not yet matched,
+    #: built when the results leave the upload order.
+    rows: ChunkIndex | None = None
+    #: Whether ``rows`` holds one offset per key (no identical rows).
+    unique: bool = True
 
     def key(self, values: Iterable[str], delimiter: str) -> bytes:
         """The key of parsed values (a row read with ``csv``), quoted as Salesforce does."""
         return delimiter.join('"' + value.replace('"', '""') + '"' for value in values).encode("utf-8")
+
+    def by_key(self) -> ChunkIndex:
+        """The dict of the rows not yet matched (built on first use)."""
+        if self.rows is None:
+            start = self.next
+            self.rows = dict(zip(self.keys[start:], range(start, len(self.keys))))
+            if len(self.rows) != len(self.keys) - start:  # identical rows: lists of offsets
+                self.unique = False
+                self.rows = {}
+                for offset in range(start, len(self.keys)):
+                    found = self.rows.setdefault(self.keys[offset], offset)
+                    if found != offset:
+                        if isinstance(found, int):
+                            self.rows[self.keys[offset]] = [found, offset]
+                        else:
+                            found.append(offset)
+        return self.rows
+
+    def take(self, key: bytes) -> int | None:
+        """The first not yet matched offset of a row with ``key`` (now matched), or None."""
+        return _take(self.by_key(), key)
+
+    def left(self) -> set[int]:
+        """The offsets of the rows not matched."""
+        if self.rows is None:
+            return set(range(self.next, len(self.keys)))
+        return {offset for found in self.rows.values() for offset in ([found] if isinstance(found, int) else found)}
 
 
 def _quoted_index(chunk: Chunk) -> QuotedIndex | None:
@@ -367,8 +401,7 @@ def _quoted_index(chunk: Chunk) -> QuotedIndex | None:
     keys = (b'"' + body[:-1].replace(b",", b'"' + delimiter + b'"').replace(b"\n", b'"\n"') + b'"').split(b"\n")
     if len(keys) != chunk.records or len(lines) != chunk.records:
         return None
-    rows = dict(zip(keys, range(len(keys))))
-    return QuotedIndex(rows, lines) if len(rows) == len(keys) else None  # identical rows: the digest index
+    return QuotedIndex(keys, lines)
 
 
 def index_chunk(chunk: Chunk) -> ChunkIndex | QuotedIndex:
@@ -431,12 +464,22 @@ def _match_window(window: bytes, index: QuotedIndex, input_row: Callable[[int], 
         except IndexError:
             return None
         ids = created = None
-    offsets = list(map(index.rows.pop, keys, repeat(None)))
-    if None in offsets:
-        for key, offset in zip(keys, offsets):  # put back what this window took: it is read row by row
-            if offset is not None:
-                index.rows[key] = offset
-        return None
+    start = index.next
+    if index.rows is None and keys == index.keys[start:start + len(keys)]:  # upload order: no lookups
+        offsets: Any = range(start, start + len(keys))
+        index.next += len(keys)
+        cells_of = index.lines[start:start + len(keys)]
+    else:
+        rows = index.by_key()
+        if not index.unique:
+            return None
+        offsets = list(map(rows.pop, keys, repeat(None)))
+        if None in offsets:
+            for key, offset in zip(keys, offsets):  # put back what this window took: it is read row by row
+                if offset is not None:
+                    rows[key] = offset
+            return None
+        cells_of = list(map(index.lines.__getitem__, offsets))
     count = len(lines)
     cells: list[Any] = [b","] * (6 * count)  # id , created , number , cells \n -- joined once
     if ids is None:  # ids and sf__Created as quoted cells (one by one, but in C)
@@ -450,7 +493,7 @@ def _match_window(window: bytes, index: QuotedIndex, input_row: Callable[[int], 
         cells[0::6] = ids
         cells[1::6] = [b"," + created + b","] * count
     cells[2::6] = map(b"%d".__mod__, map(input_row, offsets))
-    cells[4::6] = map(index.lines.__getitem__, offsets)
+    cells[4::6] = cells_of
     cells[5::6] = [b"\n"] * count
     return b"".join(cells), count
 
@@ -495,7 +538,7 @@ def correlate_v2(chunk: Chunk, results: Callable[[str], Iterable[bytes]], out: I
     if matched == chunk.records:
         return
     if isinstance(index, QuotedIndex):
-        left = set(index.rows.values())
+        left = index.left()
     else:
         left = {offset for found in index.values() for offset in ([found] if isinstance(found, int) else found)}
     del index
@@ -513,7 +556,7 @@ def _rows_results(rows: Iterable[tuple[list[str], str, str]], which: str, chunk:
     matched = unmatched = 0
     for values, record_id, detail in rows:
         if isinstance(index, QuotedIndex):
-            offset = index.rows.pop(index.key(values, chunk.delimiter), None)
+            offset = index.take(index.key(values, chunk.delimiter))
         else:
             offset = _take(index, _digest(values))
         if offset is None:
@@ -548,6 +591,7 @@ def _plain_results(stream: Iterable[bytes], chunk: Chunk, index: QuotedIndex, in
     for window in chain([rest] if rest else [], parts):
         written = _match_window(window, index, input_row, chunk.delimiter)
         if written is not None:
+            windows.note_lines(written[1])
             out.add_csv("successful", columns, *written)
             matched += written[1]
             continue
