@@ -48,17 +48,18 @@ class CsvWindows:
     :param chunks: the stream's bytes, in pieces of any size.
     :param source: names the stream in errors.
     :param delimiter: the column delimiter (for :meth:`rows`).
-    :param window_bytes: about how many bytes a window holds (at least one whole line).
+    :param window_bytes: about how many bytes a window holds (at least one whole line; default
+        :data:`WINDOW_BYTES`).
     """
 
     def __init__(self, chunks: Iterable[bytes], *, source: Any = "", delimiter: str = ",",
-                 window_bytes: int = WINDOW_BYTES) -> None:
+                 window_bytes: int | None = None) -> None:
         self._chunks = iter(chunks)
         self._rest = b""
         self._started = False
         self.source = source
         self.delimiter = delimiter
-        self.window_bytes = window_bytes
+        self.window_bytes = window_bytes or WINDOW_BYTES
         self._before = 0  # lines before the current window (for line numbers in errors)
         self._current = b""
         self._window_lines: int | None = 0  # the current window's lines, when known without counting

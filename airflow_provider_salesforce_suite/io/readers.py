@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from itertools import repeat
 from typing import IO, Any, Iterator, Sequence
 
-from airflow_provider_salesforce_suite.io.csvwindows import WINDOW_BYTES, CsvWindows, is_plain
+from airflow_provider_salesforce_suite.io import csvwindows
+from airflow_provider_salesforce_suite.io.csvwindows import CsvWindows, is_plain
 
 from airflow_provider_salesforce_suite.io.formats import RecordFileError, Source, detect_format, to_path
 
@@ -173,8 +174,8 @@ class CsvTextRows:
         undecodable line, naming its line number (while reading).
     """
 
-    #: Bytes per window read from the file (tests make it small to cross window edges).
-    window_bytes = WINDOW_BYTES
+    #: Bytes per window read from the file (None: :data:`~.csvwindows.WINDOW_BYTES`).
+    window_bytes: int | None = None
 
     def __init__(self, source: Source, format: str | None = None) -> None:
         fmt, self._gzipped = detect_format(source, format)
@@ -196,8 +197,8 @@ class CsvTextRows:
         """The header, then blocks of data rows (:class:`PlainLines` or lists of rows)."""
         allow_large_csv_fields()
         with _open_binary(self.source, self._gzipped) as raw:
-            windows = CsvWindows(iter(lambda: raw.read(self.window_bytes), b""), source=self.source,
-                                 window_bytes=self.window_bytes)
+            size = self.window_bytes or csvwindows.WINDOW_BYTES
+            windows = CsvWindows(iter(lambda: raw.read(size), b""), source=self.source, window_bytes=size)
             width = 0
             for window in windows:
                 if not width:
