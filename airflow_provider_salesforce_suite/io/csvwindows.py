@@ -148,15 +148,15 @@ class CsvWindows:
         :raises RecordFileError: a malformed row or an undecodable line, naming the line.
         """
         pending: list[str] = []
+        failed: list[RecordFileError] = []  # an undecodable line, raised once the lines before it are read
         base = self._before
 
         def lines() -> Iterator[str]:
             current: bytes | None = window
-            error = None
             while True:
                 if not pending:
-                    if error is not None:
-                        raise error
+                    if failed:
+                        raise failed[0]
                     if current is None:
                         current = self._next_window()
                         if not current:
@@ -166,7 +166,7 @@ class CsvWindows:
                     except UnicodeDecodeError as exc:  # the lines before the undecodable one are read first
                         good = current.rfind(b"\n", 0, exc.start) + 1
                         text = current[:good].decode("utf-8")
-                        error = RecordFileError(f"{self.source}: line {self.line_of(current, exc.start)}: {exc}")
+                        failed.append(RecordFileError(f"{self.source}: line {self.line_of(current, exc.start)}: {exc}"))
                     pending.extend(reversed(list(io.StringIO(text, newline=""))))
                     current = None
                     continue
@@ -182,5 +182,5 @@ class CsvWindows:
                 raise RecordFileError(f"{self.source}: line {base + (reader.line_num or 1)}: {exc}") from None
             self.row_line = base + reader.line_num
             yield row
-            if not pending:  # the row ended with the windows taken so far: back to the caller's windows
+            if not pending and not failed:  # the row ended with the windows taken so far: back to the caller's
                 return
