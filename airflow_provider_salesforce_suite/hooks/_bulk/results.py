@@ -382,12 +382,12 @@ def _quoted_index(chunk: Chunk) -> QuotedIndex | None:
     passes over its bytes; None for any other chunk."""
     if not chunk.records or not chunk.path:
         return None
-    data = chunk.data()
-    if b'"' in data or b"\x00" in data:  # a quoted cell (or an odd header): row by row
+    with open(chunk.path, "rb") as spill:
+        header = spill.readline()
+        body = spill.read()
+    if b'"' in header or b'"' in body or b"\x00" in body:  # a quoted cell (or an odd header): row by row
         return None
     delimiter = chunk.delimiter.encode()
-    body = data[data.find(b"\n") + 1:]
-    del data
     if b"\r" in body:
         body = body.replace(b"\r\n", b"\n")
         if b"\r" in body:

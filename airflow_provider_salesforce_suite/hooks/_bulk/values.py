@@ -46,7 +46,9 @@ class ValueCheck:
         :param lines: the rows without their line endings.
         :param eol: bytes of a line ending.
         """
-        if self._refused_bytes.search(data) or (self._noncharacters and _NONCHARACTER_LEAD in data):
+        refused = b"\x00" in data if not self._noncharacters else (
+            self._refused_bytes.search(data) is not None or _NONCHARACTER_LEAD in data)
+        if refused:
             return False
         return len(data) <= self.max_chars or max(map(len, lines), default=0) + eol <= self.max_chars
 
