@@ -456,19 +456,23 @@ def _match_window(window: bytes, index: QuotedIndex, input_row: Callable[[int], 
         # every row a created record: ids and cells are slices at fixed places
         keys = list(map(itemgetter(slice(start, None)), lines))
         ids: Any = map(_ID, lines)
-        created = b"true"
+        created: bytes | None = b"true"
     else:
         parts = list(map(_SPLIT_PREFIX[delimiter], lines))  # ['"id"', '"true"', '"v1","v2"...']
         try:
             keys = list(map(_THIRD, parts))
         except IndexError:
             return None
-        ids = created = None
-    start = index.next
-    if index.rows is None and keys == index.keys[start:start + len(keys)]:  # upload order: no lookups
-        offsets: Any = range(start, start + len(keys))
+        ids = list(map(_UNQUOTE, map(_FIRST, parts)))  # ids and sf__Created: quoted cells, one by one in C
+        created_cells = list(map(_UNQUOTE, map(itemgetter(1), parts)))
+        if b'"' in b"".join(ids) or b'"' in b"".join(created_cells):
+            return None
+        created = None
+    at = index.next
+    if index.rows is None and keys == index.keys[at:at + len(keys)]:  # upload order: no lookups
+        offsets: Any = range(at, at + len(keys))
         index.next += len(keys)
-        cells_of = index.lines[start:start + len(keys)]
+        cells_of = index.lines[at:at + len(keys)]
     else:
         rows = index.by_key()
         if not index.unique:
@@ -482,15 +486,10 @@ def _match_window(window: bytes, index: QuotedIndex, input_row: Callable[[int], 
         cells_of = list(map(index.lines.__getitem__, offsets))
     count = len(lines)
     cells: list[Any] = [b","] * (6 * count)  # id , created , number , cells \n -- joined once
-    if ids is None:  # ids and sf__Created as quoted cells (one by one, but in C)
-        ids = list(map(_UNQUOTE, map(_FIRST, parts)))
-        created_cells = list(map(_UNQUOTE, map(itemgetter(1), parts)))
-        if b'"' in b"".join(ids) or b'"' in b"".join(created_cells):
-            return None
-        cells[0::6] = ids
+    cells[0::6] = ids
+    if created is None:
         cells[1::6] = map(b",%s,".__mod__, created_cells)
     else:
-        cells[0::6] = ids
         cells[1::6] = [b"," + created + b","] * count
     cells[2::6] = map(b"%d".__mod__, map(input_row, offsets))
     cells[4::6] = cells_of
