@@ -23,12 +23,6 @@ from airflow_provider_salesforce_suite.io.formats import RecordFileError
 WINDOW_BYTES = 1 << 20
 
 
-def is_plain(window: bytes) -> bool:
-    """Whether every line of ``window`` is one row whose cells split on the delimiter: no quote, no
-    carriage return, no blank line."""
-    return b'"' not in window and b"\r" not in window and b"\n\n" not in window and window[:1] != b"\n"
-
-
 def _lines(window: bytes, end: int) -> int:
     """Line ends in ``window[:end]`` as ``csv`` counts them: LF, CRLF or a bare CR."""
     count = window.count(b"\n", 0, end)

@@ -14,7 +14,7 @@ from itertools import repeat
 from typing import IO, Any, Iterator, Sequence
 
 from airflow_provider_salesforce_suite.io import csvwindows
-from airflow_provider_salesforce_suite.io.csvwindows import CsvWindows, is_plain
+from airflow_provider_salesforce_suite.io.csvwindows import CsvWindows
 
 from airflow_provider_salesforce_suite.io.formats import RecordFileError, Source, detect_format, to_path
 
@@ -146,6 +146,23 @@ def _csv_records(source: Source, gzipped: bool, columns: Sequence[str] | None, _
         yield {key: (None if value == CSV_NULL else value) for key, value in zip(header, row) if value != ""}
 
 
+def _plain_lines(window: bytes) -> list[bytes] | None:
+    """The lines of a window (LF or CRLF line ends) when every line is one row whose cells split on
+    commas: no quote, no stray carriage return, no blank line; else None (read with csv)."""
+    if b"\r" in window:  # CRLF: split on it, and every CR and LF must be one of those line ends
+        lines = window.split(b"\r\n")
+        if window.count(b"\r") != len(lines) - 1 or window.count(b"\n") != len(lines) - 1:
+            return None
+    else:
+        lines = window.split(b"\n")
+    if lines[-1]:  # the file's last line, without a line end
+        lines.append(b"")
+    lines.pop()
+    if not lines or b"" in lines or b'"' in window:  # a blank line, or a quote: csv reads it
+        return None
+    return lines
+
+
 @dataclass(frozen=True)
 class PlainLines:
     """Whole data rows of a CSV file as they are in it, every line one row of exactly the header's
@@ -212,16 +229,12 @@ class CsvTextRows:
                         continue
                     if not window:
                         continue
-                plain = window.replace(b"\r\n", b"\n") if b"\r" in window else window  # CRLF lines: rows alike
-                if is_plain(plain) and (plain.isascii() or windows.decodes(plain)):
-                    if plain[-1:] != b"\n":
-                        plain += b"\n"
-                    lines = plain.split(b"\n")
-                    lines.pop()
-                    if set(map(bytes.count, lines, repeat(b","))) == {width - 1}:
-                        windows.note_lines(len(lines))
-                        yield PlainLines(plain, lines)
-                        continue
+                lines = _plain_lines(window)
+                if lines is not None and (window.isascii() or windows.decodes(window)) and \
+                        set(map(bytes.count, lines, repeat(b","))) == {width - 1}:
+                    windows.note_lines(len(lines))
+                    yield PlainLines(b"\n".join(lines) + b"\n", lines)
+                    continue
                 yield from self._checked(windows.rows(window), windows, width)
 
     def _header(self, windows: CsvWindows, window: bytes) -> tuple[list[str] | None, bytes | Iterator[list[str]]]:

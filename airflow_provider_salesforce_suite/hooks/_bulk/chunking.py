@@ -307,7 +307,7 @@ class _Cut:
         one would be; rows one by one when a value would be refused or a row needs a chunk alone."""
         chunker = self.chunker
         data, lines = block.data, block.lines
-        eol = (len(data) - sum(map(len, lines))) // len(lines) if lines else 1
+        eol = 2 if data[-2:] == b"\r\n" else 1  # every line ends alike
         too_big = len(self.header) + len(data) > chunker.max_bytes and \
             len(self.header) + max(map(len, lines)) + eol > chunker.max_bytes
         if too_big or (chunker._check is not None and not chunker._check.plain_ok(data, lines, eol)):
