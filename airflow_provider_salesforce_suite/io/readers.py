@@ -15,7 +15,6 @@ from typing import IO, Any, Iterator, Sequence
 
 from airflow_provider_salesforce_suite.io import csvwindows
 from airflow_provider_salesforce_suite.io.csvwindows import CsvWindows
-
 from airflow_provider_salesforce_suite.io.formats import RecordFileError, Source, detect_format, to_path
 
 log = logging.getLogger(__name__)

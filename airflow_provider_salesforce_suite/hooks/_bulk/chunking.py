@@ -11,11 +11,11 @@ import csv
 import json
 import os
 from bisect import bisect_right
-from itertools import accumulate, repeat
-from operator import add
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from itertools import accumulate, repeat
+from operator import add
 from typing import Any, Callable, Iterable, Iterator
 
 from airflow_provider_salesforce_suite.hooks._bulk.values import ValueCheck
