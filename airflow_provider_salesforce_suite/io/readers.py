@@ -9,8 +9,12 @@ import io
 import json
 import logging
 from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import repeat
 from typing import IO, Any, Iterator, Sequence
 
+from airflow_provider_salesforce_suite.io import csvwindows
+from airflow_provider_salesforce_suite.io.csvwindows import CsvWindows
 from airflow_provider_salesforce_suite.io.formats import RecordFileError, Source, detect_format, to_path
 
 log = logging.getLogger(__name__)
@@ -141,11 +145,44 @@ def _csv_records(source: Source, gzipped: bool, columns: Sequence[str] | None, _
         yield {key: (None if value == CSV_NULL else value) for key, value in zip(header, row) if value != ""}
 
 
+def _plain_lines(window: bytes) -> list[bytes] | None:
+    """The lines of a window (LF or CRLF line ends) when every line is one row whose cells split on
+    commas: no quote, no stray carriage return, no blank line; else None (read with csv)."""
+    if b"\r" in window:  # CRLF: split on it, and every CR and LF must be one of those line ends
+        lines = window.split(b"\r\n")
+        if window.count(b"\r") != len(lines) - 1 or window.count(b"\n") != len(lines) - 1:
+            return None
+    else:
+        lines = window.split(b"\n")
+    if lines[-1]:  # the file's last line, without a line end
+        lines.append(b"")
+    lines.pop()
+    if not lines or b"" in lines or b'"' in window:  # a blank line, or a quote: csv reads it
+        return None
+    return lines
+
+
+@dataclass(frozen=True)
+class PlainLines:
+    """Whole data rows of a CSV file as they are in it, every line one row of exactly the header's
+    width, with no quote, carriage return or blank line (see :mod:`.csvwindows`).
+
+    :param data: the lines, each ending with ``\\n``.
+    :param lines: the same lines without their line feeds.
+    """
+
+    data: bytes
+    lines: list[bytes]
+
+
 class CsvTextRows:
     """The data rows of a CSV file as lists of text, for consumers that send values on as CSV text
     (Bulk uploads): no record is built, and a cell goes out exactly as read (an empty cell stays
     empty: the field is not sent; ``#N/A`` stays the explicit null). Single use, lazy: the file is
-    opened on first use and read row by row.
+    opened on first use and read a window of lines at a time.
+
+    Iterate it for rows, or read :meth:`blocks` for whole windows of plain lines as bytes (no
+    per-row work) and lists of rows where the file needs ``csv`` (quotes, blank lines...).
 
     :param source: URI, local path or ``ObjectStoragePath`` of a ``.csv`` (or ``.csv.gz``) file.
     :param format: ``csv`` or ``csv.gz`` when the suffix does not tell.
@@ -153,20 +190,79 @@ class CsvTextRows:
         undecodable line, naming its line number (while reading).
     """
 
+    #: Bytes per window read from the file (None: :data:`~.csvwindows.WINDOW_BYTES`).
+    window_bytes: int | None = None
+
     def __init__(self, source: Source, format: str | None = None) -> None:
         fmt, self._gzipped = detect_format(source, format)
         if fmt != "csv":
             raise RecordFileError(f"{source}: CsvTextRows reads CSV files, not {fmt}")
         self.source = source
-        self._rows: Iterator[list[str]] | None = None
+        self._blocks: Iterator[PlainLines | list[list[str]]] | None = None
         self._columns: list[str] = []
-        self._ahead: list[list[str]] = []
+        self._ahead: list[list[str]] = []  # rows taken from a block but not handed out yet (reversed)
+        self._block: PlainLines | list[list[str]] | None = None  # a block peeked at, not yet handed out
 
-    def _open(self) -> Iterator[list[str]]:
-        if self._rows is None:
-            self._rows = _csv_data_rows(self.source, self._gzipped, None)
-            self._columns = next(self._rows, None) or []
-        return self._rows
+    def _open(self) -> Iterator[PlainLines | list[list[str]]]:
+        if self._blocks is None:
+            self._blocks = self._read()
+            self._columns = next(self._blocks, None) or []  # type: ignore[assignment]
+        return self._blocks
+
+    def _read(self) -> Iterator[Any]:
+        """The header, then blocks of data rows (:class:`PlainLines` or lists of rows)."""
+        allow_large_csv_fields()
+        with _open_binary(self.source, self._gzipped) as raw:
+            size = self.window_bytes or csvwindows.WINDOW_BYTES
+            windows = CsvWindows(iter(lambda: raw.read(size), b""), source=self.source, window_bytes=size)
+            width = 0
+            for window in windows:
+                if not width:
+                    header, window = self._header(windows, window)
+                    if header is None:
+                        return
+                    yield header
+                    width = len(header)
+                    if isinstance(window, Iterator):  # the rest of a header read with csv
+                        yield from self._checked(window, windows, width)
+                        continue
+                    if not window:
+                        continue
+                lines = _plain_lines(window)
+                if lines is not None and (window.isascii() or windows.decodes(window)) and \
+                        set(map(bytes.count, lines, repeat(b","))) == {width - 1}:
+                    windows.note_lines(len(lines))
+                    yield PlainLines(b"\n".join(lines) + b"\n", lines)
+                    continue
+                yield from self._checked(windows.rows(window), windows, width)
+
+    def _header(self, windows: CsvWindows, window: bytes) -> tuple[list[str] | None, bytes | Iterator[list[str]]]:
+        """The header and the rest of its window: bytes when the header is a plain line, else the
+        rows after it as ``csv`` reads them."""
+        end = window.find(b"\n") + 1
+        head = window[:end]
+        if end and head.rstrip(b"\r\n") and b'"' not in head and b"\r" not in head[:-2] and windows.decodes(head):
+            return _csv_header(csv.reader([head.decode("utf-8")]), self.source, None), windows.skip(window, end)
+        rows = windows.rows(window)
+        return _csv_header(rows, self.source, None), rows
+
+    def _checked(self, rows: Iterator[list[str]], windows: CsvWindows, width: int) -> Iterator[list[list[str]]]:
+        """The rows as one block, blank lines skipped; a ragged row is refused (naming its line)
+        once the rows before it are handed on, as a reader of one row at a time would."""
+        kept = []
+        try:
+            for row in rows:
+                if len(row) != width:
+                    if not row:  # a blank line
+                        continue
+                    raise RecordFileError(f"{self.source}: line {windows.row_line}: {len(row)} values for {width} "
+                                          "columns")
+                kept.append(row)
+        except RecordFileError:
+            if kept:
+                yield kept
+            raise
+        yield kept
 
     @property
     def columns(self) -> list[str]:
@@ -174,22 +270,42 @@ class CsvTextRows:
         self._open()
         return self._columns
 
+    def blocks(self) -> Iterator[PlainLines | list[list[str]]]:
+        """The data rows not yet read, a block at a time: :class:`PlainLines` (bytes, no per-row
+        work), or a list of rows as ``csv`` read them."""
+        blocks = self._open()
+        if self._ahead:
+            yield self._ahead[::-1]
+            self._ahead = []
+        if self._block is not None:
+            block, self._block = self._block, None
+            yield block
+        yield from blocks
+
     def peek(self) -> list[str] | None:
         """The next row without consuming it (None at the end)."""
-        if not self._ahead:
-            row = next(self._open(), None)
-            if row is None:
+        if self._ahead:
+            return self._ahead[-1]
+        while self._block is None or not (self._block.lines if isinstance(self._block, PlainLines) else self._block):
+            self._block = next(self._open(), None)
+            if self._block is None:
                 return None
-            self._ahead.append(row)
-        return self._ahead[0]
+        if isinstance(self._block, PlainLines):
+            return self._block.lines[0].decode("utf-8").split(",")
+        return self._block[0]
 
     def __iter__(self) -> Iterator[list[str]]:
         return self
 
     def __next__(self) -> list[str]:
-        if self._ahead:
-            return self._ahead.pop()
-        return next(self._open())
+        if not self._ahead:
+            if self.peek() is None:
+                raise StopIteration
+            block, self._block = self._block, None
+            if isinstance(block, PlainLines):
+                block = [line.decode("utf-8").split(",") for line in block.lines]
+            self._ahead = block[::-1]  # type: ignore[index]
+        return self._ahead.pop()
 
 
 def _jsonl_records(source: Source, gzipped: bool, columns: Sequence[str] | None, _: int) -> Iterator[dict[str, Any]]:

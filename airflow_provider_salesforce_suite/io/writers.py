@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
 import logging
 import os
@@ -166,15 +167,7 @@ class RecordWriter:
             raise RecordFileError(f"{self.uri}: the writer is closed")
         if not rows:
             return 0
-        if self._casing_open:
-            for column in columns:
-                self._adopt_casing(column)
-            self._casing_open = False
-        for column in columns:
-            if column.lower() not in self._index:
-                self._grown = self._grown or bool(self.rows)  # spooled rows lack it: rewrite at close
-                self._add_column(column)
-        positions = [self.columns.index(self._index[column.lower()]) for column in columns]
+        positions = self._positions(columns)
         width = len(self.columns)
         if positions != list(range(width)):
             placed = []
@@ -187,6 +180,40 @@ class RecordWriter:
         self._text_spool().writerows(rows)
         self.rows += len(rows)
         return len(rows)
+
+    def write_csv(self, columns: Sequence[str], data: bytes, rows: int) -> int:
+        """Append CSV lines as they are: what :meth:`write_rows` would write for the same rows
+        (the caller vouches for it: comma-separated, quoted where ``csv`` would, ``\\n`` line
+        endings), without a value handled in Python. Lines whose columns are not the file's
+        columns in order are parsed and placed by :meth:`write_rows`.
+
+        :param columns: the lines' columns, in order.
+        :param data: the lines (UTF-8, each ending with ``\\n``).
+        :param rows: how many rows ``data`` holds.
+        """
+        if self.format == "csv" and not self._closed and rows and \
+                self._positions(columns) == list(range(len(self.columns))):
+            self._text_spool()
+            text = self._spool.file  # type: ignore[union-attr]
+            text.flush()
+            text.buffer.write(data)
+            self.rows += rows
+            return rows
+        allow_large_csv_fields()
+        return self.write_rows(columns, list(csv.reader(io.StringIO(data.decode("utf-8"), newline=""))))
+
+    def _positions(self, columns: Sequence[str]) -> list[int]:
+        """Where ``columns`` go among the file's columns (the first rows fix their casing; a new
+        column is added)."""
+        if self._casing_open:
+            for column in columns:
+                self._adopt_casing(column)
+            self._casing_open = False
+        for column in columns:
+            if column.lower() not in self._index:
+                self._grown = self._grown or bool(self.rows)  # spooled rows lack it: rewrite at close
+                self._add_column(column)
+        return [self.columns.index(self._index[column.lower()]) for column in columns]
 
     def close(self) -> None:
         """Write the destination from the spool (an empty file with a header when no rows)."""
@@ -302,7 +329,9 @@ class RecordWriter:
             self._spool.seek(0)
             if self.format == "jsonl" or columns == self.columns and not self._grown:
                 text.flush()
-                shutil.copyfileobj(_Encoder(self._spool), out, _COPY_CHUNK)
+                spooled = self._spool.file.buffer  # the spool's UTF-8 bytes, copied as they are
+                spooled.seek(0)
+                shutil.copyfileobj(spooled, out, _COPY_CHUNK)
                 return
             keep = [self.columns.index(c) for c in columns]
             width = len(self.columns)
@@ -391,13 +420,3 @@ class _TextOut:
 
     def flush(self) -> None:
         pass
-
-
-class _Encoder:
-    """Reads a text spool as UTF-8 bytes, for ``shutil.copyfileobj``."""
-
-    def __init__(self, text: IO[str]) -> None:
-        self._text = text
-
-    def read(self, size: int = -1) -> bytes:
-        return self._text.read(size).encode("utf-8")

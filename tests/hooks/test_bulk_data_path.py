@@ -485,3 +485,54 @@ def test_memory_is_flat_in_the_number_of_records(tmp_path, monkeypatch) -> None:
         dump_large = _peak(lambda: dump(50_000))
     assert large < small * 1.3 + 1_000_000, (small, large)
     assert dump_large < dump_small * 1.3 + 1_000_000, (dump_small, dump_large)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_csv_file_windows_match_row_by_row(sf_conn, emulator_admin, tmp_path, monkeypatch, reverse) -> None:
+    """A CSV file read, cut and correlated a window at a time (plain lines as bytes, quoted or
+    blank lines with csv, results in or out of upload order) gives the result files row by row
+    reading would: every input row once, with its values and position, quoted where csv quotes."""
+    import csv
+    import io
+
+    from airflow_provider_salesforce_suite.io import csvwindows
+
+    monkeypatch.setattr(csvwindows, "WINDOW_BYTES", 700)  # many windows: edges inside chunks and rows
+    bulk_settings(emulator_admin, reverse_results=reverse)
+    rows = []
+    for i in range(1200):
+        name = "" if i % 97 == 5 else f"Acc {i:05d}"  # no Name: a failed record
+        description = f'say "{i}", twice\nover' if i in (3, 260) else f"row {i}"  # quotes and a line break (chunk 1 only)
+        rows.append([name, str(i % 40), description])
+    rows.append(["Twin", "1", "same"])
+    rows.append(["Twin", "1", "same"])
+    source = tmp_path / "in.csv"
+    with open(source, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)  # CRLF lines, as Python's csv writes by default
+        writer.writerow(["Name", "NumberOfEmployees", "Description"])
+        writer.writerows(rows[:600])
+        handle.write("\r\n")  # a blank line: skipped
+        writer.writerows(rows[600:])
+    hook = SalesforceBulkHook(sf_conn())
+    summary = hook.ingest("Account", "insert", CsvTextRows(source), results_dir=tmp_path / "res",
+                          max_records_per_upload=500, **FAST)
+    _check_invariant(summary)
+    failures = sum(1 for row in rows if not row[0])
+    assert (summary.records, summary.failed, summary.unprocessed) == (len(rows), failures, 0)
+    seen = {}
+    for uri in (summary.successful_uri, summary.failed_uri):
+        with open(uri, "rb") as handle:
+            data = handle.read()
+        parsed = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+        again = io.StringIO()
+        csv.writer(again, lineterminator="\n").writerows(parsed)
+        assert again.getvalue().encode("utf-8") == data  # written as csv writes it
+        header = parsed[0]
+        for line in parsed[1:]:
+            record = dict(zip(header, line))
+            number = int(record["sf__InputRow"])
+            assert number not in seen
+            seen[number] = [record["Name"], record["NumberOfEmployees"], record["Description"]]
+    assert seen == {n + 1: row for n, row in enumerate(rows)}
+    numbers = [int(r["sf__InputRow"]) for r in read_csv(summary.successful_uri)[:400]]
+    assert numbers == sorted(numbers, reverse=reverse)

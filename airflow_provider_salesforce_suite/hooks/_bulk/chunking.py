@@ -14,10 +14,12 @@ from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from itertools import accumulate, repeat
+from operator import add
 from typing import Any, Callable, Iterable, Iterator
 
 from airflow_provider_salesforce_suite.hooks._bulk.values import ValueCheck
-from airflow_provider_salesforce_suite.io.readers import CsvTextRows, allow_large_csv_fields
+from airflow_provider_salesforce_suite.io.readers import CsvTextRows, PlainLines, allow_large_csv_fields
 
 #: Bulk CSV text of an explicit null (an empty cell leaves the field unchanged).
 CSV_NULL = "#N/A"
@@ -124,7 +126,7 @@ class Chunk:
         """``offset of an uploaded row -> its 1-based input position`` (rejected rows leave gaps)."""
         first = self.first_row
         if not self.rejected:
-            return lambda offset: first + offset
+            return first.__add__  # C, no Python frame per row
         # rejected row n sits before the uploaded row at offset (its position - first - n)
         gaps = [row - first - n for n, (row, _, _) in enumerate(self.rejected)]
         return lambda offset: first + offset + bisect_right(gaps, offset)
@@ -181,52 +183,17 @@ class CsvChunker:
         """Yield the chunks of ``records`` lazily (each spill is complete when yielded).
 
         :param records: mappings, or the rows of a CSV file (:class:`~...io.readers.CsvTextRows`),
-            which are re-encoded as they are (one header, no record built per row).
+            which are re-encoded as they are (one header, no record built per row; windows of
+            plain lines are copied as they are when that gives the same bytes).
         :raises ValueError: a record is not a mapping, or is larger than ``max_bytes`` on its own.
         """
-        lines = self._text_lines(records) if isinstance(records, CsvTextRows) else self._record_lines(records)
-        columns: list[str] = []
-        spill = None
-        header = b""
-        count = size = 0
-        first = 1
-        index = 0
-        rejected: list[list[Any]] = []  # rows refused since the last chunk closed (see ``Chunk.rejected``)
-
-        def finish() -> Chunk:
-            if spill is not None:
-                spill.close()
-            start = rejected[0][0] if rejected and (spill is None or rejected[0][0] < first) else first
-            return Chunk(index, spill.name if spill is not None else "", columns, start, count, size,
-                         self.delimiter, tuple(rejected))
-
-        for new_header, line, values in lines:
-            if new_header is not None:
-                if count:
-                    yield finish()
-                    index, spill, count, rejected = index + 1, None, 0, []
-                header, columns = new_header, list(self._columns)
-            if self._check is not None and (error := self._check.problem(self._columns, values, line)):
-                self.records_seen += 1
-                rejected.append([self.records_seen, error, values])
-                continue
-            if spill is not None and (count >= self.max_records or size + len(line) > self.max_bytes):
-                yield finish()
-                index, spill, count, rejected = index + 1, None, 0, []
-            if spill is None:
-                if len(header) + len(line) > self.max_bytes:
-                    raise ValueError(f"record {self.records_seen + 1} needs {len(header) + len(line)} bytes "
-                                     f"with its header: more than the upload limit of {self.max_bytes}")
-                spill = open(os.path.join(self.spill_dir, f"chunk-{index:05d}.csv"), "wb",  # noqa: SIM115
-                             buffering=SPILL_BUFFER_BYTES)
-                spill.write(header)
-                size, first = len(header), self.records_seen + 1
-            spill.write(line)
-            size += len(line)
-            count += 1
-            self.records_seen += 1
-        if spill is not None or rejected:  # an input whose every row was refused: a chunk with no upload
-            yield finish()
+        cut = _Cut(self)
+        if isinstance(records, CsvTextRows):
+            for block in self._text_blocks(records):
+                yield from cut.lines(block) if isinstance(block, PlainLines) else cut.rows(block)
+        else:
+            yield from cut.rows(self._record_lines(records))
+        yield from cut.end()
 
     # Both line sources yield (the new header's bytes when the columns change, else None; the row's
     # bytes; its values).
@@ -246,15 +213,130 @@ class CsvChunker:
                       for c in self._columns]
             yield (self._encode(self._columns) if new else None), self._encode(values), values
 
-    def _text_lines(self, rows: CsvTextRows) -> Iterator[tuple[bytes | None, bytes, list[str]]]:
+    def _text_blocks(self, rows: CsvTextRows) -> Iterator[PlainLines | Iterator[tuple[bytes | None, bytes | None, list[str]]]]:
         """CSV rows: one header (the file's), each row re-encoded with the upload's delimiter and
-        line ending (the cells are not touched)."""
+        line ending (the cells are not touched). A window of plain lines goes on as bytes (its
+        ``data`` in the upload's delimiter and line ending, its ``lines`` as read): that is what
+        encoding its rows would give, unless a cell holds the upload's delimiter (then they are)."""
         first = rows.peek()
         if first is None:
             return
         self._columns = list(rows.columns)
+        yield iter([(self._encode(self._columns), None, self._columns)])
         encode = self._writer.writerow
-        row = next(rows)
-        yield self._encode(self._columns), encode(row).encode("utf-8"), row
-        for row in rows:
-            yield None, encode(row).encode("utf-8"), row
+        delimiter = self.delimiter.encode()
+        crlf = self._writer.dialect.lineterminator == "\r\n"
+        for block in rows.blocks():
+            if isinstance(block, PlainLines):
+                if delimiter == b"," or delimiter not in block.data:
+                    data = block.data if delimiter == b"," else block.data.replace(b",", delimiter)
+                    yield PlainLines(data.replace(b"\n", b"\r\n") if crlf else data, block.lines)
+                    continue
+                block = [line.decode("utf-8").split(",") for line in block.lines]
+            yield ((None, encode(row).encode("utf-8"), row) for row in block)
+
+
+class _Cut:
+    """The chunk being filled by :meth:`CsvChunker.chunks`: rows one by one, or windows of plain lines."""
+
+    def __init__(self, chunker: CsvChunker) -> None:
+        self.chunker = chunker
+        self.columns: list[str] = []
+        self.spill: Any = None
+        self.header = b""
+        self.count = self.size = 0
+        self.first = 1
+        self.index = 0
+        self.rejected: list[list[Any]] = []  # rows refused since the last chunk closed (see ``Chunk.rejected``)
+
+    def _finish(self) -> Chunk:
+        spill, rejected = self.spill, self.rejected
+        if spill is not None:
+            spill.close()
+        start = rejected[0][0] if rejected and (spill is None or rejected[0][0] < self.first) else self.first
+        chunk = Chunk(self.index, spill.name if spill is not None else "", self.columns, start, self.count,
+                      self.size, self.chunker.delimiter, tuple(rejected))
+        self.index, self.spill, self.count, self.rejected = self.index + 1, None, 0, []
+        return chunk
+
+    def _open(self, line_size: int) -> Any:
+        chunker = self.chunker
+        if len(self.header) + line_size > chunker.max_bytes:
+            raise ValueError(f"record {chunker.records_seen + 1} needs {len(self.header) + line_size} bytes "
+                             f"with its header: more than the upload limit of {chunker.max_bytes}")
+        self.spill = open(os.path.join(chunker.spill_dir, f"chunk-{self.index:05d}.csv"), "wb",  # noqa: SIM115
+                          buffering=SPILL_BUFFER_BYTES)
+        self.spill.write(self.header)
+        self.size, self.first = len(self.header), chunker.records_seen + 1
+        return self.spill
+
+    def rows(self, lines: Iterable[tuple[bytes | None, bytes | None, list[str]]]) -> Iterator[Chunk]:
+        """Add rows: (the new header's bytes when the columns change, else None; the row's bytes,
+        None for a header alone; its values)."""
+        chunker = self.chunker
+        check, max_records, max_bytes = chunker._check, chunker.max_records, chunker.max_bytes
+        spill, count, size = self.spill, self.count, self.size
+        for new_header, line, values in lines:
+            if new_header is not None:
+                if count:
+                    self.count, self.size = count, size
+                    yield self._finish()
+                    spill, count = None, 0
+                self.header, self.columns = new_header, list(chunker._columns)
+                if line is None:
+                    continue
+            if check is not None and (error := check.problem(chunker._columns, values, line)):
+                chunker.records_seen += 1
+                self.rejected.append([chunker.records_seen, error, values])
+                continue
+            if spill is not None and (count >= max_records or size + len(line) > max_bytes):
+                self.count, self.size = count, size
+                yield self._finish()
+                spill, count = None, 0
+            if spill is None:
+                spill = self._open(len(line))
+                size = self.size
+            spill.write(line)
+            size += len(line)
+            count += 1
+            chunker.records_seen += 1
+        self.count, self.size = count, size
+
+    def lines(self, block: PlainLines) -> Iterator[Chunk]:
+        """Add a window of plain lines (see :meth:`CsvChunker._text_blocks`), cut where rows one by
+        one would be; rows one by one when a value would be refused or a row needs a chunk alone."""
+        chunker = self.chunker
+        data, lines = block.data, block.lines
+        eol = 2 if data[-2:] == b"\r\n" else 1  # every line ends alike
+        too_big = len(self.header) + len(data) > chunker.max_bytes and \
+            len(self.header) + max(map(len, lines)) + eol > chunker.max_bytes
+        if too_big or (chunker._check is not None and not chunker._check.plain_ok(data, lines, eol)):
+            encode = chunker._writer.writerow
+            yield from self.rows((None, encode(values).encode("utf-8"), values)
+                                 for values in (line.decode("utf-8").split(",") for line in lines))
+            return
+        max_records, max_bytes = chunker.max_records, chunker.max_bytes
+        done = position = 0
+        while done < len(lines):
+            first_line = len(lines[done]) + eol
+            if self.spill is not None and (self.count >= max_records or self.size + first_line > max_bytes):
+                yield self._finish()
+            if self.spill is None:
+                self._open(first_line)
+            room = max_bytes - self.size
+            if len(lines) - done <= max_records - self.count and len(data) - position <= room:
+                take, end = len(lines) - done, len(data)
+            else:  # the lines that fit: by count, and by bytes (line sizes summed in C)
+                sizes = list(accumulate(map(add, map(len, lines[done:done + max_records - self.count]), repeat(eol))))
+                take = bisect_right(sizes, room)
+                end = position + sizes[take - 1]
+            self.spill.write(data[position:end] if position or end < len(data) else data)
+            self.size += end - position
+            self.count += take
+            chunker.records_seen += take
+            done += take
+            position = end
+
+    def end(self) -> Iterator[Chunk]:
+        if self.spill is not None or self.rejected:  # an input whose every row was refused: a chunk with no upload
+            yield self._finish()

@@ -28,10 +28,13 @@ import csv
 import io
 import logging
 from dataclasses import dataclass, field
+from itertools import chain, repeat
+from operator import itemgetter, methodcaller
 from hashlib import blake2b as _blake2b
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
-from airflow_provider_salesforce_suite.hooks._bulk.chunking import Chunk
+from airflow_provider_salesforce_suite.hooks._bulk.chunking import DELIMITERS, Chunk
+from airflow_provider_salesforce_suite.io.csvwindows import CsvWindows
 from airflow_provider_salesforce_suite.io.readers import allow_large_csv_fields
 
 if TYPE_CHECKING:
@@ -237,6 +240,28 @@ class IngestResultFiles:
         if len(page) >= _PAGE_ROWS:
             self._flush(kind)
 
+    def add_csv(self, kind: str, columns: list[str], data: bytes, rows: int) -> None:
+        """Record the outcomes of several input rows of one chunk given as the result file's CSV
+        lines (result columns then the chunk's; each line ending with ``\\n``), as
+        :meth:`add_rows` would write them.
+
+        :param kind: ``successful``, ``failed`` or ``unprocessed``.
+        :param columns: the chunk's header.
+        :param data: the lines.
+        :param rows: how many lines.
+        """
+        if not self.csv:
+            raise ValueError("add_csv writes CSV result files only")
+        self._flush(kind)
+        self._page_columns[kind] = columns
+        self.counts[kind] += rows
+        self.writers[kind].write_csv(_RESULT_COLUMNS[kind] + columns, data, rows)
+
+    @property
+    def csv(self) -> bool:
+        """Whether the result files are CSV (:meth:`add_csv` takes lines as they are)."""
+        return self._text
+
     def _flush(self, kind: str) -> None:
         page = self._pages[kind]
         if page:
@@ -296,8 +321,94 @@ def _result_rows(stream: Iterable[bytes], columns: list[str], extra: tuple[str, 
 ChunkIndex = dict[bytes, "int | list[int]"]
 
 
-def index_chunk(chunk: Chunk) -> ChunkIndex:
-    """The digest index of a chunk's rows (one read of its spill): build it while the job runs."""
+@dataclass
+class QuotedIndex:
+    """The index of a chunk of plain rows (no quote, line break or NUL in any value; on a
+    delimiter other than the comma, no comma either): each row's values as Salesforce echoes
+    them in its results, every value double-quoted (``"a","b"``). A result row is matched by its
+    bytes after ``sf__Id`` and ``sf__Created``, a window of rows at a time (see
+    :func:`_match_window`): while the results come in upload order, by comparing them with the
+    next rows in one go; after that through a dict of the rows not yet matched. The bytes are
+    compared whole, so a result row matches only a row with exactly its values.
+
+    :param keys: the rows' quoted values, by spill offset.
+    :param lines: the rows as result file cells (comma-separated, no quotes needed), by offset.
+    """
+
+    keys: list[bytes]
+    lines: list[bytes]
+    #: Rows before this offset were matched in order (while ``rows`` is None).
+    next: int = 0
+    #: Quoted values -> offset (or offsets, for identical rows) of the rows not yet matched,
+    #: built when the results leave the upload order.
+    rows: ChunkIndex | None = None
+    #: Whether ``rows`` holds one offset per key (no identical rows).
+    unique: bool = True
+
+    def key(self, values: Iterable[str], delimiter: str) -> bytes:
+        """The key of parsed values (a row read with ``csv``), quoted as Salesforce does."""
+        return delimiter.join('"' + value.replace('"', '""') + '"' for value in values).encode("utf-8")
+
+    def by_key(self) -> ChunkIndex:
+        """The dict of the rows not yet matched (built on first use)."""
+        if self.rows is None:
+            start = self.next
+            self.rows = dict(zip(self.keys[start:], range(start, len(self.keys))))
+            if len(self.rows) != len(self.keys) - start:  # identical rows: lists of offsets
+                self.unique = False
+                self.rows = {}
+                for offset in range(start, len(self.keys)):
+                    found = self.rows.setdefault(self.keys[offset], offset)
+                    if found != offset:
+                        if isinstance(found, int):
+                            self.rows[self.keys[offset]] = [found, offset]
+                        else:
+                            found.append(offset)
+        return self.rows
+
+    def take(self, key: bytes) -> int | None:
+        """The first not yet matched offset of a row with ``key`` (now matched), or None."""
+        return _take(self.by_key(), key)
+
+    def left(self) -> set[int]:
+        """The offsets of the rows not matched."""
+        if self.rows is None:
+            return set(range(self.next, len(self.keys)))
+        return {offset for found in self.rows.values() for offset in ([found] if isinstance(found, int) else found)}
+
+
+def _quoted_index(chunk: Chunk) -> QuotedIndex | None:
+    """The :class:`QuotedIndex` of a chunk of plain, distinct rows, built from its spill with a few
+    passes over its bytes; None for any other chunk."""
+    if not chunk.records or not chunk.path:
+        return None
+    with open(chunk.path, "rb") as spill:
+        header = spill.readline()
+        body = spill.read()
+    if b'"' in header or b'"' in body or b"\x00" in body:  # a quoted cell (or an odd header): row by row
+        return None
+    delimiter = chunk.delimiter.encode()
+    if b"\r" in body:
+        body = body.replace(b"\r\n", b"\n")
+        if b"\r" in body:
+            return None
+    if delimiter != b",":
+        if b"," in body:  # the result files are comma-separated: such cells need quotes
+            return None
+        body = body.replace(delimiter, b",")
+    lines = body.split(b"\n")
+    lines.pop()
+    keys = (b'"' + body[:-1].replace(b",", b'"' + delimiter + b'"').replace(b"\n", b'"\n"') + b'"').split(b"\n")
+    if len(keys) != chunk.records or len(lines) != chunk.records:
+        return None
+    return QuotedIndex(keys, lines)
+
+
+def index_chunk(chunk: Chunk) -> ChunkIndex | QuotedIndex:
+    """The index of a chunk's rows (one read of its spill): build it while the job runs."""
+    quoted = _quoted_index(chunk)
+    if quoted is not None:
+        return quoted
     index: ChunkIndex = {}
     for offset, row in enumerate(chunk.rows()):
         key = _digest(row)
@@ -310,8 +421,93 @@ def index_chunk(chunk: Chunk) -> ChunkIndex:
     return index
 
 
+_SPLIT_PREFIX = {d: methodcaller("split", d.encode(), 2) for d in DELIMITERS.values()}
+_THIRD = itemgetter(2)
+
+
+_SPLIT_PREFIX = {d: methodcaller("split", d.encode(), 2) for d in DELIMITERS.values()}
+_THIRD = itemgetter(2)
+_FIRST = itemgetter(0)
+_UNQUOTE = methodcaller("strip", b'"')
+#: A result row of a created record starts ``"<18-character id>","true",``: where its cells start.
+_ID = itemgetter(slice(1, 19))
+_AFTER_ID = {d: ('"' + d + '"true"' + d).encode() for d in DELIMITERS.values()}
+
+
+def _match_window(window: bytes, index: QuotedIndex, input_row: Callable[[int], int],
+                  delimiter: str) -> tuple[bytes, int] | None:
+    """The successful result file's lines (``sf__Id,sf__Created,sf__InputRow,<values>``) for a
+    window of Salesforce's successful results of a chunk of plain rows, and their number; None
+    when some row is not simply matched (unknown or repeated values, another quoting): the
+    window is then read row by row. Every step runs over the whole window in C."""
+    if b"\r" in window:
+        window = window.replace(b"\r\n", b"\n")
+        if b"\r" in window:
+            return None
+    lines = window.split(b"\n")
+    if lines[-1]:
+        return None  # a window ends with a line feed but the stream's last
+    lines.pop()
+    if not lines:
+        return b"", 0
+    after_id = _AFTER_ID[delimiter]
+    start = 19 + len(after_id)
+    if set(map(itemgetter(slice(19, start)), lines)) == {after_id} and set(map(_FIRST, lines)) == {ord('"')}:
+        # every row a created record: ids and cells are slices at fixed places
+        keys = list(map(itemgetter(slice(start, None)), lines))
+        ids: Any = map(_ID, lines)
+        created: bytes | None = b"true"
+    else:
+        parts = list(map(_SPLIT_PREFIX[delimiter], lines))  # ['"id"', '"true"', '"v1","v2"...']
+        try:
+            keys = list(map(_THIRD, parts))
+        except IndexError:
+            return None
+        ids = list(map(_UNQUOTE, map(_FIRST, parts)))  # ids and sf__Created: quoted cells, one by one in C
+        created_cells = list(map(_UNQUOTE, map(itemgetter(1), parts)))
+        if b'"' in b"".join(ids) or b'"' in b"".join(created_cells):
+            return None
+        created = None
+    at = index.next
+    if index.rows is None and keys == index.keys[at:at + len(keys)]:  # upload order: no lookups
+        offsets: Any = range(at, at + len(keys))
+        index.next += len(keys)
+        cells_of = index.lines[at:at + len(keys)]
+    else:
+        rows = index.by_key()
+        if not index.unique:
+            return None
+        offsets = list(map(rows.pop, keys, repeat(None)))
+        if None in offsets:
+            for key, offset in zip(keys, offsets):  # put back what this window took: it is read row by row
+                if offset is not None:
+                    rows[key] = offset
+            return None
+        cells_of = list(map(index.lines.__getitem__, offsets))
+    count = len(lines)
+    cells: list[Any] = [b","] * (6 * count)  # id , created , number , cells \n -- joined once
+    cells[0::6] = ids
+    if created is None:
+        cells[1::6] = map(b",%s,".__mod__, created_cells)
+    else:
+        cells[1::6] = [b"," + created + b","] * count
+    cells[2::6] = map(b"%d".__mod__, map(input_row, offsets))
+    cells[4::6] = cells_of
+    cells[5::6] = [b"\n"] * count
+    return b"".join(cells), count
+
+
+def _result_header(window: bytes, delimiter: str) -> tuple[list[str], bytes]:
+    """The header of a results stream's first window, and the rest of the window."""
+    end = window.find(b"\n") + 1
+    if not end:
+        return [], b""
+    header = next(csv.reader([window[:end].decode("utf-8")], delimiter=delimiter), [])
+    return header, window[end:]
+
+
 def correlate_v2(chunk: Chunk, results: Callable[[str], Iterable[bytes]], out: IngestResultFiles,
-                 index: ChunkIndex | None = None) -> None:
+                 index: ChunkIndex | QuotedIndex | None = None) -> None:
     """Write the outcome of every row of a Bulk 2.0 chunk (see the module docstring).
 
     :param chunk: the chunk (its spill is read for the index, and again only when some rows
@@ -324,42 +520,97 @@ def correlate_v2(chunk: Chunk, results: Callable[[str], Iterable[bytes]], out: I
         index = index_chunk(chunk)
     columns = chunk.columns
     input_row = chunk.input_row()
-    page: list[list[Any]] = []
     matched = unmatched = 0
     for which, second in (("successful", "sf__Created"), ("failed", "sf__Error")):
-        for values, record_id, detail in _result_rows(results(which), columns, ("sf__Id", second),
-                                                      chunk.delimiter):
-            key = _digest(values)
-            found = index.get(key)
-            if found.__class__ is int:
-                offset = found
-                del index[key]
-            elif found:
-                offset = found.pop(0)
-            else:
-                unmatched += 1
-                continue
-            matched += 1
-            # the echoed values are the uploaded ones (same digest): no need to read the spill again
-            row = [record_id, detail, input_row(offset)]
-            row += values
-            page.append(row)
-            if len(page) >= _PAGE_ROWS:
-                out.add_rows(which, columns, page)
-                page = []
-        out.add_rows(which, columns, page)
-        page = []
+        stream = results(which)
+        if isinstance(index, QuotedIndex) and which == "successful" and out.csv:
+            found, missed = _plain_results(stream, chunk, index, input_row, out)
+        else:
+            found, missed = _rows_results(_result_rows(stream, columns, ("sf__Id", second), chunk.delimiter), which,
+                                          chunk, index, input_row, out)
+        matched += found
+        unmatched += missed
     if unmatched:
         log.warning("Chunk %d: %d result rows matched no uploaded row (their input rows are reported "
                     "unprocessed)", chunk.index, unmatched)
     rejected(chunk, out)
     if matched == chunk.records:
         return
-    left = {offset for found in index.values() for offset in ([found] if isinstance(found, int) else found)}
+    if isinstance(index, QuotedIndex):
+        left = index.left()
+    else:
+        left = {offset for found in index.values() for offset in ([found] if isinstance(found, int) else found)}
     del index
     for offset, row in enumerate(chunk.rows()):
         if offset in left:
             out.add("unprocessed", [input_row(offset)], columns, row)
+
+
+def _rows_results(rows: Iterable[tuple[list[str], str, str]], which: str, chunk: Chunk,
+                  index: ChunkIndex | QuotedIndex, input_row: Callable[[int], int],
+                  out: IngestResultFiles) -> tuple[int, int]:
+    """Match result rows one by one and write them; (matched, unmatched)."""
+    columns = chunk.columns
+    page: list[list[Any]] = []
+    matched = unmatched = 0
+    for values, record_id, detail in rows:
+        if isinstance(index, QuotedIndex):
+            offset = index.take(index.key(values, chunk.delimiter))
+        else:
+            offset = _take(index, _digest(values))
+        if offset is None:
+            unmatched += 1
+            continue
+        matched += 1
+        # the echoed values are the uploaded ones (same key): no need to read the spill again
+        row = [record_id, detail, input_row(offset)]
+        row += values
+        page.append(row)
+        if len(page) >= _PAGE_ROWS:
+            out.add_rows(which, columns, page)
+            page = []
+    out.add_rows(which, columns, page)
+    return matched, unmatched
+
+
+def _plain_results(stream: Iterable[bytes], chunk: Chunk, index: QuotedIndex, input_row: Callable[[int], int],
+                   out: IngestResultFiles) -> tuple[int, int]:
+    """Match and write the successful results of a chunk of plain rows a window at a time (rows
+    one by one in a window that needs it); (matched, unmatched)."""
+    columns = chunk.columns
+    windows = CsvWindows(stream, delimiter=chunk.delimiter)
+    parts = iter(windows)
+    first = next(parts, b"")
+    header, rest = _result_header(first, chunk.delimiter)
+    if header != ["sf__Id", "sf__Created", *columns]:  # another layout: read it row by row
+        return _rows_results(_result_rows(chain([first], parts), columns, ("sf__Id", "sf__Created"), chunk.delimiter),
+                             "successful", chunk, index, input_row, out)
+    matched = unmatched = 0
+    width = len(header)
+    for window in chain([rest] if rest else [], parts):
+        written = _match_window(window, index, input_row, chunk.delimiter)
+        if written is not None:
+            windows.note_lines(written[1])
+            out.add_csv("successful", columns, *written)
+            matched += written[1]
+            continue
+        rows = ((row[2:width] + [""] * (width - len(row)), row[0], row[1] if len(row) > 1 else "")
+                for row in windows.rows(window) if row)
+        found, missed = _rows_results(rows, "successful", chunk, index, input_row, out)
+        matched += found
+        unmatched += missed
+    return matched, unmatched
+
+
+def _take(index: ChunkIndex, key: bytes) -> int | None:
+    """The first not yet matched spill offset with ``key`` (removed from ``index``), or None."""
+    found = index.get(key)
+    if found.__class__ is int:
+        del index[key]
+        return found  # type: ignore[return-value]
+    if found:
+        return found.pop(0)  # type: ignore[union-attr]
+    return None
 
 
 def correlate_v1(chunk: Chunk, results: Iterable[bytes] | None, out: IngestResultFiles) -> None:

@@ -37,6 +37,21 @@ class ValueCheck:
         self._refused_text = _REFUSED_TEXT[api]
         self._noncharacters = api == "1.0"
 
+    def plain_ok(self, data: bytes, lines: Sequence[bytes], eol: int) -> bool:
+        """Whether Salesforce takes every value of a window of plain rows (see
+        :class:`~airflow_provider_salesforce_suite.io.readers.PlainLines`): the checks of
+        :meth:`problem` on the whole window at once. False means: ask :meth:`problem` row by row.
+
+        :param data: the encoded rows.
+        :param lines: the rows without their line endings.
+        :param eol: bytes of a line ending.
+        """
+        refused = b"\x00" in data if not self._noncharacters else (
+            self._refused_bytes.search(data) is not None or _NONCHARACTER_LEAD in data)
+        if refused:
+            return False
+        return len(data) <= self.max_chars or max(map(len, lines), default=0) + eol <= self.max_chars
+
     def problem(self, columns: Sequence[str], values: Sequence[str], line: bytes) -> str | None:
         """The ``sf__Error`` for the row, or None when Salesforce would take every value.
 
