@@ -485,16 +485,19 @@ def _match_window(window: bytes, index: QuotedIndex, input_row: Callable[[int], 
             return None
         cells_of = list(map(index.lines.__getitem__, offsets))
     count = len(lines)
-    cells: list[Any] = [b","] * (6 * count)  # id , created , number , cells \n -- joined once
-    cells[0::6] = ids
+    # one %-format of the whole window (it renders the numbers too): id,created,number,cells
     if created is None:
-        cells[1::6] = map(b",%s,".__mod__, created_cells)
+        values: list[Any] = [None] * (4 * count)
+        values[1::4] = created_cells
+        template = b"%s,%s,%d,%s\n"
     else:
-        cells[1::6] = [b"," + created + b","] * count
-    cells[2::6] = map(b"%d".__mod__, map(input_row, offsets))
-    cells[4::6] = cells_of
-    cells[5::6] = [b"\n"] * count
-    return b"".join(cells), count
+        values = [None] * (3 * count)
+        template = b"%s," + created + b",%d,%s\n"
+    width = len(values) // count
+    values[0::width] = ids
+    values[width - 2::width] = map(input_row, offsets)
+    values[width - 1::width] = cells_of
+    return (template * count) % tuple(values), count
 
 
 def _result_header(window: bytes, delimiter: str) -> tuple[list[str], bytes]:
