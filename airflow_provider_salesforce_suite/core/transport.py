@@ -25,12 +25,14 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import logging
+import os
 import re
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.structures import CaseInsensitiveDict
+from requests.utils import get_environ_proxies
 
 from airflow_provider_salesforce_suite.core.auth import SalesforceAuthenticator, Token
 from airflow_provider_salesforce_suite.core.errors import (
@@ -57,6 +59,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BULK_V1_PREFIX = "/services/async/"
+#: Hosts whose environment settings a session remembers (a session talks to a handful).
+_ENVIRONMENT_HOSTS = 32
 _BULK_INVALID_SESSION = re.compile(rb"<exceptionCode>\s*InvalidSessionId\s*</exceptionCode>")
 # Hosts that may receive the token besides the instance and login hosts.
 SALESFORCE_DOMAINS = (".salesforce.com", ".force.com", ".pardot.com", ".cloudforce.com", ".salesforce-setup.com")
@@ -191,11 +195,46 @@ class SalesforceSession(requests.Session):
             self.proxies.update(config.proxies)
         self.api_usage: ApiUsage | None = None
         self._limits = LimitWatcher(config.limit_warning_threshold, config.conn_id)
+        # (scheme, host, no_proxy) -> the environment's proxies and CA bundle, read once per session
+        self._environment: dict[tuple[str, str, Any], tuple[dict[str, str], str | None]] = {}
 
     @property
     def token(self) -> Token:
         """The current token (fetched on first use)."""
         return self.authenticator.get_token()
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> dict[str, Any]:
+        """requests' merge of a call's settings with the environment's and the session's, with the
+        environment's proxies (``*_proxy``, ``no_proxy``) and CA bundle (``REQUESTS_CA_BUNDLE``,
+        ``CURL_CA_BUNDLE``) read once per host for the session's life: requests reads them on every
+        call, most of a poll's client CPU."""
+        if not self.trust_env:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        no_proxy = proxies.get("no_proxy") if proxies is not None else None
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc, no_proxy)
+        found = self._environment.get(key)
+        if found is None:
+            if len(self._environment) >= _ENVIRONMENT_HOSTS:
+                self._environment.clear()
+            found = (get_environ_proxies(url, no_proxy=no_proxy),
+                     os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE"))
+            self._environment[key] = found
+        env_proxies, ca_bundle = found
+        if proxies is not None:
+            for name, value in env_proxies.items():
+                proxies.setdefault(name, value)
+        if verify is True or verify is None:
+            verify = ca_bundle or verify
+        # as requests' merge_setting: the call's values over the session's, and no None value
+        if proxies is None or self.proxies is None:
+            merged = self.proxies if proxies is None else proxies
+        else:
+            merged = {**self.proxies, **proxies}
+            for name in [name for name, value in merged.items() if value is None]:
+                del merged[name]
+        return {"proxies": merged, "stream": self.stream if stream is None else stream,
+                "verify": self.verify if verify is None else verify, "cert": self.cert if cert is None else cert}
 
     def request(  # type: ignore[override]
         self, method: str, url: str, *, idempotent: bool | None = None, **kwargs: Any

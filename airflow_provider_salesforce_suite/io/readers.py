@@ -232,7 +232,9 @@ class CsvTextRows:
                 if lines is not None and (window.isascii() or windows.decodes(window)) and \
                         set(map(bytes.count, lines, repeat(b","))) == {width - 1}:
                     windows.note_lines(len(lines))
-                    yield PlainLines(b"\n".join(lines) + b"\n", lines)
+                    # an LF window with its last line end is its lines already: no join
+                    plain = window.endswith(b"\n") and b"\r" not in window
+                    yield PlainLines(window if plain else b"\n".join(lines) + b"\n", lines)
                     continue
                 yield from self._checked(windows.rows(window), windows, width)
 

@@ -331,7 +331,8 @@ class RecordWriter:
                 text.flush()
                 spooled = self._spool.file.buffer  # the spool's UTF-8 bytes, copied as they are
                 spooled.seek(0)
-                shutil.copyfileobj(spooled, out, _COPY_CHUNK)
+                if self.gzipped or not _copy_in_kernel(spooled, out):
+                    shutil.copyfileobj(spooled, out, _COPY_CHUNK)
                 return
             keep = [self.columns.index(c) for c in columns]
             width = len(self.columns)
@@ -407,6 +408,31 @@ class RecordWriter:
                         arrays = [table.column(c) if c in table.column_names else pa.nulls(table.num_rows, schema.field(c).type)
                                   for c in columns]
                         writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+
+
+def _copy_in_kernel(source: IO[bytes], out: IO[bytes]) -> bool:
+    """Copy the rest of ``source`` to a local file ``out`` inside the kernel (no pass of the bytes
+    through Python: a large results file costs a copy of its pages, not a read and a write of
+    each); False, with nothing copied, when either side is not a plain local file."""
+    try:
+        source_fd, out_fd = source.fileno(), out.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return False
+    position = source.tell()
+    left = os.fstat(source_fd).st_size - position
+    out.flush()  # what ``out`` buffered (the header) goes first
+    sent = 0
+    try:
+        while sent < left:
+            done = os.sendfile(out_fd, source_fd, position + sent, left - sent)
+            if not done:
+                break
+            sent += done
+    except OSError:
+        if sent:
+            raise  # part of the bytes went out: no clean fallback
+        return False
+    return True
 
 
 class _TextOut:

@@ -14,7 +14,7 @@ ROWS = [[f"Name {n}", str(n), "" if n % 3 else "x y"] for n in range(12)]
 
 
 def _index() -> QuotedIndex:
-    return QuotedIndex([",".join(f'"{v}"' for v in row).encode() for row in ROWS],
+    return QuotedIndex("\n".join(",".join(f'"{v}"' for v in row) for row in ROWS).encode(),
                        [",".join(row).encode() for row in ROWS])
 
 

@@ -346,3 +346,20 @@ def test_failed_records_file(tmp_path: Path) -> None:
     assert rows[0]["sf__Error"] == "REQUIRED_FIELD_MISSING: Required fields are missing: [Name]; INVALID_FIELD: bad"
     assert rows[0]["sf__Fields"] == "Name,Phone"
     assert rows[1]["Id"] == "001000000000001AAA" and rows[1]["sf__Error"] == "ENTITY_IS_DELETED: entity is deleted"
+
+
+@pytest.mark.parametrize("destination", ["out.csv", "out.csv.gz", "file://{tmp}/sub/out.csv"])
+def test_spool_copied_whole_to_any_destination(tmp_path: Path, destination: str) -> None:
+    """The spool reaches a local file through the kernel, a gzip file through Python: the same
+    bytes after the header, spools larger than one copy chunk included."""
+    lines = b"".join(b"%d,name %d\n" % (n, n) for n in range(60_000))  # ~1 MB: several chunks
+    target = destination.format(tmp=tmp_path) if "://" in destination else str(tmp_path / destination)
+    with RecordWriter(target) as writer:
+        writer.write_csv(["Id", "Name"], lines[:500_000].rsplit(b"\n", 1)[0] + b"\n",
+                         lines[:500_000].count(b"\n"))
+        writer.write_csv(["Id", "Name"], lines[lines[:500_000].rfind(b"\n") + 1:],
+                         60_000 - lines[:500_000].count(b"\n"))
+    local = target.removeprefix("file://")
+    with (gzip.open if destination.endswith(".gz") else open)(local, "rb") as done:
+        written = done.read()
+    assert written == b"Id,Name\n" + lines

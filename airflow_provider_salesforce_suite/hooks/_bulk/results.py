@@ -331,14 +331,16 @@ class QuotedIndex:
     next rows in one go; after that through a dict of the rows not yet matched. The bytes are
     compared whole, so a result row matches only a row with exactly its values.
 
-    :param keys: the rows' quoted values, by spill offset.
+    :param quoted: the rows' quoted values, one line each (``\n`` between them), in spill order.
     :param lines: the rows as result file cells (comma-separated, no quotes needed), by offset.
     """
 
-    keys: list[bytes]
+    quoted: bytes
     lines: list[bytes]
     #: Rows before this offset were matched in order (while ``rows`` is None).
     next: int = 0
+    #: Where row ``next`` starts in ``quoted``.
+    cursor: int = 0
     #: Quoted values -> offset (or offsets, for identical rows) of the rows not yet matched,
     #: built when the results leave the upload order.
     rows: ChunkIndex | None = None
@@ -353,18 +355,32 @@ class QuotedIndex:
         """The dict of the rows not yet matched (built on first use)."""
         if self.rows is None:
             start = self.next
-            self.rows = dict(zip(self.keys[start:], range(start, len(self.keys))))
-            if len(self.rows) != len(self.keys) - start:  # identical rows: lists of offsets
+            keys = self.quoted[self.cursor:].split(b"\n") if start < len(self.lines) else []
+            self.rows = dict(zip(keys, range(start, len(self.lines))))
+            if len(self.rows) != len(keys):  # identical rows: lists of offsets
                 self.unique = False
                 self.rows = {}
-                for offset in range(start, len(self.keys)):
-                    found = self.rows.setdefault(self.keys[offset], offset)
+                for offset, key in enumerate(keys, start):
+                    found = self.rows.setdefault(key, offset)
                     if found != offset:
                         if isinstance(found, int):
-                            self.rows[self.keys[offset]] = [found, offset]
+                            self.rows[key] = [found, offset]
                         else:
                             found.append(offset)
         return self.rows
+
+    def take_in_order(self, keys: list[bytes]) -> bool:
+        """Whether ``keys`` are the next rows' in upload order (then matched): one comparison
+        of their bytes with the index's, no lookup."""
+        if self.rows is not None:
+            return False
+        joined = b"\n".join(keys)
+        end = self.cursor + len(joined)
+        if not self.quoted.startswith(joined, self.cursor) or end < len(self.quoted) and self.quoted[end] != 10:
+            return False
+        self.next += len(keys)
+        self.cursor = end + 1
+        return True
 
     def take(self, key: bytes) -> int | None:
         """The first not yet matched offset of a row with ``key`` (now matched), or None."""
@@ -373,7 +389,7 @@ class QuotedIndex:
     def left(self) -> set[int]:
         """The offsets of the rows not matched."""
         if self.rows is None:
-            return set(range(self.next, len(self.keys)))
+            return set(range(self.next, len(self.lines)))
         return {offset for found in self.rows.values() for offset in ([found] if isinstance(found, int) else found)}
 
 
@@ -398,10 +414,9 @@ def _quoted_index(chunk: Chunk) -> QuotedIndex | None:
         body = body.replace(delimiter, b",")
     lines = body.split(b"\n")
     lines.pop()
-    keys = (b'"' + body[:-1].replace(b",", b'"' + delimiter + b'"').replace(b"\n", b'"\n"') + b'"').split(b"\n")
-    if len(keys) != chunk.records or len(lines) != chunk.records:
+    if len(lines) != chunk.records:
         return None
-    return QuotedIndex(keys, lines)
+    return QuotedIndex(b'"' + body[:-1].replace(b",", b'"' + delimiter + b'"').replace(b"\n", b'"\n"') + b'"', lines)
 
 
 def index_chunk(chunk: Chunk) -> ChunkIndex | QuotedIndex:
@@ -469,9 +484,8 @@ def _match_window(window: bytes, index: QuotedIndex, input_row: Callable[[int], 
             return None
         created = None
     at = index.next
-    if index.rows is None and keys == index.keys[at:at + len(keys)]:  # upload order: no lookups
+    if index.take_in_order(keys):  # upload order: no lookups
         offsets: Any = range(at, at + len(keys))
-        index.next += len(keys)
         cells_of = index.lines[at:at + len(keys)]
     else:
         rows = index.by_key()
@@ -485,16 +499,19 @@ def _match_window(window: bytes, index: QuotedIndex, input_row: Callable[[int], 
             return None
         cells_of = list(map(index.lines.__getitem__, offsets))
     count = len(lines)
-    cells: list[Any] = [b","] * (6 * count)  # id , created , number , cells \n -- joined once
-    cells[0::6] = ids
+    # one %-format of the whole window (it renders the numbers too): id,created,number,cells
     if created is None:
-        cells[1::6] = map(b",%s,".__mod__, created_cells)
+        values: list[Any] = [None] * (4 * count)
+        values[1::4] = created_cells
+        template = b"%s,%s,%d,%s\n"
     else:
-        cells[1::6] = [b"," + created + b","] * count
-    cells[2::6] = map(b"%d".__mod__, map(input_row, offsets))
-    cells[4::6] = cells_of
-    cells[5::6] = [b"\n"] * count
-    return b"".join(cells), count
+        values = [None] * (3 * count)
+        template = b"%s," + created + b",%d,%s\n"
+    width = len(values) // count
+    values[0::width] = ids
+    values[width - 2::width] = map(input_row, offsets)
+    values[width - 1::width] = cells_of
+    return (template * count) % tuple(values), count
 
 
 def _result_header(window: bytes, delimiter: str) -> tuple[list[str], bytes]:
