@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from requests.sessions import merge_setting
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_environ_proxies
 
@@ -226,15 +227,8 @@ class SalesforceSession(requests.Session):
                 proxies.setdefault(name, value)
         if verify is True or verify is None:
             verify = ca_bundle or verify
-        # as requests' merge_setting: the call's values over the session's, and no None value
-        if proxies is None or self.proxies is None:
-            merged = self.proxies if proxies is None else proxies
-        else:
-            merged = {**self.proxies, **proxies}
-            for name in [name for name, value in merged.items() if value is None]:
-                del merged[name]
-        return {"proxies": merged, "stream": self.stream if stream is None else stream,
-                "verify": self.verify if verify is None else verify, "cert": self.cert if cert is None else cert}
+        return {"proxies": merge_setting(proxies, self.proxies), "stream": merge_setting(stream, self.stream),
+                "verify": merge_setting(verify, self.verify), "cert": merge_setting(cert, self.cert)}
 
     def request(  # type: ignore[override]
         self, method: str, url: str, *, idempotent: bool | None = None, **kwargs: Any
